@@ -1,0 +1,136 @@
+"""The engine protocol: what every way of producing text must offer the runner.
+
+The runner never knows which library is underneath; it asks for a stream of
+`Chunk`s and reads the final `Generation` off the last one. Keeping the final
+text authoritative (rather than the concatenation of chunks) lets an engine
+hold back text that might still turn out to be a stop sequence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+class EngineError(Exception):
+    """An engine cannot run at all (bad model file, missing extra, bad spec).
+
+    The command line turns it into one line on stderr and exit code 2.
+    """
+
+
+class PromptTooLong(Exception):
+    """The prompt does not fit the context window: the item is skipped, the run goes on."""
+
+
+class GenerationFailed(Exception):
+    """One request failed (server error after retries, a crash in the model call).
+
+    Recorded on the item as an error; the run goes on.
+    """
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Sampling settings sent with every request. temperature 0 means greedy."""
+
+    max_tokens: int = 512
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": self.seed,
+        }
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One assistant turn to produce: the conversation so far and how to sample.
+
+    `key` identifies the turn (item id and turn index) so that replay can find
+    the recorded answer and so engines can log what they are doing.
+    """
+
+    messages: list[dict[str, str]]
+    params: SamplingParams = field(default_factory=SamplingParams)
+    key: tuple[str, int] = ("", 0)
+
+
+@dataclass
+class Generation:
+    """The finished turn, as saved in the event log."""
+
+    text: str
+    tokens: int
+    prompt_tokens: int | None
+    ttft: float | None
+    seconds: float
+    finish_reason: str  # stop | length | cancelled | error
+
+
+@dataclass
+class Chunk:
+    """A batch of new text. The last chunk of a stream carries `final`."""
+
+    text: str = ""
+    tokens: int = 0
+    final: Generation | None = None
+
+
+@dataclass
+class EngineInfo:
+    """Facts about the loaded model, written into session.toml."""
+
+    name: str
+    spec: str
+    model: str
+    device: str = "cpu"
+    dtype: str | None = None
+    quantization: str | None = None
+    context_length: int | None = None
+    path: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "spec": self.spec,
+            "model": self.model,
+            "device": self.device,
+        }
+        for key in ("dtype", "quantization", "context_length", "path"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        out.update(self.extra)
+        return out
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What the runner needs from an engine.
+
+    `start` loads the model (off the event loop, so a console paints first);
+    `stream` yields chunks; the last one has `final` set. Cancelling is done with
+    `cancel(key)`, which the engine must honour within one token. `concurrency`
+    says how many streams the engine can usefully serve at once.
+    """
+
+    info: EngineInfo
+    concurrency: int
+
+    async def start(self) -> None:
+        """Load the model or reach the server; may take seconds, never blocks the loop."""
+        ...
+
+    def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]: ...
+
+    def cancel(self, key: tuple[str, int]) -> None: ...
+
+    async def close(self) -> None: ...

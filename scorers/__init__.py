@@ -1,0 +1,1 @@
+"""How a response is judged: rubric, LLM judges, checks, metrics, agreement."""

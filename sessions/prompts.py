@@ -1,0 +1,230 @@
+"""Prompt sets in: JSONL, a JSON array or CSV, in the forms people already have.
+
+Every form becomes an `Item`: a message prefix (system text, earlier turns) and
+one or more user turns to answer in order. MT-Bench's second turn is asked after
+the model's own first answer, so turns are kept apart rather than flattened.
+Errors name the file and line, because a 541-line file with one bad line should
+take seconds to fix, not a bisection.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+BUILTIN = "builtin"
+
+
+class PromptSetError(Exception):
+    """A prompt set cannot be read: one line naming the file (and line)."""
+
+
+@dataclass
+class Item:
+    """One thing to evaluate.
+
+    `prefix` holds messages sent before the first generated turn (a system
+    message, earlier chat turns); `turns` the user messages answered in order.
+    `reference` is a string, or a list with one entry per turn (MT-Bench).
+    `instructions`/`kwargs` keep IFEval's verifiable instructions for the checks.
+    """
+
+    id: str
+    turns: list[str]
+    prefix: list[dict[str, str]] = field(default_factory=list)
+    reference: Any = None
+    category: str | None = None
+    form: str = "prompt"
+    instructions: list[str] | None = None
+    kwargs: list[dict[str, Any]] | None = None
+    checks: list[Any] | None = None
+    line: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in (None, [], {})}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Item:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def messages_for_turn(
+        self, turn: int, answers: list[str], system: str | None = None
+    ) -> list[dict[str, str]]:
+        """The conversation to send for `turn`, given the model's earlier answers."""
+        messages = [dict(m) for m in self.prefix]
+        if system and not any(m["role"] == "system" for m in messages):
+            messages.insert(0, {"role": "system", "content": system})
+        for index in range(turn):
+            messages.append({"role": "user", "content": self.turns[index]})
+            messages.append({"role": "assistant", "content": answers[index]})
+        messages.append({"role": "user", "content": self.turns[turn]})
+        return messages
+
+
+@dataclass
+class PromptSet:
+    items: list[Item]
+    path: str
+    sha256: str
+
+
+def load_prompt_set(path: str | Path | None) -> PromptSet:
+    """Load a prompt file, or the built-in set when `path` is None or 'builtin'."""
+    if path is None or str(path) == BUILTIN:
+        data = resources.files("sessions").joinpath("data/default_prompts.jsonl").read_bytes()
+        items = _parse_jsonl(data.decode("utf-8"), "builtin:default_prompts.jsonl")
+        return PromptSet(items, BUILTIN, hashlib.sha256(data).hexdigest())
+    file = Path(path)
+    if not file.exists():
+        raise PromptSetError(f"{file}: prompts file not found")
+    if file.is_dir():
+        raise PromptSetError(f"{file}: is a directory, not a prompts file")
+    raw = file.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PromptSetError(f"{file}: not UTF-8 text (byte {exc.start})") from None
+    if not text.strip():
+        raise PromptSetError(f"{file}: prompts file is empty")
+    suffix = file.suffix.lower()
+    if suffix == ".csv":
+        items = _parse_csv(text, str(file))
+    elif suffix == ".json" or (suffix != ".jsonl" and text.lstrip().startswith("[")):
+        items = _parse_json_array(text, str(file))
+    else:
+        items = _parse_jsonl(text, str(file))
+    if not items:
+        raise PromptSetError(f"{file}: no prompts found")
+    _check_unique(items, str(file))
+    return PromptSet(items, str(file.resolve()), hashlib.sha256(raw).hexdigest())
+
+
+def _parse_jsonl(text: str, name: str) -> list[Item]:
+    items: list[Item] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise PromptSetError(f"{name}:{number}: not valid JSON ({exc.msg})") from None
+        items.append(item_from_record(record, len(items) + 1, f"{name}:{number}", number))
+    return items
+
+
+def _parse_json_array(text: str, name: str) -> list[Item]:
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PromptSetError(f"{name}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(records, list):
+        raise PromptSetError(f"{name}: expected a JSON array of prompts")
+    return [
+        item_from_record(record, index, f"{name}[{index - 1}]", index)
+        for index, record in enumerate(records, start=1)
+    ]
+
+
+def _parse_csv(text: str, name: str) -> list[Item]:
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or "prompt" not in reader.fieldnames:
+        raise PromptSetError(f"{name}:1: CSV needs a 'prompt' column")
+    items: list[Item] = []
+    for row in reader:
+        number = reader.line_num
+        record = {k: v for k, v in row.items() if k is not None and v not in (None, "")}
+        if None in row:
+            raise PromptSetError(f"{name}:{number}: more fields than the header has")
+        items.append(item_from_record(record, len(items) + 1, f"{name}:{number}", number))
+    return items
+
+
+def _text(value: Any, where: str, key: str) -> str:
+    if not isinstance(value, str):
+        raise PromptSetError(f"{where}: '{key}' must be a string")
+    if not value.strip():
+        raise PromptSetError(f"{where}: '{key}' is empty")
+    return value
+
+
+def item_from_record(record: Any, position: int, where: str, line: int) -> Item:
+    """Turn one record of any supported form into an Item, or say why not."""
+    if not isinstance(record, dict):
+        raise PromptSetError(f"{where}: expected a JSON object")
+    common: dict[str, Any] = {
+        "reference": record.get("reference"),
+        "category": record.get("category"),
+        "checks": record.get("checks"),
+        "line": line,
+    }
+    if "turns" in record:  # MT-Bench
+        turns = record["turns"]
+        if not isinstance(turns, list) or not turns:
+            raise PromptSetError(f"{where}: 'turns' must be a non-empty list of strings")
+        turns = [_text(t, where, "turns") for t in turns]
+        ident = record.get("id", record.get("question_id", position))
+        return Item(id=str(ident), turns=turns, form="mt-bench", **common)
+    if "instruction_id_list" in record:  # IFEval
+        prompt = _text(record.get("prompt"), where, "prompt")
+        ids = record["instruction_id_list"]
+        kwargs = record.get("kwargs") or [{} for _ in ids]
+        if not isinstance(ids, list) or not isinstance(kwargs, list) or len(ids) != len(kwargs):
+            raise PromptSetError(f"{where}: 'instruction_id_list' and 'kwargs' must be lists of equal length")
+        ident = record.get("id", record.get("key", position))
+        return Item(id=str(ident), turns=[prompt], form="ifeval", instructions=ids, kwargs=kwargs, **common)
+    if "messages" in record:  # chat
+        messages = record["messages"]
+        if not isinstance(messages, list) or not messages:
+            raise PromptSetError(f"{where}: 'messages' must be a non-empty list")
+        clean: list[dict[str, str]] = []
+        for message in messages:
+            if not isinstance(message, dict) or message.get("role") not in ("system", "user", "assistant"):
+                raise PromptSetError(f"{where}: each message needs a role of system, user or assistant")
+            clean.append(
+                {"role": message["role"], "content": _text(message.get("content"), where, "content")}
+            )
+        if clean[-1]["role"] == "assistant":
+            # A chat record with the gold answer: the answer becomes the reference.
+            if common["reference"] is None:
+                common["reference"] = clean[-1]["content"]
+            clean = clean[:-1]
+        if not clean or clean[-1]["role"] != "user":
+            raise PromptSetError(f"{where}: the conversation must end with a user message")
+        ident = record.get("id", position)
+        return Item(id=str(ident), turns=[clean[-1]["content"]], prefix=clean[:-1], form="chat", **common)
+    if "instruction" in record:  # Alpaca
+        instruction = _text(record["instruction"], where, "instruction")
+        extra = record.get("input")
+        prompt = f"{instruction}\n\n{extra}" if isinstance(extra, str) and extra.strip() else instruction
+        if common["reference"] is None and isinstance(record.get("output"), str):
+            common["reference"] = record["output"]
+        ident = record.get("id", position)
+        return Item(id=str(ident), turns=[prompt], form="alpaca", **common)
+    if "prompt" in record:
+        prompt = _text(record["prompt"], where, "prompt")
+        prefix = []
+        if isinstance(record.get("system"), str) and record["system"].strip():
+            prefix = [{"role": "system", "content": record["system"]}]
+        ident = record.get("id", position)
+        return Item(id=str(ident), turns=[prompt], prefix=prefix, form="prompt", **common)
+    raise PromptSetError(
+        f"{where}: no prompt found (expected 'prompt', 'instruction', 'messages', 'turns' "
+        "or IFEval's 'instruction_id_list')"
+    )
+
+
+def _check_unique(items: list[Item], name: str) -> None:
+    seen: dict[str, int] = {}
+    for item in items:
+        if item.id in seen:
+            raise PromptSetError(
+                f"{name}:{item.line}: duplicate id {item.id!r} (first on line {seen[item.id]})"
+            )
+        seen[item.id] = item.line

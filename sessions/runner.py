@@ -1,0 +1,284 @@
+"""The runner: the only writer of a session.
+
+It owns the engine and the event log, generates answers for the items in
+order (several at once when the engine can serve them), and publishes every
+event to subscribers: the headless progress display is one, the console
+another. Both send commands back (cancel, regenerate, skip, focus), so headless
+and interactive runs share every line of evaluation logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from engines.base import (
+    Engine,
+    Generation,
+    GenerationFailed,
+    GenerationRequest,
+    PromptTooLong,
+    SamplingParams,
+)
+from sessions.prompts import Item
+from sessions.state import ItemState, SessionState
+from sessions.store import SessionStore
+
+Subscriber = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class RunSummary:
+    done: int = 0
+    skipped: int = 0
+    errors: int = 0
+    cancelled: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+
+
+class Runner:
+    """Generates answers for a session's items and records everything that happens."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        engine: Engine,
+        params: SamplingParams,
+        *,
+        system: str | None = None,
+        concurrency: int | None = None,
+        batch_size: int = 1,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.params = params
+        self.system = system
+        self.concurrency = max(1, concurrency or engine.concurrency)
+        self.batch_size = max(1, batch_size)
+        self.state = SessionState()
+        for event in store.events:
+            self.state.apply(event)
+        self._subscribers: list[Subscriber] = []
+        self._pending: list[str] = []
+        self._wakeup = asyncio.Event()
+        self._active: dict[str, int] = {}  # item -> turn being generated
+        self._closed = False
+
+    # --- setup -----------------------------------------------------------------
+    def add_items(self, items: list[Item]) -> None:
+        """Register the prompt set in the log (once); a resumed session already has it."""
+        for index, item in enumerate(items):
+            if item.id not in self.state.items:
+                self.record({"type": "item", "item": item.id, "index": index, "data": item.to_dict()})
+
+    def subscribe(self, callback: Subscriber) -> None:
+        self._subscribers.append(callback)
+
+    # --- events ----------------------------------------------------------------
+    def record(self, event: dict[str, Any], *, durable: bool = False) -> dict[str, Any]:
+        """Append to the log, fold into the state, and tell every subscriber."""
+        saved = self.store.append(event, durable=durable)
+        self.state.apply(saved)
+        self.publish(saved)
+        return saved
+
+    def publish(self, event: dict[str, Any]) -> None:
+        for callback in list(self._subscribers):
+            callback(event)
+
+    # --- commands --------------------------------------------------------------
+    def cancel(self, item_id: str) -> None:
+        turn = self._active.get(item_id)
+        if turn is not None:
+            self.engine.cancel((item_id, turn))
+
+    def cancel_all(self) -> None:
+        for item_id in list(self._active):
+            self.cancel(item_id)
+
+    def queue(self, item_ids: list[str] | None = None) -> list[str]:
+        """Queue every unfinished, unskipped item (or the given ones) for generation."""
+        wanted = item_ids if item_ids is not None else [s.item.id for s in self.state.ordered()]
+        for item_id in wanted:
+            state = self.state.items[item_id]
+            if state.complete or state.skipped is not None:
+                continue
+            if item_id not in self._pending and item_id not in self._active:
+                self._pending.append(item_id)
+        self._wakeup.set()
+        return list(self._pending)
+
+    def prioritise(self, item_ids: list[str]) -> None:
+        """Move these items to the front of the queue (the console's look-ahead)."""
+        front = [i for i in item_ids if i in self._pending]
+        self._pending = front + [i for i in self._pending if i not in front]
+
+    def regenerate(self, item_id: str) -> None:
+        self.cancel(item_id)
+        self.record({"type": "regenerate", "item": item_id, "turn": 0})
+        if item_id in self._pending:
+            self._pending.remove(item_id)
+        self._pending.insert(0, item_id)
+        self._wakeup.set()
+
+    @property
+    def idle(self) -> bool:
+        return not self._pending and not self._active
+
+    # --- the loop --------------------------------------------------------------
+    async def run(self, *, until_idle: bool = True) -> RunSummary:
+        """Generate everything queued. With `until_idle` False, keep serving new work."""
+        self.record({"type": "run_start", "engine": self.engine.info.spec, "params": self.params.to_dict()})
+        workers = [
+            asyncio.create_task(self._worker(until_idle), name=f"sftscope-worker-{n}")
+            for n in range(self.concurrency)
+        ]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*workers, return_exceptions=True)
+            self.store.sync()
+        return self.summary()
+
+    def summary(self) -> RunSummary:
+        out = RunSummary()
+        for state in self.state.items.values():
+            status = state.status
+            if status == "done":
+                out.done += 1
+            elif status == "skipped":
+                out.skipped += 1
+            elif status == "error":
+                out.errors += 1
+            elif status == "cancelled":
+                out.cancelled += 1
+            out.tokens += state.tokens
+            out.seconds += state.seconds
+        return out
+
+    async def _worker(self, until_idle: bool) -> None:
+        while True:
+            if not self._pending:
+                if until_idle and not self._active:
+                    self._wakeup.set()  # release the other idle workers
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            if self.batch_size > 1 and hasattr(self.engine, "generate_batch"):
+                batch = self._pending[: self.batch_size]
+                del self._pending[: self.batch_size]
+                await self._generate_batch(batch)
+            else:
+                item_id = self._pending.pop(0)
+                await self._generate_item(self.state.items[item_id])
+            self._wakeup.set()
+
+    def _request(self, state: ItemState, turn: int) -> GenerationRequest:
+        messages = state.item.messages_for_turn(turn, state.answers, self.system)
+        return GenerationRequest(messages=messages, params=self.params, key=(state.item.id, turn))
+
+    async def _generate_item(self, state: ItemState) -> None:
+        item_id = state.item.id
+        for turn in range(state.next_turn, len(state.item.turns)):
+            request = self._request(state, turn)
+            self._active[item_id] = turn
+            self.publish({"type": "started", "item": item_id, "turn": turn, "ts": time.time()})
+            try:
+                final = await self._stream(request)
+            except PromptTooLong as exc:
+                self.record(
+                    {"type": "skip", "item": item_id, "turn": turn, "reason": str(exc), "by": "engine"}
+                )
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # recorded on the item; the run goes on
+                self.record({"type": "error", "item": item_id, "turn": turn, "error": _describe(exc)})
+                return
+            finally:
+                self._active.pop(item_id, None)
+            self.record(_generation_event(item_id, turn, final))
+            if final.finish_reason not in ("stop", "length"):
+                return
+
+    async def _stream(self, request: GenerationRequest) -> Generation:
+        item_id, turn = request.key
+        stream = self.engine.stream(request)
+        try:
+            async for chunk in stream:
+                if chunk.text or chunk.tokens:
+                    self.publish(
+                        {
+                            "type": "chunk",
+                            "item": item_id,
+                            "turn": turn,
+                            "text": chunk.text,
+                            "tokens": chunk.tokens,
+                        }
+                    )
+                if chunk.final is not None:
+                    return chunk.final
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+        raise GenerationFailed("the engine ended the stream without a final answer")
+
+    async def _generate_batch(self, item_ids: list[str]) -> None:
+        """One batched call per turn stage (transformers on GPU, headless)."""
+        states = [self.state.items[i] for i in item_ids]
+        while states:
+            requests = []
+            for state in states:
+                requests.append(self._request(state, state.next_turn))
+                self._active[state.item.id] = state.next_turn
+                self.publish(
+                    {"type": "started", "item": state.item.id, "turn": state.next_turn, "ts": time.time()}
+                )
+            try:
+                results = await self.engine.generate_batch(requests)  # type: ignore[attr-defined]
+            except Exception as exc:
+                results = [exc] * len(requests)
+            finally:
+                for state in states:
+                    self._active.pop(state.item.id, None)
+            remaining = []
+            for state, request, result in zip(states, requests, results, strict=True):
+                item_id, turn = request.key
+                if isinstance(result, PromptTooLong):
+                    self.record(
+                        {"type": "skip", "item": item_id, "turn": turn, "reason": str(result), "by": "engine"}
+                    )
+                elif isinstance(result, BaseException):
+                    self.record({"type": "error", "item": item_id, "turn": turn, "error": _describe(result)})
+                else:
+                    self.record(_generation_event(item_id, turn, result))
+                    if result.finish_reason in ("stop", "length") and state.next_turn < len(state.item.turns):
+                        remaining.append(state)
+            states = remaining
+
+
+def _generation_event(item_id: str, turn: int, final: Generation) -> dict[str, Any]:
+    return {
+        "type": "generation",
+        "item": item_id,
+        "turn": turn,
+        "text": final.text,
+        "tokens": final.tokens,
+        "prompt_tokens": final.prompt_tokens,
+        "ttft": None if final.ttft is None else round(final.ttft, 4),
+        "seconds": round(final.seconds, 4),
+        "finish_reason": final.finish_reason,
+    }
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:500]

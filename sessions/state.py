@@ -1,0 +1,137 @@
+"""The fold: every state of a session is computed from its event log.
+
+Nothing else keeps state that is not in `events.jsonl`. Resume, export, replay
+and the console all call `fold` (or apply events one at a time with
+`SessionState.apply`), so they can never disagree about what happened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sessions.prompts import Item
+
+FINISHED = ("stop", "length")
+
+
+@dataclass
+class ItemState:
+    item: Item
+    index: int
+    # One generation event per answered turn (the latest wins after a regenerate).
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    skipped: str | None = None
+    cancelled: bool = False
+
+    @property
+    def answers(self) -> list[str]:
+        return [t["text"] for t in self.turns]
+
+    @property
+    def complete(self) -> bool:
+        """All turns answered: never generated again on resume."""
+        return len(self.turns) == len(self.item.turns) and all(
+            t.get("finish_reason") in FINISHED for t in self.turns
+        )
+
+    @property
+    def status(self) -> str:
+        if self.skipped is not None:
+            return "skipped"
+        if self.complete:
+            return "done"
+        if self.error is not None:
+            return "error"
+        if self.cancelled:
+            return "cancelled"
+        if self.turns:
+            return "partial"
+        return "pending"
+
+    @property
+    def next_turn(self) -> int:
+        """The first turn still to generate (finished turns are kept)."""
+        done = 0
+        for turn in self.turns:
+            if turn.get("finish_reason") not in FINISHED:
+                break
+            done += 1
+        return done
+
+    @property
+    def response(self) -> str:
+        return self.turns[-1]["text"] if self.turns else ""
+
+    @property
+    def tokens(self) -> int:
+        return sum(int(t.get("tokens") or 0) for t in self.turns)
+
+    @property
+    def seconds(self) -> float:
+        return round(sum(float(t.get("seconds") or 0.0) for t in self.turns), 4)
+
+    @property
+    def ttft(self) -> float | None:
+        return self.turns[0].get("ttft") if self.turns else None
+
+    def transcript(self, system: str | None = None) -> list[dict[str, str]]:
+        answered = len(self.turns)
+        messages = [dict(m) for m in self.item.prefix]
+        if system and not any(m["role"] == "system" for m in messages):
+            messages.insert(0, {"role": "system", "content": system})
+        for index, user in enumerate(self.item.turns):
+            messages.append({"role": "user", "content": user})
+            if index < answered:
+                messages.append({"role": "assistant", "content": self.turns[index]["text"]})
+            else:
+                break
+        return messages
+
+
+@dataclass
+class SessionState:
+    items: dict[str, ItemState] = field(default_factory=dict)
+
+    def ordered(self) -> list[ItemState]:
+        return sorted(self.items.values(), key=lambda s: s.index)
+
+    def apply(self, event: dict[str, Any]) -> ItemState | None:
+        kind = event.get("type")
+        key = event.get("item")
+        if kind == "item":
+            state = ItemState(Item.from_dict(event["data"]), int(event.get("index", len(self.items))))
+            self.items[str(key)] = state
+            return state
+        state = self.items.get(str(key)) if key is not None else None
+        if state is None:
+            return None
+        if kind == "generation":
+            turn = int(event.get("turn", 0))
+            del state.turns[turn:]
+            state.turns.append(event)
+            state.error = None
+            state.skipped = None
+            state.cancelled = event.get("finish_reason") == "cancelled"
+        elif kind == "error":
+            turn = int(event.get("turn", 0))
+            del state.turns[turn:]
+            state.error = str(event.get("error"))
+        elif kind == "skip":
+            state.skipped = str(event.get("reason") or "skipped")
+        elif kind == "unskip":
+            state.skipped = None
+        elif kind == "regenerate":
+            # Earlier answers stay in the log; the item starts over from `turn`.
+            del state.turns[int(event.get("turn", 0)) :]
+            state.error = None
+            state.cancelled = False
+        return state
+
+
+def fold(events: list[dict[str, Any]]) -> SessionState:
+    state = SessionState()
+    for event in events:
+        state.apply(event)
+    return state

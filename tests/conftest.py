@@ -1,0 +1,201 @@
+"""Shared fixtures: the real bundled model, a transformers checkpoint built from it,
+and a scripted OpenAI-compatible server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def bundled_gguf() -> Path:
+    from engines.registry import bundled_model_path
+
+    return bundled_model_path()
+
+
+@pytest.fixture(scope="session")
+def hf_checkpoint(tmp_path_factory: pytest.TempPathFactory, bundled_gguf: Path) -> Path:
+    """A real transformers checkpoint directory, dequantised once from the bundled GGUF."""
+    out = tmp_path_factory.mktemp("smollm2-hf")
+    script = (
+        "import sys, transformers\n"
+        "src, name, out = sys.argv[1:4]\n"
+        "tok = transformers.AutoTokenizer.from_pretrained(src, gguf_file=name)\n"
+        "model = transformers.AutoModelForCausalLM.from_pretrained(src, gguf_file=name)\n"
+        "config = model.config\n"
+        "if hasattr(config, 'quantization_config'): del config.quantization_config\n"
+        "plain = transformers.AutoModelForCausalLM.from_config(config)\n"
+        "plain.load_state_dict(model.state_dict())\n"
+        "plain.generation_config = model.generation_config\n"
+        "plain.save_pretrained(out)\n"
+        "tok.save_pretrained(out)\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, str(bundled_gguf.parent), bundled_gguf.name, str(out)],
+        check=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    return out
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `sftscope` command line in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), **(env or {})},
+    )
+
+
+class ScriptedServer:
+    """A real aiohttp server speaking the OpenAI chat API, answers scripted per request.
+
+    `script` is a list of callables or dicts consumed in order; when it runs out,
+    `default` answers. Every request body is kept in `requests`.
+    """
+
+    def __init__(self) -> None:
+        self.script: list[Any] = []
+        self.default: Any = {"text": "Hello from the scripted server."}
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.models = ["scripted-model"]
+        self.url = ""
+        self.active = 0
+        self.peak = 0
+
+    async def start(self) -> None:
+        from aiohttp import web
+
+        app = web.Application()
+        app.router.add_get("/v1/models", self.list_models)
+        app.router.add_post("/v1/chat/completions", self.chat)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}/v1"
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+    async def list_models(self, request: Any) -> Any:
+        from aiohttp import web
+
+        return web.json_response(
+            {"object": "list", "data": [{"id": m, "object": "model"} for m in self.models]}
+        )
+
+    async def chat(self, request: Any) -> Any:
+        from aiohttp import web
+
+        body = await request.json()
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        step = self.script.pop(0) if self.script else self.default
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            if callable(step):
+                return await step(request, body)
+            if "status" in step:
+                return web.json_response(
+                    {"error": {"message": step.get("message", "scripted failure")}},
+                    status=step["status"],
+                    headers=step.get("headers", {}),
+                )
+            await asyncio.sleep(step.get("delay", 0))
+            return await self.sse(request, body, step)
+        finally:
+            self.active -= 1
+
+    async def sse(self, request: Any, body: dict[str, Any], step: dict[str, Any]) -> Any:
+        from aiohttp import web
+
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        text = step["text"]
+        pieces = step.get("pieces") or [text[i : i + 4] for i in range(0, len(text), 4)]
+        for index, piece in enumerate(pieces):
+            if step.get("stall_after") is not None and index == step["stall_after"]:
+                await asyncio.sleep(step.get("stall", 30))
+            chunk = {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            await asyncio.sleep(step.get("gap", 0))
+        done = {"choices": [{"index": 0, "delta": {}, "finish_reason": step.get("finish", "stop")}]}
+        await response.write(f"data: {json.dumps(done)}\n\n".encode())
+        usage = {"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": len(pieces)}}
+        await response.write(f"data: {json.dumps(usage)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+
+@pytest.fixture
+async def server() -> Any:
+    srv = ScriptedServer()
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+@pytest.fixture
+def events_of() -> Callable[[Path], list[dict[str, Any]]]:
+    def read(directory: Path) -> list[dict[str, Any]]:
+        lines = (directory / "events.jsonl").read_text().splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    return read
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Any:
+    """A scripted server on its own thread, for tests that run the CLI as a subprocess.
+
+    Each answer takes about 0.1 s so a test can interrupt a run part-way.
+    """
+    import threading
+
+    srv = ScriptedServer()
+    srv.default = {"text": "A steady scripted answer.", "gap": 0.015}
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(srv.start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ready.wait(10)
+    yield srv.url
+    asyncio.run_coroutine_threadsafe(srv.stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)

@@ -1,0 +1,380 @@
+"""The command line, end to end in subprocesses: runs, resume, export, bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SHARED, run_cli, write_jsonl
+
+HEAVY = ("textual", "torch", "transformers", "llama_cpp", "aiohttp", "rich")
+
+
+def test_help_and_version_import_nothing_heavy() -> None:
+    code = (
+        "import sys, contextlib, io\n"
+        "from tui import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try: cli.main(['--help'])\n"
+        "    except SystemExit: pass\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+    version = run_cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("sftscope 0.")
+
+
+def test_core_modules_import_no_ui_and_no_model_library() -> None:
+    modules = [
+        "engines.base",
+        "engines.registry",
+        "engines.llama",
+        "engines.hf",
+        "engines.openai_compat",
+        "engines.replay",
+        "engines.threaded",
+        "sessions.store",
+        "sessions.runner",
+        "sessions.launch",
+        "sessions.prompts",
+        "sessions.export",
+        "sessions.state",
+    ]
+    code = (
+        "import importlib, sys\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        "heavy = {'textual', 'torch', 'transformers', 'llama_cpp'}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_bad_inputs_exit_2_with_one_line(tmp_path: Path) -> None:
+    one_line_error(
+        run_cli("run", "--headless", "--engine", f"llama:{tmp_path}/missing.gguf"),
+        "missing.gguf",
+        "not found",
+    )
+    junk = tmp_path / "junk.gguf"
+    junk.write_text("hello")
+    one_line_error(run_cli("run", "--headless", "--engine", f"llama:{junk}"), "junk.gguf", "not a GGUF")
+    one_line_error(run_cli("run", "--headless", "--engine", "vllm:foo"), "unknown engine scheme", "vllm:foo")
+    one_line_error(
+        run_cli("run", "--headless", "--prompts", str(tmp_path / "none.jsonl")), "none.jsonl", "not found"
+    )
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    one_line_error(run_cli("run", "--headless", "--prompts", str(empty)), "empty.jsonl", "empty")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "a"}\n{"prompt": \n')
+    one_line_error(run_cli("run", "--headless", "--prompts", str(bad)), "bad.jsonl:2")
+    one_line_error(run_cli("run", "--headless", "--max-tokens", "0"), "--max-tokens")
+    one_line_error(run_cli("run", "--headless", "--config", str(tmp_path / "nope.toml")), "--config")
+    config = tmp_path / "c.toml"
+    config.write_text('max_tokens = 5\ncolour = "red"\n')
+    one_line_error(run_cli("run", "--headless", "--config", str(config)), "c.toml", "colour")
+    one_line_error(run_cli("export", str(tmp_path / "nosession")), "no such session")
+    assert not (tmp_path / "sftscope-sessions").exists()
+
+
+def test_missing_extra_names_the_pip_install(tmp_path: Path) -> None:
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text("import sys\nsys.modules['transformers'] = None\n")
+    checkpoint = tmp_path / "ckpt"
+    checkpoint.mkdir()
+    result = run_cli(
+        "run",
+        "--headless",
+        "--engine",
+        f"hf:{checkpoint}",
+        env={"PYTHONPATH": f"{hide}{os.pathsep}{ROOT}"},
+    )
+    one_line_error(result, "pip install 'sftscope[hf]'")
+
+
+def test_truncated_gguf_exits_2(tmp_path: Path, bundled_gguf: Path) -> None:
+    cut = tmp_path / "cut.gguf"
+    with open(bundled_gguf, "rb") as source:
+        cut.write_bytes(source.read(3_000_000))
+    result = run_cli("run", "--headless", "--engine", f"llama:{cut}", "--session", str(tmp_path / "s"))
+    one_line_error(result, "cut.gguf", "cannot load")
+    assert not (tmp_path / "s").exists()  # a session that never started leaves nothing
+
+
+@pytest.mark.slow
+def test_headless_run_every_form_then_export_with_parity(tmp_path: Path, bundled_gguf: Path) -> None:
+    """A real run on the bundled model over every prompt form; the export holds what
+    create_chat_completion returns for the same messages."""
+    prompts = write_jsonl(
+        tmp_path / "forms.jsonl",
+        [
+            {"id": "plain", "prompt": "What is 2 + 2?"},
+            {"instruction": "Give a synonym for happy.", "input": "One word."},
+            {
+                "messages": [
+                    {"role": "system", "content": "Be terse."},
+                    {"role": "user", "content": "Name a planet."},
+                ]
+            },
+            {"question_id": 81, "category": "writing", "turns": ["Name a colour.", "Now another one."]},
+            {
+                "key": 7,
+                "prompt": "Say hello in lowercase.",
+                "instruction_id_list": ["change_case:english_lowercase"],
+                "kwargs": [{}],
+            },
+            {"id": "long", "prompt": "word " * 600},
+        ],
+    )
+    session = tmp_path / "session"
+    result = run_cli(
+        "run",
+        "--headless",
+        "--prompts",
+        str(prompts),
+        "--session",
+        str(session),
+        "--max-tokens",
+        "24",
+        "--n-ctx",
+        "512",
+        "--system",
+        "You are helpful.",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "5 done, 1 skipped, 0 errors" in result.stderr
+    exported = run_cli("export", str(session), "--format", "jsonl")
+    rows = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert [r["item"] for r in rows] == ["plain", "2", "3", "81", "7", "long"]
+    by_id = {r["item"]: r for r in rows}
+    assert by_id["long"]["status"] == "skipped" and "context window is 512" in by_id["long"]["error"]
+    for row in rows[:5]:
+        assert row["status"] == "done"
+        assert row["tokens"] > 0 and row["seconds"] > 0 and row["ttft"] is not None
+        assert row["engine"].startswith("llama:")
+        assert row["human"] == {} and row["judge"] == {} and row["checks"] == {}
+        assert row["transcript"][-1] == {"role": "assistant", "content": row["response"]}
+    mt = by_id["81"]["transcript"]
+    assert [m["role"] for m in mt] == ["system", "user", "assistant", "user", "assistant"]
+    assert by_id["3"]["transcript"][0] == {"role": "system", "content": "Be terse."}
+
+    from llama_cpp import Llama
+
+    from engines.llama import default_threads
+
+    llama = Llama(model_path=str(bundled_gguf), n_ctx=512, n_threads=default_threads(), verbose=False)
+    for row in rows[:5]:
+        transcript = row["transcript"]
+        # every assistant turn equals the library's answer to the conversation before it
+        for index, message in enumerate(transcript):
+            if message["role"] != "assistant":
+                continue
+            answer = llama.create_chat_completion(transcript[:index], max_tokens=24, temperature=0.0)
+            assert message["content"] == answer["choices"][0]["message"]["content"], row["item"]
+    llama.close()
+
+    table = run_cli("export", str(session), "--format", "csv", "-o", str(tmp_path / "out.csv"))
+    assert table.returncode == 0
+    parsed = list(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text())))
+    assert [r["item"] for r in parsed] == [r["item"] for r in rows]
+    assert json.loads(parsed[0]["transcript"]) == rows[0]["transcript"]
+    header = (session / "session.toml").read_text()
+    assert 'status = "complete"' in header and "sha256" in header and 'quantization = "Q4_1"' in header
+
+
+def _generation_counts(session: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for line in (session / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event["type"] == "generation":
+            counts[event["item"]] = counts.get(event["item"], 0) + 1
+    return counts
+
+
+def test_kill_9_then_resume_never_regenerates_a_finished_item(tmp_path: Path, server_url: str) -> None:
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"prompt": f"question {i}"} for i in range(8)])
+    session = tmp_path / "s"
+    args = [
+        sys.executable,
+        "-m",
+        "tui.cli",
+        "run",
+        "--headless",
+        "--engine",
+        f"openai:{server_url}#m",
+        "--prompts",
+        str(prompts),
+        "--session",
+        str(session),
+        "--concurrency",
+        "1",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if (session / "events.jsonl").exists() and sum(_generation_counts(session).values()) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = _generation_counts(session)
+    assert 3 <= sum(before.values()) < 8
+    result = run_cli("run", "--headless", "--session", str(session))
+    assert result.returncode == 0, result.stderr
+    assert "resuming" in result.stderr
+    after = _generation_counts(session)
+    assert sorted(after) == [str(i) for i in range(1, 9)]
+    for item, count in before.items():
+        assert after[item] == count == 1  # finished before the kill: never generated again
+    assert 'status = "complete"' in (session / "session.toml").read_text()
+
+
+def test_resume_refuses_a_different_engine_or_prompts(tmp_path: Path, server_url: str) -> None:
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "one"}, {"prompt": "two"}])
+    session = tmp_path / "s"
+    ok = run_cli(
+        "run",
+        "--headless",
+        "--engine",
+        f"openai:{server_url}#m",
+        "--prompts",
+        str(prompts),
+        "--session",
+        str(session),
+    )
+    assert ok.returncode == 0, ok.stderr
+    one_line_error(
+        run_cli("run", "--headless", "--session", str(session), "--engine", "llama:x.gguf"), "was made with"
+    )
+    other = write_jsonl(tmp_path / "q.jsonl", [{"prompt": "three"}])
+    one_line_error(
+        run_cli("run", "--headless", "--session", str(session), "--prompts", str(other)), "differs"
+    )
+    one_line_error(
+        run_cli("run", "--headless", "--session", str(session), "--max-tokens", "3"), "--max-tokens"
+    )
+    again = run_cli("run", "--headless", "--session", str(session))
+    assert again.returncode == 0 and "0 of 2 items to generate" in again.stderr
+
+
+def test_locked_session_exits_2(tmp_path: Path, server_url: str) -> None:
+    from sessions.store import SessionStore
+
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "one"}])
+    session = tmp_path / "s"
+    assert (
+        run_cli(
+            "run",
+            "--headless",
+            "--engine",
+            f"openai:{server_url}#m",
+            "--prompts",
+            str(prompts),
+            "--session",
+            str(session),
+        ).returncode
+        == 0
+    )
+    holder = SessionStore(session)
+    holder.open()
+    try:
+        one_line_error(
+            run_cli("run", "--headless", "--session", str(session)),
+            "in use by another sftscope",
+            f"pid {os.getpid()}",
+        )
+    finally:
+        holder.close()
+
+
+def test_config_file_and_piped_progress_lines(tmp_path: Path, server_url: str) -> None:
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "a"}, {"prompt": "b"}, {"prompt": "c"}])
+    config = tmp_path / "run.toml"
+    config.write_text(
+        f'engine = "openai:{server_url}#m"\nprompts = "{prompts}"\nmax_tokens = 17\nheadless = true\n'
+        f'session = "{tmp_path / "s"}"\nconcurrency = 2\n'
+    )
+    result = run_cli("--config", str(config), "--max-tokens", "19")
+    assert result.returncode == 0, result.stderr
+    assert "[3/3]" in result.stderr  # plain lines when not a terminal
+    header = (tmp_path / "s" / "session.toml").read_text()
+    assert "max_tokens = 19" in header  # the flag wins over the file
+
+
+def test_replay_engine_plays_a_session_back(tmp_path: Path, server_url: str) -> None:
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "a"}, {"prompt": "b"}])
+    first = tmp_path / "first"
+    assert (
+        run_cli(
+            "run",
+            "--headless",
+            "--engine",
+            f"openai:{server_url}#m",
+            "--prompts",
+            str(prompts),
+            "--session",
+            str(first),
+        ).returncode
+        == 0
+    )
+    second = tmp_path / "second"
+    result = run_cli(
+        "run",
+        "--headless",
+        "--engine",
+        f"replay:{first}",
+        "--speed",
+        "0",
+        "--prompts",
+        str(prompts),
+        "--session",
+        str(second),
+    )
+    assert result.returncode == 0, result.stderr
+    a = [json.loads(x) for x in run_cli("export", str(first)).stdout.splitlines()]
+    b = [json.loads(x) for x in run_cli("export", str(second)).stdout.splitlines()]
+    assert [r["response"] for r in a] == [r["response"] for r in b]
+    assert [r["tokens"] for r in a] == [r["tokens"] for r in b]
+    assert b[0]["engine"] == f"replay:{first}"
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/datasets is not beside this checkout")
+def test_shared_sets_run_headless_against_a_server(tmp_path: Path, server_url: str) -> None:
+    result = run_cli(
+        "run",
+        "--headless",
+        "--engine",
+        f"openai:{server_url}#m",
+        "--concurrency",
+        "16",
+        "--prompts",
+        str(SHARED / "mt_bench" / "question.jsonl"),
+        "--session",
+        str(tmp_path / "mt"),
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(x) for x in run_cli("export", str(tmp_path / "mt")).stdout.splitlines()]
+    assert len(rows) == 80 and all(r["status"] == "done" for r in rows)
+    assert all(len(r["transcript"]) == 4 for r in rows)  # both turns answered in order

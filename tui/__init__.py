@@ -1,0 +1,1 @@
+"""The console and the command line. The only package that may import textual."""
