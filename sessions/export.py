@@ -50,7 +50,9 @@ def export_rows(header: dict[str, Any], events: list[dict[str, Any]]) -> list[di
                 "seconds": item_state.seconds,
                 "ttft": item_state.ttft,
                 "engine": engine,
-                "human": {},
+                "human": item_state.human,
+                "flagged": item_state.flagged,
+                "comment": item_state.comment,
                 "judge": {},
                 "checks": {},
             }

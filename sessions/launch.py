@@ -1,21 +1,25 @@
-"""Starting or resuming a run: prompts, session directory, engine, header.
+"""Starting or resuming a run: prompts, rubric, session directory, engine, header.
 
 Shared by the headless command and the console so both open sessions the same
-way. Order matters for clear errors: everything that can be checked cheaply
-(prompts file, engine spec, model file) is checked before a directory is made
-or a model is loaded.
+way. Two phases, so that every cheap check (prompts file, rubric, engine spec,
+model file, session lock) fails with one line before a console opens, while the
+slow part (loading the model) runs behind the console's first paint:
+
+    launch = prepare(options)   # validate, lock; raises one-line errors
+    await launch.start()        # load the model, write the header, register items
 """
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engines.base import Engine, SamplingParams
 from engines.registry import load_engine, parse_spec
+from scorers.rubric import Rubric, load_rubric
 from sessions.prompts import Item, load_prompt_set
 from sessions.runner import Runner
 from sessions.store import SessionStore, read_header
@@ -31,8 +35,40 @@ class Launch:
     store: SessionStore
     engine: Engine
     runner: Runner
+    rubric: Rubric
     resumed: bool
     directory: Path
+    header: dict[str, Any] = field(default_factory=dict)
+    items: list[Item] | None = None
+    created: bool = False
+    started: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        """Load the model, write (or refresh) the header, register the prompt set."""
+        try:
+            await self.engine.start()
+        except BaseException:
+            self.store.close()
+            if self.created:
+                _remove_empty(self.directory)
+            raise
+        if not self.resumed:
+            self.header["engine"] = {**self.header.get("engine", {}), **self.engine.info.to_dict()}
+            self.store.update_header(**self.header)
+        else:
+            self.store.update_header(status="running", rubric=self.rubric.to_dict())
+        if self.items is not None:
+            self.runner.add_items(self.items)
+        # The device is known only once the model is loaded (hf picks CUDA when present).
+        self.runner.batch_size = _batch_size(self.options, self.engine)
+        self.started = True
+
+    async def close(self, status: str) -> None:
+        try:
+            await self.engine.close()
+        finally:
+            self.store.close(status=status)
 
 
 def default_session_dir(model: str) -> Path:
@@ -63,14 +99,15 @@ def _engine_options(options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def prepare(options: dict[str, Any]) -> Launch:
-    """Open (or resume) the session and start its engine. Raises one-line errors."""
+def prepare(options: dict[str, Any], *, engine: Engine | None = None) -> Launch:
+    """Validate everything cheap and lock the session. `engine` overrides the spec (tests)."""
     given: set[str] = options.get("_given", set())
     directory = Path(options["session"]) if options.get("session") else None
     header: dict[str, Any] | None = None
     if directory is not None and (directory / "session.toml").exists():
         header = read_header(directory)
 
+    items: list[Item] | None = None
     if header is not None:
         spec_text = header.get("engine", {}).get("requested")
         if "engine" in given and options["engine"] != spec_text:
@@ -79,15 +116,12 @@ async def prepare(options: dict[str, Any]) -> Launch:
                 "start a new --session to use another engine"
             )
         for key in ("max_tokens", "temperature", "top_p", "seed", "system"):
-            if key in given and options[key] != header.get("params", {}).get(key, header.get(key)):
-                recorded = header.get("params", {}).get(key, header.get(key))
+            recorded = header.get("params", {}).get(key, header.get(key))
+            if key in given and options[key] != recorded:
                 raise LaunchError(
                     f"--{key.replace('_', '-')} {options[key]}: session {directory} was made with "
                     f"{recorded}; start a new --session to change it"
                 )
-        params = SamplingParams(**header.get("params", {}))
-        system = header.get("system")
-        items: list[Item] | None = None
         if "prompts" in given:
             prompt_set = load_prompt_set(options["prompts"])
             if prompt_set.sha256 != header.get("prompts", {}).get("sha256"):
@@ -95,66 +129,85 @@ async def prepare(options: dict[str, Any]) -> Launch:
                     f"--prompts {options['prompts']}: differs from the prompt set session {directory} "
                     "was made with; start a new --session"
                 )
+        params = SamplingParams(**header.get("params", {}))
+        system = header.get("system")
+        if options.get("rubric"):
+            rubric = load_rubric(options["rubric"])
+        elif header.get("rubric"):
+            rubric = Rubric.from_dict(header["rubric"])
+        else:
+            rubric = load_rubric(None)
         spec = parse_spec(spec_text)
-        prompt_info = header.get("prompts", {})
     else:
         prompt_set = load_prompt_set(options.get("prompts"))
         items = prompt_set.items
+        rubric = load_rubric(options.get("rubric"))
         spec_text = options.get("engine")
         spec = parse_spec(spec_text)
         params = _params(options)
         system = options.get("system")
-        prompt_info = {"path": prompt_set.path, "sha256": prompt_set.sha256, "count": len(items)}
         if directory is None:
             directory = default_session_dir(spec.target.partition("#")[2] or spec.target)
-
-    if (
-        header is None
-        and directory.exists()
-        and (
+        if directory.exists() and (
             not directory.is_dir()
             or any(p.name not in ("session.lock", "events.jsonl") for p in directory.iterdir())
-        )
-    ):
-        raise LaunchError(f"--session {directory}: exists and is not a session directory")
-    engine = load_engine(spec, **_engine_options(options))
+        ):
+            raise LaunchError(f"--session {directory}: exists and is not a session directory")
+        header = {
+            "format_version": 1,
+            "sftscope_version": VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "status": "running",
+            "engine": {"requested": spec_text or "bundled"},
+            "params": {k: v for k, v in params.to_dict().items() if v is not None},
+            "system": system,
+            "prompts": {"path": prompt_set.path, "sha256": prompt_set.sha256, "count": len(items)},
+            "rubric": rubric.to_dict(),
+        }
+        header = {k: v for k, v in header.items() if v is not None}
+
+    resumed = (directory / "session.toml").exists()
+    if engine is None:
+        engine = load_engine(spec, **_engine_options(options))
     created = not directory.exists()
     store = SessionStore(directory)
     store.open(create=True)
-    try:
-        if store.warnings:
-            for warning in store.warnings:
-                print(f"sftscope: warning: {warning}", flush=True)
-        await engine.start()
-        if header is None:
-            store.update_header(
-                format_version=1,
-                sftscope_version=VERSION,
-                created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                status="running",
-                engine={"requested": spec_text or "bundled", **engine.info.to_dict()},
-                params={k: v for k, v in params.to_dict().items() if v is not None},
-                system=system,
-                prompts=prompt_info,
-            )
-        else:
-            store.update_header(status="running")
-    except BaseException:
-        store.close()
-        if created and header is None:
-            _remove_empty(directory)
-        raise
+    for warning in store.warnings:
+        print(f"sftscope: warning: {warning}", flush=True)
     runner = Runner(
         store,
         engine,
         params,
         system=system,
         concurrency=options.get("concurrency"),
-        batch_size=_batch_size(options, engine),
     )
-    if items is not None:
-        runner.add_items(items)
-    return Launch(store, engine, runner, header is not None, directory)
+    return Launch(
+        store=store,
+        engine=engine,
+        runner=runner,
+        rubric=rubric,
+        resumed=resumed,
+        directory=directory,
+        header=header if not resumed else {},
+        items=items,
+        created=created,
+        options=options,
+    )
+
+
+def prepare_replay(directory: Path, speed: float) -> Launch:
+    """Open a saved session to watch it again and go on labelling; nothing is generated."""
+    from engines.replay import ReplayEngine
+
+    header = read_header(Path(directory))
+    engine = ReplayEngine(str(directory), speed=speed)
+    store = SessionStore(Path(directory))
+    store.open()
+    rubric = Rubric.from_dict(header["rubric"]) if header.get("rubric") else load_rubric(None)
+    runner = Runner(store, engine, SamplingParams(**header.get("params", {})), system=header.get("system"))
+    return Launch(
+        store=store, engine=engine, runner=runner, rubric=rubric, resumed=True, directory=Path(directory)
+    )
 
 
 def _batch_size(options: dict[str, Any], engine: Engine) -> int:

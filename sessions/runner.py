@@ -68,6 +68,7 @@ class Runner:
         self._wakeup = asyncio.Event()
         self._active: dict[str, int] = {}  # item -> turn being generated
         self._closed = False
+        self.subscriber_errors: list[str] = []
 
     # --- setup -----------------------------------------------------------------
     def add_items(self, items: list[Item]) -> None:
@@ -80,16 +81,29 @@ class Runner:
         self._subscribers.append(callback)
 
     # --- events ----------------------------------------------------------------
+    def detach(self) -> None:
+        """Stop writing (the session was closed under us, e.g. on SIGHUP): later
+        generation events are dropped and regenerated on resume."""
+        self._closed = True
+        self._subscribers.clear()
+
     def record(self, event: dict[str, Any], *, durable: bool = False) -> dict[str, Any]:
         """Append to the log, fold into the state, and tell every subscriber."""
+        if self._closed or not self.store.is_open:
+            return event
         saved = self.store.append(event, durable=durable)
         self.state.apply(saved)
         self.publish(saved)
         return saved
 
     def publish(self, event: dict[str, Any]) -> None:
+        """Tell every subscriber. A failing subscriber (a display bug) never stops
+        generation or loses an event: the event is already on disk."""
         for callback in list(self._subscribers):
-            callback(event)
+            try:
+                callback(event)
+            except Exception as exc:  # reported, then ignored
+                self.subscriber_errors.append(f"{type(exc).__name__}: {exc}")
 
     # --- commands --------------------------------------------------------------
     def cancel(self, item_id: str) -> None:
@@ -117,6 +131,60 @@ class Runner:
         """Move these items to the front of the queue (the console's look-ahead)."""
         front = [i for i in item_ids if i in self._pending]
         self._pending = front + [i for i in self._pending if i not in front]
+
+    def focus(self, item_id: str, ahead: int) -> None:
+        """The operator is on `item_id`: generate it first, then the next `ahead` items.
+
+        Items that failed or were cancelled are not retried here (that is `regenerate`),
+        so a broken server cannot make the console loop on one item.
+        """
+        order = [s.item.id for s in self.state.ordered()]
+        if item_id not in order:
+            return
+        start = order.index(item_id)
+        window = order[start : start + ahead + 1]
+        self._pending = [
+            i
+            for i in window
+            if self.state.items[i].status in ("pending", "partial") and i not in self._active
+        ]
+        self._wakeup.set()
+
+    # --- the operator's labels (fsynced before they are shown as saved) ---------
+    def score(
+        self, item_id: str, criterion: str, value: Any, *, judge_visible: bool = False
+    ) -> dict[str, Any]:
+        event: dict[str, Any] = {
+            "type": "score",
+            "item": item_id,
+            "criterion": criterion,
+            "value": value,
+            "judge_visible": judge_visible,
+        }
+        previous = self.state.items[item_id].human.get(criterion)
+        if previous is not None:
+            event["previous"] = previous
+        return self.record(event, durable=True)
+
+    def undo(self, item_id: str) -> dict[str, Any] | None:
+        state = self.state.items[item_id]
+        if not state.actions:
+            return None
+        last = state.actions[-1]
+        return self.record({"type": "undo", "item": item_id, "undoes": last["type"]}, durable=True)
+
+    def skip(self, item_id: str) -> dict[str, Any]:
+        return self.record(
+            {"type": "skip", "item": item_id, "by": "human", "reason": "skipped by the operator"},
+            durable=True,
+        )
+
+    def flag(self, item_id: str) -> dict[str, Any]:
+        on = not self.state.items[item_id].flagged
+        return self.record({"type": "flag", "item": item_id, "on": on}, durable=True)
+
+    def comment(self, item_id: str, text: str) -> dict[str, Any]:
+        return self.record({"type": "comment", "item": item_id, "text": text}, durable=True)
 
     def regenerate(self, item_id: str) -> None:
         self.cancel(item_id)

@@ -24,6 +24,33 @@ class ItemState:
     error: str | None = None
     skipped: str | None = None
     cancelled: bool = False
+    # The operator's actions (score, skip, flag, comment) still in force: `undo` pops one.
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    # Every score event ever made, undone or not, for revision analysis.
+    score_history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def human(self) -> dict[str, Any]:
+        """criterion -> value, after undos: the latest score of each criterion wins."""
+        out: dict[str, Any] = {}
+        for action in self.actions:
+            if action["type"] == "score":
+                out[action["criterion"]] = action["value"]
+        return out
+
+    @property
+    def flagged(self) -> bool:
+        flags = [a for a in self.actions if a["type"] == "flag"]
+        return bool(flags and flags[-1].get("on", True))
+
+    @property
+    def comment(self) -> str | None:
+        comments = [a for a in self.actions if a["type"] == "comment"]
+        return comments[-1].get("text") if comments else None
+
+    @property
+    def skipped_by_human(self) -> bool:
+        return any(a["type"] == "skip" for a in self.actions)
 
     @property
     def answers(self) -> list[str]:
@@ -38,7 +65,7 @@ class ItemState:
 
     @property
     def status(self) -> str:
-        if self.skipped is not None:
+        if self.skipped is not None or self.skipped_by_human:
             return "skipped"
         if self.complete:
             return "done"
@@ -118,10 +145,17 @@ class SessionState:
             turn = int(event.get("turn", 0))
             del state.turns[turn:]
             state.error = str(event.get("error"))
+        elif kind == "skip" and event.get("by") == "human":
+            state.actions.append(event)
         elif kind == "skip":
             state.skipped = str(event.get("reason") or "skipped")
-        elif kind == "unskip":
-            state.skipped = None
+        elif kind in ("score", "flag", "comment"):
+            state.actions.append(event)
+            if kind == "score":
+                state.score_history.append(event)
+        elif kind == "undo":
+            if state.actions:
+                state.actions.pop()
         elif kind == "regenerate":
             # Earlier answers stay in the log; the item starts over from `turn`.
             del state.turns[int(event.get("turn", 0)) :]

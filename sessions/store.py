@@ -209,6 +209,10 @@ class SessionStore:
         self.warnings: list[str] = []
 
     @property
+    def is_open(self) -> bool:
+        return self._handle is not None
+
+    @property
     def exists(self) -> bool:
         return self.header_path.exists()
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sessions.version import VERSION
 
-COMMANDS = ("run", "export")
+COMMANDS = ("run", "export", "replay")
 
 # Settings a --config TOML may hold, with their defaults (None: decided later).
 RUN_DEFAULTS: dict[str, Any] = {
@@ -34,6 +34,8 @@ RUN_DEFAULTS: dict[str, Any] = {
     "api_key_env": "OPENAI_API_KEY",
     "speed": 1.0,
     "headless": False,
+    "rubric": None,
+    "ahead": 3,
 }
 
 
@@ -156,6 +158,7 @@ def _validate(options: dict[str, Any]) -> None:
         ("n_ctx", lambda v: isinstance(v, int) and v >= 256, "an integer of 256 or more"),
         ("threads", lambda v: v is None or (isinstance(v, int) and v > 0), "a positive integer"),
         ("speed", lambda v: isinstance(v, (int, float)) and v >= 0, "0 or more"),
+        ("ahead", lambda v: isinstance(v, int) and v >= 0, "0 or more"),
     ]
     for key, ok, what in checks:
         if not ok(options[key]):
@@ -185,6 +188,12 @@ def main(argv: list[str] | None = None) -> int:
             from tui.commands import export_command
 
             return export_command(args)
+        if args.command == "replay":
+            from tui.commands import replay_command
+
+            if args.speed < 0:
+                raise UsageError(f"--speed {args.speed}: must be 0 or more")
+            return replay_command(args)
         from tui.commands import run_command
 
         return run_command(resolve_run_options(args))

@@ -17,28 +17,111 @@ from tui.cli import UsageError, fail
 
 def _known_errors() -> tuple[type[Exception], ...]:
     from engines.base import EngineError
+    from scorers.rubric import RubricError
     from sessions.launch import LaunchError
     from sessions.prompts import PromptSetError
     from sessions.store import SessionError
 
-    return (EngineError, LaunchError, PromptSetError, SessionError, UsageError)
+    return (EngineError, LaunchError, PromptSetError, RubricError, SessionError, UsageError)
 
 
 def run_command(options: dict[str, Any]) -> int:
-    if not options.get("headless"):
-        print("sftscope: the console is not built yet; running headless", file=sys.stderr)
-        options["headless"] = True
     try:
-        return asyncio.run(_run_headless(options))
+        if options.get("headless"):
+            return asyncio.run(_run_headless(options))
+        from sessions.launch import prepare
+
+        return _run_console(prepare(options), ahead=int(options["ahead"]))
     except _known_errors() as exc:
         return fail(str(exc))
+
+
+def _run_console(launch: Any, *, ahead: int = 3, replay_speed: float | None = None) -> int:
+    """Open the console on a prepared (validated, locked) session."""
+    from tui.app import SftscopeApp
+
+    app = SftscopeApp(launch, ahead=ahead, replay_speed=replay_speed)
+    code = app.run()
+    if app.error_message:
+        return fail(app.error_message)
+    print(f"sftscope: session saved in {launch.directory}", file=sys.stderr)
+    return int(code or 0)
+
+
+def replay_command(args: Any) -> int:
+    from sessions.launch import prepare_replay
+    from sessions.store import load_session
+
+    directory = Path(args.session)
+    try:
+        if args.headless:
+            header, events, warnings = load_session(directory)
+            for warning in warnings:
+                print(f"sftscope: warning: {warning}", file=sys.stderr)
+            return asyncio.run(_print_replay(directory, header, events, args.speed if args.speed else 0.0))
+        return _run_console(prepare_replay(directory, args.speed), replay_speed=args.speed)
+    except _known_errors() as exc:
+        return fail(str(exc))
+
+
+async def _print_replay(
+    directory: Path, header: dict[str, Any], events: list[dict[str, Any]], speed: float
+) -> int:
+    """Transcripts and scores as text; answers stream at the recorded pace when speed > 0."""
+    from engines.base import GenerationRequest
+    from engines.replay import ReplayEngine
+    from sessions.state import fold
+
+    state = fold(events)
+    engine = ReplayEngine(str(directory), speed=speed)
+    out = sys.stdout
+    for item_state in state.ordered():
+        item = item_state.item
+        out.write(
+            f"=== {item.id} [{item_state.status}]" + (f" {item.category}" if item.category else "") + "\n"
+        )
+        for message in item.prefix:
+            out.write(f"{message['role']}: {message['content']}\n")
+        for turn, user in enumerate(item.turns):
+            out.write(f"user: {user}\n")
+            if turn >= len(item_state.turns):
+                break
+            out.write("assistant: ")
+            if speed > 0:
+                async for chunk in engine.stream(GenerationRequest(messages=[], key=(item.id, turn))):
+                    out.write(chunk.text)
+                    out.flush()
+            else:
+                out.write(item_state.turns[turn]["text"])
+            out.write("\n")
+        if item_state.error or item_state.skipped:
+            out.write(f"({item_state.error or item_state.skipped})\n")
+        human = item_state.human
+        if human:
+            out.write("scores: " + ", ".join(f"{k}={_show(v)}" for k, v in human.items()) + "\n")
+        if item_state.flagged:
+            out.write("flagged\n")
+        if item_state.comment:
+            out.write(f"comment: {item_state.comment}\n")
+        out.write("\n")
+        out.flush()
+    return 0
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value)
 
 
 async def _run_headless(options: dict[str, Any]) -> int:
     from sessions.launch import prepare
     from tui.headless import HeadlessDisplay
 
-    launch = await prepare(options)
+    launch = prepare(options)
+    await launch.start()
     runner = launch.runner
     loop = asyncio.get_running_loop()
     interrupted = False
@@ -69,8 +152,7 @@ async def _run_headless(options: dict[str, Any]) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
-        await launch.engine.close()
-        launch.store.close(status=status)
+        await launch.close(status)
     rate = summary.tokens / summary.seconds if summary.seconds else 0.0
     print(
         f"sftscope: {summary.done} done, {summary.skipped} skipped, {summary.errors} errors, "

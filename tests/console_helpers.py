@@ -1,0 +1,45 @@
+"""Helpers for console tests: build an app on a real session with a chosen engine."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sessions.launch import prepare
+from tui.app import SftscopeApp
+from tui.cli import RUN_DEFAULTS
+
+
+def make_app(
+    session: Path,
+    *,
+    engine: Any = None,
+    prompts: Path | None = None,
+    rubric: Path | None = None,
+    ahead: int = 3,
+    **overrides: Any,
+) -> SftscopeApp:
+    options = dict(RUN_DEFAULTS)
+    options.update(session=str(session), prompts=str(prompts) if prompts else None, _given=set(), **overrides)
+    if rubric:
+        options["rubric"] = str(rubric)
+    launch = prepare(options, engine=engine)
+    return SftscopeApp(launch, ahead=ahead)
+
+
+async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Poll instead of sleeping a fixed time (oterm's helper)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+async def settle(pilot: Any) -> None:
+    await pilot.pause()
+    await asyncio.sleep(0)

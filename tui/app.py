@@ -1,0 +1,625 @@
+"""The console: watch answers stream, hand-score them with single keys, never wait.
+
+The app is a subscriber of the runner (the only writer of the session) and
+sends it commands. Every label goes through `Runner.score`, which fsyncs before
+it returns, so "saved" on screen means on disk. The model loads in the
+background after the first paint; generation runs a few items ahead of the
+operator (`--ahead`), so moving on shows an answer that is already there or
+streaming.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Markdown, OptionList, Static
+from textual.worker import Worker, WorkerState
+
+from engines.base import GenerationRequest
+from scorers.rubric import Rubric
+from sessions.launch import Launch
+from sessions.state import ItemState
+from tui.screens import CommentScreen, HelpScreen, SftscopeCommands, key_label
+from tui.widgets import ItemList, ScorePanel, fully_scored
+
+HARD_EXIT_SECONDS = 3.0  # after SIGHUP/SIGTERM, everything is saved: never hang on a dead terminal
+
+
+def build_bindings(rubric: Rubric) -> list[Binding]:
+    keys = rubric.keys
+    likert = [c for c in rubric.criteria if c.kind == "likert"]
+    low = min((c.min for c in likert), default=1)
+    high = max((c.max for c in likert), default=9)
+    bindings = [
+        Binding(str(d), f"app.digit({d})", "score", show=(d == low), key_display=f"{low}-{high}")
+        for d in range(10)
+    ]
+    shown = {"next_item", "undo", "skip", "reveal", "help", "quit"}
+    for action, key in keys.items():
+        label = {
+            "next_item": "next",
+            "prev_item": "prev",
+            "next_criterion": "criterion",
+            "help": "help",
+        }.get(action, action.replace("_", " "))
+        display = (
+            "←→"
+            if action == "next_item" and keys["prev_item"] == "left" and key == "right"
+            else key_label(key)
+        )
+        bindings.append(
+            Binding(
+                key,
+                f"app.{action}",
+                label,
+                show=action in shown,
+                key_display=display,
+                priority=key == "tab" or key == "shift+tab",
+            )
+        )
+    bindings += [
+        Binding("escape", "app.stop", "stop", show=False),
+        Binding("up", "app.scroll(-1)", "scroll", show=False),
+        Binding("down", "app.scroll(1)", "scroll", show=False),
+        Binding("pageup", "app.scroll(-10)", "scroll", show=False),
+        Binding("pagedown", "app.scroll(10)", "scroll", show=False),
+    ]
+    return bindings
+
+
+class ScoringScreen(Screen[None]):
+    """The main screen. `for_rubric` makes a subclass whose BINDINGS come from the rubric."""
+
+    WIDE = 110
+
+    @classmethod
+    def for_rubric(cls, rubric: Rubric) -> ScoringScreen:
+        screen_class = type("ScoringScreen", (cls,), {"BINDINGS": build_bindings(rubric)})
+        return screen_class()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width >= self.WIDE, "wide")
+
+    def compose(self) -> ComposeResult:
+        yield Static("sftscope", id="status")
+        with Horizontal(id="body"):
+            yield ItemList(id="items")
+            with Vertical(id="main"):
+                with VerticalScroll(id="conversation"):
+                    yield Markdown("", id="answer")
+                yield ScorePanel(id="scores")
+        yield Footer()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        app: SftscopeApp = self.app  # type: ignore[assignment]
+        app.goto(event.option_index)
+
+
+class SftscopeApp(App[int]):
+    CSS_PATH = "sftscope.tcss"
+    TITLE = "sftscope"
+    COMMANDS = App.COMMANDS | {SftscopeCommands}
+
+    def __init__(self, launch: Launch, *, ahead: int = 3, replay_speed: float | None = None) -> None:
+        super().__init__()
+        self.launch = launch
+        self.runner = launch.runner
+        self.rubric = launch.rubric
+        self.ahead = ahead
+        self.replay_speed = replay_speed  # None: a live run; a number: replaying the session
+        self.item_ids: list[str] = []
+        self.index = 0
+        self.criterion = 0
+        self.revealed = False
+        self.saved_note = ""
+        self.error_message: str | None = None
+        self.generating: set[str] = set()
+        self.partial: dict[str, list[str]] = {}
+        self.ready = False
+        self._closing = False
+        self._stream: Any = None
+        self._stream_item: str | None = None
+        self._chunks: list[str] = []
+        self._chunk_event = asyncio.Event()
+        self._view_lock = asyncio.Lock()
+        self._runner_task: asyncio.Task[Any] | None = None
+
+    # --- start-up ----------------------------------------------------------------
+    async def on_mount(self) -> None:
+        await self.push_screen(ScoringScreen.for_rubric(self.rubric))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+                loop.add_signal_handler(sig, self.hang_up)
+        self.set_status("loading model …")
+        self.run_worker(self.start_session(), group="session", exit_on_error=False)
+        self.run_worker(self.pump_chunks(), group="pump")
+
+    async def start_session(self) -> None:
+        try:
+            if not self.launch.started:
+                await self.launch.start()
+        except Exception as exc:  # a model that cannot load: one line, exit 2
+            self.error_message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self._closing = True
+            self.exit(2)
+            return
+        self.runner.subscribe(self.on_runner_event)
+        states = self.runner.state.ordered()
+        self.item_ids = [s.item.id for s in states]
+        self.items_widget.fill(states, self.rubric, self.generating)
+        first = next((i for i, s in enumerate(states) if not self.is_finished(s)), 0)
+        self.ready = True
+        if self.replay_speed is None:
+            self._runner_task = asyncio.create_task(self.runner.run(until_idle=False))
+        await self.show(first)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """One place where a failed background task becomes visible (harlequin's pattern)."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            error = event.worker.error
+            self.notify(f"{type(error).__name__}: {error}", severity="error", timeout=10)
+
+    # --- widgets -----------------------------------------------------------------
+    @property
+    def items_widget(self) -> ItemList:
+        return self.screen.query_one("#items", ItemList)
+
+    @property
+    def answer(self) -> Markdown:
+        return self.screen.query_one("#answer", Markdown)
+
+    @property
+    def conversation(self) -> VerticalScroll:
+        return self.screen.query_one("#conversation", VerticalScroll)
+
+    @property
+    def current(self) -> ItemState | None:
+        if not self.item_ids:
+            return None
+        return self.runner.state.items[self.item_ids[self.index]]
+
+    def is_finished(self, state: ItemState) -> bool:
+        return state.status == "skipped" or fully_scored(state, self.rubric)
+
+    def set_status(self, message: str | None = None) -> None:
+        if not self.screen.query("#status"):
+            return
+        text = Text()
+        text.append(" sftscope ", style="bold reverse")
+        text.append(f" {self.launch.engine.info.model[:28]} ", style="bold")
+        text.append(f"· {self.launch.directory.name[:30]} ", style="dim")
+        if message:
+            text.append(f"· {message}", style="yellow")
+        elif self.item_ids:
+            states = self.runner.state.items.values()
+            scored = sum(1 for s in states if fully_scored(s, self.rubric))
+            text.append(f"· {scored}/{len(self.item_ids)} scored ")
+            if self.generating:
+                text.append(f"· generating {len(self.generating)} ", style="yellow")
+            if self.replay_speed is not None:
+                text.append("· replay ", style="magenta")
+            text.append("· judge shown" if self.revealed else "· blind", style="dim")
+        self.screen.query_one("#status", Static).update(text)
+
+    # --- the view ------------------------------------------------------------------
+    def transcript_markdown(self, state: ItemState, answers: list[str], streaming: bool) -> str:
+        parts: list[str] = []
+        for message in state.item.prefix:
+            if message["role"] == "system":
+                parts.append(f"> *system:* {message['content']}")
+        for turn, user in enumerate(state.item.turns):
+            parts.append(f"**▍user** {user}")
+            if turn < len(answers):
+                parts.append(answers[turn] if answers[turn] else "*(empty answer)*")
+            else:
+                if not streaming or turn > len(answers):
+                    break
+                parts.append("")
+                break
+        return "\n\n".join(parts)
+
+    def body_for(self, state: ItemState) -> tuple[str, bool]:
+        """The document to show and whether more is streaming into it."""
+        item_id = state.item.id
+        answers = list(state.answers)
+        if item_id in self.generating:
+            return self.transcript_markdown(state, answers, True) + "".join(
+                self.partial.get(item_id, [])
+            ), True
+        doc = self.transcript_markdown(state, answers, False)
+        if state.status == "error":
+            doc += f"\n\n**error:** {state.error}"
+        elif state.skipped:
+            doc += f"\n\n*skipped: {state.skipped}*"
+        elif state.status in ("pending", "partial"):
+            doc += "\n\n*waiting for the model …*"
+        elif state.status == "cancelled":
+            doc += "\n\n*stopped (r to generate again)*"
+        return doc, False
+
+    async def show(self, index: int) -> None:
+        if not self.item_ids:
+            return
+        self.index = max(0, min(index, len(self.item_ids) - 1))
+        state = self.current
+        assert state is not None
+        self.criterion = self.first_open_criterion(state)
+        self.saved_note = ""
+        self.items_widget.highlighted = self.index
+        if self.replay_speed is None:
+            self.runner.focus(state.item.id, self.ahead)
+        await self.refresh_view()
+        if self.replay_speed is not None:
+            self.run_worker(self.replay_item(state), group="replay", exclusive=True)
+
+    async def refresh_view(self) -> None:
+        async with self._view_lock:
+            state = self.current
+            if state is None:
+                return
+            await self.stop_stream()
+            if self.replay_speed is not None:
+                doc, streaming = self.transcript_markdown(state, [], True), False
+            else:
+                doc, streaming = self.body_for(state)
+            await self.answer.update(doc)
+            if streaming:
+                # Follow the bottom while the operator is there; scrolling up releases it.
+                self.conversation.anchor()
+                self._stream = Markdown.get_stream(self.answer)
+                self._stream_item = state.item.id
+            else:
+                self.conversation.anchor(False)
+                self.conversation.scroll_home(animate=False)
+            self.update_meta(state)
+            self.refresh_scores()
+            self.set_status()
+
+    async def stop_stream(self) -> None:
+        if self._stream is not None:
+            stream, self._stream, self._stream_item = self._stream, None, None
+            self._chunks.clear()
+            await stream.stop()
+
+    async def pump_chunks(self) -> None:
+        """One writer into the Markdown stream, so fragments keep their order."""
+        while True:
+            await self._chunk_event.wait()
+            self._chunk_event.clear()
+            if self._stream is not None and self._chunks:
+                text = "".join(self._chunks)
+                self._chunks.clear()
+                with contextlib.suppress(RuntimeError):
+                    await self._stream.write(text)
+
+    def update_meta(self, state: ItemState) -> None:
+        item = state.item
+        title = f" {item.id} · {self.index + 1}/{len(self.item_ids)}"
+        if item.category:
+            title += f" · {item.category}"
+        self.conversation.border_title = title + " "
+        if state.turns and item.id not in self.generating:
+            tokens = state.tokens
+            seconds = state.seconds
+            rate = tokens / seconds if seconds else 0.0
+            ttft = f" · ttft {state.ttft:.2f}s" if state.ttft is not None else ""
+            self.conversation.border_subtitle = f" {tokens} tok · {rate:.1f} tok/s{ttft} "
+        elif item.id in self.generating:
+            self.conversation.border_subtitle = " streaming … "
+        else:
+            self.conversation.border_subtitle = ""
+
+    def refresh_scores(self) -> None:
+        state = self.current
+        self.screen.query_one("#scores", ScorePanel).render_scores(
+            self.rubric, state, self.criterion, self.saved_note
+        )
+
+    def refresh_row(self, item_id: str) -> None:
+        if item_id in self.runner.state.items and item_id in self.item_ids:
+            index = self.item_ids.index(item_id)
+            self.items_widget.refresh_item(
+                index, self.runner.state.items[item_id], self.rubric, item_id in self.generating
+            )
+
+    def first_open_criterion(self, state: ItemState) -> int:
+        human = state.human
+        for index, criterion in enumerate(self.rubric.criteria):
+            if criterion.required and criterion.name not in human:
+                return index
+        return 0
+
+    # --- runner events -------------------------------------------------------------
+    def on_runner_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        item_id = str(event.get("item"))
+        current = self.item_ids[self.index] if self.item_ids else None
+        if kind == "started":
+            self.generating.add(item_id)
+            self.partial[item_id] = []
+            self.refresh_row(item_id)
+            if item_id == current:
+                self.run_worker(self.refresh_view(), group="view")
+            self.set_status()
+        elif kind == "chunk":
+            if item_id in self.partial:
+                self.partial[item_id].append(event["text"])
+            if item_id == self._stream_item and event["text"]:
+                self._chunks.append(event["text"])
+                self._chunk_event.set()
+        elif kind in ("generation", "error", "skip", "regenerate"):
+            self.generating.discard(item_id)
+            self.partial.pop(item_id, None)
+            self.refresh_row(item_id)
+            if item_id == current:
+                self.run_worker(self.refresh_view(), group="view")
+            self.set_status()
+        elif kind in ("score", "undo", "flag", "comment"):
+            self.refresh_row(item_id)
+
+    # --- actions -------------------------------------------------------------------
+    def goto(self, index: int) -> None:
+        if self.ready:
+            self.run_worker(self.show(index), group="nav")
+
+    async def action_next_item(self) -> None:
+        if self.ready and self.index < len(self.item_ids) - 1:
+            await self.show(self.index + 1)
+
+    async def action_prev_item(self) -> None:
+        if self.ready and self.index > 0:
+            await self.show(self.index - 1)
+
+    async def action_next_unscored(self) -> None:
+        if not self.ready:
+            return
+        states = [self.runner.state.items[i] for i in self.item_ids]
+        order = list(range(self.index + 1, len(states))) + list(range(0, self.index + 1))
+        target = next((i for i in order if not self.is_finished(states[i])), None)
+        if target is None:
+            self.notify("every item is scored")
+            return
+        await self.show(target)
+
+    def action_next_criterion(self) -> None:
+        self.criterion = (self.criterion + 1) % len(self.rubric.criteria)
+        self.refresh_scores()
+
+    def action_prev_criterion(self) -> None:
+        self.criterion = (self.criterion - 1) % len(self.rubric.criteria)
+        self.refresh_scores()
+
+    def action_scroll(self, lines: int) -> None:
+        self.conversation.scroll_relative(y=lines, animate=False)
+
+    async def action_digit(self, digit: int) -> None:
+        state = self.current
+        if state is None:
+            return
+        criterion = self.rubric.criteria[self.criterion]
+        if criterion.kind == "likert" and criterion.min <= digit <= criterion.max:
+            await self.record_score(criterion.name, digit)
+        elif criterion.kind == "tags" and 1 <= digit <= len(criterion.tags):
+            tag = criterion.tags[digit - 1]
+            chosen = list(state.human.get(criterion.name) or [])
+            chosen = [t for t in chosen if t != tag] if tag in chosen else [*chosen, tag]
+            self.runner.score(state.item.id, criterion.name, chosen, judge_visible=self.revealed)
+            self.saved_note = "saved ✓"
+            self.refresh_scores()
+        else:
+            self.bell()
+
+    async def action_yes(self) -> None:
+        await self.binary(True)
+
+    async def action_no(self) -> None:
+        await self.binary(False)
+
+    async def binary(self, value: bool) -> None:
+        if self.current is None:
+            return
+        criterion = self.rubric.criteria[self.criterion]
+        if criterion.kind != "binary":
+            self.bell()
+            return
+        await self.record_score(criterion.name, value)
+
+    async def record_score(self, name: str, value: Any) -> None:
+        state = self.current
+        assert state is not None
+        self.runner.score(state.item.id, name, value, judge_visible=self.revealed)  # fsynced here
+        self.saved_note = "saved ✓"
+        if fully_scored(state, self.rubric):
+            if self.rubric.auto_advance and self.index < len(self.item_ids) - 1:
+                await self.show(self.index + 1)
+                return
+        else:
+            self.criterion = self.next_open_criterion(state)
+        self.refresh_scores()
+        self.set_status()
+
+    def next_open_criterion(self, state: ItemState) -> int:
+        human = state.human
+        count = len(self.rubric.criteria)
+        for step in range(1, count + 1):
+            index = (self.criterion + step) % count
+            criterion = self.rubric.criteria[index]
+            if criterion.required and criterion.name not in human:
+                return index
+        return (self.criterion + 1) % count
+
+    def action_undo(self) -> None:
+        state = self.current
+        if state is None:
+            return
+        last = state.actions[-1] if state.actions else None
+        if self.runner.undo(state.item.id) is None:
+            self.bell()
+            return
+        if last is not None and last["type"] == "score":
+            names = [c.name for c in self.rubric.criteria]
+            if last["criterion"] in names:
+                self.criterion = names.index(last["criterion"])
+        self.saved_note = f"undid {last['type'] if last else ''} ✓"
+        self.refresh_scores()
+        self.set_status()
+
+    async def action_skip(self) -> None:
+        state = self.current
+        if state is None:
+            return
+        self.runner.skip(state.item.id)
+        if self.index < len(self.item_ids) - 1:
+            await self.show(self.index + 1)
+        else:
+            self.refresh_scores()
+
+    def action_flag(self) -> None:
+        state = self.current
+        if state is not None:
+            self.runner.flag(state.item.id)
+            self.saved_note = "saved ✓"
+            self.refresh_scores()
+
+    def action_comment(self) -> None:
+        state = self.current
+        if state is None:
+            return
+        criterion = self.rubric.criteria[self.criterion]
+        item_id = state.item.id
+        if criterion.kind == "note":
+            current = state.human.get(criterion.name) or ""
+
+            def save_note(text: str | None) -> None:
+                if text is not None:
+                    self.runner.score(item_id, criterion.name, text, judge_visible=self.revealed)
+                    self.saved_note = "saved ✓"
+                    self.refresh_scores()
+
+            self.push_screen(CommentScreen(f"note: {criterion.name}", current), save_note)
+            return
+
+        def save(text: str | None) -> None:
+            if text is not None:
+                self.runner.comment(item_id, text)
+                self.saved_note = "saved ✓"
+                self.refresh_scores()
+
+        self.push_screen(CommentScreen(f"comment on {item_id}", state.comment or ""), save)
+
+    async def action_regenerate(self) -> None:
+        state = self.current
+        if state is None or self.replay_speed is not None:
+            self.bell()
+            return
+        self.runner.regenerate(state.item.id)
+        self.runner.focus(state.item.id, self.ahead)
+
+    def action_stop(self) -> None:
+        state = self.current
+        if state is not None:
+            self.runner.cancel(state.item.id)
+
+    def action_reveal(self) -> None:
+        self.revealed = not self.revealed
+        self.refresh_scores()
+        self.set_status()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.rubric))
+
+    def action_export(self, fmt: str = "jsonl") -> None:
+        from sessions.export import export_rows, to_csv, to_jsonl
+
+        rows = export_rows(self.launch.store.header, self.launch.store.events)
+        target = self.launch.directory / f"export.{fmt}"
+        target.write_text(to_csv(rows) if fmt == "csv" else to_jsonl(rows), encoding="utf-8")
+        self.notify(f"exported {len(rows)} items to {target}")
+
+    async def action_quit(self) -> None:
+        """Everything is already saved; the session is closed on unmount."""
+        self.exit(0)
+
+    # --- leaving -------------------------------------------------------------------
+    def final_status(self) -> str:
+        states = list(self.runner.state.items.values())
+        if states and all(self.is_finished(s) for s in states):
+            return "complete"
+        return "stopped"
+
+    async def shutdown(self, status: str | None = None) -> None:
+        """Stop generating, then close the engine and the session (fsync, header, lock)."""
+        if self._closing:
+            return
+        self._closing = True
+        self.runner.cancel_all()
+        if self._runner_task is not None:
+            self._runner_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._runner_task
+        if self.launch.started:
+            await self.launch.close(status or self.final_status())
+        else:
+            self.launch.store.close()
+
+    def hang_up(self) -> None:
+        """SIGHUP (the SSH link dropped) or SIGTERM: save, mark interrupted, unlock, leave.
+
+        Everything is done synchronously first; Textual's own exit may then block on
+        a terminal that is gone, so a timer ends the process regardless.
+        """
+        if not self._closing:
+            self._closing = True
+            self.runner.cancel_all()
+            self.runner.detach()
+            self.launch.store.close(status="interrupted")
+        timer = threading.Timer(HARD_EXIT_SECONDS, os._exit, args=(0,))
+        timer.daemon = True
+        timer.start()
+        self.exit(0)
+
+    async def on_unmount(self) -> None:
+        await self.shutdown()
+
+    # --- replay ----------------------------------------------------------------------
+    async def replay_item(self, state: ItemState) -> None:
+        """Play the recorded answers of this item again at their recorded pace (display only)."""
+        from engines.replay import ReplayEngine
+
+        engine = self.launch.engine
+        assert isinstance(engine, ReplayEngine)
+        engine.speed = float(self.replay_speed or 0.0)
+        answers: list[str] = []
+        for turn in range(len(state.turns)):
+            async with self._view_lock:
+                await self.stop_stream()
+                await self.answer.update(self.transcript_markdown(state, answers, True))
+                self._stream = Markdown.get_stream(self.answer)
+                self._stream_item = state.item.id
+            request = GenerationRequest(messages=[], key=(state.item.id, turn))
+            async for chunk in engine.stream(request):
+                if chunk.text and self._stream_item == state.item.id:
+                    self._chunks.append(chunk.text)
+                    self._chunk_event.set()
+            answers.append(state.turns[turn]["text"])
+        async with self._view_lock:
+            await self.stop_stream()
+            doc, _ = self.body_for(state)
+            await self.answer.update(doc)
+            self.update_meta(state)
+
+
+def session_name(directory: Path) -> str:
+    return directory.name
