@@ -378,3 +378,42 @@ def test_shared_sets_run_headless_against_a_server(tmp_path: Path, server_url: s
     rows = [json.loads(x) for x in run_cli("export", str(tmp_path / "mt")).stdout.splitlines()]
     assert len(rows) == 80 and all(r["status"] == "done" for r in rows)
     assert all(len(r["transcript"]) == 4 for r in rows)  # both turns answered in order
+
+
+def test_replay_headless_prints_transcripts_and_scores(tmp_path: Path, server_url: str) -> None:
+    from sessions.store import SessionStore
+
+    prompts = write_jsonl(
+        tmp_path / "p.jsonl",
+        [{"id": "a", "prompt": "first question"}, {"turns": ["one", "two"], "question_id": 9}],
+    )
+    session = tmp_path / "s"
+    assert (
+        run_cli(
+            "run", "--headless", "--engine", f"openai:{server_url}#m", "--prompts", str(prompts),
+            "--session", str(session),
+        ).returncode
+        == 0
+    )
+    store = SessionStore(session)
+    store.open()
+    store.append({"type": "score", "item": "a", "criterion": "helpfulness", "value": 4}, durable=True)
+    store.append({"type": "score", "item": "a", "criterion": "harmless", "value": True}, durable=True)
+    store.append({"type": "flag", "item": "a", "on": True}, durable=True)
+    store.close()
+    result = run_cli("replay", str(session), "--headless", "--speed", "0")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "=== a [done]" in text and "user: first question" in text
+    assert "assistant: A steady scripted answer." in text
+    assert "scores: helpfulness=4, harmless=yes" in text and "flagged" in text
+    assert "=== 9 [done]" in text and "user: one" in text and "user: two" in text
+    paced = run_cli("replay", str(session), "--headless", "--speed", "1")
+    assert paced.returncode == 0 and paced.stdout == text  # same text, streamed at the recorded pace
+    locked = SessionStore(session)
+    locked.open()
+    try:
+        one_line_error(run_cli("replay", str(session)), "in use by another sftscope")
+    finally:
+        locked.close()
+    one_line_error(run_cli("replay", str(tmp_path / "nope"), "--headless"), "no such session")

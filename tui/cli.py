@@ -96,8 +96,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--headless", action="store_true", default=None, help="no console: a progress bar, then exit"
     )
     run.add_argument(
+        "--rubric", metavar="FILE.toml", help="what to score and with which keys (default: built-in)"
+    )
+    run.add_argument(
+        "--ahead", type=int, metavar="N", help="items generated ahead of the one on screen (default 3)"
+    )
+    run.add_argument(
         "--config", metavar="FILE.toml", help="settings file; flags given on the command line win"
     )
+
+    replay = sub.add_parser("replay", help="watch a saved session again and go on labelling")
+    replay.add_argument("session", metavar="DIR")
+    replay.add_argument(
+        "--speed", type=float, default=1.0, metavar="X", help="pace (1 = as recorded, 0 = instant)"
+    )
+    replay.add_argument("--headless", action="store_true", help="print transcripts and scores as text")
 
     export = sub.add_parser("export", help="write a session's items as JSONL or CSV")
     export.add_argument("session", metavar="DIR")

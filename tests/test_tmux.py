@@ -1,0 +1,180 @@
+"""The real command in a real terminal (tmux): keys in, kill -9 and SIGHUP, nothing lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_cli, write_jsonl
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+class Terminal:
+    """One tmux session at 80x24 running a command, with its own server socket."""
+
+    def __init__(self, tmp_path: Path, command: list[str]) -> None:
+        # tmux's socket path must stay short (108 bytes for a UNIX socket).
+        self.socket = tempfile.mktemp(prefix="sft-", suffix=".sock", dir="/tmp")
+        self.name = "sftscope-test"
+        env = f"PYTHONPATH={ROOT} HF_HUB_OFFLINE=1"
+        line = "exec env " + env + " " + " ".join(_quote(c) for c in command)
+        self.tmux("new-session", "-d", "-s", self.name, "-x", "80", "-y", "24", line)
+        self.pid = int(self.tmux("display-message", "-p", "-t", self.name, "#{pane_pid}").strip())
+
+    def tmux(self, *args: str) -> str:
+        out = subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True, timeout=10)
+        return out.stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", self.name)
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", self.name, *keys)
+
+    def wait_for(self, predicate, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if predicate(text):
+                return text
+            time.sleep(0.05)
+        raise AssertionError(f"screen never matched:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True, timeout=10)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); read its state.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def export(session: Path) -> dict[str, dict]:
+    result = run_cli("export", str(session))
+    assert result.returncode == 0, result.stderr
+    return {row["item"]: row for row in map(json.loads, result.stdout.splitlines())}
+
+
+def score_row(screen: str, item: str) -> str:
+    return next(line for line in screen.splitlines() if item[:12] in line[:16])
+
+
+@pytest.mark.slow
+def test_kill_9_mid_stream_loses_no_label_shown_as_saved(tmp_path: Path) -> None:
+    prompts = write_jsonl(
+        tmp_path / "p.jsonl",
+        [{"id": f"item{i}", "prompt": f"Write a long story about the number {i}."} for i in range(1, 4)],
+    )
+    session = tmp_path / "session"
+    term = Terminal(
+        tmp_path,
+        [sys.executable, "-m", "tui.cli", "run", "--session", str(session), "--prompts", str(prompts),
+         "--max-tokens", "400", "--n-ctx", "1024", "--ahead", "1"],
+    )
+    try:
+        term.wait_for(lambda s: "streaming" in s, timeout=90)
+        shown: dict[str, object] = {}
+        for key, value in (("4", 4), ("2", 2), ("y", True)):
+            term.keys(key)
+            screen = term.wait_for(lambda s, v=value: "saved ✓" in s and _row_has(s, "item1", v))
+            shown[key] = value
+        assert "streaming" in screen  # labels were saved while the answer was still streaming
+        os.kill(term.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while alive(term.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(term.pid)
+    finally:
+        term.close()
+    rows = export(session)
+    assert rows["item1"]["human"] == {"helpfulness": 4, "instruction_following": 2, "harmless": True}
+    # The killed session resumes: the lock died with the process.
+    resumed = run_cli("run", "--headless", "--session", str(session), timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert export(session)["item1"]["human"]["helpfulness"] == 4
+
+
+def _row_has(screen: str, item: str, value: object) -> bool:
+    try:
+        row = score_row(screen, item)
+    except StopIteration:
+        return False
+    marks = row[15:].strip()
+    symbol = {True: "y", False: "n"}.get(value, str(value))  # type: ignore[arg-type]
+    return symbol in marks
+
+
+def test_sighup_saves_marks_interrupted_and_unlocks(tmp_path: Path, server_url: str) -> None:
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": f"q{i}", "prompt": f"question {i}"} for i in range(1, 6)])
+    session = tmp_path / "session"
+    term = Terminal(
+        tmp_path,
+        [sys.executable, "-m", "tui.cli", "run", "--session", str(session), "--prompts", str(prompts),
+         "--engine", f"openai:{server_url}#m"],
+    )
+    try:
+        term.wait_for(lambda s: "0/5 scored" in s and "○ q1" in s)
+        term.keys("5")
+        term.wait_for(lambda s: "saved ✓" in s)
+        started = time.monotonic()
+        term.tmux("kill-session", "-t", term.name)  # the terminal goes away: SIGHUP
+        while alive(term.pid) and time.monotonic() - started < 10:
+            time.sleep(0.05)
+        elapsed = time.monotonic() - started
+    finally:
+        term.close()
+    assert not alive(term.pid)
+    assert elapsed < 5, f"took {elapsed:.1f}s to exit after SIGHUP"
+    header = (session / "session.toml").read_text()
+    assert 'status = "interrupted"' in header
+    assert export(session)["q1"]["human"] == {"helpfulness": 5}
+    from sessions.store import SessionStore
+
+    store = SessionStore(session)
+    store.open()  # the lock was released
+    store.close()
+
+
+def test_sigterm_also_saves_and_exits(tmp_path: Path, server_url: str) -> None:
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "q1", "prompt": "question"}])
+    session = tmp_path / "session"
+    term = Terminal(
+        tmp_path,
+        [sys.executable, "-m", "tui.cli", "run", "--session", str(session), "--prompts", str(prompts),
+         "--engine", f"openai:{server_url}#m"],
+    )
+    try:
+        term.wait_for(lambda s: "○ q1" in s)
+        term.keys("n")  # not a binary criterion: nothing saved, a bell
+        term.keys("3")
+        term.wait_for(lambda s: "saved ✓" in s)
+        os.kill(term.pid, signal.SIGTERM)
+        started = time.monotonic()
+        while alive(term.pid) and time.monotonic() - started < 10:
+            time.sleep(0.05)
+        assert time.monotonic() - started < 5
+    finally:
+        term.close()
+    assert 'status = "interrupted"' in (session / "session.toml").read_text()
+    assert export(session)["q1"]["human"] == {"helpfulness": 3}
