@@ -10,6 +10,7 @@ overhead would otherwise land on the UI's loop.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -29,10 +30,24 @@ Work = Callable[[Emit, threading.Event], Generation]
 
 
 class ModelThread:
-    """Serialises every call into one model on a single named thread."""
+    """Serialises every call into one model on a single named thread.
 
-    def __init__(self, name: str) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    `nice` (set before the first call) lowers the thread's scheduling priority;
+    threads the model library starts from it (llama.cpp's compute pool) inherit
+    it. The console sets it so that a keypress never waits behind a matrix
+    multiply on a machine with few cores; headless runs leave it at 0.
+    """
+
+    def __init__(self, name: str, nice: int = 0) -> None:
+        self.nice = nice
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name, initializer=self._init)
+
+    def _init(self) -> None:
+        if self.nice and hasattr(os, "setpriority"):
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
+            except OSError:
+                pass  # not permitted here: run at normal priority
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()

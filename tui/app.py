@@ -33,7 +33,8 @@ from sessions.state import ItemState
 from tui.screens import CommentScreen, HelpScreen, SftscopeCommands, key_label
 from tui.widgets import ItemList, ScorePanel, fully_scored
 
-HARD_EXIT_SECONDS = 3.0  # after SIGHUP/SIGTERM, everything is saved: never hang on a dead terminal
+HARD_EXIT_SECONDS = 3.0
+MODEL_NICE = 10  # local model threads run below the UI thread  # after SIGHUP/SIGTERM, everything is saved: never hang on a dead terminal
 
 
 def build_bindings(rubric: Rubric) -> list[Binding]:
@@ -147,6 +148,9 @@ class SftscopeApp(App[int]):
         self.run_worker(self.pump_chunks(), group="pump")
 
     async def start_session(self) -> None:
+        thread = getattr(self.launch.engine, "thread", None)
+        if thread is not None:
+            thread.nice = max(thread.nice, MODEL_NICE)  # the keyboard comes first
         try:
             if not self.launch.started:
                 await self.launch.start()
