@@ -10,6 +10,7 @@ overhead would otherwise land on the UI's loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
@@ -44,10 +45,8 @@ class ModelThread:
 
     def _init(self) -> None:
         if self.nice and hasattr(os, "setpriority"):
-            try:
+            with contextlib.suppress(OSError):  # not permitted here: normal priority
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
-            except OSError:
-                pass  # not permitted here: run at normal priority
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()

@@ -50,7 +50,10 @@ def test_a_full_rubric(tmp_path: Path) -> None:
         ('[[criteria]]\nname = "a"\n[[criteria]]\nname = "a"\n', r"r\.toml:4: duplicate criterion name 'a'"),
         ('[[criteria]]\nname = "a"\nmin = 5\nmax = 1\n', r"r\.toml:2: min 5 > max 1"),
         ('[[criteria]]\nname = "a"\nmax = 10\n', r"r\.toml:2: 'a' ranges 1-10"),
-        ('[[criteria]]\nname = "a"\n[keys]\nundo = "s"\n', r"r\.toml:4: key 's' is bound twice \(undo and skip\)"),
+        (
+            '[[criteria]]\nname = "a"\n[keys]\nundo = "s"\n',
+            r"r\.toml:4: key 's' is bound twice \(undo and skip\)",
+        ),
         ('[[criteria]]\nname = "a"\n[keys]\nflag = "3"\n', r"r\.toml:4: '3' is a score key"),
         ('[[criteria]]\nname = "a"\n[keys]\nfly = "w"\n', r"r\.toml:4: unknown action 'fly'"),
         ('[[criteria]]\nname = "a"\nkind = "tags"\n', r"r\.toml:2: tags criterion 'a' needs"),
@@ -72,7 +75,8 @@ def test_bad_rubric_on_the_command_line_exits_2(tmp_path: Path) -> None:
     result = run_cli("run", "--rubric", str(path), "--session", str(tmp_path / "s"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"sftscope: error: {path}:3: unknown kind 'stars' for 'a' (expected one of likert, binary, tags, note)"
+        f"sftscope: error: {path}:3: unknown kind 'stars' for 'a' "
+        "(expected one of likert, binary, tags, note)"
     ]
     missing = run_cli("run", "--rubric", str(tmp_path / "nope.toml"))
     assert missing.returncode == 2 and "rubric file not found" in missing.stderr

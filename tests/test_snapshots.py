@@ -27,7 +27,8 @@ def build(tmp_path: Path) -> Any:
 
 
 async def ready(app: Any, pilot: Any) -> None:
-    await wait_until(pilot, lambda: app.ready and all(s.status == "done" for s in app.runner.state.items.values()))
+    states = app.runner.state.items.values
+    await wait_until(pilot, lambda: app.ready and all(s.status == "done" for s in states()))
     await pilot.press("4", "y")  # helpfulness 4, then instruction_following is not binary: bell
     await pilot.press("3")
     await pilot.pause(0.2)

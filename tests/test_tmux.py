@@ -126,7 +126,8 @@ def _row_has(screen: str, item: str, value: object) -> bool:
 
 
 def test_sighup_saves_marks_interrupted_and_unlocks(tmp_path: Path, server_url: str) -> None:
-    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": f"q{i}", "prompt": f"question {i}"} for i in range(1, 6)])
+    rows = [{"id": f"q{i}", "prompt": f"question {i}"} for i in range(1, 6)]
+    prompts = write_jsonl(tmp_path / "p.jsonl", rows)
     session = tmp_path / "session"
     term = Terminal(
         tmp_path,

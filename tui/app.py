@@ -33,8 +33,8 @@ from sessions.state import ItemState
 from tui.screens import CommentScreen, HelpScreen, SftscopeCommands, key_label
 from tui.widgets import ItemList, ScorePanel, fully_scored
 
-HARD_EXIT_SECONDS = 3.0
-MODEL_NICE = 10  # local model threads run below the UI thread  # after SIGHUP/SIGTERM, everything is saved: never hang on a dead terminal
+HARD_EXIT_SECONDS = 3.0  # after SIGHUP/SIGTERM all is saved: never hang on a dead terminal
+MODEL_NICE = 10  # local model threads run below the UI thread (bench/ui_latency.py)
 
 
 def build_bindings(rubric: Rubric) -> list[Binding]:
