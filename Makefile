@@ -28,6 +28,7 @@ test: install lint
 
 bench: install
 	$(PY) bench/overhead.py
+	$(PY) bench/ui_latency.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
