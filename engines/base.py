@@ -60,6 +60,8 @@ class GenerationRequest:
     messages: list[dict[str, str]]
     params: SamplingParams = field(default_factory=SamplingParams)
     key: tuple[str, int] = ("", 0)
+    # Engine hints: {"json_schema": {...}} asks for structured output (judges).
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

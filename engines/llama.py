@@ -14,6 +14,7 @@ answer on every token, which the library's streaming path does (quadratic).
 from __future__ import annotations
 
 import codecs
+import json
 import os
 import threading
 import time
@@ -173,7 +174,9 @@ class LlamaEngine:
         )
 
     # --- prompt ----------------------------------------------------------------
-    def _completion_args(self, messages: list[dict[str, str]], params: Any) -> dict[str, Any]:
+    def _completion_args(
+        self, messages: list[dict[str, str]], params: Any, schema: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """What `create_chat_completion` would pass to `create_completion`."""
         llama = self.llama
         if self.prompt_template:
@@ -188,7 +191,13 @@ class LlamaEngine:
             or llama_chat_format.get_chat_completion_handler(llama.chat_format)
         )
         capture = _CaptureCompletion(llama)
+        grammar = None
+        if schema is not None:
+            from llama_cpp import LlamaGrammar
+
+            grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
         handler(
+            grammar=grammar,
             llama=capture,
             messages=messages,
             temperature=params.temperature,
@@ -220,7 +229,7 @@ class LlamaEngine:
         llama = self.llama
         started = time.monotonic()
         params = request.params
-        args = self._completion_args(request.messages, params)
+        args = self._completion_args(request.messages, params, request.extra.get("json_schema"))
         prompt_tokens: list[int] = list(args["prompt"])
         n_ctx = llama.n_ctx()
         if len(prompt_tokens) >= n_ctx:

@@ -190,6 +190,7 @@ class OpenAIEngine:
         self.concurrency = self.client.concurrency
         self.info = EngineInfo(name="openai", spec=f"openai:{target}", model=model or "?", device="remote")
         self._cancelled: set[tuple[str, int]] = set()
+        self.structured_output = True
 
     async def start(self) -> None:
         if self.model is None:
@@ -224,11 +225,26 @@ class OpenAIEngine:
         }
         if params.seed is not None:
             payload["seed"] = params.seed
+        schema = request.extra.get("json_schema")
+        if schema is not None and self.structured_output:
+            # vLLM, SGLang and llama.cpp servers constrain decoding to the schema.
+            payload["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "verdict", "schema": schema, "strict": True},
+            }
         self._cancelled.discard(request.key)
         await self.client.session()
         async with self.client.semaphore:
             started = time.monotonic()
-            response, _attempts = await self.client.open_stream("/chat/completions", payload)
+            try:
+                response, _attempts = await self.client.open_stream("/chat/completions", payload)
+            except GenerationFailed as exc:
+                if "response_format" not in payload or "HTTP 400" not in str(exc):
+                    raise
+                # The server does not do structured output: ask again in plain text.
+                self.structured_output = False
+                payload.pop("response_format")
+                response, _attempts = await self.client.open_stream("/chat/completions", payload)
             text: list[str] = []
             tokens = 0
             usage_tokens: int | None = None

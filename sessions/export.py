@@ -24,6 +24,8 @@ COLUMNS = [
     "engine",
     "human",
     "judge",
+    "judges",
+    "judge_error",
     "checks",
 ]
 
@@ -53,7 +55,7 @@ def export_rows(header: dict[str, Any], events: list[dict[str, Any]]) -> list[di
                 "human": item_state.human,
                 "flagged": item_state.flagged,
                 "comment": item_state.comment,
-                "judge": {},
+                **_judge_columns(item_state),
                 "checks": {},
             }
         )
@@ -78,3 +80,14 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
             flat[key] = "" if value is None else value
         writer.writerow(flat)
     return buffer.getvalue()
+
+
+def _judge_columns(item_state: Any) -> dict[str, Any]:
+    """`judge`: the first judge's scores; `judges`: every judge by name; `judge_error`."""
+    judges = item_state.judges
+    first = next(iter(judges.values()), None)
+    return {
+        "judge": (first.get("scores") or {}) if first else {},
+        "judges": {name: event.get("scores") for name, event in judges.items()},
+        "judge_error": first.get("error") if first else None,
+    }

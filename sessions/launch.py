@@ -48,16 +48,21 @@ class Launch:
         """Load the model, write (or refresh) the header, register the prompt set."""
         try:
             await self.engine.start()
+            for judge in self.runner.judges:
+                await judge.start()
         except BaseException:
             self.store.close()
             if self.created:
                 _remove_empty(self.directory)
             raise
+        judges = [judge.info() for judge in self.runner.judges]  # specs and models, never keys
         if not self.resumed:
             self.header["engine"] = {**self.header.get("engine", {}), **self.engine.info.to_dict()}
-            self.store.update_header(**self.header)
+            self.store.update_header(**self.header, judges=judges)
         else:
-            self.store.update_header(status="running", rubric=self.rubric.to_dict())
+            self.store.update_header(status="running", rubric=self.rubric.to_dict(), judges=judges)
+        for state in self.runner.state.ordered():  # finished answers a judge has not seen yet
+            self.runner.judge_item(state.item.id)
         if self.items is not None:
             self.runner.add_items(self.items)
         # The device is known only once the model is loaded (hf picks CUDA when present).
@@ -66,7 +71,10 @@ class Launch:
 
     async def close(self, status: str) -> None:
         try:
+            self.runner.cancel_judges()
             await self.engine.close()
+            for judge in self.runner.judges:
+                await judge.close()
         finally:
             self.store.close(status=status)
 
@@ -174,12 +182,14 @@ def prepare(options: dict[str, Any], *, engine: Engine | None = None) -> Launch:
     store.open(create=True)
     for warning in store.warnings:
         print(f"sftscope: warning: {warning}", flush=True)
+    judges = _judges(options, header if resumed else None, rubric)
     runner = Runner(
         store,
         engine,
         params,
         system=system,
         concurrency=options.get("concurrency"),
+        judges=judges,
     )
     return Launch(
         store=store,
@@ -193,6 +203,22 @@ def prepare(options: dict[str, Any], *, engine: Engine | None = None) -> Launch:
         created=created,
         options=options,
     )
+
+
+def _judges(options: dict[str, Any], header: dict[str, Any] | None, rubric: Rubric) -> list[Any]:
+    """The judges given now, else (on resume) the ones the session was run with."""
+    from scorers.judge import Judge, JudgeSpec
+
+    specs = list(options.get("judges") or [])
+    if not specs and header is not None:
+        for saved in header.get("judges", []):
+            fields = {
+                k: saved[k]
+                for k in ("name", "engine", "template", "concurrency", "timeout", "retries", "api_key_env")
+                if k in saved
+            }
+            specs.append(JudgeSpec(**fields))
+    return [Judge(spec, rubric) for spec in specs]
 
 
 def prepare_replay(directory: Path, speed: float) -> Launch:

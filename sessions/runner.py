@@ -53,6 +53,7 @@ class Runner:
         system: str | None = None,
         concurrency: int | None = None,
         batch_size: int = 1,
+        judges: list[Any] | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -69,6 +70,8 @@ class Runner:
         self._active: dict[str, int] = {}  # item -> turn being generated
         self._closed = False
         self.subscriber_errors: list[str] = []
+        self.judges = list(judges or [])
+        self._judge_tasks: set[asyncio.Task[Any]] = set()
 
     # --- setup -----------------------------------------------------------------
     def add_items(self, items: list[Item]) -> None:
@@ -150,6 +153,48 @@ class Runner:
         ]
         self._wakeup.set()
 
+    # --- judges ------------------------------------------------------------------
+    def judge_item(self, item_id: str, judges: list[Any] | None = None, *, only_missing: bool = True) -> None:
+        """Judge a finished item in the background; the console never waits on it."""
+        state = self.state.items[item_id]
+        if not state.complete:
+            return
+        for judge in judges if judges is not None else self.judges:
+            if only_missing and judge.spec.name in state.judges:
+                continue
+            task = asyncio.create_task(self._run_judge(judge, item_id))
+            self._judge_tasks.add(task)
+            task.add_done_callback(self._judge_tasks.discard)
+
+    async def _run_judge(self, judge: Any, item_id: str) -> None:
+        state = self.state.items[item_id]
+        answer = state.response
+        try:
+            event = await judge.judge(state)
+        except Exception as exc:  # recorded on the item; the run goes on
+            event = {
+                "type": "judge",
+                "item": item_id,
+                "judge": judge.spec.name,
+                "scores": None,
+                "error": _describe(exc),
+                "raw": None,
+            }
+        if self.state.items[item_id].response == answer:  # not regenerated meanwhile
+            self.record(event)
+
+    def cancel_judges(self) -> None:
+        for task in list(self._judge_tasks):
+            task.cancel()
+
+    async def wait_judges(self) -> None:
+        while self._judge_tasks:
+            await asyncio.gather(*list(self._judge_tasks), return_exceptions=True)
+
+    @property
+    def judging(self) -> int:
+        return len(self._judge_tasks)
+
     # --- the operator's labels (fsynced before they are shown as saved) ---------
     def score(
         self, item_id: str, criterion: str, value: Any, *, judge_visible: bool = False
@@ -208,6 +253,8 @@ class Runner:
         ]
         try:
             await asyncio.gather(*workers)
+            if until_idle:
+                await self.wait_judges()  # a headless run ends once its judges have
         finally:
             for task in workers:
                 task.cancel()
@@ -277,6 +324,7 @@ class Runner:
             self.record(_generation_event(item_id, turn, final))
             if final.finish_reason not in ("stop", "length"):
                 return
+        self.judge_item(item_id)
 
     async def _stream(self, request: GenerationRequest) -> Generation:
         item_id, turn = request.key
@@ -330,6 +378,8 @@ class Runner:
                     self.record(_generation_event(item_id, turn, result))
                     if result.finish_reason in ("stop", "length") and state.next_turn < len(state.item.turns):
                         remaining.append(state)
+                    elif state.complete:
+                        self.judge_item(item_id)
             states = remaining
 
 

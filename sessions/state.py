@@ -28,6 +28,8 @@ class ItemState:
     actions: list[dict[str, Any]] = field(default_factory=list)
     # Every score event ever made, undone or not, for revision analysis.
     score_history: list[dict[str, Any]] = field(default_factory=list)
+    # judge name -> its latest `judge` event for the current answer.
+    judges: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def human(self) -> dict[str, Any]:
@@ -138,6 +140,7 @@ class SessionState:
             turn = int(event.get("turn", 0))
             del state.turns[turn:]
             state.turns.append(event)
+            state.judges.clear()  # verdicts on an earlier answer no longer apply
             state.error = None
             state.skipped = None
             state.cancelled = event.get("finish_reason") == "cancelled"
@@ -153,6 +156,8 @@ class SessionState:
             state.actions.append(event)
             if kind == "score":
                 state.score_history.append(event)
+        elif kind == "judge":
+            state.judges[str(event.get("judge"))] = event
         elif kind == "undo":
             if state.actions:
                 state.actions.pop()

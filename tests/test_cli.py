@@ -390,8 +390,14 @@ def test_replay_headless_prints_transcripts_and_scores(tmp_path: Path, server_ur
     session = tmp_path / "s"
     assert (
         run_cli(
-            "run", "--headless", "--engine", f"openai:{server_url}#m", "--prompts", str(prompts),
-            "--session", str(session),
+            "run",
+            "--headless",
+            "--engine",
+            f"openai:{server_url}#m",
+            "--prompts",
+            str(prompts),
+            "--session",
+            str(session),
         ).returncode
         == 0
     )

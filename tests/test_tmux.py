@@ -89,8 +89,22 @@ def test_kill_9_mid_stream_loses_no_label_shown_as_saved(tmp_path: Path) -> None
     session = tmp_path / "session"
     term = Terminal(
         tmp_path,
-        [sys.executable, "-m", "tui.cli", "run", "--session", str(session), "--prompts", str(prompts),
-         "--max-tokens", "400", "--n-ctx", "1024", "--ahead", "1"],
+        [
+            sys.executable,
+            "-m",
+            "tui.cli",
+            "run",
+            "--session",
+            str(session),
+            "--prompts",
+            str(prompts),
+            "--max-tokens",
+            "400",
+            "--n-ctx",
+            "1024",
+            "--ahead",
+            "1",
+        ],
     )
     try:
         term.wait_for(lambda s: "streaming" in s, timeout=90)
@@ -131,8 +145,18 @@ def test_sighup_saves_marks_interrupted_and_unlocks(tmp_path: Path, server_url: 
     session = tmp_path / "session"
     term = Terminal(
         tmp_path,
-        [sys.executable, "-m", "tui.cli", "run", "--session", str(session), "--prompts", str(prompts),
-         "--engine", f"openai:{server_url}#m"],
+        [
+            sys.executable,
+            "-m",
+            "tui.cli",
+            "run",
+            "--session",
+            str(session),
+            "--prompts",
+            str(prompts),
+            "--engine",
+            f"openai:{server_url}#m",
+        ],
     )
     try:
         term.wait_for(lambda s: "0/5 scored" in s and "○ q1" in s)
@@ -162,8 +186,18 @@ def test_sigterm_also_saves_and_exits(tmp_path: Path, server_url: str) -> None:
     session = tmp_path / "session"
     term = Terminal(
         tmp_path,
-        [sys.executable, "-m", "tui.cli", "run", "--session", str(session), "--prompts", str(prompts),
-         "--engine", f"openai:{server_url}#m"],
+        [
+            sys.executable,
+            "-m",
+            "tui.cli",
+            "run",
+            "--session",
+            str(session),
+            "--prompts",
+            str(prompts),
+            "--engine",
+            f"openai:{server_url}#m",
+        ],
     )
     try:
         term.wait_for(lambda s: "○ q1" in s)

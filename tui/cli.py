@@ -14,7 +14,7 @@ from typing import Any
 
 from sessions.version import VERSION
 
-COMMANDS = ("run", "export", "replay")
+COMMANDS = ("run", "export", "replay", "judge")
 
 # Settings a --config TOML may hold, with their defaults (None: decided later).
 RUN_DEFAULTS: dict[str, Any] = {
@@ -36,6 +36,11 @@ RUN_DEFAULTS: dict[str, Any] = {
     "headless": False,
     "rubric": None,
     "ahead": 3,
+    "judge": None,
+    "judge_template": "rubric-json",
+    "judge_concurrency": None,
+    "judge_timeout": None,
+    "judges": None,
 }
 
 
@@ -102,6 +107,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--ahead", type=int, metavar="N", help="items generated ahead of the one on screen (default 3)"
     )
     run.add_argument(
+        "--judge",
+        action="append",
+        metavar="SPEC",
+        help="LLM judge: local | openai:URL#MODEL | llama:PATH | hf:DIR (repeatable)",
+    )
+    run.add_argument(
+        "--judge-template",
+        metavar="NAME|FILE",
+        help="rubric-json (default), mt-bench-single, mt-bench-pair, reference, or a TOML file",
+    )
+    run.add_argument(
+        "--judge-concurrency", type=int, metavar="N", help="judgments in flight per judge (default 4)"
+    )
+    run.add_argument(
+        "--judge-timeout", type=float, metavar="S", help="seconds per judge attempt (default 120)"
+    )
+    run.add_argument(
         "--config", metavar="FILE.toml", help="settings file; flags given on the command line win"
     )
 
@@ -111,6 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--speed", type=float, default=1.0, metavar="X", help="pace (1 = as recorded, 0 = instant)"
     )
     replay.add_argument("--headless", action="store_true", help="print transcripts and scores as text")
+
+    judge = sub.add_parser("judge", help="judge (or re-judge) a saved session headless")
+    judge.add_argument("session", metavar="DIR")
+    judge.add_argument(
+        "--judge", action="append", required=True, metavar="SPEC", help="judge engine (repeatable)"
+    )
+    judge.add_argument("--judge-template", default="rubric-json", metavar="NAME|FILE")
+    judge.add_argument("--concurrency", type=int, default=4, metavar="N")
+    judge.add_argument("--timeout", type=float, default=120.0, metavar="S")
+    judge.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="NAME")
+    judge.add_argument("--only-missing", action="store_true", help="skip items this judge has already judged")
 
     export = sub.add_parser("export", help="write a session's items as JSONL or CSV")
     export.add_argument("session", metavar="DIR")
@@ -133,14 +166,45 @@ def load_config(path: str) -> dict[str, Any]:
         raise UsageError(f"--config {path}: file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: {exc}") from None
-    settings = data.get("run", data)
+    settings = dict(data.get("run", data))
     out: dict[str, Any] = {}
+    if "judges" in data or "judges" in settings:
+        tables = settings.pop("judges", None) or data.get("judges")
+        out["judges"] = _judge_tables(tables, path)
     for key, value in settings.items():
         name = key.replace("-", "_")
         if name not in RUN_DEFAULTS:
             raise UsageError(f"{path}: unknown setting {key!r}")
         out[name] = value
     return out
+
+
+def _judge_tables(tables: Any, path: str) -> list[Any]:
+    from scorers.judge import JudgeConfigError, JudgeSpec
+
+    if not isinstance(tables, list):
+        raise UsageError(f"{path}: judges must be [[judges]] tables")
+    specs = []
+    for table in tables:
+        allowed = {
+            "name",
+            "engine",
+            "template",
+            "concurrency",
+            "timeout",
+            "retries",
+            "max_tokens",
+            "api_key_env",
+        }
+        unknown = set(table) - allowed
+        if unknown or "engine" not in table:
+            what = f"unknown key {sorted(unknown)[0]!r}" if unknown else "missing engine"
+            raise UsageError(f"{path}: [[judges]] {what}")
+        try:
+            specs.append(JudgeSpec(**table))
+        except (JudgeConfigError, TypeError) as exc:
+            raise UsageError(f"{path}: [[judges]] {exc}") from None
+    return specs
 
 
 def resolve_run_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -158,6 +222,24 @@ def resolve_run_options(args: argparse.Namespace) -> dict[str, Any]:
             given.add(key)
     options["_given"] = given
     _validate(options)
+    if options.get("judge"):
+        from scorers.judge import JudgeConfigError, parse_judge_flag
+
+        try:
+            flagged = [
+                parse_judge_flag(
+                    value,
+                    options["judge_template"],
+                    options["judge_concurrency"],
+                    options["judge_timeout"],
+                    options["api_key_env"],
+                )
+                for value in options["judge"]
+            ]
+        except JudgeConfigError as exc:
+            raise UsageError(str(exc)) from None
+        options["judges"] = [*(options.get("judges") or []), *flagged]
+        given.add("judges")
     return options
 
 
@@ -201,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
             from tui.commands import export_command
 
             return export_command(args)
+        if args.command == "judge":
+            from tui.commands import judge_command
+
+            return judge_command(args)
         if args.command == "replay":
             from tui.commands import replay_command
 

@@ -17,12 +17,13 @@ from tui.cli import UsageError, fail
 
 def _known_errors() -> tuple[type[Exception], ...]:
     from engines.base import EngineError
+    from scorers.judge import JudgeConfigError
     from scorers.rubric import RubricError
     from sessions.launch import LaunchError
     from sessions.prompts import PromptSetError
     from sessions.store import SessionError
 
-    return (EngineError, LaunchError, PromptSetError, RubricError, SessionError, UsageError)
+    return (EngineError, JudgeConfigError, LaunchError, PromptSetError, RubricError, SessionError, UsageError)
 
 
 def run_command(options: dict[str, Any]) -> int:
@@ -182,4 +183,81 @@ def export_command(args: Any) -> int:
             return fail(f"-o {args.output}: {exc.strerror}")
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def judge_command(args: Any) -> int:
+    """`sftscope judge DIR --judge SPEC`: judge a saved session; verdicts are appended."""
+    try:
+        return asyncio.run(_judge_session(args))
+    except _known_errors() as exc:
+        return fail(str(exc))
+
+
+async def _judge_session(args: Any) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from engines.base import SamplingParams
+    from engines.replay import ReplayEngine
+    from scorers.judge import Judge, parse_judge_flag
+    from scorers.rubric import Rubric, load_rubric
+    from sessions.runner import Runner
+    from sessions.store import SessionStore, read_header
+
+    directory = Path(args.session)
+    header = read_header(directory) if directory.is_dir() else None
+    if header is None:
+        raise UsageError(f"{directory}: no such session directory")
+    rubric = Rubric.from_dict(header["rubric"]) if header.get("rubric") else load_rubric(None)
+    specs = [
+        parse_judge_flag(value, args.judge_template, args.concurrency, args.timeout, args.api_key_env)
+        for value in args.judge
+    ]
+    judges = [Judge(spec, rubric) for spec in specs]
+    store = SessionStore(directory)
+    store.open()
+    runner = Runner(store, ReplayEngine(str(directory), speed=0), SamplingParams(), judges=judges)
+    status = header.get("status", "complete")
+    try:
+        for judge in judges:
+            await judge.start()
+        store.update_header(judges=[*header.get("judges", []), *(j.info() for j in judges)])
+        done = [s for s in runner.state.ordered() if s.complete]
+        for judge in judges:
+            for state in done:
+                if args.only_missing and judge.spec.name in state.judges:
+                    continue
+                runner.judge_item(state.item.id, [judge], only_missing=False)
+        total = runner.judging
+        stream = sys.stderr
+        errors = 0
+
+        def count(event: dict[str, Any]) -> None:
+            nonlocal errors
+            if event.get("type") == "judge" and event.get("error"):
+                errors += 1
+
+        runner.subscribe(count)
+        if stream.isatty():
+            with Progress(
+                TextColumn("[bold]judging"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=Console(file=stream),
+            ) as progress:
+                task = progress.add_task("judge", total=total)
+                while runner.judging:
+                    progress.update(task, completed=total - runner.judging)
+                    await asyncio.sleep(0.2)
+                progress.update(task, completed=total)
+        else:
+            await runner.wait_judges()
+        print(f"sftscope: {total} judgments, {errors} errors; session {directory}", file=stream)
+    finally:
+        runner.cancel_judges()
+        for judge in judges:
+            await judge.close()
+        store.close(status=status)
     return 0

@@ -1,0 +1,150 @@
+"""Reading a judge's reply. Parsing never guesses.
+
+A reply with no verdict, a score out of range, a verdict only inside a nested
+object, or a reply cut off by the token limit is a `VerdictError` carrying the
+raw text: never a default score, never a clamped one. The caller records it on
+the item as a judge error, so a broken judge is visible instead of quietly
+biasing the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from scorers.rubric import Criterion
+
+RATING = re.compile(r"\[\[\s*(\d+(?:\.\d+)?)\s*\]\]")
+PAIR = re.compile(r"\[\[\s*([ABC])\s*\]\]")
+
+
+class VerdictError(Exception):
+    """The reply holds no usable verdict; `raw` keeps what the judge said."""
+
+    def __init__(self, reason: str, raw: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.raw = raw
+
+
+@dataclass
+class Verdict:
+    scores: dict[str, Any]
+    justification: str | None = None
+
+
+def _json_objects(text: str) -> list[tuple[int, dict[str, Any]]]:
+    """Every top-level JSON object in the text, found with a real decoder (so braces
+    inside strings, such as a justification quoting code, do not confuse it)."""
+    decoder = json.JSONDecoder()
+    found: list[tuple[int, dict[str, Any]]] = []
+    index = 0
+    while True:
+        start = text.find("{", index)
+        if start < 0:
+            return found
+        try:
+            value, end = decoder.raw_decode(text, start)
+        except ValueError:
+            index = start + 1
+            continue
+        if isinstance(value, dict):
+            found.append((start, value))
+        index = end
+
+
+def parse_rubric_json(raw: str, criteria: list[Criterion], *, truncated: bool = False) -> Verdict:
+    """One JSON object with one key per criterion (fenced or bare), plus "justification"."""
+    if truncated:
+        raise VerdictError("the reply was cut off by the token limit (finish_reason length)", raw)
+    objects = _json_objects(raw)
+    if not objects:
+        raise VerdictError("no JSON object in the reply", raw)
+    names = {c.name for c in criteria}
+    candidates = [obj for _, obj in objects if names & set(obj)]
+    if not candidates:
+        nested = [
+            obj for _, obj in objects if any(isinstance(v, dict) and names & set(v) for v in obj.values())
+        ]
+        if nested:
+            raise VerdictError("the verdict is nested inside another object", raw)
+        raise VerdictError(f"no criterion of {sorted(names)} in the reply's JSON", raw)
+    obj = candidates[-1]  # the last complete verdict: judges often restate the format first
+    scores: dict[str, Any] = {}
+    for criterion in criteria:
+        if criterion.kind == "note":
+            continue
+        if criterion.name not in obj:
+            raise VerdictError(f"the reply has no value for {criterion.name!r}", raw)
+        value = obj[criterion.name]
+        scores[criterion.name] = _coerce(criterion, value, raw)
+    justification = obj.get("justification")
+    return Verdict(scores, justification if isinstance(justification, str) else None)
+
+
+def _coerce(criterion: Criterion, value: Any, raw: str) -> Any:
+    if criterion.kind == "likert":
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise VerdictError(f"{criterion.name}: {value!r} is not a number", raw)
+        try:
+            number = float(value)
+        except ValueError:
+            raise VerdictError(f"{criterion.name}: {value!r} is not a number", raw) from None
+        if number != int(number):
+            raise VerdictError(f"{criterion.name}: {value!r} is not a whole number", raw)
+        if not criterion.min <= number <= criterion.max:
+            raise VerdictError(
+                f"{criterion.name}: {value!r} is out of range {criterion.min}-{criterion.max}", raw
+            )
+        return int(number)
+    if criterion.kind == "binary":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("yes", "no"):
+            return value.strip().lower() == "yes"
+        raise VerdictError(f"{criterion.name}: {value!r} is not yes or no", raw)
+    if criterion.kind == "tags":
+        if not isinstance(value, list) or not all(v in criterion.tags for v in value):
+            raise VerdictError(f"{criterion.name}: {value!r} is not a list of {list(criterion.tags)}", raw)
+        return list(value)
+    return value
+
+
+def parse_rating(raw: str, low: int = 1, high: int = 10, *, truncated: bool = False) -> int:
+    """MT-Bench single-answer grading: the last "[[N]]" in the reply."""
+    if truncated:
+        raise VerdictError("the reply was cut off by the token limit (finish_reason length)", raw)
+    matches = RATING.findall(raw)
+    if not matches:
+        raise VerdictError("no [[rating]] in the reply", raw)
+    value = float(matches[-1])
+    if value != int(value) or not low <= value <= high:
+        raise VerdictError(f"rating {matches[-1]} is out of range {low}-{high}", raw)
+    return int(value)
+
+
+def parse_pair(raw: str, *, truncated: bool = False) -> str:
+    """MT-Bench pairwise: "[[A]]", "[[B]]" or "[[C]]" (tie); two different verdicts is an error."""
+    if truncated:
+        raise VerdictError("the reply was cut off by the token limit (finish_reason length)", raw)
+    found = set(PAIR.findall(raw))
+    if not found:
+        raise VerdictError("no [[A]], [[B]] or [[C]] verdict in the reply", raw)
+    if len(found) > 1:
+        raise VerdictError(f"contradictory verdicts {sorted(found)} in the reply", raw)
+    return found.pop()
+
+
+def combine_pair(first: str, swapped: str) -> str:
+    """Both orders must agree for a win (position bias); anything else is a tie.
+
+    `first` judged (A=model, B=other); `swapped` judged (A=other, B=model).
+    Returns "model", "other" or "tie".
+    """
+    if first == "A" and swapped == "B":
+        return "model"
+    if first == "B" and swapped == "A":
+        return "other"
+    return "tie"

@@ -1,0 +1,284 @@
+"""LLM judges against a real aiohttp server on 127.0.0.1: the fault matrix, the key,
+re-judging, and a local judge on the bundled model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scorers.judge import Judge, JudgeCache, JudgeSpec, load_template
+from scorers.rubric import DEFAULT_RUBRIC, Criterion
+from scorers.verdicts import VerdictError, combine_pair, parse_pair, parse_rating, parse_rubric_json
+from sessions.state import fold
+from tests.conftest import ScriptedServer, run_cli, write_jsonl
+
+GOOD = (
+    '{"helpfulness": 4, "instruction_following": 5, "harmless": "yes", "format": "no", "justification": "ok"}'
+)
+
+
+def item_state(reference: str | None = None) -> Any:
+    data = {"id": "q1", "turns": ["What is 2+2?"], "form": "prompt"}
+    if reference:
+        data["reference"] = reference
+    events = [
+        {"type": "item", "item": "q1", "index": 0, "data": data},
+        {
+            "type": "generation",
+            "item": "q1",
+            "turn": 0,
+            "text": "It is 4.",
+            "tokens": 3,
+            "finish_reason": "stop",
+        },
+    ]
+    return fold(events).items["q1"]
+
+
+def judge_for(server: ScriptedServer, tmp_path: Path, template: str = "rubric-json", **spec: Any) -> Judge:
+    options = {"timeout": 5.0, "retries": 1, **spec}
+    return Judge(
+        JudgeSpec(engine=f"openai:{server.url}#judge-model", template=template, **options),
+        DEFAULT_RUBRIC,
+        cache=JudgeCache(tmp_path / "cache.jsonl"),
+    )
+
+
+async def verdict(server: ScriptedServer, tmp_path: Path, *script: Any, **spec: Any) -> dict[str, Any]:
+    server.script = list(script)
+    judge = judge_for(server, tmp_path, **spec)
+    judge.engine_backoff = 0.01
+    await judge.start()
+    judge.engine.client.backoff_base = 0.01
+    try:
+        return await judge.judge(item_state())
+    finally:
+        await judge.close()
+
+
+async def test_a_good_verdict_with_structured_output_request(server: ScriptedServer, tmp_path: Path) -> None:
+    event = await verdict(server, tmp_path, {"text": GOOD})
+    assert event["scores"] == {
+        "helpfulness": 4,
+        "instruction_following": 5,
+        "harmless": True,
+        "format": False,
+    }
+    assert event["error"] is None and event["attempts"] == 1 and event["raw"] == GOOD
+    assert event["model"] == "judge-model" and len(event["template_sha256"]) == 64
+    body = server.requests[0]
+    assert body["response_format"]["type"] == "json_schema"
+    schema = body["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["helpfulness"] == {"type": "integer", "minimum": 1, "maximum": 5}
+    assert "<<<BEGIN ANSWER>>>\nIt is 4.\n<<<END ANSWER>>>" in body["messages"][-1]["content"]
+
+
+@pytest.mark.parametrize(
+    ("script", "scores", "error"),
+    [
+        ([{"status": 429, "headers": {"Retry-After": "1"}}, {"text": GOOD}], True, None),
+        ([{"status": 500}, {"text": GOOD}], True, None),
+        ([{"status": 401}], None, "HTTP 401"),
+        ([{"text": "The answer seems fine to me, quite helpful."}], None, "parse error: no JSON object"),
+        ([{"text": '{"verdict": ' + GOOD + "}"}], None, "parse error: the verdict is nested"),
+        ([{"text": GOOD.replace('"helpfulness": 4', '"helpfulness": 7')}], None, "out of range 1-5"),
+        ([{"text": "Here you go:\n```json\n" + GOOD + "\n```"}], True, None),
+        ([{"text": GOOD.replace('"ok"', '"uses {braces} and } a stray one"')}], True, None),
+        ([{"text": GOOD, "finish": "length"}], None, "cut off by the token limit"),
+        ([{"text": GOOD.replace('"yes"', '"maybe"')}], None, "'maybe' is not yes or no"),
+    ],
+    ids=[
+        "429-retry-after",
+        "500-then-ok",
+        "401",
+        "prose",
+        "nested",
+        "out-of-range",
+        "fenced",
+        "braces",
+        "truncated",
+        "bad-binary",
+    ],
+)
+async def test_fault_matrix(
+    server: ScriptedServer, tmp_path: Path, script: list, scores: Any, error: Any
+) -> None:
+    event = await verdict(server, tmp_path, *script)
+    if scores:
+        assert event["scores"]["helpfulness"] == 4 and event["error"] is None
+    else:
+        assert event["scores"] is None
+        assert error in event["error"]
+        if "parse error" in event["error"] or "cut off" in event["error"] or "yes or no" in event["error"]:
+            assert event["raw"]  # the raw reply is kept
+    if "401" in str(error):
+        assert len(server.requests) == 1  # no retry on other 4xx
+
+
+async def test_stall_after_headers_times_out_and_is_retried(server: ScriptedServer, tmp_path: Path) -> None:
+    started = time.monotonic()
+    event = await verdict(
+        server,
+        tmp_path,
+        {"text": GOOD, "stall_after": 1, "stall": 30},
+        {"text": GOOD, "stall_after": 1, "stall": 30},
+        timeout=0.5,
+        retries=1,
+    )
+    assert event["scores"] is None and "timed out after 0.5s (2 attempts)" in event["error"]
+    assert time.monotonic() - started < 10
+
+
+async def test_cache_skips_work_already_done(server: ScriptedServer, tmp_path: Path) -> None:
+    first = await verdict(server, tmp_path, {"text": GOOD})
+    second = await verdict(server, tmp_path, {"text": "not used"})
+    assert second["scores"] == first["scores"] and second.get("cached") is True
+    assert len(server.requests) == 1
+
+
+async def test_mt_bench_single_and_pair_both_orders(server: ScriptedServer, tmp_path: Path) -> None:
+    server.script = [{"text": "Solid answer. Rating: [[8]]"}]
+    judge = judge_for(server, tmp_path, template="mt-bench-single")
+    await judge.start()
+    event = await judge.judge(item_state())
+    assert event["scores"] == {"rating": 8}
+    await judge.close()
+    server.script = [{"text": "A is better. [[A]]"}, {"text": "The first is better. [[A]]"}]
+    pair = judge_for(server, tmp_path, template="mt-bench-pair")
+    await pair.start()
+    event = await pair.judge(item_state(reference="Four."))
+    await pair.close()
+    # [[A]] in both orders means the judge preferred whatever came first: a tie, not a win.
+    assert event["scores"] == {"pairwise": "tie"} and event["verdicts"] == ["A", "A"]
+    assert len(event["raw"]) == 2
+
+
+def test_verdict_parsers_never_guess() -> None:
+    criteria = [Criterion("helpfulness", "likert", min=1, max=5)]
+    assert parse_rubric_json('{"helpfulness": 3}', criteria).scores == {"helpfulness": 3}
+    assert parse_rubric_json('{"helpfulness": "3"}', criteria).scores == {"helpfulness": 3}
+    for bad in ('{"helpfulness": 3.5}', '{"helpfulness": 0}', '{"helpfulness": true}', '{"other": 1}', "3"):
+        with pytest.raises(VerdictError):
+            parse_rubric_json(bad, criteria)
+    assert parse_rating("meh [[3]] then [[7]]") == 7
+    for bad in ("[[11]]", "no rating", "[[0]]", "[[7.5]]"):
+        with pytest.raises(VerdictError):
+            parse_rating(bad)
+    assert parse_pair("[[B]]") == "B"
+    with pytest.raises(VerdictError, match="contradictory"):
+        parse_pair("[[A]] or maybe [[B]]")
+    assert combine_pair("A", "B") == "model" and combine_pair("B", "A") == "other"
+    assert combine_pair("A", "A") == "tie" and combine_pair("C", "B") == "tie"
+
+
+def test_templates_load_and_bad_ones_are_clear(tmp_path: Path) -> None:
+    from scorers.judge import JudgeConfigError
+
+    for name in ("rubric-json", "mt-bench-single", "mt-bench-pair", "reference"):
+        assert load_template(name).sha256
+    custom = tmp_path / "t.toml"
+    custom.write_text('name = "mine"\nprotocol = "rating"\nprompt = "Rate {answer} to {question}: [[N]]"\n')
+    assert load_template(str(custom)).protocol == "rating"
+    custom.write_text('prompt = "no placeholder"\n')
+    with pytest.raises(JudgeConfigError, match="placeholder"):
+        load_template(str(custom))
+    with pytest.raises(JudgeConfigError, match="not a file or a built-in"):
+        load_template("nope")
+
+
+def test_headless_run_with_judge_then_rejudge_and_no_key_anywhere(
+    tmp_path: Path, judge_server_url: str
+) -> None:
+    secret = "sk-do-not-write-me-anywhere"
+    prompts = write_jsonl(
+        tmp_path / "p.jsonl", [{"id": f"q{i}", "prompt": f"question {i}"} for i in range(1, 5)]
+    )
+    session = tmp_path / "s"
+    env = {"OPENAI_API_KEY": secret, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    result = run_cli(
+        "run",
+        "--headless",
+        "--engine",
+        f"openai:{judge_server_url}#m",
+        "--prompts",
+        str(prompts),
+        "--session",
+        str(session),
+        "--judge",
+        f"openai:{judge_server_url}#judge",
+        "--judge-timeout",
+        "10",
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in run_cli("export", str(session)).stdout.splitlines()]
+    assert all(
+        r["judge"] == {"helpfulness": 4, "instruction_following": 5, "harmless": True, "format": False}
+        for r in rows
+    )
+    assert all(r["judge_error"] is None and set(r["judges"]) == {"judge"} for r in rows)
+    again = run_cli(
+        "judge", str(session), "--judge", f"openai:{judge_server_url}#second", "--only-missing", env=env
+    )
+    assert again.returncode == 0, again.stderr
+    assert "4 judgments, 0 errors" in again.stderr
+    rows = [json.loads(line) for line in run_cli("export", str(session)).stdout.splitlines()]
+    assert all(set(r["judges"]) == {"judge", "second"} for r in rows)
+    for path in [*session.iterdir(), *(tmp_path / "cache").rglob("*")]:
+        if path.is_file():
+            assert secret not in path.read_text(errors="replace"), path
+    assert secret not in result.stderr + again.stderr
+
+
+@pytest.mark.slow
+async def test_local_judge_on_the_bundled_model_with_a_grammar(tmp_path: Path) -> None:
+    judge = Judge(
+        JudgeSpec(engine="local", timeout=120), DEFAULT_RUBRIC, cache=JudgeCache(tmp_path / "c.jsonl")
+    )
+    await judge.start()
+    try:
+        event = await judge.judge(item_state())
+    finally:
+        await judge.close()
+    # The grammar constrains the reply to the schema, so even a 135M model answers parseably.
+    assert event["error"] is None, event
+    assert set(event["scores"]) == {"helpfulness", "instruction_following", "harmless", "format"}
+    assert 1 <= event["scores"]["helpfulness"] <= 5
+    assert isinstance(event["scores"]["harmless"], bool)
+    assert event["model"] and event["latency"] > 0
+
+
+@pytest.fixture(scope="module")
+def judge_server_url() -> Any:
+    """A threaded server: judge requests (with response_format) get a verdict, others an answer."""
+    import threading
+
+    srv = ScriptedServer()
+
+    async def answer(request: Any, body: dict[str, Any]) -> Any:
+        if "response_format" in body:
+            return await srv.sse(request, body, {"text": GOOD})
+        return await srv.sse(request, body, {"text": "An answer."})
+
+    srv.default = answer
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(srv.start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ready.wait(10)
+    yield srv.url
+    asyncio.run_coroutine_threadsafe(srv.stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
