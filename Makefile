@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: install
-	$(VENV)/bin/sftscope
+	$(VENV)/bin/sftscope --judge local
 
 lint: install
 	$(VENV)/bin/ruff check tui engines scorers sessions tests bench

@@ -56,3 +56,16 @@ class FakeEngine:
 
     async def close(self) -> None:
         return None
+
+
+class FakeJudgeEngine(FakeEngine):
+    """Answers every judge request with the same verdict (UI-flow tests only)."""
+
+    VERDICT = '{"helpfulness": 4, "instruction_following": 4, "harmless": "yes", "format": "no", "justification": "ok"}'
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.info = EngineInfo(name="fake", spec="fake:judge", model="fake-judge", device="cpu")
+
+    def answer(self, request: GenerationRequest) -> str:
+        return self.VERDICT

@@ -233,3 +233,38 @@ async def test_real_llama_engine_end_to_end(tmp_path: Path) -> None:
     assert exported["q1"]["response"] == answer
     header, _, _ = load_session(session)
     assert header["engine"]["name"] == "llama"
+
+
+async def test_judge_blind_until_scored_then_revealed_with_revisions(tmp_path: Path) -> None:
+    from scorers.judge import Judge, JudgeCache, JudgeSpec
+    from scorers.rubric import DEFAULT_RUBRIC
+    from tests.fake_engine import FakeJudgeEngine
+
+    session = tmp_path / "s"
+    app = make_app(session, engine=FakeEngine(), prompts=prompts_file(tmp_path, 3))
+    judge = Judge(JudgeSpec(engine="fake:judge", name="fj"), DEFAULT_RUBRIC, engine=FakeJudgeEngine(),
+                  cache=JudgeCache(tmp_path / "cache.jsonl"))
+    app.runner.judges = [judge]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.ready and "fj" in app.runner.state.items["q1"].judges)
+        panel = str(app.screen.query_one("#scores").render())
+        assert "hidden until you score" in panel and "fj:" not in panel
+        await pilot.press("4", "3", "y", "y")  # fully scored: moves on
+        await pilot.press("left")
+        panel = str(app.screen.query_one("#scores").render())
+        assert "fj:" in panel and "helpfulness 4" in panel
+        assert "agreement (you vs fj)" in panel and "n=1 exact 100%" in panel
+        await pilot.press("5")  # a revision after the reveal
+        await pilot.press("right")
+        await wait_until(pilot, lambda: "fj" in app.runner.state.items["q2"].judges)
+        await pilot.press("v")  # reveal before scoring
+        assert "fj:" in str(app.screen.query_one("#scores").render())
+        await pilot.press("2")
+    _, events, _ = load_session(session)
+    scores = [e for e in events if e["type"] == "score"]
+    assert [e["judge_visible"] for e in scores] == [False, False, False, False, True, True]
+    assert scores[4]["previous"] == 4 and scores[4]["value"] == 5
+    judged = [e for e in events if e["type"] == "judge" and e["item"] == "q1"]
+    assert judged[0]["scores"]["format"] is False and judged[0]["model"] == "fake-judge"
+    exported = rows(session)
+    assert exported["q1"]["judge"] == {"helpfulness": 4, "instruction_following": 4, "harmless": True, "format": False}

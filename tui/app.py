@@ -15,7 +15,6 @@ import contextlib
 import os
 import signal
 import threading
-from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -31,7 +30,7 @@ from scorers.rubric import Rubric
 from sessions.launch import Launch
 from sessions.state import ItemState
 from tui.screens import CommentScreen, HelpScreen, SftscopeCommands, key_label
-from tui.widgets import ItemList, ScorePanel, fully_scored
+from tui.widgets import ItemList, ScorePanel, format_value, fully_scored
 
 HARD_EXIT_SECONDS = 3.0  # after SIGHUP/SIGTERM all is saved: never hang on a dead terminal
 MODEL_NICE = 10  # local model threads run below the UI thread (bench/ui_latency.py)
@@ -122,7 +121,7 @@ class SftscopeApp(App[int]):
         self.item_ids: list[str] = []
         self.index = 0
         self.criterion = 0
-        self.revealed = False
+        self.revealed_items: set[str] = set()
         self.saved_note = ""
         self.error_message: str | None = None
         self.generating: set[str] = set()
@@ -214,7 +213,11 @@ class SftscopeApp(App[int]):
                 text.append(f"· generating {len(self.generating)} ", style="yellow")
             if self.replay_speed is not None:
                 text.append("· replay ", style="magenta")
-            text.append("· judge shown" if self.revealed else "· blind", style="dim")
+            if self.runner.judges:
+                judged = sum(1 for s in states if s.judges)
+                text.append(f"· judged {judged} ", style="dim")
+                if self.runner.judging:
+                    text.append(f"({self.runner.judging} running) ", style="dim")
         self.screen.query_one("#status", Static).update(text)
 
     # --- the view ------------------------------------------------------------------
@@ -325,10 +328,15 @@ class SftscopeApp(App[int]):
         else:
             self.conversation.border_subtitle = ""
 
+    def judge_visible(self, state: ItemState) -> bool:
+        """Blind until the operator has scored every criterion, or pressed v."""
+        return state.item.id in self.revealed_items or fully_scored(state, self.rubric)
+
     def refresh_scores(self) -> None:
         state = self.current
+        lines = judge_lines(self, state) if state is not None else []
         self.screen.query_one("#scores", ScorePanel).render_scores(
-            self.rubric, state, self.criterion, self.saved_note
+            self.rubric, state, self.criterion, self.saved_note, lines
         )
 
     def refresh_row(self, item_id: str) -> None:
@@ -372,6 +380,11 @@ class SftscopeApp(App[int]):
             self.set_status()
         elif kind in ("score", "undo", "flag", "comment"):
             self.refresh_row(item_id)
+        elif kind == "judge":
+            self.refresh_row(item_id)
+            if item_id == current:
+                self.refresh_scores()
+            self.set_status()
 
     # --- actions -------------------------------------------------------------------
     def goto(self, index: int) -> None:
@@ -419,7 +432,7 @@ class SftscopeApp(App[int]):
             tag = criterion.tags[digit - 1]
             chosen = list(state.human.get(criterion.name) or [])
             chosen = [t for t in chosen if t != tag] if tag in chosen else [*chosen, tag]
-            self.runner.score(state.item.id, criterion.name, chosen, judge_visible=self.revealed)
+            self.runner.score(state.item.id, criterion.name, chosen, judge_visible=self.judge_visible(state))
             self.saved_note = "saved ✓"
             self.refresh_scores()
         else:
@@ -443,7 +456,7 @@ class SftscopeApp(App[int]):
     async def record_score(self, name: str, value: Any) -> None:
         state = self.current
         assert state is not None
-        self.runner.score(state.item.id, name, value, judge_visible=self.revealed)  # fsynced here
+        self.runner.score(state.item.id, name, value, judge_visible=self.judge_visible(state))  # fsynced here
         self.saved_note = "saved ✓"
         if fully_scored(state, self.rubric):
             if self.rubric.auto_advance and self.index < len(self.item_ids) - 1:
@@ -508,7 +521,7 @@ class SftscopeApp(App[int]):
 
             def save_note(text: str | None) -> None:
                 if text is not None:
-                    self.runner.score(item_id, criterion.name, text, judge_visible=self.revealed)
+                    self.runner.score(item_id, criterion.name, text, judge_visible=self.judge_visible(state))
                     self.saved_note = "saved ✓"
                     self.refresh_scores()
 
@@ -537,9 +550,11 @@ class SftscopeApp(App[int]):
             self.runner.cancel(state.item.id)
 
     def action_reveal(self) -> None:
-        self.revealed = not self.revealed
+        state = self.current
+        if state is None:
+            return
+        self.revealed_items.symmetric_difference_update({state.item.id})
         self.refresh_scores()
-        self.set_status()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.rubric))
@@ -625,5 +640,44 @@ class SftscopeApp(App[int]):
             self.update_meta(state)
 
 
-def session_name(directory: Path) -> str:
-    return directory.name
+def judge_lines(app: SftscopeApp, state: ItemState) -> list[Text]:
+    """Judge scores beside the human's, disagreements highlighted, plus running agreement."""
+    from scorers.agreement import agreement
+
+    judges = app.runner.judges
+    if not judges or not state.complete:
+        return []
+    if not app.judge_visible(state):
+        ready = len(state.judges)
+        return [Text(f"judge: {ready}/{len(judges)} ready, hidden until you score (v reveals)", style="dim")]
+    lines: list[Text] = []
+    human = state.human
+    for judge in judges:
+        event = state.judges.get(judge.spec.name)
+        line = Text(f"{judge.spec.name[:14]}: ", style="bold magenta")
+        if event is None:
+            line.append("judging …", style="dim")
+        elif event.get("error"):
+            line.append(f"error: {str(event['error'])[:60]}", style="red")
+        else:
+            for name, value in (event.get("scores") or {}).items():
+                criterion = app.rubric.get(name)
+                shown = format_value(criterion, value) if criterion else str(value)
+                mine = human.get(name)
+                style = "" if mine is None else ("green" if mine == value else "bold red")
+                line.append(f"{name[:12]} {shown}  ", style=style)
+        lines.append(line)
+    first = judges[0].spec.name
+    parts = []
+    for criterion in app.rubric.criteria:
+        if criterion.kind not in ("likert", "binary"):
+            continue
+        pairs = []
+        for other in app.runner.state.items.values():
+            theirs = (other.judges.get(first) or {}).get("scores") or {}
+            if criterion.name in other.human and criterion.name in theirs:
+                pairs.append((other.human[criterion.name], theirs[criterion.name]))
+        stats = agreement(pairs, criterion.kind, criterion.min, criterion.max)
+        parts.append(f"{criterion.name[:11]} {stats.line()}")
+    lines.append(Text("agreement (you vs " + first[:12] + "): " + " · ".join(parts), style="dim"))
+    return lines
