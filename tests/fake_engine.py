@@ -61,7 +61,10 @@ class FakeEngine:
 class FakeJudgeEngine(FakeEngine):
     """Answers every judge request with the same verdict (UI-flow tests only)."""
 
-    VERDICT = '{"helpfulness": 4, "instruction_following": 4, "harmless": "yes", "format": "no", "justification": "ok"}'
+    VERDICT = (
+        '{"helpfulness": 4, "instruction_following": 4, "harmless": "yes", "format": "no", '
+        '"justification": "ok"}'
+    )
 
     def __init__(self) -> None:
         super().__init__()

@@ -242,8 +242,12 @@ async def test_judge_blind_until_scored_then_revealed_with_revisions(tmp_path: P
 
     session = tmp_path / "s"
     app = make_app(session, engine=FakeEngine(), prompts=prompts_file(tmp_path, 3))
-    judge = Judge(JudgeSpec(engine="fake:judge", name="fj"), DEFAULT_RUBRIC, engine=FakeJudgeEngine(),
-                  cache=JudgeCache(tmp_path / "cache.jsonl"))
+    judge = Judge(
+        JudgeSpec(engine="fake:judge", name="fj"),
+        DEFAULT_RUBRIC,
+        engine=FakeJudgeEngine(),
+        cache=JudgeCache(tmp_path / "cache.jsonl"),
+    )
     app.runner.judges = [judge]
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and "fj" in app.runner.state.items["q1"].judges)
@@ -267,4 +271,9 @@ async def test_judge_blind_until_scored_then_revealed_with_revisions(tmp_path: P
     judged = [e for e in events if e["type"] == "judge" and e["item"] == "q1"]
     assert judged[0]["scores"]["format"] is False and judged[0]["model"] == "fake-judge"
     exported = rows(session)
-    assert exported["q1"]["judge"] == {"helpfulness": 4, "instruction_following": 4, "harmless": True, "format": False}
+    assert exported["q1"]["judge"] == {
+        "helpfulness": 4,
+        "instruction_following": 4,
+        "harmless": True,
+        "format": False,
+    }
