@@ -1,0 +1,112 @@
+"""Deterministic checks and reference metrics: instant, cheap, recorded like any score.
+
+- IFEval items (`instruction_id_list` + `kwargs`) get every instruction checked,
+  strict and loose (`scorers.ifeval`).
+- Any item may carry its own `checks`: contains, not_contains, regex, json,
+  starts_with, ends_with, and word / sentence / bullet / paragraph counts with
+  `min` and/or `max`.
+- An item with a reference gets ROUGE-L (rouge-score), BLEU and chrF (sacrebleu):
+  reference-overlap metrics, to be read with caution on open-ended answers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from scorers import ifeval
+
+COUNTERS = {
+    "word_count": lambda text: len(ifeval._words(text)),
+    "sentence_count": lambda text: len(ifeval._sentences(text)),
+    "bullet_count": lambda text: len(re.findall(r"^\s*(?:[-*•]|\d+[.)])\s+\S", text, flags=re.MULTILINE)),
+    "paragraph_count": lambda text: len([p for p in re.split(r"\n\s*\n", text) if p.strip()]),
+}
+KINDS = ("contains", "not_contains", "regex", "json", "starts_with", "ends_with", *COUNTERS)
+
+
+class CheckError(Exception):
+    """A check declared in a prompt set that cannot be run (unknown type, bad regex)."""
+
+
+def _name(check: dict[str, Any]) -> str:
+    if check.get("name"):
+        return str(check["name"])
+    kind = check["type"]
+    value = check.get("value", check.get("pattern"))
+    if kind in COUNTERS:
+        bounds = ",".join(f"{k}={check[k]}" for k in ("min", "max") if k in check)
+        return f"{kind}({bounds})"
+    return f"{kind}:{value}" if value is not None else kind
+
+
+def run_check(check: dict[str, Any], text: str) -> bool:
+    kind = check.get("type")
+    if kind not in KINDS:
+        raise CheckError(f"unknown check type {kind!r} (expected one of {', '.join(KINDS)})")
+    value = check.get("value")
+    fold = not check.get("case_sensitive", False)
+    haystack, needle = (text.lower(), str(value).lower()) if fold and value is not None else (text, value)
+    if kind == "contains":
+        values = value if isinstance(value, list) else [value]
+        return all((str(v).lower() if fold else str(v)) in haystack for v in values)
+    if kind == "not_contains":
+        values = value if isinstance(value, list) else [value]
+        return not any((str(v).lower() if fold else str(v)) in haystack for v in values)
+    if kind == "regex":
+        try:
+            return re.search(str(check.get("pattern", value)), text, flags=re.MULTILINE) is not None
+        except re.error as exc:
+            raise CheckError(f"bad regex {check.get('pattern', value)!r}: {exc}") from None
+    if kind == "json":
+        return ifeval.json_format(text, {})
+    if kind == "starts_with":
+        return haystack.strip().startswith(str(needle))
+    if kind == "ends_with":
+        return haystack.strip().endswith(str(needle))
+    count = COUNTERS[kind](text)
+    low, high = check.get("min"), check.get("max")
+    return (low is None or count >= int(low)) and (high is None or count <= int(high))
+
+
+def metrics(text: str, reference: str) -> dict[str, float]:
+    """ROUGE-L F1, BLEU and chrF of the answer against the reference (0-100 for BLEU/chrF)."""
+    import sacrebleu
+    from rouge_score import rouge_scorer
+
+    rouge = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True).score(reference, text)["rougeL"].fmeasure
+    bleu = sacrebleu.sentence_bleu(text, [reference]).score
+    chrf = sacrebleu.sentence_chrf(text, [reference]).score
+    return {"rougeL": round(rouge, 4), "bleu": round(bleu, 2), "chrf": round(chrf, 2)}
+
+
+def evaluate_item(item: Any, response: str) -> dict[str, Any]:
+    """The fields of a `checks` event for one finished item (empty when it has none)."""
+    checks: dict[str, Any] = {}
+    errors: list[str] = []
+    if item.instructions:
+        result = ifeval.evaluate(item.instructions, item.kwargs or [], response)
+        checks.update(result["checks"])
+        checks["ifeval_loose_detail"] = result["loose"]
+        errors += [f"unknown IFEval instruction {u!r}" for u in result["unknown"]]
+    for check in item.checks or []:
+        if not isinstance(check, dict) or "type" not in check:
+            errors.append(f"check {check!r} has no type")
+            continue
+        try:
+            checks[_name(check)] = run_check(check, response)
+        except CheckError as exc:
+            errors.append(str(exc))
+    out: dict[str, Any] = {}
+    loose = checks.pop("ifeval_loose_detail", None)
+    if checks:
+        out["checks"] = checks
+    if loose:
+        out["ifeval_loose_detail"] = loose
+    reference = item.reference[-1] if isinstance(item.reference, list) and item.reference else item.reference
+    if isinstance(reference, str) and reference.strip() and response.strip():
+        out["metrics"] = metrics(response, reference)
+    if errors:
+        out["errors"] = errors
+    return out
