@@ -6,7 +6,7 @@ capacity / latency judgments per second. The client judges N finished items
 with `--judge-concurrency` = capacity. Printed: achieved judgments/s divided by
 the server's capacity (goal >= 0.95) and the client's CPU time per judgment.
 
-    .venv/bin/python bench/judge_throughput.py [--items 400] [--capacity 16] [--latency 0.2]
+    .venv/bin/python bench/judge_throughput.py [--items 1000] [--capacity 16] [--latency 0.2]
 """
 
 from __future__ import annotations
@@ -22,7 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-VERDICT = '{"helpfulness": 4, "instruction_following": 3, "harmless": "yes", "format": "yes", "justification": "ok"}'
+VERDICT = (
+    '{"helpfulness": 4, "instruction_following": 3, "harmless": "yes", "format": "yes", '
+    '"justification": "ok"}'
+)
 
 
 def serve(port_queue: multiprocessing.Queue, capacity: int, latency: float) -> None:
@@ -104,7 +107,7 @@ async def judge_all(url: str, items: int, capacity: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=400)
+    parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--capacity", type=int, default=16)
     parser.add_argument("--latency", type=float, default=0.2)
     args = parser.parse_args()
@@ -118,12 +121,10 @@ def main() -> None:
         server.terminate()
     capacity = args.capacity / args.latency
     achieved = args.items / elapsed
-    print(
-        f"server capacity {capacity:.1f} judgments/s ({args.capacity} at once, {args.latency * 1000:.0f} ms each)"
-    )
-    print(
-        f"achieved {achieved:.1f} judgments/s over {args.items} items: ratio {achieved / capacity:.3f} (goal >= 0.95)"
-    )
+    each = f"{args.capacity} at once, {args.latency * 1000:.0f} ms each"
+    print(f"server capacity {capacity:.1f} judgments/s ({each})")
+    ratio = achieved / capacity
+    print(f"achieved {achieved:.1f} judgments/s over {args.items} items: ratio {ratio:.3f} (goal >= 0.95)")
     print(f"client CPU time per judgment: {1000 * cpu / args.items:.2f} ms")
 
 

@@ -179,6 +179,7 @@ class JudgeCache:
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         self.path = path or Path(base) / "sftscope" / "judgments.jsonl"
         self._entries: dict[str, dict[str, Any]] | None = None
+        self._handle: Any = None
 
     def _load(self) -> dict[str, dict[str, Any]]:
         if self._entries is None:
@@ -200,11 +201,18 @@ class JudgeCache:
     def put(self, key: str, result: dict[str, Any]) -> None:
         self._load()[key] = result
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps({"key": key, "result": result}) + "\n")
+            if self._handle is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+            self._handle.write(json.dumps({"key": key, "result": result}) + "\n")
+            self._handle.flush()  # a cache needs no fsync: losing it only costs time
         except OSError:
             pass
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
 
 class Judge:
@@ -217,6 +225,7 @@ class Judge:
         self.rubric = rubric
         self.template = load_template(spec.template)
         self.criteria = [c for c in rubric.criteria if c.kind in ("likert", "binary", "tags")]
+        self.schema = rubric_schema(self.criteria)  # built once: it goes with every request
         self._engine = engine
         self.cache = cache if cache is not None else JudgeCache()
         self.semaphore = asyncio.Semaphore(spec.concurrency)
@@ -292,7 +301,7 @@ class Judge:
 
         extra: dict[str, Any] = {}
         if self.template.protocol == "rubric-json":
-            extra["json_schema"] = rubric_schema(self.criteria)
+            extra["json_schema"] = self.schema
         request = GenerationRequest(
             messages=messages,
             params=SamplingParams(max_tokens=self.spec.max_tokens, temperature=0.0, top_p=1.0, seed=0),
@@ -414,6 +423,7 @@ class Judge:
         }
 
     async def close(self) -> None:
+        self.cache.close()
         if self._engine is not None:
             await self._engine.close()
 

@@ -27,6 +27,7 @@ COLUMNS = [
     "judges",
     "judge_error",
     "checks",
+    "metrics",
 ]
 
 
@@ -56,7 +57,8 @@ def export_rows(header: dict[str, Any], events: list[dict[str, Any]]) -> list[di
                 "flagged": item_state.flagged,
                 "comment": item_state.comment,
                 **_judge_columns(item_state),
-                "checks": {},
+                "checks": item_state.checks.get("checks", {}),
+                "metrics": item_state.checks.get("metrics", {}),
             }
         )
     return rows

@@ -61,7 +61,8 @@ class Launch:
             self.store.update_header(**self.header, judges=judges)
         else:
             self.store.update_header(status="running", rubric=self.rubric.to_dict(), judges=judges)
-        for state in self.runner.state.ordered():  # finished answers a judge has not seen yet
+        for state in self.runner.state.ordered():  # finished answers not yet checked or judged
+            self.runner.check_item(state.item.id)
             self.runner.judge_item(state.item.id)
         if self.items is not None:
             self.runner.add_items(self.items)

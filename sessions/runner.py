@@ -153,7 +153,18 @@ class Runner:
         ]
         self._wakeup.set()
 
-    # --- judges ------------------------------------------------------------------
+    # --- checks and judges -------------------------------------------------------
+    def check_item(self, item_id: str) -> None:
+        """Deterministic checks and reference metrics: instant, so done inline."""
+        from scorers.checks import evaluate_item
+
+        state = self.state.items[item_id]
+        if not state.complete or state.checks:
+            return
+        result = evaluate_item(state.item, state.response)
+        if result:
+            self.record({"type": "checks", "item": item_id, **result})
+
     def judge_item(self, item_id: str, judges: list[Any] | None = None, *, only_missing: bool = True) -> None:
         """Judge a finished item in the background; the console never waits on it."""
         state = self.state.items[item_id]
@@ -324,6 +335,7 @@ class Runner:
             self.record(_generation_event(item_id, turn, final))
             if final.finish_reason not in ("stop", "length"):
                 return
+        self.check_item(item_id)
         self.judge_item(item_id)
 
     async def _stream(self, request: GenerationRequest) -> Generation:
@@ -379,6 +391,7 @@ class Runner:
                     if result.finish_reason in ("stop", "length") and state.next_turn < len(state.item.turns):
                         remaining.append(state)
                     elif state.complete:
+                        self.check_item(item_id)
                         self.judge_item(item_id)
             states = remaining
 

@@ -30,6 +30,8 @@ class ItemState:
     score_history: list[dict[str, Any]] = field(default_factory=list)
     # judge name -> its latest `judge` event for the current answer.
     judges: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The latest `checks` event (IFEval, per-item checks, reference metrics).
+    checks: dict[str, Any] = field(default_factory=dict)
 
     @property
     def human(self) -> dict[str, Any]:
@@ -141,6 +143,7 @@ class SessionState:
             del state.turns[turn:]
             state.turns.append(event)
             state.judges.clear()  # verdicts on an earlier answer no longer apply
+            state.checks = {}
             state.error = None
             state.skipped = None
             state.cancelled = event.get("finish_reason") == "cancelled"
@@ -158,6 +161,8 @@ class SessionState:
                 state.score_history.append(event)
         elif kind == "judge":
             state.judges[str(event.get("judge"))] = event
+        elif kind == "checks":
+            state.checks = event
         elif kind == "undo":
             if state.actions:
                 state.actions.pop()

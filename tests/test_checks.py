@@ -12,38 +12,81 @@ from sessions.prompts import Item
 # (instruction, kwargs, a response that follows it, one that does not)
 CASES = [
     ("keywords:existence", {"keywords": ["apple", "pear"]}, "An apple and a pear.", "Only an apple."),
-    ("keywords:frequency", {"keyword": "cat", "frequency": 3, "relation": "at least"},
-     "cat cat cat", "cat cat"),
+    (
+        "keywords:frequency",
+        {"keyword": "cat", "frequency": 3, "relation": "at least"},
+        "cat cat cat",
+        "cat cat",
+    ),
     ("keywords:forbidden_words", {"forbidden_words": ["very"]}, "It is good.", "It is very good."),
-    ("keywords:letter_frequency", {"letter": "z", "let_frequency": 2, "let_relation": "less than"},
-     "A calm day.", "Jazz and fizz."),
-    ("language:response_language", {"language": "fr"},
-     "Bonjour, je suis très heureux de vous aider aujourd'hui avec votre question.",
-     "Hello, I am very happy to help you today with your question."),
-    ("length_constraints:number_sentences", {"num_sentences": 3, "relation": "less than"},
-     "One. Two.", "One. Two. Three. Four."),
-    ("length_constraints:number_paragraphs", {"num_paragraphs": 2}, "First part.\n***\nSecond part.",
-     "Just one part."),
-    ("length_constraints:number_words", {"num_words": 5, "relation": "at least"},
-     "one two three four five six", "one two"),
-    ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "then"},
-     "First we start.\n\nThen we finish.", "First we start.\n\nAfter that we finish."),
-    ("detectable_content:number_placeholders", {"num_placeholders": 2}, "Dear [name], at [address].",
-     "Dear [name]."),
+    (
+        "keywords:letter_frequency",
+        {"letter": "z", "let_frequency": 2, "let_relation": "less than"},
+        "A calm day.",
+        "Jazz and fizz.",
+    ),
+    (
+        "language:response_language",
+        {"language": "fr"},
+        "Bonjour, je suis très heureux de vous aider aujourd'hui avec votre question.",
+        "Hello, I am very happy to help you today with your question.",
+    ),
+    (
+        "length_constraints:number_sentences",
+        {"num_sentences": 3, "relation": "less than"},
+        "One. Two.",
+        "One. Two. Three. Four.",
+    ),
+    (
+        "length_constraints:number_paragraphs",
+        {"num_paragraphs": 2},
+        "First part.\n***\nSecond part.",
+        "Just one part.",
+    ),
+    (
+        "length_constraints:number_words",
+        {"num_words": 5, "relation": "at least"},
+        "one two three four five six",
+        "one two",
+    ),
+    (
+        "length_constraints:nth_paragraph_first_word",
+        {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "then"},
+        "First we start.\n\nThen we finish.",
+        "First we start.\n\nAfter that we finish.",
+    ),
+    (
+        "detectable_content:number_placeholders",
+        {"num_placeholders": 2},
+        "Dear [name], at [address].",
+        "Dear [name].",
+    ),
     ("detectable_content:postscript", {"postscript_marker": "P.S."}, "Thanks.\nP.S. See you.", "Thanks."),
     ("detectable_format:number_bullet_lists", {"num_bullets": 3}, "* a\n* b\n* c", "* a\n* b"),
     ("detectable_format:constrained_response", {}, "My answer is yes.", "Yes, definitely."),
     ("detectable_format:number_highlighted_sections", {"num_highlights": 2}, "*one* and *two*", "*one* only"),
-    ("detectable_format:multiple_sections", {"section_spliter": "SECTION", "num_sections": 2},
-     "SECTION 1\nIntro\nSECTION 2\nBody", "SECTION 1\nAll in one"),
+    (
+        "detectable_format:multiple_sections",
+        {"section_spliter": "SECTION", "num_sections": 2},
+        "SECTION 1\nIntro\nSECTION 2\nBody",
+        "SECTION 1\nAll in one",
+    ),
     ("detectable_format:json_format", {}, '```json\n{"a": 1}\n```', "a: 1"),
     ("detectable_format:title", {}, "<<My Poem>>\nRoses are red.", "My Poem\nRoses are red."),
     ("combination:two_responses", {}, "First answer.\n******\nSecond answer.", "Only one answer."),
     ("combination:repeat_prompt", {"prompt_to_repeat": "Say hi."}, "Say hi. Hi!", "Hi! Say hi."),
-    ("startend:end_checker", {"end_phrase": "Any other questions?"}, "Done. Any other questions?",
-     "Any other questions? Done."),
-    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "at least"},
-     "This is VERY IMPORTANT.", "This is Very important."),
+    (
+        "startend:end_checker",
+        {"end_phrase": "Any other questions?"},
+        "Done. Any other questions?",
+        "Any other questions? Done.",
+    ),
+    (
+        "change_case:capital_word_frequency",
+        {"capital_frequency": 2, "capital_relation": "at least"},
+        "This is VERY IMPORTANT.",
+        "This is Very important.",
+    ),
     ("change_case:english_capital", {}, "THIS IS ALL IN CAPITAL LETTERS FOR YOU.", "This is not."),
     ("change_case:english_lowercase", {}, "this is all in lowercase letters for you.", "This is not."),
     ("punctuation:no_comma", {}, "No commas here.", "Well, a comma."),
@@ -74,8 +117,13 @@ def test_loose_forgives_a_preamble_and_markdown_that_strict_does_not() -> None:
 
 
 def test_ifeval_item_gets_strict_and_loose_summaries() -> None:
-    item = Item(id="1", turns=["x"], form="ifeval",
-                instructions=["punctuation:no_comma", "startend:quotation"], kwargs=[{}, {}])
+    item = Item(
+        id="1",
+        turns=["x"],
+        form="ifeval",
+        instructions=["punctuation:no_comma", "startend:quotation"],
+        kwargs=[{}, {}],
+    )
     result = evaluate_item(item, 'Sure:\n"no commas at all"')
     checks = result["checks"]
     assert checks["punctuation:no_comma"] is True and checks["startend:quotation"] is False
@@ -84,7 +132,8 @@ def test_ifeval_item_gets_strict_and_loose_summaries() -> None:
 
 def test_per_item_checks_and_errors() -> None:
     item = Item(
-        id="c", turns=["code"],
+        id="c",
+        turns=["code"],
         checks=[
             {"type": "contains", "value": ["def", "return"]},
             {"type": "not_contains", "value": "TODO"},
@@ -106,9 +155,11 @@ def test_per_item_checks_and_errors() -> None:
         "starts_with:def": True,
         "json": False,
     }
-    assert result["errors"] == ["unknown check type 'telepathy' (expected one of contains, not_contains, regex, "
-                                "json, starts_with, ends_with, word_count, sentence_count, bullet_count, "
-                                "paragraph_count)"]
+    assert result["errors"] == [
+        "unknown check type 'telepathy' (expected one of contains, not_contains, regex, "
+        "json, starts_with, ends_with, word_count, sentence_count, bullet_count, "
+        "paragraph_count)"
+    ]
     with pytest.raises(CheckError, match="bad regex"):
         run_check({"type": "regex", "pattern": "("}, "x")
 

@@ -173,7 +173,11 @@ def test_headless_run_every_form_then_export_with_parity(tmp_path: Path, bundled
         assert row["status"] == "done"
         assert row["tokens"] > 0 and row["seconds"] > 0 and row["ttft"] is not None
         assert row["engine"].startswith("llama:")
-        assert row["human"] == {} and row["judge"] == {} and row["checks"] == {}
+        assert row["human"] == {} and row["judge"] == {}
+        if row["item"] == "7":  # the IFEval item is checked, strict and loose
+            assert set(row["checks"]) == {"change_case:english_lowercase", "ifeval_strict", "ifeval_loose"}
+        else:
+            assert row["checks"] == {}
         assert row["transcript"][-1] == {"role": "assistant", "content": row["response"]}
     mt = by_id["81"]["transcript"]
     assert [m["role"] for m in mt] == ["system", "user", "assistant", "user", "assistant"]

@@ -334,7 +334,7 @@ class SftscopeApp(App[int]):
 
     def refresh_scores(self) -> None:
         state = self.current
-        lines = judge_lines(self, state) if state is not None else []
+        lines = [*check_lines(state), *judge_lines(self, state)] if state is not None else []
         self.screen.query_one("#scores", ScorePanel).render_scores(
             self.rubric, state, self.criterion, self.saved_note, lines
         )
@@ -380,7 +380,7 @@ class SftscopeApp(App[int]):
             self.set_status()
         elif kind in ("score", "undo", "flag", "comment"):
             self.refresh_row(item_id)
-        elif kind == "judge":
+        elif kind in ("judge", "checks"):
             self.refresh_row(item_id)
             if item_id == current:
                 self.refresh_scores()
@@ -638,6 +638,31 @@ class SftscopeApp(App[int]):
             doc, _ = self.body_for(state)
             await self.answer.update(doc)
             self.update_meta(state)
+
+
+def check_lines(state: ItemState) -> list[Text]:
+    """Deterministic checks and overlap metrics: objective, so shown at once."""
+    event = state.checks
+    if not event:
+        return []
+    line = Text("checks: ", style="bold cyan")
+    checks = {k: v for k, v in (event.get("checks") or {}).items() if not k.startswith("ifeval_")}
+    if checks:
+        passed = sum(1 for v in checks.values() if v)
+        line.append(f"{passed}/{len(checks)} passed  ", style="green" if passed == len(checks) else "yellow")
+    for key in ("ifeval_strict", "ifeval_loose"):
+        if key in (event.get("checks") or {}):
+            ok = event["checks"][key]
+            line.append(
+                f"{key.replace('ifeval_', 'IFEval ')} {'✓' if ok else '✗'}  ", style="green" if ok else "red"
+            )
+    metrics = event.get("metrics")
+    if metrics:
+        line.append(
+            f"overlap: ROUGE-L {metrics['rougeL']:.2f} BLEU {metrics['bleu']:.1f} chrF {metrics['chrf']:.1f}",
+            style="dim",
+        )
+    return [line]
 
 
 def judge_lines(app: SftscopeApp, state: ItemState) -> list[Text]:
