@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[llama,hf,demo,dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[llama,hf,demo,server,dev]'
 	touch $(STAMP)
 
 demo: install

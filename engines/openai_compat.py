@@ -29,6 +29,17 @@ from engines.base import (
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
+# Structured output, in the order tried: OpenAI's json_schema (vLLM, SGLang, OpenAI),
+# then llama.cpp server's json_object with a schema, then plain text.
+REFUSALS = frozenset({400, 404, 415, 422, 500, 501})  # how servers refuse a response_format
+STRUCTURED_FORMS: dict[str, str | None] = {"json_schema": "json_object", "json_object": None}
+
+
+def structured_format(form: str, schema: dict[str, Any]) -> dict[str, Any]:
+    if form == "json_schema":
+        return {"type": "json_schema", "json_schema": {"name": "verdict", "schema": schema, "strict": True}}
+    return {"type": "json_object", "schema": schema}
+
 
 class HTTPStatusError(Exception):
     def __init__(self, status: int, body: str, retry_after: float | None) -> None:
@@ -129,8 +140,12 @@ class OpenAIClient:
         except ValueError:
             raise EngineError(f"{url}: the server did not answer with JSON") from None
 
-    async def open_stream(self, path: str, payload: dict[str, Any]) -> Any:
-        """POST and return the response once it is 200, retrying transient failures."""
+    async def open_stream(
+        self, path: str, payload: dict[str, Any], fail_fast: frozenset[int] = frozenset()
+    ) -> Any:
+        """POST and return the response once it is 200, retrying transient failures.
+
+        Statuses in `fail_fast` are never retried (a server refusing a request form)."""
         import aiohttp
 
         session = await self.session()
@@ -150,6 +165,8 @@ class OpenAIClient:
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 error = GenerationFailed(self.redact(f"{url}: {_reason(exc)}"))
                 retriable = True
+            if isinstance(error, HTTPStatusError) and error.status in fail_fast:
+                retriable = False
             if not retriable or attempt >= self.retries:
                 tries = f" after {attempt + 1} attempts" if attempt else ""
                 raise GenerationFailed(f"{url}: {error}{tries}") from None
@@ -190,7 +207,9 @@ class OpenAIEngine:
         self.concurrency = self.client.concurrency
         self.info = EngineInfo(name="openai", spec=f"openai:{target}", model=model or "?", device="remote")
         self._cancelled: set[tuple[str, int]] = set()
-        self.structured_output = True
+        # Which form of structured output the server takes; None: plain text only.
+        self.structured_output: str | None = "json_schema"
+        self.structured_confirmed = False
 
     async def start(self) -> None:
         if self.model is None:
@@ -226,25 +245,33 @@ class OpenAIEngine:
         if params.seed is not None:
             payload["seed"] = params.seed
         schema = request.extra.get("json_schema")
-        if schema is not None and self.structured_output:
-            # vLLM, SGLang and llama.cpp servers constrain decoding to the schema.
-            payload["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "verdict", "schema": schema, "strict": True},
-            }
+        if schema is not None and self.structured_output is not None:
+            payload["response_format"] = structured_format(self.structured_output, schema)
         self._cancelled.discard(request.key)
         await self.client.session()
         async with self.client.semaphore:
             started = time.monotonic()
-            try:
-                response, _attempts = await self.client.open_stream("/chat/completions", payload)
-            except GenerationFailed as exc:
-                if "response_format" not in payload or "HTTP 400" not in str(exc):
-                    raise
-                # The server does not do structured output: ask again in plain text.
-                self.structured_output = False
-                payload.pop("response_format")
-                response, _attempts = await self.client.open_stream("/chat/completions", payload)
+            while True:
+                probing = "response_format" in payload and not self.structured_confirmed
+                try:
+                    # An untried form of structured output gets one attempt: servers that do
+                    # not know it answer 400, 422 or even 500 (llama.cpp server), every time.
+                    response, _attempts = await self.client.open_stream(
+                        "/chat/completions", payload, fail_fast=REFUSALS if probing else frozenset()
+                    )
+                    if probing:
+                        self.structured_confirmed = True
+                    break
+                except GenerationFailed as exc:
+                    if not probing or not any(f"HTTP {status}" in str(exc) for status in REFUSALS):
+                        raise
+                    # The server refused this form of structured output: try the next
+                    # form, and plain text (parsed all the same) after the last.
+                    self.structured_output = STRUCTURED_FORMS.get(self.structured_output or "")
+                    if self.structured_output is None:
+                        payload.pop("response_format")
+                    else:
+                        payload["response_format"] = structured_format(self.structured_output, schema or {})
             text: list[str] = []
             tokens = 0
             usage_tokens: int | None = None

@@ -229,6 +229,7 @@ class Judge:
         self._engine = engine
         self.cache = cache if cache is not None else JudgeCache()
         self.semaphore = asyncio.Semaphore(spec.concurrency)
+        self.nice = 0  # the console lowers a local judge's model threads below the UI
 
     @property
     def engine(self) -> Any:
@@ -245,6 +246,9 @@ class Judge:
             }
             options["read_timeout"] = self.spec.timeout
             self._engine = load_engine(spec, **options)
+        thread = getattr(self._engine, "thread", None)
+        if thread is not None:
+            thread.nice = max(thread.nice, self.nice)
         await self._engine.start()
 
     @property

@@ -427,3 +427,32 @@ def test_replay_headless_prints_transcripts_and_scores(tmp_path: Path, server_ur
     finally:
         locked.close()
     one_line_error(run_cli("replay", str(tmp_path / "nope"), "--headless"), "no such session")
+
+
+def test_judges_from_config_tables(tmp_path: Path) -> None:
+    from tui.cli import UsageError, load_config
+
+    config = tmp_path / "run.toml"
+    config.write_text(
+        'max_tokens = 64\n[[judges]]\nname = "strict"\nengine = "openai:http://127.0.0.1:9/v1#j"\n'
+        'template = "mt-bench-single"\nconcurrency = 2\ntimeout = 30\nretries = 1\n'
+    )
+    settings = load_config(str(config))
+    assert settings["max_tokens"] == 64
+    (judge,) = settings["judges"]
+    assert (judge.name, judge.template, judge.concurrency, judge.timeout, judge.retries) == (
+        "strict",
+        "mt-bench-single",
+        2,
+        30,
+        1,
+    )
+    config.write_text('[[judges]]\nengine = "local"\ncolour = "red"\n')
+    with pytest.raises(UsageError, match="unknown key 'colour'"):
+        load_config(str(config))
+    bad = run_cli("run", "--headless", "--judge", "gpt4", "--session", str(tmp_path / "s"))
+    one_line_error(bad, "--judge gpt4")
+    template = run_cli(
+        "run", "--headless", "--judge", "local", "--judge-template", "nope", "--session", str(tmp_path / "s2")
+    )
+    one_line_error(template, "--judge-template nope")

@@ -150,6 +150,8 @@ class SftscopeApp(App[int]):
         thread = getattr(self.launch.engine, "thread", None)
         if thread is not None:
             thread.nice = max(thread.nice, MODEL_NICE)  # the keyboard comes first
+        for judge in self.runner.judges:
+            judge.nice = MODEL_NICE
         try:
             if not self.launch.started:
                 await self.launch.start()
