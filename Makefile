@@ -29,6 +29,7 @@ test: install lint
 bench: install
 	$(PY) bench/overhead.py
 	$(PY) bench/ui_latency.py
+	$(PY) bench/judge_throughput.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

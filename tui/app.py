@@ -203,7 +203,7 @@ class SftscopeApp(App[int]):
             return
         text = Text()
         text.append(" sftscope ", style="bold reverse")
-        text.append(f" {self.launch.engine.info.model[:28]} ", style="bold")
+        text.append(f" {self.launch.engine.info.model[:20]} ", style="bold")
         text.append(f"· {self.launch.directory.name[:30]} ", style="dim")
         if message:
             text.append(f"· {message}", style="yellow")
