@@ -168,15 +168,9 @@ class HFEngine:
 
     # --- streaming -------------------------------------------------------------
     def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
-        cancelled = self.cancels.open(request.key)
-
-        def work(emit: Emit, flag: threading.Event) -> Generation:
-            try:
-                return self._generate_one(request, emit, flag)
-            finally:
-                self.cancels.close(request.key)
-
-        return self.thread.stream(work, cancelled)
+        return self.thread.stream_request(
+            self.cancels, request.key, lambda emit, flag: self._generate_one(request, emit, flag)
+        )
 
     def _generate_one(self, request: GenerationRequest, emit: Emit, cancelled: threading.Event) -> Generation:
         import torch

@@ -213,15 +213,9 @@ class LlamaEngine:
 
     # --- the token loop ----------------------------------------------------------
     def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
-        cancelled = self.cancels.open(request.key)
-
-        def work(emit: Emit, flag: threading.Event) -> Generation:
-            try:
-                return self._generate(request, emit, flag)
-            finally:
-                self.cancels.close(request.key)
-
-        return self.thread.stream(work, cancelled)
+        return self.thread.stream_request(
+            self.cancels, request.key, lambda emit, flag: self._generate(request, emit, flag)
+        )
 
     def _generate(self, request: GenerationRequest, emit: Emit, cancelled: threading.Event) -> Generation:
         import llama_cpp

@@ -112,6 +112,23 @@ class ModelThread:
             # never overlaps it; shield so a cancelled consumer still waits.
             await asyncio.shield(future)
 
+    def stream_request(
+        self,
+        cancels: CancelRegistry,
+        key: tuple[str, int],
+        generate: Callable[[Emit, threading.Event], Generation],
+    ) -> AsyncIterator[Chunk]:
+        """`stream` for one request whose cancel flag `Engine.cancel(key)` can reach."""
+        cancelled = cancels.open(key)
+
+        def work(emit: Emit, flag: threading.Event) -> Generation:
+            try:
+                return generate(emit, flag)
+            finally:
+                cancels.close(key)
+
+        return self.stream(work, cancelled)
+
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 

@@ -173,29 +173,40 @@ def events_of() -> Callable[[Path], list[dict[str, Any]]]:
     return read
 
 
-@pytest.fixture(scope="session")
-def server_url() -> Any:
-    """A scripted server on its own thread, for tests that run the CLI as a subprocess.
-
-    Each answer takes about 0.1 s so a test can interrupt a run part-way.
-    """
+def serve_in_thread(srv: ScriptedServer) -> Any:
+    """Run a scripted server on its own thread and loop (for tests that start subprocesses)."""
+    import contextlib
     import threading
 
+    @contextlib.contextmanager
+    def running() -> Any:
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(srv.start())
+            ready.set()
+            loop.run_forever()
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        ready.wait(10)
+        try:
+            yield srv.url
+        finally:
+            asyncio.run_coroutine_threadsafe(srv.stop(), loop).result(10)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+
+    return running()
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Any:
+    """A scripted server on its own thread; each answer takes about 0.1 s so a test can
+    interrupt a run part-way."""
     srv = ScriptedServer()
     srv.default = {"text": "A steady scripted answer.", "gap": 0.015}
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(srv.start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    ready.wait(10)
-    yield srv.url
-    asyncio.run_coroutine_threadsafe(srv.stop(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    with serve_in_thread(srv) as url:
+        yield url

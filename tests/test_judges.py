@@ -3,7 +3,6 @@ re-judging, and a local judge on the bundled model."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from scorers.judge import Judge, JudgeCache, JudgeSpec, load_template
 from scorers.rubric import DEFAULT_RUBRIC, Criterion
 from scorers.verdicts import VerdictError, combine_pair, parse_pair, parse_rating, parse_rubric_json
 from sessions.state import fold
-from tests.conftest import ScriptedServer, run_cli, write_jsonl
+from tests.conftest import ScriptedServer, run_cli, serve_in_thread, write_jsonl
 
 GOOD = (
     '{"helpfulness": 4, "instruction_following": 5, "harmless": "yes", "format": "no", "justification": "ok"}'
@@ -255,9 +254,7 @@ async def test_local_judge_on_the_bundled_model_with_a_grammar(tmp_path: Path) -
 
 @pytest.fixture(scope="module")
 def judge_server_url() -> Any:
-    """A threaded server: judge requests (with response_format) get a verdict, others an answer."""
-    import threading
-
+    """Judge requests (with response_format) get a verdict, the others an answer."""
     srv = ScriptedServer()
 
     async def answer(request: Any, body: dict[str, Any]) -> Any:
@@ -266,22 +263,8 @@ def judge_server_url() -> Any:
         return await srv.sse(request, body, {"text": "An answer."})
 
     srv.default = answer
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(srv.start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    ready.wait(10)
-    yield srv.url
-    asyncio.run_coroutine_threadsafe(srv.stop(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    with serve_in_thread(srv) as url:
+        yield url
 
 
 @pytest.mark.slow
