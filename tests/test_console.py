@@ -277,3 +277,38 @@ async def test_judge_blind_until_scored_then_revealed_with_revisions(tmp_path: P
         "harmless": True,
         "format": False,
     }
+
+
+async def test_command_palette_reaches_items_and_actions(tmp_path: Path) -> None:
+    session = tmp_path / "s"
+    app = make_app(session, engine=FakeEngine(), prompts=prompts_file(tmp_path, 4))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.ready and done(app, "q1"))
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Go to item q3")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.index == 2)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Flag this item")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.runner.state.items["q3"].flagged)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Export session (CSV)")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: (session / "export.csv").exists())
+    assert rows(session)["q3"]["flagged"] is True
+
+
+async def test_live_rate_and_ttft_while_streaming(tmp_path: Path) -> None:
+    session = tmp_path / "s"
+    app = make_app(session, engine=FakeEngine(delay=0.05, pieces=40), prompts=prompts_file(tmp_path, 1))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.ready and "tok/s" in str(app.conversation.border_subtitle))
+        subtitle = str(app.conversation.border_subtitle)
+        assert subtitle.strip().startswith("streaming") and "ttft" in subtitle
+        await wait_until(pilot, lambda: done(app, "q1"))
+        await pilot.pause(0.2)
+        assert "streaming" not in str(app.conversation.border_subtitle)

@@ -15,6 +15,7 @@ import contextlib
 import os
 import signal
 import threading
+import time
 from typing import Any
 
 from rich.text import Text
@@ -126,6 +127,9 @@ class SftscopeApp(App[int]):
         self.error_message: str | None = None
         self.generating: set[str] = set()
         self.partial: dict[str, list[str]] = {}
+        # item -> [started (monotonic), first token (monotonic or None), tokens so far]
+        self.live: dict[str, list[Any]] = {}
+        self._last_meta = 0.0
         self.ready = False
         self._closing = False
         self._stream: Any = None
@@ -285,12 +289,10 @@ class SftscopeApp(App[int]):
                 doc, streaming = self.body_for(state)
             await self.answer.update(doc)
             if streaming:
-                # Follow the bottom while the operator is there; scrolling up releases it.
-                self.conversation.anchor()
                 self._stream = Markdown.get_stream(self.answer)
                 self._stream_item = state.item.id
+                self.conversation.scroll_end(animate=False)
             else:
-                self.conversation.anchor(False)
                 self.conversation.scroll_home(animate=False)
             self.update_meta(state)
             self.refresh_scores()
@@ -310,8 +312,14 @@ class SftscopeApp(App[int]):
             if self._stream is not None and self._chunks:
                 text = "".join(self._chunks)
                 self._chunks.clear()
+                # Follow the bottom only while the operator is there: scrolling up to
+                # read stops the following, scrolling back down resumes it.
+                view = self.conversation
+                following = view.scroll_y >= view.max_scroll_y - 1
                 with contextlib.suppress(RuntimeError):
                     await self._stream.write(text)
+                if following:
+                    view.call_after_refresh(view.scroll_end, animate=False)
 
     def update_meta(self, state: ItemState) -> None:
         item = state.item
@@ -326,7 +334,15 @@ class SftscopeApp(App[int]):
             ttft = f" · ttft {state.ttft:.2f}s" if state.ttft is not None else ""
             self.conversation.border_subtitle = f" {tokens} tok · {rate:.1f} tok/s{ttft} "
         elif item.id in self.generating:
-            self.conversation.border_subtitle = " streaming … "
+            live = self.live.get(item.id)
+            if live is not None and live[1] is not None:
+                started, first, tokens = live
+                elapsed = max(1e-6, time.monotonic() - started)
+                self.conversation.border_subtitle = (
+                    f" streaming · {tokens} tok · {tokens / elapsed:.1f} tok/s · ttft {first - started:.2f}s "
+                )
+            else:
+                self.conversation.border_subtitle = " waiting for the first token … "
         else:
             self.conversation.border_subtitle = ""
 
@@ -363,6 +379,7 @@ class SftscopeApp(App[int]):
         if kind == "started":
             self.generating.add(item_id)
             self.partial[item_id] = []
+            self.live[item_id] = [time.monotonic(), None, 0]
             self.refresh_row(item_id)
             if item_id == current:
                 self.run_worker(self.refresh_view(), group="view")
@@ -370,12 +387,21 @@ class SftscopeApp(App[int]):
         elif kind == "chunk":
             if item_id in self.partial:
                 self.partial[item_id].append(event["text"])
+            live = self.live.get(item_id)
+            if live is not None:
+                if live[1] is None:
+                    live[1] = time.monotonic()
+                live[2] += int(event.get("tokens") or 0)
+                if item_id == current and time.monotonic() - self._last_meta > 0.25:
+                    self._last_meta = time.monotonic()
+                    self.update_meta(self.runner.state.items[item_id])
             if item_id == self._stream_item and event["text"]:
                 self._chunks.append(event["text"])
                 self._chunk_event.set()
         elif kind in ("generation", "error", "skip", "regenerate"):
             self.generating.discard(item_id)
             self.partial.pop(item_id, None)
+            self.live.pop(item_id, None)
             self.refresh_row(item_id)
             if item_id == current:
                 self.run_worker(self.refresh_view(), group="view")
