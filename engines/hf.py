@@ -107,7 +107,7 @@ class HFEngine:
         self.info = EngineInfo(
             name="hf",
             spec=f"hf:{self.target}",
-            model=(getattr(config, "_name_or_path", None) and Path(self.source).name) or self.source,
+            model=Path(self.source).name,
             device=device,
             dtype=str(dtype).replace("torch.", ""),
             context_length=context,
