@@ -11,6 +11,7 @@ slow part (loading the model) runs behind the console's first paint:
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from dataclasses import dataclass, field
@@ -51,6 +52,10 @@ class Launch:
             for judge in self.runner.judges:
                 await judge.start()
         except BaseException:
+            with contextlib.suppress(Exception):
+                await self.engine.close()
+                for judge in self.runner.judges:
+                    await judge.close()
             self.store.close()
             if self.created:
                 _remove_empty(self.directory)

@@ -312,3 +312,23 @@ async def test_live_rate_and_ttft_while_streaming(tmp_path: Path) -> None:
         await wait_until(pilot, lambda: done(app, "q1"))
         await pilot.pause(0.2)
         assert "streaming" not in str(app.conversation.border_subtitle)
+
+
+async def test_an_engine_that_cannot_start_exits_with_its_error(tmp_path: Path) -> None:
+    """Regression: the console used to hang on a blank screen when the model failed to load."""
+    import time
+
+    from sessions.launch import prepare
+    from tui.app import SftscopeApp
+    from tui.cli import RUN_DEFAULTS
+
+    options = dict(RUN_DEFAULTS)
+    options.update(session=str(tmp_path / "s"), engine="openai:http://127.0.0.1:9/v1", _given={"engine"})
+    app = SftscopeApp(prepare(options))
+    started = time.monotonic()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.error_message is not None, timeout=10)
+    assert time.monotonic() - started < 10
+    assert "cannot reach the server" in app.error_message
+    assert app.return_code == 2
+    assert not (tmp_path / "s").exists()  # a session that never started leaves nothing behind

@@ -131,7 +131,7 @@ class SftscopeApp(App[int]):
         self.live: dict[str, list[Any]] = {}
         self._last_meta = 0.0
         self.ready = False
-        self._closing = False
+        self._session_closed = False
         self._stream: Any = None
         self._stream_item: str | None = None
         self._chunks: list[str] = []
@@ -161,8 +161,8 @@ class SftscopeApp(App[int]):
                 await self.launch.start()
         except Exception as exc:  # a model that cannot load: one line, exit 2
             self.error_message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self._closing = True
-            self.exit(2)
+            self._session_closed = True
+            self.exit(2, return_code=2)
             return
         self.runner.subscribe(self.on_runner_event)
         states = self.runner.state.ordered()
@@ -608,9 +608,9 @@ class SftscopeApp(App[int]):
 
     async def shutdown(self, status: str | None = None) -> None:
         """Stop generating, then close the engine and the session (fsync, header, lock)."""
-        if self._closing:
+        if self._session_closed:
             return
-        self._closing = True
+        self._session_closed = True
         self.runner.cancel_all()
         if self._runner_task is not None:
             self._runner_task.cancel()
@@ -627,8 +627,8 @@ class SftscopeApp(App[int]):
         Everything is done synchronously first; Textual's own exit may then block on
         a terminal that is gone, so a timer ends the process regardless.
         """
-        if not self._closing:
-            self._closing = True
+        if not self._session_closed:
+            self._session_closed = True
             self.runner.cancel_all()
             self.runner.detach()
             self.launch.store.close(status="interrupted")
