@@ -130,11 +130,6 @@ class Runner:
         self._wakeup.set()
         return list(self._pending)
 
-    def prioritise(self, item_ids: list[str]) -> None:
-        """Move these items to the front of the queue (the console's look-ahead)."""
-        front = [i for i in item_ids if i in self._pending]
-        self._pending = front + [i for i in self._pending if i not in front]
-
     def focus(self, item_id: str, ahead: int) -> None:
         """The operator is on `item_id`: generate it first, then the next `ahead` items.
 

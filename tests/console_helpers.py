@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,8 +37,3 @@ async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float =
             raise AssertionError("condition not met in time")
         await pilot.pause(0.02)
     await pilot.pause()
-
-
-async def settle(pilot: Any) -> None:
-    await pilot.pause()
-    await asyncio.sleep(0)

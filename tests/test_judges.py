@@ -51,7 +51,6 @@ def judge_for(server: ScriptedServer, tmp_path: Path, template: str = "rubric-js
 async def verdict(server: ScriptedServer, tmp_path: Path, *script: Any, **spec: Any) -> dict[str, Any]:
     server.script = list(script)
     judge = judge_for(server, tmp_path, **spec)
-    judge.engine_backoff = 0.01
     await judge.start()
     judge.engine.client.backoff_base = 0.01
     try:
