@@ -60,6 +60,21 @@ def test_core_modules_import_no_ui_and_no_model_library() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def headless(server_url: str, prompts: Path, session: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """A headless run against the threaded scripted server."""
+    return run_cli(
+        "run",
+        "--headless",
+        "--engine",
+        f"openai:{server_url}#m",
+        "--prompts",
+        str(prompts),
+        "--session",
+        str(session),
+        *extra,
+    )
+
+
 def one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -288,19 +303,7 @@ def test_locked_session_exits_2(tmp_path: Path, server_url: str) -> None:
 
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "one"}])
     session = tmp_path / "s"
-    assert (
-        run_cli(
-            "run",
-            "--headless",
-            "--engine",
-            f"openai:{server_url}#m",
-            "--prompts",
-            str(prompts),
-            "--session",
-            str(session),
-        ).returncode
-        == 0
-    )
+    assert headless(server_url, prompts, session).returncode == 0
     holder = SessionStore(session)
     holder.open()
     try:
@@ -392,19 +395,7 @@ def test_replay_headless_prints_transcripts_and_scores(tmp_path: Path, server_ur
         [{"id": "a", "prompt": "first question"}, {"turns": ["one", "two"], "question_id": 9}],
     )
     session = tmp_path / "s"
-    assert (
-        run_cli(
-            "run",
-            "--headless",
-            "--engine",
-            f"openai:{server_url}#m",
-            "--prompts",
-            str(prompts),
-            "--session",
-            str(session),
-        ).returncode
-        == 0
-    )
+    assert headless(server_url, prompts, session).returncode == 0
     store = SessionStore(session)
     store.open()
     store.append({"type": "score", "item": "a", "criterion": "helpfulness", "value": 4}, durable=True)

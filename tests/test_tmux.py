@@ -58,6 +58,23 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
+def console_on_server(tmp_path: Path, server_url: str, prompts: Path, session: Path) -> Terminal:
+    """The real console in tmux, generating from the threaded scripted server."""
+    command = [
+        sys.executable,
+        "-m",
+        "tui.cli",
+        "run",
+        "--session",
+        str(session),
+        "--prompts",
+        str(prompts),
+        "--engine",
+        f"openai:{server_url}#m",
+    ]
+    return Terminal(tmp_path, command)
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -143,21 +160,7 @@ def test_sighup_saves_marks_interrupted_and_unlocks(tmp_path: Path, server_url: 
     rows = [{"id": f"q{i}", "prompt": f"question {i}"} for i in range(1, 6)]
     prompts = write_jsonl(tmp_path / "p.jsonl", rows)
     session = tmp_path / "session"
-    term = Terminal(
-        tmp_path,
-        [
-            sys.executable,
-            "-m",
-            "tui.cli",
-            "run",
-            "--session",
-            str(session),
-            "--prompts",
-            str(prompts),
-            "--engine",
-            f"openai:{server_url}#m",
-        ],
-    )
+    term = console_on_server(tmp_path, server_url, prompts, session)
     try:
         term.wait_for(lambda s: "0/5 scored" in s and "○ q1" in s)
         term.keys("5")
@@ -184,21 +187,7 @@ def test_sighup_saves_marks_interrupted_and_unlocks(tmp_path: Path, server_url: 
 def test_sigterm_also_saves_and_exits(tmp_path: Path, server_url: str) -> None:
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "q1", "prompt": "question"}])
     session = tmp_path / "session"
-    term = Terminal(
-        tmp_path,
-        [
-            sys.executable,
-            "-m",
-            "tui.cli",
-            "run",
-            "--session",
-            str(session),
-            "--prompts",
-            str(prompts),
-            "--engine",
-            f"openai:{server_url}#m",
-        ],
-    )
+    term = console_on_server(tmp_path, server_url, prompts, session)
     try:
         term.wait_for(lambda s: "○ q1" in s)
         term.keys("n")  # not a binary criterion: nothing saved, a bell
