@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from engines.base import EngineError, GenerationRequest, SamplingParams
+from engines.base import GenerationRequest, SamplingParams
 from scorers.rubric import Criterion, Rubric
 from scorers.verdicts import VerdictError, combine_pair, parse_pair, parse_rating, parse_rubric_json
 from sessions.state import ItemState
@@ -454,4 +454,4 @@ def parse_judge_flag(
     )
 
 
-__all__ = ["EngineError", "Judge", "JudgeCache", "JudgeConfigError", "JudgeSpec", "Template", "load_template"]
+__all__ = ["Judge", "JudgeCache", "JudgeConfigError", "JudgeSpec", "Template", "load_template"]

@@ -234,13 +234,11 @@ class SftscopeApp(App[int]):
                 parts.append(f"> *system:* {message['content']}")
         for turn, user in enumerate(state.item.turns):
             parts.append(f"**▍user** {user}")
-            if turn < len(answers):
-                parts.append(answers[turn] if answers[turn] else "*(empty answer)*")
-            else:
-                if not streaming or turn > len(answers):
-                    break
-                parts.append("")
+            if turn >= len(answers):
+                if streaming:
+                    parts.append("")  # the answer streams in here
                 break
+            parts.append(answers[turn] if answers[turn] else "*(empty answer)*")
         return "\n\n".join(parts)
 
     def body_for(self, state: ItemState) -> tuple[str, bool]:
@@ -287,16 +285,22 @@ class SftscopeApp(App[int]):
                 doc, streaming = self.transcript_markdown(state, [], True), False
             else:
                 doc, streaming = self.body_for(state)
-            await self.answer.update(doc)
             if streaming:
-                self._stream = Markdown.get_stream(self.answer)
-                self._stream_item = state.item.id
+                await self.open_stream(doc, state.item.id)
                 self.conversation.scroll_end(animate=False)
             else:
+                await self.answer.update(doc)
                 self.conversation.scroll_home(animate=False)
             self.update_meta(state)
             self.refresh_scores()
             self.set_status()
+
+    async def open_stream(self, doc: str, item_id: str) -> None:
+        """Show `doc` and stream what follows into it (the caller holds the view lock)."""
+        await self.stop_stream()
+        await self.answer.update(doc)
+        self._stream = Markdown.get_stream(self.answer)
+        self._stream_item = item_id
 
     async def stop_stream(self) -> None:
         if self._stream is not None:
@@ -651,10 +655,7 @@ class SftscopeApp(App[int]):
         answers: list[str] = []
         for turn in range(len(state.turns)):
             async with self._view_lock:
-                await self.stop_stream()
-                await self.answer.update(self.transcript_markdown(state, answers, True))
-                self._stream = Markdown.get_stream(self.answer)
-                self._stream_item = state.item.id
+                await self.open_stream(self.transcript_markdown(state, answers, True), state.item.id)
             request = GenerationRequest(messages=[], key=(state.item.id, turn))
             async for chunk in engine.stream(request):
                 if chunk.text and self._stream_item == state.item.id:
