@@ -194,7 +194,7 @@ def test_every_type_has_a_loose_failure() -> None:
 
 
 @pytest.mark.parametrize(("instruction", "kwargs", "bad"), LOOSE_FAILURES, ids=[c[0] for c in LOOSE_FAILURES])
-def test_loose_still_fails_a_violation_no_transformation_removes(instruction: str, kwargs: dict, bad: str) -> None:
+def test_loose_still_fails_what_no_transformation_fixes(instruction: str, kwargs: dict, bad: str) -> None:
     assert len(bad.split("\n")) >= 3  # so that every loose variant is non-empty
     assert ifeval.check_instruction(instruction, kwargs, bad, loose=False) is False
     assert ifeval.check_instruction(instruction, kwargs, bad, loose=True) is False
@@ -226,7 +226,9 @@ STRICT_FAILS_LOOSE_PASSES = [
 
 
 @pytest.mark.parametrize(
-    ("instruction", "kwargs", "text"), STRICT_FAILS_LOOSE_PASSES, ids=[c[0] for c in STRICT_FAILS_LOOSE_PASSES]
+    ("instruction", "kwargs", "text"),
+    STRICT_FAILS_LOOSE_PASSES,
+    ids=[c[0] for c in STRICT_FAILS_LOOSE_PASSES],
 )
 def test_strict_fails_where_loose_passes(instruction: str, kwargs: dict, text: str) -> None:
     assert ifeval.check_instruction(instruction, kwargs, text, loose=False) is False
