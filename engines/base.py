@@ -27,8 +27,13 @@ class PromptTooLong(Exception):
 class GenerationFailed(Exception):
     """One request failed (server error after retries, a crash in the model call).
 
-    Recorded on the item as an error; the run goes on.
+    Recorded on the item as an error; the run goes on. `status` keeps the HTTP
+    status when there was one, so callers decide on it rather than on the text.
     """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -73,16 +78,28 @@ class Generation:
     prompt_tokens: int | None
     ttft: float | None
     seconds: float
-    finish_reason: str  # stop | length | cancelled | error
+    # stop | length | cancelled, or what the server said instead (content_filter, ...)
+    finish_reason: str
+
+
+FINISHED = ("stop", "length")
 
 
 @dataclass
 class Chunk:
-    """A batch of new text. The last chunk of a stream carries `final`."""
+    """A batch of new text. The last chunk of a stream carries `final`.
+
+    `reset` says that the text streamed so far is void: the engine is asking
+    again from the start (a stream the server cut), so a display clears it.
+    `notice` is something the operator should read once (e.g. "concurrency
+    lowered"); it travels with the stream because that is where it happens.
+    """
 
     text: str = ""
     tokens: int = 0
     final: Generation | None = None
+    reset: bool = False
+    notice: str | None = None
 
 
 @dataclass

@@ -30,8 +30,16 @@ from engines.base import (
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
 # Structured output, in the order tried: OpenAI's json_schema (vLLM, SGLang, OpenAI),
-# then llama.cpp server's json_object with a schema, then plain text.
-REFUSALS = frozenset({400, 404, 415, 422, 500, 501})  # how servers refuse a response_format
+# then llama.cpp server's json_object with a schema, then plain text. A 4xx here is a
+# refusal of the form; llama.cpp server refuses with a 500, every time, so a 500 is
+# asked once more before it counts as a refusal (a single transient 500 must not turn
+# structured output off for the whole run).
+REFUSALS = frozenset({400, 404, 415, 422, 500, 501})
+REFUSALS_AT_ONCE = REFUSALS - {500}
+CUT = "the server ended the stream without finishing"
+# Streams cut because they overlapped are asked again without using up the retries
+# (the lowered concurrency stops the cutting), but never more than this many times.
+MAX_OVERLAP_RETRIES = 12
 STRUCTURED_FORMS: dict[str, str | None] = {"json_schema": "json_object", "json_object": None}
 
 
@@ -69,6 +77,62 @@ def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | No
     if retry_after is not None:
         delay = max(delay, min(retry_after, 120.0))
     return delay
+
+
+class StreamCut(Exception):
+    """A stream that ended without a finish reason, or whose connection dropped."""
+
+
+class ServerSlots:
+    """Streams in flight to one server, across every client in this process.
+
+    llama-cpp-python's server (its default `interrupt_requests`) cuts a running
+    stream when another request arrives: the cut stream ends with `[DONE]` and
+    no finish reason. When that happens while streams overlap, the limit for
+    that server is halved (down to 1), so the engine and a judge on the same
+    server stop cutting each other. Servers that serve many at once (vLLM,
+    SGLang) never cut, so they keep their concurrency.
+    """
+
+    def __init__(self) -> None:
+        self.limit: int | None = None  # None: no limit beyond each client's own
+        self.active = 0
+        self.lowered = 0
+        self.announced = False
+        self._changed = asyncio.Condition()
+
+    async def acquire(self) -> int:
+        """Wait for a slot; returns how many times the limit had been lowered then."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.limit is None or self.active < self.limit)
+            self.active += 1
+            return self.lowered
+
+    async def release(self) -> None:
+        async with self._changed:
+            self.active -= 1
+            self._changed.notify_all()
+
+    def lower(self, seen: int, overlapping: int) -> int | None:
+        """Halve the limit after a cut; `seen` (from `acquire`) stops several streams cut
+        by the same overlap from halving it once each. Returns the new limit, if lowered."""
+        if seen != self.lowered or self.limit == 1:
+            return None
+        current = self.limit if self.limit is not None else overlapping
+        self.limit = max(1, current // 2)
+        self.lowered += 1
+        return self.limit
+
+
+_SLOTS: dict[tuple[int, str], ServerSlots] = {}
+
+
+def server_slots(base_url: str) -> ServerSlots:
+    """The shared slots of one server in this event loop (asyncio primitives are per loop)."""
+    key = (id(asyncio.get_running_loop()), base_url)
+    if key not in _SLOTS:
+        _SLOTS[key] = ServerSlots()
+    return _SLOTS[key]
 
 
 class OpenAIClient:
@@ -141,7 +205,12 @@ class OpenAIClient:
             raise EngineError(f"{url}: the server did not answer with JSON") from None
 
     async def open_stream(
-        self, path: str, payload: dict[str, Any], fail_fast: frozenset[int] = frozenset()
+        self,
+        path: str,
+        payload: dict[str, Any],
+        fail_fast: frozenset[int] = frozenset(),
+        *,
+        retries: int | None = None,
     ) -> Any:
         """POST and return the response once it is 200, retrying transient failures.
 
@@ -150,6 +219,7 @@ class OpenAIClient:
 
         session = await self.session()
         url = f"{self.base_url}{path}"
+        retries = self.retries if retries is None else retries
         attempt = 0
         while True:
             retry_after: float | None = None
@@ -165,13 +235,17 @@ class OpenAIClient:
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 error = GenerationFailed(self.redact(f"{url}: {_reason(exc)}"))
                 retriable = True
-            if isinstance(error, HTTPStatusError) and error.status in fail_fast:
+            status = error.status if isinstance(error, HTTPStatusError) else None
+            if status in fail_fast:
                 retriable = False
-            if not retriable or attempt >= self.retries:
+            if not retriable or attempt >= retries:
                 tries = f" after {attempt + 1} attempts" if attempt else ""
-                raise GenerationFailed(f"{url}: {error}{tries}") from None
-            await asyncio.sleep(backoff_delay(attempt, self.backoff_base, self.backoff_cap, retry_after))
+                raise GenerationFailed(f"{url}: {error}{tries}", status=status) from None
+            await asyncio.sleep(self.backoff(attempt, retry_after))
             attempt += 1
+
+    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        return backoff_delay(attempt, self.backoff_base, self.backoff_cap, retry_after)
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -185,7 +259,14 @@ def _reason(exc: BaseException) -> str:
 
 
 class OpenAIEngine:
-    """Streams chat completions over SSE from an OpenAI-compatible server."""
+    """Streams chat completions over SSE from an OpenAI-compatible server.
+
+    An answer is final only when the server says it finished (`finish_reason`
+    stop or length, or another reason, recorded as it is). A stream that ends
+    without one, or whose connection drops, is asked again from the start with
+    the same backoff as other transient failures; the consumer is told with a
+    `reset` chunk so it can clear the partial text.
+    """
 
     def __init__(
         self,
@@ -210,6 +291,7 @@ class OpenAIEngine:
         # Which form of structured output the server takes; None: plain text only.
         self.structured_output: str | None = "json_schema"
         self.structured_confirmed = False
+        self._probe_500s = 0
 
     async def start(self) -> None:
         if self.model is None:
@@ -229,9 +311,7 @@ class OpenAIEngine:
     def cancel(self, key: tuple[str, int]) -> None:
         self._cancelled.add(key)
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
-        if self.model is None:
-            await self.start()
+    def _payload(self, request: GenerationRequest) -> dict[str, Any]:
         params = request.params
         payload: dict[str, Any] = {
             "model": self.model,
@@ -247,102 +327,251 @@ class OpenAIEngine:
         schema = request.extra.get("json_schema")
         if schema is not None and self.structured_output is not None:
             payload["response_format"] = structured_format(self.structured_output, schema)
+        return payload
+
+    async def _open(self, payload: dict[str, Any], schema: dict[str, Any] | None) -> Any:
+        """Open the stream, negotiating the form of structured output on first use."""
+        while True:
+            probing = "response_format" in payload and not self.structured_confirmed
+            try:
+                # An untried form of structured output gets one attempt (two on a 500):
+                # servers that do not know it answer 400, 422 or (llama.cpp server) 500.
+                response, _attempts = await self.client.open_stream(
+                    "/chat/completions", payload, fail_fast=REFUSALS if probing else frozenset()
+                )
+                if probing:
+                    self.structured_confirmed = True
+                return response
+            except GenerationFailed as exc:
+                if not probing or exc.status not in REFUSALS:
+                    raise
+                if exc.status not in REFUSALS_AT_ONCE and self._probe_500s == 0:
+                    self._probe_500s += 1
+                    await asyncio.sleep(self.client.backoff(0))
+                    continue
+                self._probe_500s = 0
+                # The server refused this form of structured output: try the next
+                # form, and plain text (parsed all the same) after the last.
+                self.structured_output = STRUCTURED_FORMS.get(self.structured_output or "")
+                if self.structured_output is None:
+                    payload.pop("response_format")
+                else:
+                    payload["response_format"] = structured_format(self.structured_output, schema or {})
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        if self.model is None:
+            await self.start()
+        payload = self._payload(request)
+        schema = request.extra.get("json_schema")
         self._cancelled.discard(request.key)
         await self.client.session()
-        async with self.client.semaphore:
-            started = time.monotonic()
+        slots = server_slots(self.client.base_url)
+        started = time.monotonic()
+        attempt = overlaps = 0
+        try:
             while True:
-                probing = "response_format" in payload and not self.structured_confirmed
-                try:
-                    # An untried form of structured output gets one attempt: servers that do
-                    # not know it answer 400, 422 or even 500 (llama.cpp server), every time.
-                    response, _attempts = await self.client.open_stream(
-                        "/chat/completions", payload, fail_fast=REFUSALS if probing else frozenset()
-                    )
-                    if probing:
-                        self.structured_confirmed = True
-                    break
-                except GenerationFailed as exc:
-                    if not probing or not any(f"HTTP {status}" in str(exc) for status in REFUSALS):
-                        raise
-                    # The server refused this form of structured output: try the next
-                    # form, and plain text (parsed all the same) after the last.
-                    self.structured_output = STRUCTURED_FORMS.get(self.structured_output or "")
-                    if self.structured_output is None:
-                        payload.pop("response_format")
-                    else:
-                        payload["response_format"] = structured_format(self.structured_output, schema or {})
-            text: list[str] = []
-            tokens = 0
-            usage_tokens: int | None = None
-            prompt_tokens: int | None = None
-            ttft: float | None = None
-            finish = "stop"
-            try:
-                async for data in _sse_events(response):
-                    if request.key in self._cancelled:
-                        finish = "cancelled"
-                        break
-                    if data == "[DONE]":
-                        break
+                async with self.client.semaphore:
+                    seen = await slots.acquire()
                     try:
-                        event = json.loads(data)
-                    except ValueError:
-                        raise GenerationFailed(f"bad stream data from server: {data[:120]!r}") from None
-                    if "error" in event:
-                        raise GenerationFailed(f"server error: {str(event['error'])[:200]}")
-                    usage = event.get("usage")
-                    if isinstance(usage, dict):
-                        usage_tokens = usage.get("completion_tokens", usage_tokens)
-                        prompt_tokens = usage.get("prompt_tokens", prompt_tokens)
-                    for choice in event.get("choices") or []:
-                        piece = (choice.get("delta") or {}).get("content") or ""
-                        if piece:
-                            if ttft is None:
-                                ttft = time.monotonic() - started
-                            text.append(piece)
-                            tokens += 1
-                            yield Chunk(text=piece, tokens=1)
-                        if choice.get("finish_reason"):
-                            finish = choice["finish_reason"]
-            except asyncio.TimeoutError:
-                raise GenerationFailed(
-                    f"{self.client.base_url}: no data for {self.client.read_timeout:g}s mid-answer"
-                ) from None
-            finally:
-                response.release()
-                self._cancelled.discard(request.key)
-        if finish not in ("stop", "length", "cancelled"):
-            finish = "stop" if finish in ("eos", "end_turn") else finish
-        yield Chunk(
-            final=Generation(
-                text="".join(text),
-                tokens=usage_tokens if usage_tokens is not None else tokens,
-                prompt_tokens=prompt_tokens,
-                ttft=ttft,
-                seconds=time.monotonic() - started,
-                finish_reason=finish,
-            )
-        )
+                        state = _StreamState(started)
+                        try:
+                            async for chunk in self._attempt(payload, schema, request.key, state):
+                                yield chunk
+                        except StreamCut as cut:
+                            overlapping = slots.active
+                            lowered = slots.lower(seen, overlapping) if overlapping > 1 else None
+                            reason = str(cut)
+                        else:
+                            break
+                    finally:
+                        await slots.release()
+                notice = None
+                if lowered is not None and not slots.announced:
+                    slots.announced = True  # said once; later halvings are quiet
+                    notice = (
+                        f"{self.client.base_url} cuts overlapping streams (as llama-cpp-python's server "
+                        f"does): concurrency for this server lowered to {lowered} (down to 1 if needed)"
+                    )
+                if overlapping > 1 and overlaps < MAX_OVERLAP_RETRIES:
+                    overlaps += 1  # cut by another request: not the server's fault
+                elif attempt < self.client.retries:
+                    attempt += 1
+                else:
+                    tries = attempt + overlaps + 1
+                    raise GenerationFailed(f"{self.client.base_url}: {reason} ({tries} attempts)")
+                yield Chunk(reset=True, notice=notice)
+                await asyncio.sleep(self.client.backoff(attempt))
+        finally:
+            self._cancelled.discard(request.key)
+        yield Chunk(final=state.final(time.monotonic() - started))
+
+    async def _attempt(
+        self,
+        payload: dict[str, Any],
+        schema: dict[str, Any] | None,
+        key: tuple[str, int],
+        state: _StreamState,
+    ) -> AsyncIterator[Chunk]:
+        """One request: stream its text into `state`; raise StreamCut when it ends unfinished."""
+        import aiohttp
+
+        response = await self._open(payload, schema)
+        try:
+            kind = response.content_type or ""
+            if kind == "application/json":
+                state.whole(await _json_body(response, self.client.read_timeout))
+                if state.text:
+                    yield Chunk(text="".join(state.text), tokens=state.tokens)
+                return
+            async for data in _sse_events(response, kind):
+                if key in self._cancelled:
+                    state.finish = "cancelled"
+                    return
+                if data == "[DONE]":
+                    break
+                piece = state.event(data)
+                if piece:
+                    yield Chunk(text=piece, tokens=1)
+        except asyncio.TimeoutError:
+            raise GenerationFailed(
+                f"{self.client.base_url}: no data for {self.client.read_timeout:g}s mid-answer"
+            ) from None
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, ConnectionError) as exc:
+            raise StreamCut(f"the connection dropped mid-answer ({_reason(exc)})") from None
+        finally:
+            response.release()
+        if state.finish is None or state.finish == "abort":  # vLLM's word for a dropped request
+            raise StreamCut(CUT)
 
     async def close(self) -> None:
         await self.client.close()
 
 
-async def _sse_events(response: Any) -> AsyncIterator[str]:
-    """Yield the data of each server-sent event (multi-line data joined)."""
+class _StreamState:
+    """What one attempt has received so far."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.text: list[str] = []
+        self.tokens = 0
+        self.usage_tokens: int | None = None
+        self.prompt_tokens: int | None = None
+        self.ttft: float | None = None
+        self.finish: str | None = None
+
+    def event(self, data: str) -> str:
+        """Fold one SSE event in; returns its new text."""
+        try:
+            event = json.loads(data)
+        except ValueError:
+            raise GenerationFailed(f"bad stream data from server: {data[:120]!r}") from None
+        if not isinstance(event, dict):
+            raise GenerationFailed(f"bad stream data from server: {data[:120]!r}")
+        if "error" in event:
+            raise GenerationFailed(f"server error: {str(event['error'])[:200]}")
+        self._usage(event.get("usage"))
+        new = []
+        for choice in event.get("choices") or []:
+            piece = (choice.get("delta") or {}).get("content") or ""
+            if piece:
+                if self.ttft is None:
+                    self.ttft = time.monotonic() - self.started
+                self.text.append(piece)
+                self.tokens += 1
+                new.append(piece)
+            if choice.get("finish_reason"):
+                self.finish = str(choice["finish_reason"])
+        return "".join(new)
+
+    def whole(self, body: Any) -> None:
+        """A complete (non-streamed) answer to a streamed request: taken as the answer."""
+        if not isinstance(body, dict):
+            raise GenerationFailed("the server answered with JSON that is not a chat completion")
+        if "error" in body:
+            raise GenerationFailed(f"server error: {str(body['error'])[:200]}")
+        choices = body.get("choices")
+        if not choices or not isinstance(choices[0], dict) or not isinstance(choices[0].get("message"), dict):
+            raise GenerationFailed("the server answered with JSON that is not a chat completion")
+        content = choices[0]["message"].get("content") or ""
+        if content:
+            self.ttft = time.monotonic() - self.started
+            self.text.append(str(content))
+        self.finish = choices[0].get("finish_reason") or None
+        self._usage(body.get("usage"))
+        if self.usage_tokens is None and content:
+            self.tokens = 1
+
+    def _usage(self, usage: Any) -> None:
+        if isinstance(usage, dict):
+            self.usage_tokens = usage.get("completion_tokens", self.usage_tokens)
+            self.prompt_tokens = usage.get("prompt_tokens", self.prompt_tokens)
+
+    def final(self, seconds: float) -> Generation:
+        finish = self.finish or "stop"
+        if finish in ("eos", "end_turn"):
+            finish = "stop"
+        return Generation(
+            text="".join(self.text),
+            tokens=self.usage_tokens if self.usage_tokens is not None else self.tokens,
+            prompt_tokens=self.prompt_tokens,
+            ttft=self.ttft,
+            seconds=seconds,
+            finish_reason=finish,
+        )
+
+
+async def _json_body(response: Any, timeout: float) -> Any:
+    text = await asyncio.wait_for(response.text(), timeout)
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise GenerationFailed("the server answered with a body that is not JSON") from None
+
+
+async def _sse_events(response: Any, kind: str) -> AsyncIterator[str]:
+    """Yield the data of each server-sent event (multi-line data joined).
+
+    Lines are split here rather than by aiohttp's `readline`, whose line-length
+    limit turns one large event (a 5 MB answer in a single chunk) into an error.
+    A body that is not an event stream (an HTML error page behind a proxy) is an
+    error naming what it was, never an empty answer.
+    """
+    buffer = b""
     data: list[str] = []
-    async for raw in response.content:
-        line = raw.decode("utf-8", "replace").rstrip("\r\n")
-        if not line:
-            if data:
-                yield "\n".join(data)
-                data = []
-            continue
-        if line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        if field == "data":
-            data.append(value[1:] if value.startswith(" ") else value)
+    checked = kind == "text/event-stream"
+    async for block in response.content.iter_any():
+        buffer += block
+        if not checked:
+            head = buffer.lstrip()
+            if len(head) < 5 and len(buffer) < 64:
+                continue
+            if not head.startswith((b"data:", b":", b"event:", b"id:", b"retry:")):
+                snippet = head[:80].decode("utf-8", "replace")
+                raise GenerationFailed(
+                    f"the server answered HTTP 200 with {kind or 'no content type'}, "
+                    f"not an event stream: {snippet!r}"
+                )
+            checked = True
+        *lines, buffer = buffer.split(b"\n")
+        for raw in lines:
+            line = raw.decode("utf-8", "replace").rstrip("\r")
+            if not line:
+                if data:
+                    yield "\n".join(data)
+                    data = []
+                continue
+            if line.startswith(":"):
+                continue
+            field, _, value = line.partition(":")
+            if field == "data":
+                data.append(value[1:] if value.startswith(" ") else value)
+    if not checked and buffer.strip():
+        snippet = buffer.strip()[:80].decode("utf-8", "replace")
+        raise GenerationFailed(
+            f"the server answered HTTP 200 with {kind or 'no content type'}, not an event stream: {snippet!r}"
+        )
+    tail = buffer.decode("utf-8", "replace").rstrip("\r")
+    if tail.startswith("data:"):
+        data.append(tail[5:].lstrip(" ") if tail[5:6] == " " else tail[5:])
     if data:
         yield "\n".join(data)
