@@ -11,6 +11,7 @@ slow part (loading the model) runs behind the console's first paint:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import time
@@ -23,7 +24,7 @@ from engines.registry import load_engine, parse_spec
 from scorers.rubric import Rubric, load_rubric
 from sessions.prompts import Item, load_prompt_set
 from sessions.runner import Runner
-from sessions.store import SessionStore, read_header
+from sessions.store import SessionError, SessionStore, check_log, read_header
 from sessions.version import VERSION
 
 
@@ -75,14 +76,18 @@ class Launch:
         self.runner.batch_size = _batch_size(self.options, self.engine)
         self.started = True
 
-    async def close(self, status: str) -> None:
-        try:
-            self.runner.cancel_judges()
-            await self.engine.close()
-            for judge in self.runner.judges:
-                await judge.close()
-        finally:
-            self.store.close(status=status)
+    async def close(self, status: str, *, free_models: bool = True) -> list[str]:
+        """Stop, then save: the status goes into the header and the lock is released
+        before any model is freed, so quitting never waits on a model. Returns the
+        writes that failed (disk full at exit), as lines to show."""
+        self.runner.stop()
+        self.runner.detach()
+        problems = self.store.close(status=status)
+        if free_models:
+            for closer in (self.engine.close, *(judge.close for judge in self.runner.judges)):
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(closer(), timeout=5.0)
+        return problems
 
 
 def default_session_dir(model: str) -> Path:
@@ -107,6 +112,7 @@ def _engine_options(options: dict[str, Any]) -> dict[str, Any]:
         "prompt_template": options["prompt_template"],
         "api_key_env": options["api_key_env"],
         "speed": options["speed"],
+        "read_timeout": options.get("read_timeout", 120.0),
     }
     if options.get("concurrency"):
         out["concurrency"] = options["concurrency"]
@@ -167,6 +173,14 @@ def prepare(options: dict[str, Any], *, engine: Engine | None = None) -> Launch:
             or any(p.name not in ("session.lock", "events.jsonl") for p in directory.iterdir())
         ):
             raise LaunchError(f"--session {directory}: exists and is not a session directory")
+        log = directory / "events.jsonl"
+        if log.exists() and log.stat().st_size > 0:
+            # A log without its header: never start afresh on top of it (that merged the
+            # old items into a new session on another prompt set).
+            raise LaunchError(
+                f"--session {directory}: has events.jsonl but no session.toml (damaged or "
+                "incomplete); restore session.toml, or move the directory aside and start afresh"
+            )
         header = {
             "format_version": 1,
             "sftscope_version": VERSION,
@@ -186,6 +200,12 @@ def prepare(options: dict[str, Any], *, engine: Engine | None = None) -> Launch:
     created = not directory.exists()
     store = SessionStore(directory)
     store.open(create=True)
+    try:
+        if resumed:
+            check_log(store.header, store.events, directory)
+    except SessionError:
+        store.close()
+        raise
     for warning in store.warnings:
         print(f"sftscope: warning: {warning}", flush=True)
     judges = _judges(options, header if resumed else None, rubric)
@@ -217,13 +237,7 @@ def _judges(options: dict[str, Any], header: dict[str, Any] | None, rubric: Rubr
 
     specs = list(options.get("judges") or [])
     if not specs and header is not None:
-        for saved in header.get("judges", []):
-            fields = {
-                k: saved[k]
-                for k in ("name", "engine", "template", "concurrency", "timeout", "retries", "api_key_env")
-                if k in saved
-            }
-            specs.append(JudgeSpec(**fields))
+        specs = [JudgeSpec.from_dict(saved) for saved in header.get("judges", [])]
     return [Judge(spec, rubric) for spec in specs]
 
 
@@ -234,7 +248,9 @@ def prepare_replay(directory: Path, speed: float) -> Launch:
     header = read_header(Path(directory))
     engine = ReplayEngine(str(directory), speed=speed)
     store = SessionStore(Path(directory))
-    store.open()
+    # A session on a read-only disk (or someone else's) still replays; labels are refused.
+    store.open(read_only=not _writable(Path(directory)))
+    check_log(store.header, store.events, Path(directory))
     rubric = Rubric.from_dict(header["rubric"]) if header.get("rubric") else load_rubric(None)
     runner = Runner(store, engine, SamplingParams(**header.get("params", {})), system=header.get("system"))
     return Launch(
@@ -264,3 +280,11 @@ def _remove_empty(directory: Path) -> None:
         directory.rmdir()
     except OSError:
         pass
+
+
+def _writable(directory: Path) -> bool:
+    import os
+
+    return os.access(directory, os.W_OK) and (
+        not (directory / "events.jsonl").exists() or os.access(directory / "events.jsonl", os.W_OK)
+    )

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from engines.base import (
+    FINISHED,
     Engine,
     Generation,
     GenerationFailed,
@@ -26,7 +28,7 @@ from engines.base import (
 )
 from sessions.prompts import Item
 from sessions.state import ItemState, SessionState
-from sessions.store import SessionStore
+from sessions.store import SessionStore, SessionWriteError
 
 Subscriber = Callable[[dict[str, Any]], None]
 
@@ -37,6 +39,7 @@ class RunSummary:
     skipped: int = 0
     errors: int = 0
     cancelled: int = 0
+    incomplete: int = 0
     tokens: int = 0
     seconds: float = 0.0
 
@@ -65,13 +68,22 @@ class Runner:
         for event in store.events:
             self.state.apply(event)
         self._subscribers: list[Subscriber] = []
-        self._pending: list[str] = []
+        self._pending: deque[str] = deque()
         self._wakeup = asyncio.Event()
         self._active: dict[str, int] = {}  # item -> turn being generated
         self._closed = False
         self.subscriber_errors: list[str] = []
         self.judges = list(judges or [])
         self._judge_tasks: set[asyncio.Task[Any]] = set()
+        # A write that failed (disk full, read-only): generation waits until a write
+        # succeeds again; events that could not be written wait here, in order.
+        self.write_error: str | None = None
+        self._unwritten: list[dict[str, Any]] = []
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self.notices: list[str] = list(store.header.get("notices", []))
+        self.stopping = False
+        self._workers: list[asyncio.Task[Any]] = []
 
     # --- setup -----------------------------------------------------------------
     def add_items(self, items: list[Item]) -> None:
@@ -91,13 +103,90 @@ class Runner:
         self._subscribers.clear()
 
     def record(self, event: dict[str, Any], *, durable: bool = False) -> dict[str, Any]:
-        """Append to the log, fold into the state, and tell every subscriber."""
+        """Append to the log, fold into the state, and tell every subscriber.
+
+        A human action (`durable`) that cannot be written raises SessionWriteError
+        to the caller, who shows "not saved". Any other event that cannot be
+        written is kept in memory, generation pauses, and the events are written
+        in order as soon as a write succeeds again (`retry_writes`).
+        """
         if self._closed or not self.store.is_open:
             return event
-        saved = self.store.append(event, durable=durable)
+        if not durable and self._unwritten:
+            self._unwritten.append(event)  # keep the order of what happened
+            return event
+        try:
+            saved = self.store.append(event, durable=durable)
+        except SessionWriteError as exc:
+            self._write_failed(str(exc))
+            if durable:
+                raise
+            self._unwritten.append(event)
+            return event
+        self._write_ok()
         self.state.apply(saved)
         self.publish(saved)
         return saved
+
+    def _write_failed(self, reason: str) -> None:
+        first = self.write_error is None
+        self.write_error = reason
+        self._writable.clear()
+        if first:
+            self.publish({"type": "write_error", "error": reason})
+
+    def _write_ok(self) -> None:
+        if self.write_error is not None and not self._unwritten:
+            self.write_error = None
+            self._writable.set()
+            self.publish({"type": "write_ok"})
+
+    def retry_writes(self) -> bool:
+        """Write what is waiting; True once everything is on disk."""
+        while self._unwritten and not self._closed and self.store.is_open:
+            event = self._unwritten[0]
+            try:
+                saved = self.store.append(event)
+            except SessionWriteError as exc:
+                self.write_error = str(exc)
+                return False
+            self._unwritten.pop(0)
+            self.state.apply(saved)
+            self.publish(saved)
+            self._after_late_write(saved)
+        self._write_ok()
+        return not self._unwritten
+
+    def _after_late_write(self, saved: dict[str, Any]) -> None:
+        """A generation written late: carry on as if it had been written at once."""
+        if saved.get("type") != "generation" or saved.get("finish_reason") not in FINISHED:
+            return
+        state = self.state.items.get(str(saved.get("item")))
+        if state is None:
+            return
+        if state.complete:
+            self.check_item(state.item.id)
+            self.judge_item(state.item.id)
+        elif state.item.id not in self._pending:
+            self._pending.appendleft(state.item.id)  # its next turn
+
+    async def _wait_writable(self) -> None:
+        """Generation pauses while the disk refuses writes; retried every second."""
+        while self.write_error is not None and not self._closed and not self.stopping:
+            if self.retry_writes():
+                return
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._writable.wait(), timeout=1.0)
+
+    def notice(self, text: str) -> None:
+        """Something the operator should read once: in the log, the header and on screen."""
+        if text in self.notices:
+            return
+        self.notices.append(text)
+        self.record({"type": "notice", "text": text})
+        with contextlib.suppress(SessionWriteError):
+            if self.store.has_header:
+                self.store.update_header(notices=list(self.notices))
 
     def publish(self, event: dict[str, Any]) -> None:
         """Tell every subscriber. A failing subscriber (a display bug) never stops
@@ -121,12 +210,14 @@ class Runner:
     def queue(self, item_ids: list[str] | None = None) -> list[str]:
         """Queue every unfinished, unskipped item (or the given ones) for generation."""
         wanted = item_ids if item_ids is not None else [s.item.id for s in self.state.ordered()]
+        queued = set(self._pending)
         for item_id in wanted:
             state = self.state.items[item_id]
-            if state.complete or state.skipped is not None:
+            if state.complete or state.skipped is not None or state.status == "incomplete":
                 continue
-            if item_id not in self._pending and item_id not in self._active:
+            if item_id not in queued and item_id not in self._active:
                 self._pending.append(item_id)
+                queued.add(item_id)
         self._wakeup.set()
         return list(self._pending)
 
@@ -136,16 +227,15 @@ class Runner:
         Items that failed or were cancelled are not retried here (that is `regenerate`),
         so a broken server cannot make the console loop on one item.
         """
-        order = [s.item.id for s in self.state.ordered()]
-        if item_id not in order:
+        start = self.state.position(item_id)
+        if start is None:
             return
-        start = order.index(item_id)
-        window = order[start : start + ahead + 1]
-        self._pending = [
+        window = [s.item.id for s in self.state.ordered()[start : start + ahead + 1]]
+        self._pending = deque(
             i
             for i in window
             if self.state.items[i].status in ("pending", "partial") and i not in self._active
-        ]
+        )
         self._wakeup.set()
 
     # --- checks and judges -------------------------------------------------------
@@ -242,7 +332,7 @@ class Runner:
         self.record({"type": "regenerate", "item": item_id, "turn": 0})
         if item_id in self._pending:
             self._pending.remove(item_id)
-        self._pending.insert(0, item_id)
+        self._pending.appendleft(item_id)
         self._wakeup.set()
 
     @property
@@ -253,21 +343,39 @@ class Runner:
     async def run(self, *, until_idle: bool = True) -> RunSummary:
         """Generate everything queued. With `until_idle` False, keep serving new work."""
         self.record({"type": "run_start", "engine": self.engine.info.spec, "params": self.params.to_dict()})
-        workers = [
-            asyncio.create_task(self._worker(until_idle), name=f"sftscope-worker-{n}")
-            for n in range(self.concurrency)
-        ]
+        workers = [asyncio.create_task(self._worker(until_idle)) for _ in range(self.concurrency)]
+        self._workers = workers
         try:
-            await asyncio.gather(*workers)
-            if until_idle:
+            results = await asyncio.gather(*workers, return_exceptions=True)
+            for result in results:  # a worker cancelled by stop() is no error; a bug is
+                if isinstance(result, Exception):
+                    raise result
+            if until_idle and not self.stopping:
                 await self.wait_judges()  # a headless run ends once its judges have
         finally:
             for task in workers:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*workers, return_exceptions=True)
-            self.store.sync()
+            with contextlib.suppress(SessionWriteError):
+                if self.store.is_open and not self.store.read_only:
+                    self.store.sync()
         return self.summary()
+
+    def stop(self, grace: float = 0.3) -> None:
+        """Stop generating and judging (quit, Ctrl+C, a signal): cancel what is in flight,
+        queue nothing more, and end the workers; a stream that does not notice its cancel
+        within `grace` seconds (a stalled server) has its task cancelled."""
+        self.stopping = True
+        self._pending.clear()
+        self.cancel_all()
+        self.cancel_judges()
+        self._wakeup.set()
+        self._writable.set()
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing to cancel later
+            loop = asyncio.get_running_loop()
+            for task in self._workers:
+                loop.call_later(grace, task.cancel)
 
     def summary(self) -> RunSummary:
         out = RunSummary()
@@ -281,12 +389,18 @@ class Runner:
                 out.errors += 1
             elif status == "cancelled":
                 out.cancelled += 1
+            elif status == "incomplete":
+                out.incomplete += 1
             out.tokens += state.tokens
             out.seconds += state.seconds
         return out
 
     async def _worker(self, until_idle: bool) -> None:
-        while True:
+        while not self.stopping:
+            if self.write_error is not None:
+                await self._wait_writable()
+                if self._closed or self.stopping:
+                    return
             if not self._pending:
                 if until_idle and not self._active:
                     self._wakeup.set()  # release the other idle workers
@@ -295,11 +409,10 @@ class Runner:
                 await self._wakeup.wait()
                 continue
             if self.batch_size > 1 and hasattr(self.engine, "generate_batch"):
-                batch = self._pending[: self.batch_size]
-                del self._pending[: self.batch_size]
+                batch = [self._pending.popleft() for _ in range(min(self.batch_size, len(self._pending)))]
                 await self._generate_batch(batch)
             else:
-                item_id = self._pending.pop(0)
+                item_id = self._pending.popleft()
                 await self._generate_item(self.state.items[item_id])
             self._wakeup.set()
 
@@ -328,8 +441,8 @@ class Runner:
             finally:
                 self._active.pop(item_id, None)
             self.record(_generation_event(item_id, turn, final))
-            if final.finish_reason not in ("stop", "length"):
-                return
+            if final.finish_reason not in FINISHED or self._unwritten:
+                return  # not finished, or not on disk yet (retry_writes carries on)
         self.check_item(item_id)
         self.judge_item(item_id)
 
@@ -338,6 +451,12 @@ class Runner:
         stream = self.engine.stream(request)
         try:
             async for chunk in stream:
+                if chunk.reset:
+                    # The engine asks again from the start (a cut stream): the partial
+                    # text shown so far is void.
+                    self.publish({"type": "restart", "item": item_id, "turn": turn})
+                if chunk.notice:
+                    self.notice(chunk.notice)
                 if chunk.text or chunk.tokens:
                     self.publish(
                         {

@@ -68,7 +68,17 @@ class ItemState:
         )
 
     @property
+    def ended(self) -> str | None:
+        """The finish reason when the server ended the last answer neither finished nor
+        cancelled (content_filter, tool_calls, ...): recorded as it is, not retried."""
+        if not self.turns:
+            return None
+        reason = self.turns[-1].get("finish_reason")
+        return None if reason in (*FINISHED, "cancelled") else str(reason)
+
+    @property
     def status(self) -> str:
+        """skipped | done | error | cancelled | incomplete | partial | pending."""
         if self.skipped is not None or self.skipped_by_human:
             return "skipped"
         if self.complete:
@@ -77,6 +87,8 @@ class ItemState:
             return "error"
         if self.cancelled:
             return "cancelled"
+        if self.ended is not None:
+            return "incomplete"
         if self.turns:
             return "partial"
         return "pending"
@@ -124,9 +136,21 @@ class ItemState:
 @dataclass
 class SessionState:
     items: dict[str, ItemState] = field(default_factory=dict)
+    # Prompt-set order, computed once per change of the item list: the console and
+    # the generator ask for it on every key press and every item of a large set.
+    _order: list[ItemState] | None = field(default=None, repr=False)
+    _position: dict[str, int] = field(default_factory=dict, repr=False)
 
     def ordered(self) -> list[ItemState]:
-        return sorted(self.items.values(), key=lambda s: s.index)
+        if self._order is None:
+            self._order = sorted(self.items.values(), key=lambda s: s.index)
+            self._position = {s.item.id: n for n, s in enumerate(self._order)}
+        return self._order
+
+    def position(self, item_id: str) -> int | None:
+        """Where an item stands in prompt-set order."""
+        self.ordered()
+        return self._position.get(item_id)
 
     def apply(self, event: dict[str, Any]) -> ItemState | None:
         kind = event.get("type")
@@ -134,6 +158,7 @@ class SessionState:
         if kind == "item":
             state = ItemState(Item.from_dict(event["data"]), int(event.get("index", len(self.items))))
             self.items[str(key)] = state
+            self._order = None
             return state
         state = self.items.get(str(key)) if key is not None else None
         if state is None:

@@ -14,6 +14,7 @@ Durability rules (DESIGN.md §1):
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
+
+from sessions.events import KNOWN, problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -44,6 +47,33 @@ class SessionError(Exception):
     """A session cannot be opened or written: one clear line for the user."""
 
 
+class SessionWriteError(SessionError):
+    """An append or header write failed (disk full, read-only, I/O error).
+
+    Nothing of the failed event is left in the file, and it is not folded into
+    the state: what is on screen as saved is exactly what is on disk.
+    """
+
+    def __init__(self, message: str, errno_: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno_
+
+
+def describe_os_error(exc: OSError) -> str:
+    """'disk full', 'read-only', ... : the words an operator needs, not an errno."""
+    import errno
+
+    words = {
+        errno.ENOSPC: "disk full",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EROFS: "read-only file system",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.EIO: "I/O error",
+    }
+    return words.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+
+
 @dataclass
 class LoadResult:
     events: list[dict[str, Any]]
@@ -58,9 +88,13 @@ def read_events(path: Path, *, repair: bool = False) -> LoadResult:
     naming the line number.
     """
     warnings: list[str] = []
+    unknown: dict[str, int] = {}
     if not path.exists():
         return LoadResult([], warnings)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SessionError(f"{path}: cannot read ({describe_os_error(exc)})") from None
     events: list[dict[str, Any]] = []
     offset = 0
     lines = data.split(b"\n")
@@ -85,6 +119,7 @@ def read_events(path: Path, *, repair: bool = False) -> LoadResult:
                     _truncate(path, start)
                 return LoadResult(events, warnings)
             raise SessionError(f"{path}:{number}: corrupt event line ({exc})") from None
+        _check(event, path, number, unknown)
         events.append(event)
     if tail.strip():
         try:
@@ -92,6 +127,7 @@ def read_events(path: Path, *, repair: bool = False) -> LoadResult:
             if not isinstance(event, dict) or "type" not in event:
                 raise ValueError
             # A complete event missing only its newline: keep it, add the newline.
+            _check(event, path, len(complete) + 1, unknown)
             events.append(event)
             if repair:
                 with open(path, "ab") as handle:
@@ -100,7 +136,38 @@ def read_events(path: Path, *, repair: bool = False) -> LoadResult:
             warnings.append(_torn(path, offset))
             if repair:
                 _truncate(path, offset)
+    for kind, count in unknown.items():
+        warnings.append(
+            f"{path}: {count} event(s) of type {kind!r} from a newer sftscope were kept and skipped"
+        )
     return LoadResult(events, warnings)
+
+
+def _check(event: dict[str, Any], path: Path, number: int, unknown: dict[str, int]) -> None:
+    kind = str(event["type"])
+    if kind not in KNOWN:
+        unknown[kind] = unknown.get(kind, 0) + 1
+        return
+    wrong = problem(event)
+    if wrong is not None:
+        raise SessionError(f"{path}:{number}: {wrong}")
+
+
+def check_log(header: dict[str, Any], events: list[dict[str, Any]], directory: Path) -> None:
+    """Refuse a log that is missing or shorter than its header says (a deleted or
+    damaged events.jsonl), rather than treating the session as empty or complete."""
+    expected = (header.get("prompts") or {}).get("count")
+    if not isinstance(expected, int) or expected <= 0:
+        return
+    have = sum(1 for event in events if event.get("type") == "item")
+    if have >= expected:
+        return
+    path = Path(directory) / EVENTS
+    what = "is missing" if not path.exists() else f"holds {have} of the {expected} items its header lists"
+    raise SessionError(
+        f"{path}: {what}; the session cannot be used as it is "
+        "(restore the file, or move the directory aside and start a new --session)"
+    )
 
 
 def _torn(path: Path, offset: int) -> str:
@@ -114,25 +181,47 @@ def _truncate(path: Path, offset: int) -> None:
         os.fsync(handle.fileno())
 
 
+# A header without these was not written by sftscope or was cut short.
+REQUIRED_HEADER = ("format_version", "engine", "prompts")
+
+
 def read_header(directory: Path) -> dict[str, Any]:
     path = directory / HEADER
     try:
         with open(path, "rb") as handle:
-            return tomllib.load(handle)
+            header = tomllib.load(handle)
     except FileNotFoundError:
         raise SessionError(f"{path}: not a session (no {HEADER})") from None
     except tomllib.TOMLDecodeError as exc:
         raise SessionError(f"{path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise SessionError(f"{path}: not valid UTF-8") from None
+    except OSError as exc:
+        raise SessionError(f"{path}: cannot read ({describe_os_error(exc)})") from None
+    missing = [key for key in REQUIRED_HEADER if key not in header]
+    if missing:
+        raise SessionError(
+            f"{path}: incomplete header (no {', '.join(missing)}); it was not written by sftscope "
+            "or was cut short: start a new --session"
+        )
+    if not isinstance(header.get("engine"), dict) or not isinstance(header.get("prompts"), dict):
+        raise SessionError(f"{path}: malformed header (engine and prompts must be tables)")
+    return header
 
 
 def write_toml_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write TOML so that a crash leaves either the old file or the new one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        tomli_w.dump(_toml_safe(data), handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            tomli_w.dump(_toml_safe(data), handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise SessionWriteError(f"{path}: not saved ({describe_os_error(exc)})", exc.errno) from None
     _fsync_dir(path.parent)
 
 
@@ -194,51 +283,67 @@ class SessionLock:
 
 
 class SessionStore:
-    """The single writer of a session directory. Only the runner holds one."""
+    """The single writer of a session directory. Only the runner holds one.
+
+    Appends go straight to the file descriptor (no userspace buffer), so a
+    failed write (ENOSPC, EROFS, EIO) is known at once; the partial line is cut
+    off again and `SessionWriteError` raised, and the event is not kept. With
+    `read_only`, a session is opened without a lock or a write handle (replay
+    and export of a session on a read-only disk); every write is refused.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self.events_path = self.directory / EVENTS
         self.header_path = self.directory / HEADER
         self._lock = SessionLock(self.directory)
-        self._handle: Any = None
+        self._fd: int | None = None
+        self._size = 0
         self._last_fsync = 0.0
         self._dirty = False
+        self.read_only = False
         self.header: dict[str, Any] = {}
         self.events: list[dict[str, Any]] = []
         self.warnings: list[str] = []
 
     @property
     def is_open(self) -> bool:
-        return self._handle is not None
+        return self._fd is not None or self.read_only
 
     @property
     def exists(self) -> bool:
         return self.header_path.exists()
 
-    def open(self, header: dict[str, Any] | None = None, *, create: bool = False) -> None:
+    def open(
+        self, header: dict[str, Any] | None = None, *, create: bool = False, read_only: bool = False
+    ) -> None:
         """Lock the directory, load what is there, and open the log for appending.
 
         `header` is written when the session is new; an existing header is kept.
         With `create`, a new session may start with no header yet (the caller
-        writes it with `update_header` once the engine has loaded).
+        writes it with `update_header` once the engine has loaded). With
+        `read_only`, nothing is locked or written.
         """
         if self.directory.exists() and not self.directory.is_dir():
             raise SessionError(f"{self.directory}: not a directory")
+        if read_only:
+            self.header = read_header(self.directory)
+            self._check_version()
+            loaded = read_events(self.events_path)
+            self.events, self.warnings = loaded.events, loaded.warnings
+            self.read_only = True
+            return
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire()
         except OSError as exc:
-            raise SessionError(f"{self.directory}: cannot create session ({exc.strerror})") from None
-        self._lock.acquire()
+            raise SessionError(
+                f"{self.directory}: cannot write to this session ({describe_os_error(exc)})"
+            ) from None
         try:
             if self.header_path.exists():
                 self.header = read_header(self.directory)
-                version = self.header.get("format_version", FORMAT_VERSION)
-                if version > FORMAT_VERSION:
-                    raise SessionError(
-                        f"{self.header_path}: format version {version} is newer than this "
-                        f"sftscope understands ({FORMAT_VERSION}); upgrade sftscope"
-                    )
+                self._check_version()
             elif header is not None:
                 self.header = dict(header)
                 self.header.setdefault("format_version", FORMAT_VERSION)
@@ -248,50 +353,103 @@ class SessionStore:
             loaded = read_events(self.events_path, repair=True)
             self.events = loaded.events
             self.warnings = loaded.warnings
-            self._handle = open(self.events_path, "ab")  # noqa: SIM115 - held until close()
+            self._fd = os.open(self.events_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._size = os.fstat(self._fd).st_size
+        except OSError as exc:
+            self._lock.release()
+            raise SessionError(
+                f"{self.directory}: cannot write to this session ({describe_os_error(exc)})"
+            ) from None
         except BaseException:
             self._lock.release()
             raise
 
+    def _check_version(self) -> None:
+        version = self.header.get("format_version", FORMAT_VERSION)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise SessionError(
+                f"{self.header_path}: format version {version} is newer than this "
+                f"sftscope understands ({FORMAT_VERSION}); upgrade sftscope"
+            )
+
+    @property
+    def has_header(self) -> bool:
+        """Whether a complete header was written (a session whose model never loaded has none)."""
+        return all(key in self.header for key in REQUIRED_HEADER)
+
     def update_header(self, **changes: Any) -> None:
-        self.header.update(changes)
-        write_toml_atomic(self.header_path, self.header)
+        if self.read_only:
+            raise SessionWriteError(f"{self.header_path}: not saved (the session is open read-only)")
+        merged = {**self.header, **changes}
+        write_toml_atomic(self.header_path, merged)  # raises before anything changes
+        self.header = merged
 
     def append(self, event: dict[str, Any], *, durable: bool = False) -> dict[str, Any]:
-        """Append one event. `durable` (human actions) fsyncs before returning."""
-        if self._handle is None:
+        """Append one event. `durable` (human actions) fsyncs before returning.
+
+        On a failed write nothing is kept (the partial line is cut off) and
+        SessionWriteError says why; a later append may succeed once space frees.
+        """
+        if self.read_only:
+            raise SessionWriteError(f"{self.directory}: not saved (the session is open read-only)")
+        if self._fd is None:
             raise SessionError(f"{self.directory}: session is not open for writing")
         event = {"v": FORMAT_VERSION, "ts": round(time.time(), 3), **event}
-        line = json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n"
-        self._handle.write(line.encode("utf-8"))
-        self._handle.flush()
-        self._dirty = True
-        now = time.monotonic()
-        if durable or now - self._last_fsync >= FSYNC_INTERVAL:
-            os.fsync(self._handle.fileno())
-            self._last_fsync = now
-            self._dirty = False
+        data = (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            self._dirty = True
+            now = time.monotonic()
+            if durable or now - self._last_fsync >= FSYNC_INTERVAL:
+                os.fsync(self._fd)
+                self._last_fsync = now
+                self._dirty = False
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)  # no torn line left behind
+            raise SessionWriteError(f"not saved: {describe_os_error(exc)}", exc.errno) from None
+        self._size += len(data)
         self.events.append(event)
         return event
 
     def sync(self) -> None:
-        if self._handle is not None and self._dirty:
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
+        if self._fd is not None and self._dirty:
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                raise SessionWriteError(f"not saved: {describe_os_error(exc)}", exc.errno) from None
             self._dirty = False
             self._last_fsync = time.monotonic()
 
-    def close(self, status: str | None = None) -> None:
-        if self._handle is None:
-            return
+    def close(self, status: str | None = None) -> list[str]:
+        """Sync, write the status into the header, unlock. Never raises for a write that
+        fails now (disk full at exit): what failed is returned as lines to show."""
+        problems: list[str] = []
+        if self.read_only:
+            self.read_only = False
+            return problems
+        if self._fd is None:
+            return problems
         try:
-            self.sync()
-            self._handle.close()
-            self._handle = None
-            if status is not None:
-                self.update_header(status=status, updated=_now_iso())
+            try:
+                self.sync()
+            except SessionWriteError as exc:
+                problems.append(f"{self.events_path}: {exc}")
+            os.close(self._fd)
+            self._fd = None
+            # A header is written completely or not at all: a session whose model never
+            # loaded has none, and gets no half header holding only a status.
+            if status is not None and self.has_header:
+                try:
+                    self.update_header(status=status, updated=_now_iso())
+                except SessionWriteError as exc:
+                    problems.append(str(exc))
         finally:
             self._lock.release()
+        return problems
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.events)
@@ -308,4 +466,5 @@ def load_session(directory: Path) -> tuple[dict[str, Any], list[dict[str, Any]],
         raise SessionError(f"{directory}: no such session directory")
     header = read_header(directory)
     loaded = read_events(directory / EVENTS)
+    check_log(header, loaded.events, directory)
     return header, loaded.events, loaded.warnings

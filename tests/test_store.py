@@ -14,14 +14,14 @@ from sessions.store import SessionError, SessionStore, load_session, read_events
 
 def _new(tmp_path: Path) -> SessionStore:
     store = SessionStore(tmp_path / "s")
-    store.open({"status": "running", "engine": {"spec": "x"}})
+    store.open({"status": "running", "engine": {"spec": "x"}, "prompts": {"count": 0}})
     return store
 
 
 def test_append_and_reload_round_trip(tmp_path: Path) -> None:
     store = _new(tmp_path)
-    store.append({"type": "generation", "item": "a", "text": "héllo"})
-    store.append({"type": "score", "item": "a", "value": 3}, durable=True)
+    store.append({"type": "generation", "item": "a", "turn": 0, "text": "héllo", "finish_reason": "stop"})
+    store.append({"type": "score", "item": "a", "criterion": "c", "value": 3}, durable=True)
     store.close(status="complete")
     header, events, warnings = load_session(tmp_path / "s")
     assert header["status"] == "complete"
@@ -33,7 +33,7 @@ def test_append_and_reload_round_trip(tmp_path: Path) -> None:
 
 def test_torn_tail_is_dropped_with_offset_and_truncated(tmp_path: Path) -> None:
     store = _new(tmp_path)
-    store.append({"type": "generation", "item": "a", "text": "one"})
+    store.append({"type": "generation", "item": "a", "turn": 0, "text": "one", "finish_reason": "stop"})
     store.close()
     path = tmp_path / "s" / "events.jsonl"
     good = path.stat().st_size
@@ -45,7 +45,7 @@ def test_torn_tail_is_dropped_with_offset_and_truncated(tmp_path: Path) -> None:
     store = SessionStore(tmp_path / "s")
     store.open()
     assert path.stat().st_size == good  # truncated before the next append
-    store.append({"type": "generation", "item": "b", "text": "two"})
+    store.append({"type": "generation", "item": "b", "turn": 0, "text": "two", "finish_reason": "stop"})
     store.close()
     events = [json.loads(x) for x in path.read_text().splitlines()]
     assert [e["item"] for e in events] == ["a", "b"]
@@ -55,10 +55,10 @@ def test_complete_last_line_without_newline_is_kept(tmp_path: Path) -> None:
     store = _new(tmp_path)
     store.close()
     path = tmp_path / "s" / "events.jsonl"
-    path.write_bytes(b'{"type": "generation", "item": "a"}')
+    path.write_bytes(b'{"type": "generation", "item": "a", "turn": 0, "text": "", "finish_reason": "stop"}')
     store = SessionStore(tmp_path / "s")
     store.open()
-    store.append({"type": "generation", "item": "b"})
+    store.append({"type": "generation", "item": "b", "turn": 0, "text": "", "finish_reason": "stop"})
     store.close()
     assert [e["item"] for e in read_events(path).events] == ["a", "b"]
 
@@ -67,7 +67,9 @@ def test_corruption_in_the_middle_names_the_line(tmp_path: Path) -> None:
     directory = tmp_path / "s"
     _new(tmp_path).close()
     path = directory / "events.jsonl"
-    path.write_text('{"type": "item", "item": "a"}\nnot json at all\n{"type": "item", "item": "b"}\n')
+    path.write_text(
+        '{"type": "regenerate", "item": "a"}\nnot json at all\n{"type": "regenerate", "item": "b"}\n'
+    )
     with pytest.raises(SessionError, match=r"events\.jsonl:2: corrupt event line"):
         load_session(directory)
     with pytest.raises(SessionError, match=r":2: corrupt"):
@@ -120,11 +122,15 @@ def test_durable_append_is_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     synced: list[int] = []
     real = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd)))
-    store.append({"type": "generation", "item": "a"})
+    store.append({"type": "generation", "item": "a", "turn": 0, "text": "", "finish_reason": "stop"})
     before = len(synced)
-    store.append({"type": "generation", "item": "b"})  # within the batch interval: no fsync
+    store.append(
+        {"type": "generation", "item": "b", "turn": 0, "text": "", "finish_reason": "stop"}
+    )  # within the batch interval: no fsync
     assert len(synced) == before
-    store.append({"type": "score", "item": "a"}, durable=True)  # a human action: fsync now
+    store.append(
+        {"type": "score", "item": "a", "criterion": "c", "value": 1}, durable=True
+    )  # a human action: fsync now
     assert len(synced) == before + 1
     store.close()
 

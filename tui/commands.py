@@ -7,6 +7,8 @@ known failure becomes a one-line error (exit 2) here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import sys
 from pathlib import Path
@@ -38,15 +40,35 @@ def run_command(options: dict[str, Any]) -> int:
 
 
 def _run_console(launch: Any, *, ahead: int = 3, replay_speed: float | None = None) -> int:
-    """Open the console on a prepared (validated, locked) session."""
+    """Open the console on a prepared (validated, locked) session.
+
+    The session is closed (fsynced, status written, unlocked) before the console
+    lets go of the terminal, so the process then ends at once: freeing a model
+    and unwinding its threads would keep a quit waiting for a second or more.
+    """
     from tui.app import SftscopeApp
 
     app = SftscopeApp(launch, ahead=ahead, replay_speed=replay_speed)
-    code = app.run()
+
+    def early(signum: int, frame: Any) -> None:  # a signal before the console is up
+        app.early_signal = True
+
+    previous = {sig: signal.signal(sig, early) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        code = app.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if app.error_message:
-        return fail(app.error_message)
-    print(f"sftscope: session saved in {launch.directory}", file=sys.stderr)
-    return int(code or 0)
+        code = fail(app.error_message)
+    else:
+        for problem in app.close_problems:
+            print(f"sftscope: error: {problem}", file=sys.stderr)
+        print(f"sftscope: session saved in {launch.directory}", file=sys.stderr)
+        code = int(code or 0)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def replay_command(args: Any) -> int:
@@ -122,23 +144,34 @@ async def _run_headless(options: dict[str, Any]) -> int:
     from tui.headless import HeadlessDisplay
 
     launch = prepare(options)
-    await launch.start()
-    runner = launch.runner
     loop = asyncio.get_running_loop()
     interrupted = False
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
     def stop() -> None:
+        """Ctrl+C or a signal: cancel what is in flight, save, leave with 130. A second one
+        while the first is being handled ends the process at once (all labels are saved)."""
         nonlocal interrupted
+        if interrupted:
+            os._exit(130)
         interrupted = True
-        runner.cancel_all()
-        for task in asyncio.all_tasks(loop):
-            if task.get_name().startswith("sftscope-worker"):
-                task.cancel()
+        launch.runner.stop()
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    for sig in signals:
         loop.add_signal_handler(sig, stop)
     status = "interrupted"
+    summary = None
     try:
+        loading = asyncio.ensure_future(launch.start())
+        while not loading.done():  # a signal while the model loads ends the run too
+            await asyncio.wait({loading}, timeout=0.1)
+            if interrupted:
+                loading.cancel()
+                with contextlib.suppress(BaseException):
+                    await loading
+                return _interrupted(launch)
+        loading.result()
+        runner = launch.runner
         pending = runner.queue()
         total = len(runner.state.items)
         if launch.resumed:
@@ -149,19 +182,34 @@ async def _run_headless(options: dict[str, Any]) -> int:
         with HeadlessDisplay(runner, total):
             summary = await runner.run()
         if not interrupted:
-            status = "complete" if runner.idle else "interrupted"
+            status = "complete" if runner.idle and not runner._unwritten else "interrupted"
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for sig in signals:
             loop.remove_signal_handler(sig)
-        await launch.close(status)
+        if launch.started:
+            for problem in await launch.close(status):
+                print(f"sftscope: error: {problem}", file=sys.stderr)
+    assert summary is not None
     rate = summary.tokens / summary.seconds if summary.seconds else 0.0
+    extra = f", {summary.incomplete} incomplete" if summary.incomplete else ""
     print(
         f"sftscope: {summary.done} done, {summary.skipped} skipped, {summary.errors} errors, "
-        f"{summary.cancelled} cancelled; {summary.tokens} tokens at {rate:.1f} tok/s; "
+        f"{summary.cancelled} cancelled{extra}; {summary.tokens} tokens at {rate:.1f} tok/s; "
         f"session {launch.directory}",
         file=sys.stderr,
     )
+    if interrupted:
+        print("sftscope: interrupted; run again with the same --session to resume", file=sys.stderr)
     return 130 if interrupted else 0
+
+
+def _interrupted(launch: Any) -> int:
+    """Interrupted while the model loads: the session is closed; the loading thread is
+    not waited for."""
+    print("sftscope: interrupted while loading the model; nothing was generated", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 def export_command(args: Any) -> int:

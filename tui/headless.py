@@ -21,7 +21,9 @@ from rich.progress import (
 
 from sessions.runner import Runner
 
-TERMINAL_EVENTS = ("generation", "skip", "error")
+TERMINAL_EVENTS = ("generation", "skip", "error", "regenerate")
+# An item counts as finished in the bar once nothing more will be generated for it.
+FINISHED_STATUSES = ("done", "skipped", "incomplete")
 
 
 class HeadlessDisplay:
@@ -33,7 +35,11 @@ class HeadlessDisplay:
         self.tty = self.stream.isatty()
         self.tokens = 0
         self.started = time.monotonic()
-        self.finished: set[str] = set()
+        # Kept up to date event by event: recounting every item on every event made a
+        # 20,000-item run quadratic (bench/large_sets.py).
+        self.finished: set[str] = {
+            item_id for item_id, s in runner.state.items.items() if s.status in FINISHED_STATUSES
+        }
         self.progress: Progress | None = None
         self.task: Any = None
 
@@ -51,8 +57,9 @@ class HeadlessDisplay:
                 transient=False,
             )
             self.progress.start()
-            done = self._count_finished()
-            self.task = self.progress.add_task("run", total=self.total, completed=done, rate="-")
+            self.task = self.progress.add_task(
+                "run", total=self.total, completed=len(self.finished), rate="-"
+            )
         self.runner.subscribe(self.on_event)
         return self
 
@@ -60,15 +67,24 @@ class HeadlessDisplay:
         if self.progress is not None:
             self.progress.stop()
 
-    def _count_finished(self) -> int:
-        return sum(1 for s in self.runner.state.items.values() if s.status in ("done", "skipped"))
-
     def rate(self) -> float:
         elapsed = time.monotonic() - self.started
         return self.tokens / elapsed if elapsed > 0 else 0.0
 
     def on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
+        if kind == "notice":
+            self._say(f"sftscope: note: {event.get('text')}")
+            return
+        if kind == "write_error":
+            self._say(
+                f"sftscope: error: {event.get('error')} ({self.runner.store.events_path}); "
+                "generation paused until a write succeeds (Ctrl+C to stop)"
+            )
+            return
+        if kind == "write_ok":
+            self._say("sftscope: writing again; generation goes on")
+            return
         if kind == "chunk":
             self.tokens += int(event.get("tokens") or 0)
             if self.progress is not None:
@@ -80,23 +96,37 @@ class HeadlessDisplay:
         state = self.runner.state.items.get(item_id)
         if state is None:
             return
-        if kind == "generation" and not state.complete and state.status not in ("cancelled",):
+        if state.status in FINISHED_STATUSES:
+            self.finished.add(item_id)
+        else:
+            self.finished.discard(item_id)
+        if kind == "regenerate" or (
+            kind == "generation" and not state.complete and state.status not in ("cancelled", "incomplete")
+        ):
             return  # a multi-turn item is finished only after its last turn
-        done = self._count_finished()
+        done = len(self.finished)
         if self.progress is not None:
             self.progress.update(self.task, completed=done, rate=f"{self.rate():.1f}")
-            if kind in ("skip", "error"):
+            if kind in ("skip", "error") or state.status == "incomplete":
                 self.progress.console.print(
-                    f"[yellow]{item_id}: {state.status}: {state.error or state.skipped}"
+                    f"{item_id}: {state.status}: {state.error or state.skipped or state.ended}",
+                    style="yellow",
+                    markup=False,
                 )
         else:
             detail = ""
             if kind == "generation":
                 detail = f"{state.tokens} tokens in {state.seconds:.2f}s"
             else:
-                detail = str(state.error or state.skipped)
+                detail = str(state.error or state.skipped or state.ended)
             print(
                 f"[{done}/{self.total}] {item_id}: {state.status} {detail}".rstrip(),
                 file=self.stream,
                 flush=True,
             )
+
+    def _say(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress.console.print(line, markup=False, highlight=False)
+        else:
+            print(line, file=self.stream, flush=True)
