@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -133,17 +134,71 @@ def _parse_json_array(text: str, name: str) -> list[Item]:
 
 
 def _parse_csv(text: str, name: str) -> list[Item]:
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "prompt" not in reader.fieldnames:
-        raise PromptSetError(f"{name}:1: CSV needs a 'prompt' column")
-    items: list[Item] = []
-    for row in reader:
-        number = reader.line_num
-        record = {k: v for k, v in row.items() if k is not None and v not in (None, "")}
-        if None in row:
-            raise PromptSetError(f"{name}:{number}: more fields than the header has")
-        items.append(item_from_record(record, len(items) + 1, f"{name}:{number}", number))
+    _check_csv_quotes(text, name)
+    # No field can be longer than the file: a long-context prompt is not an error.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text)))
+    # newline="": the csv module sees every line ending (\r\n, \r, \n) itself, as its docs ask.
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if not header or "prompt" not in header:
+            raise PromptSetError(f"{name}:1: CSV needs a 'prompt' column")
+        items: list[Item] = []
+        end = reader.line_num
+        for row in reader:
+            number, end = end + 1, reader.line_num  # the line the row starts on
+            if not row:
+                continue
+            if len(row) > len(header):
+                raise PromptSetError(f"{name}:{number}: more fields than the header has")
+            record = {k: v for k, v in zip(header, row, strict=False) if v != ""}
+            items.append(item_from_record(record, len(items) + 1, f"{name}:{number}", number))
+    except csv.Error as exc:
+        raise PromptSetError(f"{name}:{reader.line_num}: not valid CSV ({exc})") from None
     return items
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+_UNQUOTED = re.compile(r"[^,\r\n]*")
+
+
+def _check_csv_quotes(text: str, name: str) -> None:
+    """Find a quote that never closes, or one closed too early, and name the line it opened on.
+
+    The csv module (not strict) reads an unterminated quote to the end of the file, or to the
+    next lone quote, silently folding the rows after it into one field. This walks the fields
+    as the csv module's default dialect does, one field at a time.
+    """
+
+    def line_of(position: int) -> int:
+        return len(_LINE_END.findall(text, 0, position)) + 1
+
+    position, size = 0, len(text)
+    while position < size:
+        if text[position] == '"':  # a quoted field: find its closing quote ("" is an escaped one)
+            opened = position
+            position += 1
+            while True:
+                close = text.find('"', position)
+                if close == -1:
+                    raise PromptSetError(
+                        f"{name}:{line_of(opened)}: a quoted field opens here and is never closed "
+                        "(unterminated quote)"
+                    )
+                if text.startswith('"', close + 1):
+                    position = close + 2
+                    continue
+                position = close + 1
+                break
+            if position < size and text[position] not in ",\r\n":
+                raise PromptSetError(
+                    f"{name}:{line_of(opened)}: the quoted field opened here is followed by text after "
+                    f"its closing quote on line {line_of(position)} (an unbalanced quote?)"
+                )
+        else:  # an unquoted field runs to the next comma or line end; quotes inside it are text
+            match = _UNQUOTED.match(text, position)
+            position = match.end() if match else position
+        position += 1  # the comma or line end (\r\n: the \n is an empty field start, harmless)
 
 
 def _text(value: Any, where: str, key: str) -> str:
@@ -154,10 +209,35 @@ def _text(value: Any, where: str, key: str) -> str:
     return value
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The escape of the first lone surrogate (JSON's "\\ud800") anywhere in `value`, else None.
+
+    JSON joins a valid pair into one character, so a surrogate left in a str is always a lone
+    one; it could not be encoded to send to a model, save or export.
+    """
+    if isinstance(value, str):
+        found = _SURROGATE.search(value)
+        return f"\\u{ord(found.group()):04x}" if found else None
+    if isinstance(value, dict):
+        return next((s for k, v in value.items() if (s := _lone_surrogate(k) or _lone_surrogate(v))), None)
+    if isinstance(value, list):
+        return next((s for v in value if (s := _lone_surrogate(v))), None)
+    return None
+
+
 def item_from_record(record: Any, position: int, where: str, line: int) -> Item:
     """Turn one record of any supported form into an Item, or say why not."""
     if not isinstance(record, dict):
         raise PromptSetError(f"{where}: expected a JSON object")
+    for key, value in record.items():
+        surrogate = _lone_surrogate(key) or _lone_surrogate(value)
+        if surrogate:
+            raise PromptSetError(
+                f"{where}: {key!r} holds a lone surrogate ({surrogate}), which is not valid Unicode text"
+            )
     common: dict[str, Any] = {
         "reference": record.get("reference"),
         "category": record.get("category"),

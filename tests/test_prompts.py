@@ -119,3 +119,82 @@ def test_shared_benchmark_files_load() -> None:
     # The answers file is not a prompt set: a clear error, not a crash.
     with pytest.raises(PromptSetError, match=r"reference_answer_gpt-4\.jsonl:1: no prompt found"):
         load_prompt_set(SHARED / "mt_bench" / "reference_answer_gpt-4.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "message"),
+    [
+        # The quote opened on line 3 never closes: the csv module would fold lines 3-5 into one prompt.
+        (
+            'id,prompt\na,first\nb,"second\nc,third\nd,fourth\n',
+            "p.csv",
+            r"p\.csv:3: a quoted field opens here and is never closed \(unterminated quote\)",
+        ),
+        # Closed too early by the next row's own quote: text follows the closing quote.
+        (
+            'id,prompt\na,"first\nb,"second"\n',
+            "p.csv",
+            r"p\.csv:2: the quoted field opened here is followed by text after its closing quote on line 3",
+        ),
+        ('id,prompt\na,"multi\nline" ok\n', "p.csv", r"p\.csv:2: the quoted field opened here"),
+        ('id,prompt\na,"x""\n', "p.csv", r"p\.csv:2: a quoted field opens here and is never closed"),
+        ("id,prompt\na,b,c\n", "p.csv", r"p\.csv:2: more fields than the header has"),
+        (
+            '{"prompt": "ok"}\n{"prompt": "bad \\ud800 text"}\n',
+            "p.jsonl",
+            r"p\.jsonl:2: 'prompt' holds a lone",
+        ),
+        (
+            '{"prompt": "ok", "reference": ["fine", "\\udfff"]}\n',
+            "p.jsonl",
+            r"p\.jsonl:1: 'reference' holds a lone surrogate \(\\udfff\)",
+        ),
+        (
+            '{"messages": [{"role": "user", "content": "\\ud83d"}]}\n',
+            "p.jsonl",
+            r"p\.jsonl:1: 'messages' holds a lone surrogate \(\\ud83d\)",
+        ),
+        ('[{"prompt": "ok"}, {"prompt": "\\ud800"}]', "p.json", r"p\.json\[1\]: 'prompt' holds a lone"),
+    ],
+)
+def test_bad_quotes_and_lone_surrogates_name_the_line(
+    tmp_path: Path, content: str, name: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(PromptSetError, match=message):
+        load_prompt_set(path)
+
+
+def test_good_csv_quoting_and_line_endings_still_load(tmp_path: Path) -> None:
+    table = tmp_path / "p.csv"
+    table.write_text('id,prompt\na,"two\nlines, ""quoted"""\n\nb,say ""hi"" plainly\n')
+    items = load_prompt_set(table).items
+    assert [(i.id, i.turns[0]) for i in items] == [("a", 'two\nlines, "quoted"'), ("b", 'say ""hi"" plainly')]
+    assert [i.line for i in items] == [2, 5]  # the line each row starts on
+    for ending in ("\r\n", "\r"):
+        table.write_bytes(ending.join(["id,prompt", 'a,"x' + ending + 'y"', "b,z", ""]).encode())
+        items = load_prompt_set(table).items
+        assert [(i.id, i.turns[0]) for i in items] == [("a", f"x{ending}y"), ("b", "z")]
+    # A prompt longer than the csv module's default field limit (128 KiB) is not an error.
+    table.write_text('prompt\n"' + "long " * 30_000 + '"\n')
+    assert len(load_prompt_set(table).items[0].turns[0]) == 150_000
+    # A valid surrogate pair is one character (an emoji), not an error.
+    emoji = tmp_path / "e.jsonl"
+    emoji.write_text('{"prompt": "smile \\ud83d\\ude00"}\n')
+    assert load_prompt_set(emoji).items[0].turns == ["smile \U0001f600"]
+
+
+def test_bad_prompt_files_on_the_command_line_exit_2(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    table = tmp_path / "p.csv"
+    table.write_text('id,prompt\na,first\nb,"second\nc,third\n')
+    surrogate = tmp_path / "s.jsonl"
+    surrogate.write_text('{"prompt": "fine"}\n{"prompt": "\\ud800"}\n')
+    for path, where in ((table, "p.csv:3: "), (surrogate, "s.jsonl:2: ")):
+        result = run_cli("run", "--headless", "--prompts", str(path), "--session", str(tmp_path / "s"))
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and where in lines[0] and "Traceback" not in result.stderr, result.stderr
+        assert not (tmp_path / "s").exists()
