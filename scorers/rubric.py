@@ -10,7 +10,9 @@ edited by hand between runs.
 from __future__ import annotations
 
 import re
+import string
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,66 @@ ACTION_HELP: dict[str, str] = {
     "quit": "quit (everything is already saved)",
 }
 DIGITS = tuple(str(d) for d in range(10))
+CRITERION_KEYS = ("name", "kind", "description", "min", "max", "tags")
+
+# Key names as Textual spells them (textual.keys), without importing the UI here.
+MODIFIERS = ("ctrl", "shift", "alt", "meta", "super", "hyper")
+NAMED_KEYS = frozenset(
+    [
+        *("escape", "enter", "return", "tab", "space", "backspace", "delete", "insert"),
+        *("home", "end", "pageup", "pagedown", "up", "down", "left", "right"),
+        *(f"f{n}" for n in range(1, 25)),
+    ]
+)
+_KEY_NAME_REPLACEMENTS = {
+    "solidus": "slash",
+    "reverse_solidus": "backslash",
+    "commercial_at": "at",
+    "hyphen_minus": "minus",
+    "plus_sign": "plus",
+    "low_line": "underscore",
+}
+
+
+def character_key(character: str) -> str:
+    """Textual's name for the key that types `character`: `?` is `question_mark`, `a` is `a`."""
+    if character.isalnum():
+        return character
+    try:
+        name = unicodedata.name(character).lower().replace("-", "_").replace(" ", "_")
+    except ValueError:
+        return character
+    return _KEY_NAME_REPLACEMENTS.get(name, name)
+
+
+CHARACTER_KEYS = frozenset(character_key(c) for c in string.punctuation)
+
+
+def key_problem(key: str) -> str | None:
+    """Why `key` is not a single Textual key name (`right`, `shift+tab`, `ctrl+x`, `?`), else None."""
+    if len(key) == 1:  # a character: Textual turns it into its name (`?` -> `question_mark`)
+        if key == ",":
+            return "',' separates keys in Textual: use 'comma'"
+        if key.isspace():
+            return "a blank: use 'space'"
+        return None if key.isprintable() else "not a printable character"
+    *modifiers, base = key.split("+")
+    unknown = [m for m in modifiers if m not in MODIFIERS]
+    if unknown:
+        return f"unknown modifier {unknown[0]!r} (expected {', '.join(MODIFIERS)})"
+    if len(set(modifiers)) != len(modifiers):
+        return "a modifier is given twice"
+    if base in NAMED_KEYS or base in CHARACTER_KEYS or (len(base) == 1 and base.isalnum()):
+        return None
+    return (
+        "not a key name (expected one key: a letter or digit, a named key such as right, "
+        "shift+tab, ctrl+x, question_mark, f1, escape, enter, space, pageup)"
+    )
+
+
+def canonical_key(key: str) -> str:
+    """The key Textual binds for `key`, so `?` and `question_mark` count as the same key."""
+    return character_key(key) if len(key) == 1 else key
 
 
 class RubricError(Exception):
@@ -174,6 +236,18 @@ def parse_rubric(data: dict[str, Any], name: str, text: str) -> Rubric:
         hits = [n for n, line in enumerate(lines, start=1) if re.search(pattern, line)]
         return f"{name}:{hits[occurrence]}" if len(hits) > occurrence else name
 
+    def in_criterion(index: int, key: str) -> str | None:
+        """`file:line` of `key = ...` inside the index-th [[criteria]] table, when the text has it."""
+        headers = [n for n, line in enumerate(lines) if re.match(r"\s*\[", line)]
+        starts = [n for n, line in enumerate(lines) if re.match(r"\s*\[\[\s*criteria\s*\]\]", line)]
+        if index >= len(starts):
+            return None
+        end = next((n for n in headers if n > starts[index]), len(lines))
+        for number in range(starts[index] + 1, end):
+            if re.match(_assign(key), lines[number]):
+                return f"{name}:{number + 1}"
+        return None
+
     unknown = sorted(set(data) - {"auto_advance", "criteria", "keys", "source"})
     if unknown:
         where = at(r"^\s*\[*" + re.escape(unknown[0]))
@@ -192,6 +266,12 @@ def parse_rubric(data: dict[str, Any], name: str, text: str) -> Rubric:
         if cname in seen:
             raise RubricError(f"{at(_assign('name', cname), 1)}: duplicate criterion name {cname!r}")
         seen.add(cname)
+        unknown = [key for key in entry if key not in CRITERION_KEYS]
+        if unknown:
+            raise RubricError(
+                f"{in_criterion(index, unknown[0]) or here}: unknown key {unknown[0]!r} in criterion "
+                f"{cname!r} (expected {', '.join(CRITERION_KEYS)})"
+            )
         kind = entry.get("kind", "likert")
         if kind not in KINDS:
             raise RubricError(
@@ -207,8 +287,15 @@ def parse_rubric(data: dict[str, Any], name: str, text: str) -> Rubric:
             if low < 0 or high > 9:
                 raise RubricError(f"{here}: {cname!r} ranges {low}-{high}; single-key scores need 0-9")
         tags = entry.get("tags", [])
-        if kind == "tags" and (not isinstance(tags, list) or not tags or len(tags) > 9):
-            raise RubricError(f"{here}: tags criterion {cname!r} needs a list of 1 to 9 tags")
+        if kind == "tags":
+            where = in_criterion(index, "tags") or here
+            if not isinstance(tags, list) or not tags or len(tags) > 9:
+                raise RubricError(f"{where}: tags criterion {cname!r} needs a list of 1 to 9 tags")
+            if not all(isinstance(tag, str) and tag.strip() for tag in tags):
+                raise RubricError(f"{where}: every tag of {cname!r} must be a non-empty string")
+            twice = next((tag for n, tag in enumerate(tags) if tag in tags[:n]), None)
+            if twice is not None:
+                raise RubricError(f"{where}: tag {twice!r} is listed twice in {cname!r}")
         criteria.append(
             Criterion(
                 name=cname,
@@ -228,6 +315,9 @@ def parse_rubric(data: dict[str, Any], name: str, text: str) -> Rubric:
             raise RubricError(f"{at(_assign(action))}: unknown action {action!r} in [keys]")
         if not isinstance(key, str) or not key:
             raise RubricError(f"{at(_assign(action))}: key for {action!r} must be a string")
+        problem = key_problem(key)
+        if problem:
+            raise RubricError(f"{at(_assign(action))}: key {key!r} for {action!r}: {problem}")
         keys[action] = key
     owners: dict[str, str] = {}
     for action, key in keys.items():
@@ -235,11 +325,12 @@ def parse_rubric(data: dict[str, Any], name: str, text: str) -> Rubric:
             raise RubricError(
                 f"{at(_assign(action))}: {key!r} is a score key; bind {action!r} to another key"
             )
-        if key in owners:
-            other = owners[key]
+        same = canonical_key(key)
+        if same in owners:
+            other = owners[same]
             culprit = action if action in raw_keys else other
             raise RubricError(f"{at(_assign(culprit))}: key {key!r} is bound twice ({other} and {action})")
-        owners[key] = action
+        owners[same] = action
     auto = data.get("auto_advance", True)
     if not isinstance(auto, bool):
         raise RubricError(f"{at(_assign('auto_advance'))}: auto_advance must be true or false")

@@ -80,3 +80,59 @@ def test_bad_rubric_on_the_command_line_exits_2(tmp_path: Path) -> None:
     ]
     missing = run_cli("run", "--rubric", str(tmp_path / "nope.toml"))
     assert missing.returncode == 2 and "rubric file not found" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[[criteria]]\nname = "a"\n[keys]\nundo = "banana split"\n',
+            r"r\.toml:4: key 'banana split' for 'undo': not a key name",
+        ),
+        ('[[criteria]]\nname = "a"\n[keys]\nundo = "hyper+ctrl+nope"\n', r"r\.toml:4: .*not a key name"),
+        ('[[criteria]]\nname = "a"\n[keys]\nundo = "cmd+z"\n', r"r\.toml:4: .*unknown modifier 'cmd'"),
+        ('[[criteria]]\nname = "a"\n[keys]\nundo = "z,x"\n', r"r\.toml:4: key 'z,x' for 'undo'"),
+        ('[[criteria]]\nname = "a"\n[keys]\nundo = ","\n', r"r\.toml:4: .*use 'comma'"),
+        ('[[criteria]]\nname = "a"\n[keys]\nundo = " "\n', r"r\.toml:4: .*use 'space'"),
+        (
+            '[[criteria]]\nname = "a"\n[keys]\nundo = "?"\n',  # `?` is question_mark, help's key
+            r"r\.toml:4: key 'question_mark' is bound twice \(undo and help\)",
+        ),
+        (
+            '[[criteria]]\nname = "a"\nkind = "tags"\ntags = ["verbose", "refusal", "verbose"]\n',
+            r"r\.toml:4: tag 'verbose' is listed twice in 'a'",
+        ),
+        ('[[criteria]]\nname = "a"\nkind = "tags"\ntags = ["ok", 5]\n', r"r\.toml:4: every tag of 'a'"),
+        (
+            '[[criteria]]\nname = "a"\n\n[[criteria]]\nname = "b"\nkind = "binary"\ncolour = "red"\n',
+            r"r\.toml:7: unknown key 'colour' in criterion 'b' \(expected name, kind",
+        ),
+        ('[[criteria]]\nname = "a"\nmaximum = 7\n', r"r\.toml:3: unknown key 'maximum' in criterion 'a'"),
+    ],
+)
+def test_bad_keys_tags_and_criterion_keys_name_file_and_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text(text)
+    with pytest.raises(RubricError, match=message):
+        load_rubric(path)
+
+
+def test_textual_key_names_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text(
+        '[[criteria]]\nname = "a"\n[keys]\nundo = "ctrl+z"\nnext_item = "l"\nprev_item = "H"\n'
+        'flag = "f12"\nhelp = "?"\nskip = "shift+right"\nstop = "escape"\nreveal = "space"\n'
+        'comment = "full_stop"\nquit = "pageup"\n'
+    )
+    keys = load_rubric(path).keys
+    assert keys["undo"] == "ctrl+z" and keys["help"] == "?" and keys["comment"] == "full_stop"
+
+
+def test_a_bad_key_name_on_the_command_line_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text('[[criteria]]\nname = "a"\n\n[keys]\nundo = "banana split"\n')
+    result = run_cli("run", "--headless", "--rubric", str(path), "--session", str(tmp_path / "s"))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith(f"sftscope: error: {path}:5: key 'banana split' for 'undo': not a key name")
