@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -37,7 +38,21 @@ PLACEHOLDER = re.compile(r"\{(question|answer|answer_a|answer_b|reference|criter
 
 
 class JudgeConfigError(Exception):
-    """A judge spec or template that cannot be used: one line, exit code 2."""
+    """A judge spec or template that cannot be used: one line, exit code 2.
+
+    `key` names the setting at fault, so a config file's error can point at its line."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # True is an int in Python
+
+
+def _is_finite(value: Any) -> bool:
+    return (isinstance(value, float) or _is_int(value)) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -101,12 +116,28 @@ class JudgeSpec:
     api_key_env: str = "OPENAI_API_KEY"
 
     def __post_init__(self) -> None:
+        for key in ("engine", "name", "template", "api_key_env"):
+            if not isinstance(getattr(self, key), str):
+                raise JudgeConfigError(f"judge {key} must be a string, not {getattr(self, key)!r}", key)
+        if self.engine not in ("local", "bundled") and ":" not in self.engine:
+            raise JudgeConfigError(
+                f"judge engine {self.engine!r}: expected local or an engine spec such as openai:URL#MODEL",
+                "engine",
+            )
         if not self.name:
             self.name = (
                 "local" if self.engine in ("local", "bundled") else self.engine.split("#")[-1].split("/")[-1]
             )
-        if self.concurrency < 1 or self.timeout <= 0 or self.retries < 0:
-            raise JudgeConfigError(f"judge {self.name}: concurrency, timeout and retries must be positive")
+        checks = (
+            ("concurrency", _is_int, 1, "a positive integer"),
+            ("retries", _is_int, 0, "an integer of 0 or more"),
+            ("max_tokens", _is_int, 1, "a positive integer"),
+            ("timeout", _is_finite, 0, "a finite number of seconds above 0"),
+        )
+        for key, typed, low, what in checks:
+            value = getattr(self, key)
+            if not typed(value) or value < low or (key == "timeout" and value == 0):
+                raise JudgeConfigError(f"judge {self.name}: {key} must be {what}, not {value!r}", key)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -445,11 +476,16 @@ def parse_judge_flag(
         raise JudgeConfigError("--judge: empty spec")
     if value not in ("local", "bundled") and ":" not in value:
         raise JudgeConfigError(f"--judge {value}: expected local or an engine spec such as openai:URL#MODEL")
+    # None means "not given": 0 is a value, and a bad one (never silently the default).
+    if concurrency is not None and (not _is_int(concurrency) or concurrency < 1):
+        raise JudgeConfigError(f"--judge-concurrency {concurrency!r}: must be a positive integer")
+    if timeout is not None and (not _is_finite(timeout) or timeout <= 0):
+        raise JudgeConfigError(f"--judge-timeout {timeout!r}: must be a finite number of seconds above 0")
     return JudgeSpec(
         engine=value,
         template=template,
-        concurrency=concurrency or 4,
-        timeout=timeout or 120.0,
+        concurrency=4 if concurrency is None else concurrency,
+        timeout=120.0 if timeout is None else timeout,
         api_key_env=api_key_env,
     )
 

@@ -447,3 +447,102 @@ def test_judges_from_config_tables(tmp_path: Path) -> None:
         "run", "--headless", "--judge", "local", "--judge-template", "nope", "--session", str(tmp_path / "s2")
     )
     one_line_error(template, "--judge-template nope")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "needle"),
+    [
+        ("prompts = 5\n", 1, "prompts = 5: must be a non-empty string"),
+        ("engine = 5\n", 1, "engine = 5: must be a non-empty string"),
+        ("session = 5\n", 1, "session = 5: must be a non-empty string"),
+        ("system = 5\n", 1, "system = 5: must be a string"),
+        ('max_tokens = 8\nseed = "x"\n', 2, 'seed = "x": must be an integer'),
+        ("max_tokens = true\n", 1, "max_tokens = true: must be a positive integer"),
+        ("ahead = false\n", 1, "ahead = false: must be an integer"),
+        ('headless = "no"\n', 1, 'headless = "no": must be true or false'),
+        ("temperature = inf\n", 1, "temperature = inf: must be a finite number"),
+        ("top_p = nan\n", 1, "top_p = nan: must be a number in (0, 1]"),
+        ("judge_timeout = 0\n", 1, "judge_timeout = 0: must be a finite number of seconds above 0"),
+        ("judge_concurrency = 0\n", 1, "judge_concurrency = 0: must be a positive integer"),
+        ('judge = ["local", 5]\n', 1, "judge = ['local', 5]: must be a judge spec or a list of them"),
+        ("[run]\nmax_tokens = 1.5\n", 2, "max_tokens = 1.5: must be a positive integer"),
+        ("max_tokens = 3\n[run]\nmax_tokens = 4\n", 3, "max_tokens is set twice"),
+        ("run = 5\n", 1, "run must be a [run] table"),
+        ("[[judges]]\nengine = 5\n", 2, "[[judges]] judge engine must be a string, not 5"),
+        (
+            '[[judges]]\nengine = "local"\nconcurrency = "x"\n',
+            3,
+            "[[judges]] judge local: concurrency must be a positive integer, not 'x'",
+        ),
+        (
+            '[[judges]]\nengine = "local"\n\n[[judges]]\nname = "b"\nengine = "local"\ntimeout = inf\n',
+            7,
+            "[[judges]] judge b: timeout must be a finite number of seconds above 0",
+        ),
+        ('[[judges]]\nengine = "local"\nretries = true\n', 3, "retries must be an integer of 0 or more"),
+        ('[judges]\nengine = "local"\n', 1, "judges must be [[judges]] tables"),
+    ],
+)
+def test_config_values_of_the_wrong_type_exit_2_naming_file_and_line(
+    tmp_path: Path, text: str, line: int, needle: str
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(text)
+    result = run_cli("run", "--headless", "--config", str(config), "--session", str(tmp_path / "s"))
+    one_line_error(result, f"c.toml:{line}: ", needle)
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_config_that_is_not_a_toml_file_exits_2(tmp_path: Path) -> None:
+    one_line_error(run_cli("run", "--headless", "--config", str(tmp_path)), "--config", "cannot read")
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(b'system = "caf\xe9"\n')
+    one_line_error(run_cli("run", "--headless", "--config", str(latin)), "latin.toml", "not UTF-8")
+
+
+def test_every_setting_has_a_type_rule() -> None:
+    from tui.cli import RUN_DEFAULTS, SETTING_RULES
+
+    assert set(RUN_DEFAULTS) - {"judges"} <= set(SETTING_RULES)  # [[judges]] tables: JudgeSpec
+
+
+def test_judge_as_a_string_in_the_config_is_one_judge(tmp_path: Path) -> None:
+    from tui.cli import build_parser, resolve_run_options
+
+    config = tmp_path / "c.toml"
+    config.write_text('judge = "openai:http://127.0.0.1:9/v1#j"\njudge_concurrency = 3\n')
+    options = resolve_run_options(build_parser().parse_args(["run", "--config", str(config)]))
+    assert options["judge"] == ["openai:http://127.0.0.1:9/v1#j"]  # not a list of characters
+    (judge,) = options["judges"]
+    assert (judge.engine, judge.name, judge.concurrency) == ("openai:http://127.0.0.1:9/v1#j", "j", 3)
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--temperature", "inf"], "--temperature inf: must be a finite number of 0 or more"),
+        (["--temperature", "nan"], "--temperature nan: must be a finite number"),
+        (["--top-p", "nan"], "--top-p nan: must be a number in (0, 1]"),
+        (["--speed", "inf"], "--speed inf: must be a finite number"),
+        (["--judge", "local", "--judge-timeout", "inf"], "--judge-timeout inf: must be a finite number"),
+        (["--judge", "local", "--judge-timeout", "nan"], "--judge-timeout nan: must be a finite number"),
+        (["--judge", "local", "--judge-timeout", "0"], "--judge-timeout 0.0: must be a finite number"),
+        (["--judge", "local", "--judge-concurrency", "0"], "--judge-concurrency 0: must be a positive"),
+        (["--judge-concurrency", "-2"], "--judge-concurrency -2: must be a positive integer"),
+    ],
+)
+def test_flags_must_be_finite_and_in_range(tmp_path: Path, flags: list[str], needle: str) -> None:
+    result = run_cli("run", "--headless", *flags, "--session", str(tmp_path / "s"))
+    one_line_error(result, needle)
+    assert not (tmp_path / "s").exists()
+
+
+def test_judge_concurrency_zero_is_never_the_default() -> None:
+    from scorers.judge import JudgeConfigError, parse_judge_flag
+
+    with pytest.raises(JudgeConfigError, match="--judge-concurrency 0: must be a positive integer"):
+        parse_judge_flag("local", "rubric-json", 0, None, "OPENAI_API_KEY")
+    with pytest.raises(JudgeConfigError, match="--judge-timeout 0: must be a finite number"):
+        parse_judge_flag("local", "rubric-json", None, 0, "OPENAI_API_KEY")
+    spec = parse_judge_flag("local", "rubric-json", None, None, "OPENAI_API_KEY")
+    assert (spec.concurrency, spec.timeout) == (4, 120.0)  # not given: the defaults

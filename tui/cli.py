@@ -8,6 +8,9 @@ exit code 2; a traceback is a bug.
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -153,57 +156,110 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_config(path: str) -> dict[str, Any]:
-    """Read a --config TOML; unknown keys are errors so typos never pass silently."""
+    """Read a --config TOML; unknown keys and values of the wrong type are errors, naming the
+    file and line, so typos never pass silently."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
     file = Path(path)
     try:
-        with open(file, "rb") as handle:
-            data = tomllib.load(handle)
+        text = file.read_bytes().decode("utf-8")
+        data = tomllib.loads(text)
     except FileNotFoundError:
         raise UsageError(f"--config {path}: file not found") from None
+    except OSError as exc:
+        raise UsageError(f"--config {path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: {exc}") from None
-    settings = dict(data.get("run", data))
+    lines = text.splitlines()
+    run = data.get("run", {})
+    if not isinstance(run, dict):
+        raise UsageError(f"{_where(path, lines, 'run')}: run must be a [run] table of settings")
+    # Settings may sit at the top of the file or under [run] (or both, but each only once).
+    sources = [(key, value, None) for key, value in data.items() if key != "run"]
+    sources += [(key, value, "run") for key, value in run.items()]
     out: dict[str, Any] = {}
-    if "judges" in data or "judges" in settings:
-        tables = settings.pop("judges", None) or data.get("judges")
-        out["judges"] = _judge_tables(tables, path)
-    for key, value in settings.items():
+    for key, value, section in sources:
         name = key.replace("-", "_")
+        where = _where(path, lines, key, section)
         if name not in RUN_DEFAULTS:
-            raise UsageError(f"{path}: unknown setting {key!r}")
+            raise UsageError(f"{where}: unknown setting {key!r}")
+        if name in out:
+            raise UsageError(f"{where}: {key} is set twice")
+        if name == "judges":
+            out[name] = _judge_tables(value, path, lines)
+            continue
+        if name == "judge" and isinstance(value, str):
+            value = [value]  # one judge: the same as a list of one
+        problem = _setting_problem(name, value)
+        if problem:
+            raise UsageError(f"{where}: {key} = {_toml(value)}: must be {problem}")
         out[name] = value
     return out
 
 
-def _judge_tables(tables: Any, path: str) -> list[Any]:
+def _where(path: str, lines: list[str], key: str | None, section: str | None = None, index: int = 0) -> str:
+    """`path:line` of `key = …` at the top level, in the [section] or in the index-th
+    [[section]] table of a TOML file (its header line when `key` is None); else `path`."""
+    headers = [n for n, line in enumerate(lines) if re.match(r"\s*\[", line)]
+    if section is None:
+        start, end = 0, headers[0] if headers else len(lines)
+    else:
+        name = r"\s*\.\s*".join(re.escape(part) for part in section.split("."))
+        pattern = re.compile(r"\s*\[{1,2}\s*" + name + r"\s*\]{1,2}\s*(#.*)?$")
+        starts = [n for n in headers if pattern.match(lines[n])]
+        if index >= len(starts):
+            return path
+        if key is None:
+            return f"{path}:{starts[index] + 1}"
+        start = starts[index] + 1
+        end = next((n for n in headers if n >= start), len(lines))
+    assign = re.compile(r"\s*[\"']?" + re.escape(key or "") + r"[\"']?\s*=")
+    for number in range(start, end):
+        if assign.match(lines[number]):
+            return f"{path}:{number + 1}"
+    return path
+
+
+def _toml(value: Any) -> str:
+    """A value as it reads in TOML, for error messages (`true`, not `True`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return repr(value)
+
+
+def _judge_tables(tables: Any, path: str, lines: list[str] | None = None) -> list[Any]:
     from scorers.judge import JudgeConfigError, JudgeSpec
 
-    if not isinstance(tables, list):
-        raise UsageError(f"{path}: judges must be [[judges]] tables")
+    lines = lines or []
+    section = "run.judges" if _where(path, lines, None, "run.judges") != path else "judges"
+    if not isinstance(tables, list) or not all(isinstance(table, dict) for table in tables):
+        where = _where(path, lines, "judges")
+        if where == path:  # a [judges] table, not an array of them
+            where = _where(path, lines, None, "judges")
+        raise UsageError(f"{where}: judges must be [[judges]] tables")
+    allowed = {"name", "engine", "template", "concurrency", "timeout", "retries", "max_tokens", "api_key_env"}
     specs = []
-    for table in tables:
-        allowed = {
-            "name",
-            "engine",
-            "template",
-            "concurrency",
-            "timeout",
-            "retries",
-            "max_tokens",
-            "api_key_env",
-        }
-        unknown = set(table) - allowed
-        if unknown or "engine" not in table:
-            what = f"unknown key {sorted(unknown)[0]!r}" if unknown else "missing engine"
-            raise UsageError(f"{path}: [[judges]] {what}")
+    for index, table in enumerate(tables):
+        here = _where(path, lines, None, section, index)
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            where = _where(path, lines, unknown[0], section, index)
+            raise UsageError(f"{where}: [[judges]] unknown key {unknown[0]!r}")
+        if "engine" not in table:
+            raise UsageError(f"{here}: [[judges]] missing engine")
         try:
             specs.append(JudgeSpec(**table))
-        except (JudgeConfigError, TypeError) as exc:
-            raise UsageError(f"{path}: [[judges]] {exc}") from None
+        except JudgeConfigError as exc:
+            where = _where(path, lines, exc.key, section, index) if exc.key else here
+            raise UsageError(f"{where}: [[judges]] {exc}") from None
+        except TypeError as exc:
+            raise UsageError(f"{here}: [[judges]] {exc}") from None
     return specs
 
 
@@ -243,25 +299,64 @@ def resolve_run_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # True is an int in Python
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)  # no inf, no nan
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+# What each setting must be (a test, and the words for the error); None is "not set".
+SETTING_RULES: dict[str, tuple[Any, str]] = {
+    "engine": (_is_text, "a non-empty string (an engine spec)"),
+    "prompts": (_is_text, "a non-empty string (a file path)"),
+    "session": (_is_text, "a non-empty string (a directory)"),
+    "max_tokens": (lambda v: _is_int(v) and v > 0, "a positive integer"),
+    "temperature": (lambda v: _is_number(v) and v >= 0, "a finite number of 0 or more"),
+    "top_p": (lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "seed": (_is_int, "an integer"),
+    "system": (lambda v: isinstance(v, str), "a string"),
+    "concurrency": (lambda v: _is_int(v) and v > 0, "a positive integer"),
+    "batch_size": (lambda v: _is_int(v) and v > 0, "a positive integer"),
+    "n_ctx": (lambda v: _is_int(v) and v >= 256, "an integer of 256 or more"),
+    "threads": (lambda v: _is_int(v) and v > 0, "a positive integer"),
+    "prompt_template": (lambda v: isinstance(v, str) and "{prompt}" in v, "a string containing {prompt}"),
+    "api_key_env": (_is_text, "a non-empty string (a variable's name)"),
+    "speed": (lambda v: _is_number(v) and v >= 0, "a finite number of 0 or more"),
+    "headless": (lambda v: isinstance(v, bool), "true or false"),
+    "rubric": (_is_text, "a non-empty string (a file path)"),
+    "ahead": (lambda v: _is_int(v) and v >= 0, "an integer of 0 or more"),
+    "judge": (
+        lambda v: isinstance(v, list) and all(_is_text(x) for x in v),
+        "a judge spec or a list of them",
+    ),
+    "judge_template": (_is_text, "a non-empty string (a template name or file)"),
+    "judge_concurrency": (lambda v: _is_int(v) and v > 0, "a positive integer"),
+    "judge_timeout": (lambda v: _is_number(v) and v > 0, "a finite number of seconds above 0"),
+}
+
+
+def _setting_problem(name: str, value: Any) -> str | None:
+    """What `value` must be for the setting `name`, when it is not; None when it is fine."""
+    ok, what = SETTING_RULES.get(name, (None, ""))
+    if ok is None or value is None:
+        return None
+    return None if ok(value) else what
+
+
 def _validate(options: dict[str, Any]) -> None:
-    checks = [
-        ("max_tokens", lambda v: isinstance(v, int) and v > 0, "a positive integer"),
-        ("temperature", lambda v: isinstance(v, (int, float)) and v >= 0, "0 or more"),
-        ("top_p", lambda v: isinstance(v, (int, float)) and 0 < v <= 1, "in (0, 1]"),
-        ("concurrency", lambda v: v is None or (isinstance(v, int) and v > 0), "a positive integer"),
-        ("batch_size", lambda v: v is None or (isinstance(v, int) and v > 0), "a positive integer"),
-        ("n_ctx", lambda v: isinstance(v, int) and v >= 256, "an integer of 256 or more"),
-        ("threads", lambda v: v is None or (isinstance(v, int) and v > 0), "a positive integer"),
-        ("speed", lambda v: isinstance(v, (int, float)) and v >= 0, "0 or more"),
-        ("ahead", lambda v: isinstance(v, int) and v >= 0, "0 or more"),
-    ]
-    for key, ok, what in checks:
-        if not ok(options[key]):
+    """Every setting's type and range; a config file's values were checked (naming their
+    line) as it was read, so what fails here came from a flag."""
+    for key in SETTING_RULES:
+        problem = _setting_problem(key, options.get(key))
+        if problem:
             flag = "--" + key.replace("_", "-")
-            raise UsageError(f"{flag} {options[key]!r}: must be {what}")
-    template = options.get("prompt_template")
-    if template is not None and "{prompt}" not in template:
-        raise UsageError("--prompt-template: must contain {prompt}")
+            raise UsageError(f"{flag} {options[key]!r}: must be {problem}")
 
 
 def normalise_argv(argv: list[str]) -> list[str]:
