@@ -193,10 +193,25 @@ def describe_criteria(criteria: list[Criterion]) -> str:
     return "\n".join(lines)
 
 
+# The templates fence data between markers such as <<<BEGIN ANSWER>>> and <<<END ANSWER>>>.
+# In a filled value every run of <<< is shown as ‹‹‹, so the text being judged can never
+# open or close a block of its own, whatever marker name it guesses. (Only `<` is escaped:
+# `>>>`, a Python prompt, stays as written, and no marker can start without `<<<`.)
+MARKER_RUN = re.compile(r"<{3,}")
+
+
+def neutralise_markers(text: str) -> str:
+    """`text` with every run of three or more `<` shown as `‹`: visibly the same, never a marker."""
+    return MARKER_RUN.sub(lambda m: "‹" * len(m.group()), text)
+
+
 def fill(template: str, values: dict[str, str]) -> str:
-    """Only the known placeholders are replaced: braces in the template's own text
-    (a JSON example) and in the candidate's answer are left alone."""
-    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+    """Only the known placeholders are replaced, in one pass: braces in the template's own
+    text (a JSON example) and in the candidate's answer are left alone, and a value that
+    contains `{answer}` is not filled again. No value can hold a <<< marker."""
+    return PLACEHOLDER.sub(
+        lambda m: neutralise_markers(values[m.group(1)]) if m.group(1) in values else m.group(0), template
+    )
 
 
 class JudgeCache:
