@@ -9,6 +9,7 @@ from typing import Any
 
 from sessions.state import fold
 
+# The one list of export columns, in order: JSONL keys and the CSV header both come from it.
 COLUMNS = [
     "item",
     "category",
@@ -28,6 +29,8 @@ COLUMNS = [
     "judge_error",
     "checks",
     "metrics",
+    "flagged",
+    "comment",
 ]
 
 
@@ -39,28 +42,27 @@ def export_rows(header: dict[str, Any], events: list[dict[str, Any]]) -> list[di
     for item_state in state.ordered():
         item = item_state.item
         last = item_state.turns[-1] if item_state.turns else {}
-        rows.append(
-            {
-                "item": item.id,
-                "category": item.category,
-                "status": "pending" if item_state.status == "partial" else item_state.status,
-                "response": item_state.response,
-                "transcript": item_state.transcript(system),
-                "reference": item.reference,
-                "error": item_state.error or item_state.skipped,
-                "finish_reason": last.get("finish_reason"),
-                "tokens": item_state.tokens,
-                "seconds": item_state.seconds,
-                "ttft": item_state.ttft,
-                "engine": engine,
-                "human": item_state.human,
-                "flagged": item_state.flagged,
-                "comment": item_state.comment,
-                **_judge_columns(item_state),
-                "checks": item_state.checks.get("checks", {}),
-                "metrics": item_state.checks.get("metrics", {}),
-            }
-        )
+        values = {
+            "item": item.id,
+            "category": item.category,
+            "status": "pending" if item_state.status == "partial" else item_state.status,
+            "response": item_state.response,
+            "transcript": item_state.transcript(system),
+            "reference": item.reference,
+            "error": item_state.error or item_state.skipped,
+            "finish_reason": last.get("finish_reason"),
+            "tokens": item_state.tokens,
+            "seconds": item_state.seconds,
+            "ttft": item_state.ttft,
+            "engine": engine,
+            "human": item_state.human,
+            "flagged": item_state.flagged,
+            "comment": item_state.comment,
+            **_judge_columns(item_state),
+            "checks": item_state.checks.get("checks", {}),
+            "metrics": item_state.checks.get("metrics", {}),
+        }
+        rows.append({column: values[column] for column in COLUMNS})  # every column, in order
     return rows
 
 
@@ -69,7 +71,7 @@ def to_jsonl(rows: list[dict[str, Any]]) -> str:
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
-    """Nested values (transcript, scores) are JSON inside their cell."""
+    """Nested values (transcript, scores) and true/false are JSON inside their cell."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
     writer.writeheader()
@@ -77,7 +79,7 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
         flat = {}
         for key in COLUMNS:
             value = row.get(key)
-            if isinstance(value, (dict, list)):
+            if isinstance(value, (dict, list, bool)):  # JSON in the cell: true/false, not True/False
                 value = json.dumps(value, ensure_ascii=False)
             flat[key] = "" if value is None else value
         writer.writerow(flat)
