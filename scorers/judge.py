@@ -10,6 +10,7 @@ environment: nothing here writes one anywhere.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import math
@@ -140,15 +141,14 @@ class JudgeSpec:
                 raise JudgeConfigError(f"judge {self.name}: {key} must be {what}, not {value!r}", key)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "engine": self.engine,
-            "template": self.template,
-            "concurrency": self.concurrency,
-            "timeout": self.timeout,
-            "retries": self.retries,
-            "api_key_env": self.api_key_env,
-        }
+        """Every field, so a resumed session gets back exactly the judge it had."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, saved: dict[str, Any]) -> JudgeSpec:
+        """From a session header: its own fields, whatever else the header holds."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in saved.items() if k in names})
 
 
 def rubric_schema(criteria: list[Criterion]) -> dict[str, Any]:
@@ -289,8 +289,9 @@ class Judge:
             options: dict[str, Any] = {
                 "concurrency": self.spec.concurrency,
                 "api_key_env": self.spec.api_key_env,
+                "read_timeout": self.spec.timeout,
+                "retries": self.spec.retries,  # HTTP retries too, not only timeouts
             }
-            options["read_timeout"] = self.spec.timeout
             self._engine = load_engine(spec, **options)
         thread = getattr(self._engine, "thread", None)
         if thread is not None:

@@ -24,7 +24,7 @@ from engines.registry import load_engine, parse_spec
 from scorers.rubric import Rubric, load_rubric
 from sessions.prompts import Item, load_prompt_set
 from sessions.runner import Runner
-from sessions.store import SessionError, SessionStore, check_log, read_header
+from sessions.store import SessionStore, read_header
 from sessions.version import VERSION
 
 
@@ -200,12 +200,6 @@ def prepare(options: dict[str, Any], *, engine: Engine | None = None) -> Launch:
     created = not directory.exists()
     store = SessionStore(directory)
     store.open(create=True)
-    try:
-        if resumed:
-            check_log(store.header, store.events, directory)
-    except SessionError:
-        store.close()
-        raise
     for warning in store.warnings:
         print(f"sftscope: warning: {warning}", flush=True)
     judges = _judges(options, header if resumed else None, rubric)
@@ -250,7 +244,6 @@ def prepare_replay(directory: Path, speed: float) -> Launch:
     store = SessionStore(Path(directory))
     # A session on a read-only disk (or someone else's) still replays; labels are refused.
     store.open(read_only=not _writable(Path(directory)))
-    check_log(store.header, store.events, Path(directory))
     rubric = Rubric.from_dict(header["rubric"]) if header.get("rubric") else load_rubric(None)
     runner = Runner(store, engine, SamplingParams(**header.get("params", {})), system=header.get("system"))
     return Launch(

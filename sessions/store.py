@@ -165,7 +165,7 @@ def check_log(header: dict[str, Any], events: list[dict[str, Any]], directory: P
     path = Path(directory) / EVENTS
     what = "is missing" if not path.exists() else f"holds {have} of the {expected} items its header lists"
     raise SessionError(
-        f"{path}: {what}; the session cannot be used as it is "
+        f"{path} {what}; the session cannot be used as it is "
         "(restore the file, or move the directory aside and start a new --session)"
     )
 
@@ -330,6 +330,7 @@ class SessionStore:
             self.header = read_header(self.directory)
             self._check_version()
             loaded = read_events(self.events_path)
+            check_log(self.header, loaded.events, self.directory)
             self.events, self.warnings = loaded.events, loaded.warnings
             self.read_only = True
             return
@@ -351,6 +352,8 @@ class SessionStore:
             elif not create:
                 raise SessionError(f"{self.directory}: not a session (no {HEADER})")
             loaded = read_events(self.events_path, repair=True)
+            if self.header_path.exists():
+                check_log(self.header, loaded.events, self.directory)  # before creating a log
             self.events = loaded.events
             self.warnings = loaded.warnings
             self._fd = os.open(self.events_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

@@ -202,3 +202,81 @@ def test_sigterm_also_saves_and_exits(tmp_path: Path, server_url: str) -> None:
         term.close()
     assert 'status = "interrupted"' in (session / "session.toml").read_text()
     assert export(session)["q1"]["human"] == {"helpfulness": 3}
+
+
+def _wait_gone(pid: int, limit: float = 10.0) -> float:
+    started = time.monotonic()
+    while alive(pid) and time.monotonic() - started < limit:
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+@pytest.mark.slow
+def test_q_while_streaming_and_judging_is_gone_within_half_a_second(tmp_path: Path) -> None:
+    """The bundled model streams and the local judge works: q must not wait for either."""
+    prompts = write_jsonl(
+        tmp_path / "p.jsonl",
+        [{"id": f"item{i}", "prompt": f"Write a long story about the number {i}."} for i in range(1, 4)],
+    )
+    session = tmp_path / "session"
+    term = Terminal(
+        tmp_path,
+        [sys.executable, "-m", "tui.cli", "run", "--session", str(session), "--prompts", str(prompts),
+         "--max-tokens", "400", "--n-ctx", "1024", "--judge", "local", "--judge-timeout", "300"],
+    )  # fmt: skip
+    try:
+        term.wait_for(lambda s: "streaming" in s, timeout=90)
+        term.keys("4")
+        term.wait_for(lambda s: "saved ✓" in s)
+        term.keys("q")
+        took = _wait_gone(term.pid)
+    finally:
+        term.close()
+    assert not alive(term.pid)
+    assert took < 0.5, f"the process took {took:.2f}s to end after q"
+    assert 'status = "stopped"' in (session / "session.toml").read_text()
+    assert export(session)["item1"]["human"] == {"helpfulness": 4}
+
+
+def test_ctrl_c_in_the_console_saves_and_marks_interrupted(tmp_path: Path, server_url: str) -> None:
+    prompts = write_jsonl(
+        tmp_path / "p.jsonl", [{"id": "q1", "prompt": "question"}, {"id": "q2", "prompt": "b"}]
+    )
+    session = tmp_path / "session"
+    term = console_on_server(tmp_path, server_url, prompts, session)
+    try:
+        term.wait_for(lambda s: "○ q1" in s)
+        term.keys("2")
+        term.wait_for(lambda s: "saved ✓" in s)
+        term.keys("C-c")
+        took = _wait_gone(term.pid)
+        screen = term.screen()
+    finally:
+        term.close()
+    assert took < 2
+    assert "Traceback" not in screen
+    assert 'status = "interrupted"' in (session / "session.toml").read_text()
+    assert export(session)["q1"]["human"] == {"helpfulness": 2}
+
+
+def test_sigterm_while_the_model_loads_restores_the_terminal(tmp_path: Path) -> None:
+    """A signal before the console is up: no traceback, no half header, the terminal restored."""
+    session = tmp_path / "session"
+    term = Terminal(tmp_path, [sys.executable, "-m", "tui.cli", "run", "--session", str(session)])
+    term.tmux("set-option", "-t", term.name, "remain-on-exit", "on")  # keep the screen to read
+    try:
+        deadline = time.monotonic() + 30
+        while not (session / "session.lock").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(term.pid, signal.SIGTERM)
+        _wait_gone(term.pid)
+        screen = term.tmux("capture-pane", "-p", "-e", "-t", term.name)
+        mode = term.tmux("display-message", "-p", "-t", term.name, "#{alternate_on}")
+    finally:
+        term.close()
+    assert not alive(term.pid)
+    assert "Traceback" not in screen
+    assert mode.strip() in ("0", "")  # the alternate screen was left
+    assert (
+        not (session / "session.toml").exists() or "format_version" in (session / "session.toml").read_text()
+    )

@@ -13,7 +13,7 @@ import math
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sessions.version import VERSION
 
@@ -36,6 +36,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     "prompt_template": None,
     "api_key_env": "OPENAI_API_KEY",
     "speed": 1.0,
+    "read_timeout": 120.0,
     "headless": False,
     "rubric": None,
     "ahead": 3,
@@ -51,8 +52,15 @@ class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints its usage block before an error; sftscope's rule is one line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"sftscope: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="sftscope",
         description="Evaluate a fine-tuned model in the terminal: stream, hand-score, judge, export.",
         epilog="`sftscope` alone runs the bundled model on the built-in prompt set.",
@@ -100,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="environment variable holding the API key (default OPENAI_API_KEY)",
     )
     run.add_argument("--speed", type=float, metavar="X", help="replay engine pace (0 = instant, default 1)")
+    run.add_argument(
+        "--read-timeout",
+        type=float,
+        metavar="S",
+        help="openai engine: seconds without data before a request is given up and retried (default 120)",
+    )
     run.add_argument(
         "--headless", action="store_true", default=None, help="no console: a progress bar, then exit"
     )
@@ -328,6 +342,7 @@ SETTING_RULES: dict[str, tuple[Any, str]] = {
     "prompt_template": (lambda v: isinstance(v, str) and "{prompt}" in v, "a string containing {prompt}"),
     "api_key_env": (_is_text, "a non-empty string (a variable's name)"),
     "speed": (lambda v: _is_number(v) and v >= 0, "a finite number of 0 or more"),
+    "read_timeout": (lambda v: _is_number(v) and v > 0, "a finite number of seconds above 0"),
     "headless": (lambda v: isinstance(v, bool), "true or false"),
     "rubric": (_is_text, "a non-empty string (a file path)"),
     "ahead": (lambda v: _is_int(v) and v >= 0, "an integer of 0 or more"),
@@ -385,8 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "replay":
             from tui.commands import replay_command
 
-            if args.speed < 0:
-                raise UsageError(f"--speed {args.speed}: must be 0 or more")
+            if not (math.isfinite(args.speed) and args.speed >= 0):
+                raise UsageError(f"--speed {args.speed}: must be a finite number of 0 or more")
             return replay_command(args)
         from tui.commands import run_command
 

@@ -224,13 +224,22 @@ def export_command(args: Any) -> int:
         print(f"sftscope: warning: {warning}", file=sys.stderr)
     rows = export_rows(header, events)
     text = to_csv(rows) if args.format == "csv" else to_jsonl(rows)
+    from sessions.store import describe_os_error
+
     if args.output:
         try:
             Path(args.output).write_text(text, encoding="utf-8")
         except OSError as exc:
-            return fail(f"-o {args.output}: {exc.strerror}")
+            return fail(f"-o {args.output}: not written ({describe_os_error(exc)})")
     else:
-        sys.stdout.write(text)
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except OSError as exc:
+            # Nothing more can reach stdout; keep Python from trying again at exit.
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return fail(f"standard output: not written ({describe_os_error(exc)})")
     return 0
 
 
@@ -307,5 +316,9 @@ async def _judge_session(args: Any) -> int:
         runner.cancel_judges()
         for judge in judges:
             await judge.close()
-        store.close(status=status)
+        unsaved = 0 if runner.retry_writes() else len(runner._unwritten)
+        problems = store.close(status=status)
+    if unsaved or problems:
+        reason = runner.write_error or "; ".join(problems)
+        raise UsageError(f"{directory}: {unsaved} judgments not saved ({reason})")
     return 0
