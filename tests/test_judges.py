@@ -435,3 +435,58 @@ async def test_an_answer_cannot_close_its_own_block(
         # The model's answer sits in block A, then in block B: inside its block both times.
         assert first.index("It is 4.") < first.index("<<<END ANSWER A>>>")
         assert swapped.index("<<<BEGIN ANSWER B>>>") < swapped.index("It is 4.")
+
+
+# --- judge settings that must do what the README says -------------------------------------------
+
+
+def test_judge_max_tokens_and_retries_reach_the_server_and_survive_resume(tmp_path: Path) -> None:
+    """[[judges]] max_tokens is sent and kept on resume; retries bound the HTTP attempts."""
+    import asyncio
+
+    from sessions.launch import prepare
+    from tui.cli import RUN_DEFAULTS, load_config
+
+    engine_server = ScriptedServer()
+    engine_server.default = {"text": "An answer."}
+    judge_server = ScriptedServer()
+    judge_server.default = {"status": 503}  # every attempt fails: count them
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "q1", "prompt": "Hi?"}])
+    session = tmp_path / "s"
+    with serve_in_thread(engine_server) as engine_url, serve_in_thread(judge_server) as judge_url:
+        config = tmp_path / "run.toml"
+        config.write_text(
+            f'[[judges]]\nname = "j"\nengine = "openai:{judge_url}#judge"\nmax_tokens = 77\nretries = 1\n'
+        )
+        result = run_cli(
+            "run", "--headless", "--engine", f"openai:{engine_url}#m", "--prompts", str(prompts),
+            "--session", str(session), "--config", str(config),
+            env={"XDG_CACHE_HOME": str(tmp_path / "cache")},
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # One try and one retry, not the engine's default of four retries.
+    assert len(judge_server.requests) == 2
+    assert {body["max_tokens"] for body in judge_server.requests} == {77}
+    # Resumed without the config: the judge comes back from the header, max_tokens included.
+    options = {**RUN_DEFAULTS, "session": str(session), "_given": {"session"}}
+    launch = prepare(options)
+    try:
+        (judge,) = launch.runner.judges
+        assert (judge.spec.name, judge.spec.max_tokens, judge.spec.retries) == ("j", 77, 1)
+    finally:
+        asyncio.run(launch.close("stopped", free_models=False))
+    assert load_config(str(config))["judges"][0].max_tokens == 77
+
+
+async def test_a_cut_judge_stream_is_asked_again_not_parsed_as_empty(
+    server: ScriptedServer, tmp_path: Path
+) -> None:
+    server.script = [{"text": '{"helpfu', "finish": None}]
+    server.default = {"text": GOOD}
+    judge = judge_for(server, tmp_path)
+    await judge.start()
+    judge.engine.client.backoff_base = 0.01
+    event = await judge.judge(item_state())
+    await judge.close()
+    assert event["error"] is None and event["scores"]["helpfulness"] == 4
+    assert len(server.requests) == 2
