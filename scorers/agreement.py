@@ -13,6 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+# Below this many paired items a kappa is not shown: at n = 1 it is 0.00 or undefined,
+# and a handful of items gives an interval far wider than the value itself.
+MIN_N = 10
+
 
 @dataclass(frozen=True)
 class Agreement:
@@ -20,11 +24,24 @@ class Agreement:
     exact: float | None
     kappa: float | None
 
+    @property
+    def enough(self) -> bool:
+        """Enough paired items for a kappa worth showing (MIN_N or more)."""
+        return self.n >= MIN_N
+
+    def kappa_text(self) -> str:
+        """The kappa as shown: "n too small" below MIN_N, "–" when undefined (no variation)."""
+        if not self.enough:
+            return "n too small"
+        return "–" if self.kappa is None else f"{self.kappa:+.2f}"
+
     def line(self) -> str:
         if not self.n:
             return "n=0"
-        kappa = "–" if self.kappa is None else f"{self.kappa:.2f}"
-        return f"n={self.n} exact {100 * (self.exact or 0):.0f}% κ {kappa}"
+        exact = f"n={self.n} exact {100 * (self.exact or 0):.0f}%"
+        if not self.enough:
+            return f"{exact}, n too small for κ"
+        return f"{exact} κ {self.kappa_text()}"
 
 
 def cohen_kappa(
