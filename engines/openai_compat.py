@@ -291,7 +291,7 @@ class OpenAIEngine:
         # Which form of structured output the server takes; None: plain text only.
         self.structured_output: str | None = "json_schema"
         self.structured_confirmed = False
-        self._probe_500s = 0
+        self._negotiating = asyncio.Lock()
 
     async def start(self) -> None:
         if self.model is None:
@@ -330,33 +330,51 @@ class OpenAIEngine:
         return payload
 
     async def _open(self, payload: dict[str, Any], schema: dict[str, Any] | None) -> Any:
-        """Open the stream, negotiating the form of structured output on first use."""
+        """Open the stream. Structured output is negotiated once per engine: the first
+        request that needs it finds the form the server takes while the others wait,
+        so concurrent judgments never each probe (and downgrade) on their own."""
+        if schema is not None and not self.structured_confirmed:
+            async with self._negotiating:
+                if not self.structured_confirmed:
+                    return await self._negotiate(payload, schema)
+        if schema is not None:
+            if self.structured_output is None:
+                payload.pop("response_format", None)
+            else:
+                payload["response_format"] = structured_format(self.structured_output, schema)
+        response, _attempts = await self.client.open_stream("/chat/completions", payload)
+        return response
+
+    async def _negotiate(self, payload: dict[str, Any], schema: dict[str, Any]) -> Any:
+        """Try each form of structured output in turn, then plain text (parsed all the same).
+
+        A 4xx refuses a form at once; a 500 (llama.cpp server's way of refusing) is asked
+        once more first, so a single transient 500 never turns structured output off.
+        """
+        asked_again = False
         while True:
-            probing = "response_format" in payload and not self.structured_confirmed
-            try:
-                # An untried form of structured output gets one attempt (two on a 500):
-                # servers that do not know it answer 400, 422 or (llama.cpp server) 500.
-                response, _attempts = await self.client.open_stream(
-                    "/chat/completions", payload, fail_fast=REFUSALS if probing else frozenset()
-                )
-                if probing:
-                    self.structured_confirmed = True
+            if self.structured_output is None:
+                payload.pop("response_format", None)
+                self.structured_confirmed = True
+                response, _attempts = await self.client.open_stream("/chat/completions", payload)
                 return response
+            payload["response_format"] = structured_format(self.structured_output, schema)
+            try:
+                response, _attempts = await self.client.open_stream(
+                    "/chat/completions", payload, fail_fast=REFUSALS
+                )
             except GenerationFailed as exc:
-                if not probing or exc.status not in REFUSALS:
+                if exc.status not in REFUSALS:
                     raise
-                if exc.status not in REFUSALS_AT_ONCE and self._probe_500s == 0:
-                    self._probe_500s += 1
+                if exc.status not in REFUSALS_AT_ONCE and not asked_again:
+                    asked_again = True
                     await asyncio.sleep(self.client.backoff(0))
                     continue
-                self._probe_500s = 0
-                # The server refused this form of structured output: try the next
-                # form, and plain text (parsed all the same) after the last.
-                self.structured_output = STRUCTURED_FORMS.get(self.structured_output or "")
-                if self.structured_output is None:
-                    payload.pop("response_format")
-                else:
-                    payload["response_format"] = structured_format(self.structured_output, schema or {})
+                asked_again = False
+                self.structured_output = STRUCTURED_FORMS.get(self.structured_output)
+                continue
+            self.structured_confirmed = True
+            return response
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         if self.model is None:

@@ -345,3 +345,29 @@ async def test_a_server_that_always_refuses_with_500_gets_the_next_form(server: 
     await engine.close()
     forms = [body.get("response_format", {}).get("type") for body in server.requests]
     assert forms == ["json_schema", "json_schema", "json_object"]
+
+
+async def test_structured_output_is_negotiated_once_for_concurrent_requests(server: ScriptedServer) -> None:
+    """Four judgments at once against a server that refuses json_schema with a 500 (as
+    llama.cpp's does): the form is found once; nobody falls through to plain text."""
+    from aiohttp import web
+
+    async def answer(req: Any, body: dict[str, Any]) -> Any:
+        if (body.get("response_format") or {}).get("type") == "json_schema":
+            return web.json_response({"error": {"message": "validation error"}}, status=500)
+        await asyncio.sleep(0.05)
+        return await server.sse(req, body, {"text": '{"a": 1}'})
+
+    server.default = answer
+    engine = OpenAIEngine(f"{server.url}#m")
+    engine.client.backoff_base = 0.01
+    schema_request = GenerationRequest(
+        messages=[{"role": "user", "content": "judge"}],
+        key=("j", 0),
+        extra={"json_schema": {"type": "object"}},
+    )
+    await asyncio.gather(*(collect_all(engine, schema_request) for _ in range(4)))
+    await engine.close()
+    forms = [(body.get("response_format") or {}).get("type") for body in server.requests]
+    assert forms.count("json_schema") == 2  # asked twice (a 500 may be transient), then refused
+    assert forms.count("json_object") == 4 and None not in forms
