@@ -31,42 +31,43 @@ from scorers.rubric import Rubric
 from sessions.launch import Launch
 from sessions.state import ItemState
 from tui.screens import CommentScreen, HelpScreen, SftscopeCommands, key_label
-from tui.widgets import ItemList, ScorePanel, format_value, fully_scored
+from tui.widgets import ItemList, ScorePanel, fully_scored
 
 HARD_EXIT_SECONDS = 3.0  # after SIGHUP/SIGTERM all is saved: never hang on a dead terminal
 MODEL_NICE = 10  # local model threads run below the UI thread (bench/ui_latency.py)
 
 
 def build_bindings(rubric: Rubric) -> list[Binding]:
+    # The footer shows these after the score keys, in this order: Textual's footer cuts off
+    # what does not fit at the right, so on a narrow terminal the last ones go first.
+    footer = ("help", "quit", "next_item", "undo", "skip", "reveal")
     keys = rubric.keys
+    kinds = {c.kind for c in rubric.criteria}
     likert = [c for c in rubric.criteria if c.kind == "likert"]
     low = min((c.min for c in likert), default=1)
     high = max((c.max for c in likert), default=9)
+    # One footer entry for every scoring key: "1-5 y/n score".
+    score_keys = [f"{low}-{high}"] if kinds & {"likert", "tags"} else []
+    if "binary" in kinds:
+        score_keys.append(f"{key_label(keys['yes'])}/{key_label(keys['no'])}")
     bindings = [
-        Binding(str(d), f"app.digit({d})", "score", show=(d == low), key_display=f"{low}-{high}")
+        Binding(str(d), f"app.digit({d})", "score", show=(d == low), key_display=" ".join(score_keys))
         for d in range(10)
     ]
-    shown = {"next_item", "undo", "skip", "reveal", "help", "quit"}
-    for action, key in keys.items():
-        label = {
-            "next_item": "next",
-            "prev_item": "prev",
-            "next_criterion": "criterion",
-            "help": "help",
-        }.get(action, action.replace("_", " "))
-        display = (
-            "←→"
-            if action == "next_item" and keys["prev_item"] == "left" and key == "right"
-            else key_label(key)
-        )
+    labels = {"next_item": "next", "prev_item": "prev", "next_criterion": "criterion"}
+    for action in sorted(keys, key=lambda a: footer.index(a) if a in footer else len(footer)):
+        key = keys[action]
+        display = key_label(key)
         bindings.append(
             Binding(
                 key,
                 f"app.{action}",
-                label,
-                show=action in shown,
+                labels.get(action, action.replace("_", " ")),
+                show=action in footer,
                 key_display=display,
-                priority=key == "tab" or key == "shift+tab",
+                # Before the conversation's own (horizontal scroll) bindings, so the footer
+                # shows them; the answer wraps, so it never scrolls sideways.
+                priority=key in ("tab", "shift+tab", "left", "right"),
             )
         )
     bindings += [
@@ -355,10 +356,16 @@ class SftscopeApp(App[int]):
         return state.item.id in self.revealed_items or fully_scored(state, self.rubric)
 
     def refresh_scores(self) -> None:
+        """The score panel: your values, then (once revealed) each judge's in the same rows."""
         state = self.current
-        lines = [*check_lines(state), *judge_lines(self, state)] if state is not None else []
-        self.screen.query_one("#scores", ScorePanel).render_scores(
-            self.rubric, state, self.criterion, self.saved_note, lines
+        self.screen.query_one("#scores", ScorePanel).show_scores(
+            self.rubric,
+            state,
+            self.criterion,
+            self.saved_note,
+            judges=[judge.spec.name for judge in self.runner.judges],
+            visible=state is not None and self.judge_visible(state),
+            states=self.runner.state.items.values(),
         )
 
     def refresh_row(self, item_id: str) -> None:
@@ -668,70 +675,3 @@ class SftscopeApp(App[int]):
             await self.answer.update(doc)
             self.update_meta(state)
 
-
-def check_lines(state: ItemState) -> list[Text]:
-    """Deterministic checks and overlap metrics: objective, so shown at once."""
-    event = state.checks
-    if not event:
-        return []
-    line = Text("checks: ", style="bold cyan")
-    checks = {k: v for k, v in (event.get("checks") or {}).items() if not k.startswith("ifeval_")}
-    if checks:
-        passed = sum(1 for v in checks.values() if v)
-        line.append(f"{passed}/{len(checks)} passed  ", style="green" if passed == len(checks) else "yellow")
-    for key in ("ifeval_strict", "ifeval_loose"):
-        if key in (event.get("checks") or {}):
-            ok = event["checks"][key]
-            line.append(
-                f"{key.replace('ifeval_', 'IFEval ')} {'✓' if ok else '✗'}  ", style="green" if ok else "red"
-            )
-    metrics = event.get("metrics")
-    if metrics:
-        line.append(
-            f"overlap: ROUGE-L {metrics['rougeL']:.2f} BLEU {metrics['bleu']:.1f} chrF {metrics['chrf']:.1f}",
-            style="dim",
-        )
-    return [line]
-
-
-def judge_lines(app: SftscopeApp, state: ItemState) -> list[Text]:
-    """Judge scores beside the human's, disagreements highlighted, plus running agreement."""
-    from scorers.agreement import agreement
-
-    judges = app.runner.judges
-    if not judges or not state.complete:
-        return []
-    if not app.judge_visible(state):
-        ready = len(state.judges)
-        return [Text(f"judge: {ready}/{len(judges)} ready, hidden until you score (v reveals)", style="dim")]
-    lines: list[Text] = []
-    human = state.human
-    for judge in judges:
-        event = state.judges.get(judge.spec.name)
-        line = Text(f"{judge.spec.name[:14]}: ", style="bold magenta")
-        if event is None:
-            line.append("judging …", style="dim")
-        elif event.get("error"):
-            line.append(f"error: {str(event['error'])[:60]}", style="red")
-        else:
-            for name, value in (event.get("scores") or {}).items():
-                criterion = app.rubric.get(name)
-                shown = format_value(criterion, value) if criterion else str(value)
-                mine = human.get(name)
-                style = "" if mine is None else ("green" if mine == value else "bold red")
-                line.append(f"{name[:12]} {shown}  ", style=style)
-        lines.append(line)
-    first = judges[0].spec.name
-    parts = []
-    for criterion in app.rubric.criteria:
-        if criterion.kind not in ("likert", "binary"):
-            continue
-        pairs = []
-        for other in app.runner.state.items.values():
-            theirs = (other.judges.get(first) or {}).get("scores") or {}
-            if criterion.name in other.human and criterion.name in theirs:
-                pairs.append((other.human[criterion.name], theirs[criterion.name]))
-        stats = agreement(pairs, criterion.kind, criterion.min, criterion.max)
-        parts.append(f"{criterion.name[:11]} {stats.line()}")
-    lines.append(Text("agreement (you vs " + first[:12] + "): " + " · ".join(parts), style="dim"))
-    return lines

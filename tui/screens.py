@@ -6,10 +6,11 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
@@ -33,23 +34,27 @@ class HelpScreen(ModalScreen[None]):
         self.rubric = rubric
 
     def compose(self) -> ComposeResult:
+        # Text, never markup: "[keys]" and a key bound to "[" are shown as they are.
         table = Table(box=None, show_header=False, padding=(0, 1))
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column()
+
+        def row(keys: str, what: str) -> None:
+            table.add_row(Text(keys), Text(what))
+
         likert = [c for c in self.rubric.criteria if c.kind == "likert"]
         if likert:
             low = min(c.min for c in likert)
             high = max(c.max for c in likert)
-            table.add_row(f"{low}–{high}", "score the focused criterion and move on")
+            row(f"{low}–{high}", "score the focused criterion and move on")
         if any(c.kind == "tags" for c in self.rubric.criteria):
-            table.add_row("1–9", "toggle a tag (tags criteria)")
+            row("1–9", "toggle a tag (tags criteria)")
         for action, key in self.rubric.keys.items():
-            table.add_row(key_label(key), ACTION_HELP[action])
-        table.add_row("escape", "stop the generation")
-        table.add_row("↑ ↓ pgup pgdn", "scroll the answer")
-        table.add_row("ctrl+p", "command palette: jump to item, export, …")
-        with Vertical(id="help"):
-            yield Label("[b]sftscope keys[/b]  (remap them under [keys] in the rubric)")
+            row(key_label(key), ACTION_HELP[action])
+        row("↑ ↓ pgup pgdn", "scroll the answer")
+        row("ctrl+p", "command palette: jump to item, export, …")
+        with VerticalScroll(id="help"):  # scrolls (↑ ↓) where the terminal is short
+            yield Label(Text.assemble(("sftscope keys", "bold"), "  (remap them under [keys] in the rubric)"))
             yield Static(table)
 
 

@@ -6,14 +6,18 @@ that is not in the event log, except what is on screen right now.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from rich.text import Text
-from textual.widgets import OptionList, Static
+from textual.widget import Widget
+from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from scorers.agreement import Agreement, agreement
 from scorers.rubric import Criterion, Rubric
 from sessions.state import ItemState
+from tui.screens import key_label
 
 GLYPHS = {
     "pending": ("·", "dim"),
@@ -21,6 +25,7 @@ GLYPHS = {
     "generating": ("◌", "yellow"),
     "cancelled": ("■", "magenta"),
     "error": ("✗", "red"),
+    "incomplete": ("◆", "red"),
     "skipped": ("-", "dim"),
     "unscored": ("○", "cyan"),
     "scored": ("●", "green"),
@@ -80,56 +85,303 @@ class ItemList(OptionList):
         self.replace_option_prompt_at_index(index, self.row(state, rubric, generating))
 
 
-class ScorePanel(Static):
-    """The criteria with the operator's values, the focused one marked."""
+class Columns(NamedTuple):
+    name: int  # the criterion name column
+    mode: int  # options: 3 " 1 ", 2 " 1", 1 "1" per option
+    options: int  # the options column, before the judges' columns
+    cell: int  # one judge's column
+    kappa: bool  # a kappa column after the judges'
 
-    def render_scores(
+
+JUDGED_KINDS = ("likert", "binary")  # the kinds with an agreement (and a kappa)
+JUDGE_CELL = (7, 4)  # a judge's column, wide or narrow: "   4✗", the name cut to width - 1 above
+KAPPA_CELL = 6  # " +0.62"
+SEPARATOR = " │"  # between your options and the judges' columns
+
+
+def option_width(criterion: Criterion, mode: int) -> int:
+    """Columns the options of a likert/binary criterion take: mode 3 " 1 ", 2 " 1", 1 "1"."""
+    count = criterion.max - criterion.min + 1 if criterion.kind == "likert" else 2
+    return count * mode
+
+
+def options_text(criterion: Criterion, value: Any, mode: int, room: int, comment_key: str) -> Text:
+    """The criterion's options with the chosen one highlighted, in at most `room` columns."""
+    text = Text()
+
+    def option(label: str, style: str) -> None:
+        if mode == 3:
+            text.append(f" {label} ", style=style)
+        else:
+            text.append(" " if mode == 2 else "")
+            text.append(label, style=style)
+
+    if criterion.kind == "likert":
+        for number in range(criterion.min, criterion.max + 1):
+            option(str(number), "reverse green" if value == number else "dim")
+    elif criterion.kind == "binary":
+        option("y", "reverse green" if value is True else "dim")
+        option("n", "reverse red" if value is False else "dim")
+    elif criterion.kind == "tags":
+        chosen = value or []
+        tags = list(enumerate(criterion.tags, start=1))
+        # The longest tag names that fit: whole, then cut, then the numbers alone.
+        for cut in (max((len(t) for t in criterion.tags), default=0), 8, 3, 0):
+            cells = [f" {n}:{tag[:cut]}" if cut else f" {n}" for n, tag in tags]
+            if sum(len(c) for c in cells) <= room or cut == 0:
+                break
+        for (_, tag), cell in zip(tags, cells, strict=True):
+            text.append(cell, style="reverse cyan" if tag in chosen else "dim")
+    else:
+        text.append(" " + (value or f"({comment_key} to write)"), style="italic" if value else "dim")
+    text.truncate(room, overflow="ellipsis")
+    return text
+
+
+def check_lines(state: ItemState) -> list[Text]:
+    """Deterministic checks and overlap metrics: objective, so shown at once."""
+    event = state.checks
+    if not event:
+        return []
+    line = Text("checks: ", style="bold cyan")
+    results = event.get("checks") or {}
+    checks = {k: v for k, v in results.items() if not k.startswith("ifeval_")}
+    if checks:
+        passed = sum(1 for v in checks.values() if v)
+        line.append(f"{passed}/{len(checks)} passed  ", style="green" if passed == len(checks) else "yellow")
+    for key in ("ifeval_strict", "ifeval_loose"):
+        if key in results:
+            ok = results[key]
+            line.append(
+                f"{key.replace('ifeval_', 'IFEval ')} {'✓' if ok else '✗'}  ", style="green" if ok else "red"
+            )
+    metrics = event.get("metrics")
+    if metrics:
+        line.append(
+            f"overlap: ROUGE-L {metrics['rougeL']:.2f} BLEU {metrics['bleu']:.1f} chrF {metrics['chrf']:.1f}",
+            style="dim",
+        )
+    return [line] if line.plain != "checks: " else []
+
+
+def running_agreement(rubric: Rubric, judge: str, states: Iterable[ItemState]) -> dict[str, Agreement]:
+    """You against `judge`, per likert/binary criterion, over every item both have scored."""
+    pairs: dict[str, list[tuple[Any, Any]]] = {c.name: [] for c in rubric.criteria if c.kind in JUDGED_KINDS}
+    for state in states:
+        theirs = (state.judges.get(judge) or {}).get("scores") or {}
+        if not theirs:
+            continue
+        human = state.human
+        for name, found in pairs.items():
+            if name in human and name in theirs:
+                found.append((human[name], theirs[name]))
+    out = {}
+    for criterion in rubric.criteria:
+        if criterion.name in pairs:
+            out[criterion.name] = agreement(
+                pairs[criterion.name], criterion.kind, criterion.min, criterion.max
+            )
+    return out
+
+
+class ScorePanel(Widget):
+    """The criteria with the operator's values, the focused one marked; once revealed,
+    one column per judge in the same rows, and the running agreement.
+
+    Every line is cut to the panel's width, never wrapped: the name column shrinks
+    first, then the options get compact (" 1  2  3" → " 1 2 3" → "123").
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.rubric: Rubric | None = None
+        self.state: ItemState | None = None
+        self.focus_index = 0
+        self.saved = ""
+        self.judges: tuple[str, ...] = ()
+        self.revealed = False
+        self.agreement: dict[str, Agreement] = {}
+
+    def show_scores(
         self,
         rubric: Rubric,
         state: ItemState | None,
         focus: int,
         saved: str,
-        judge_lines: list[Text] | None = None,
+        *,
+        judges: Iterable[str] = (),
+        visible: bool = False,
+        states: Iterable[ItemState] = (),
     ) -> None:
-        text = Text()
-        if state is None:
-            self.update(text)
-            return
+        """Show `state` scored against `rubric`; `judges` are the configured judges' names,
+        `visible` whether their scores are revealed on this item, `states` every item (for
+        the running agreement, only computed once revealed)."""
+        self.rubric, self.state, self.focus_index, self.saved = rubric, state, focus, saved
+        self.judges = tuple(judges)
+        self.revealed = visible
+        show = self.judges and visible and state is not None and state.complete
+        self.agreement = running_agreement(rubric, self.judges[0], states) if show else {}
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
+        return self.lines_for(self.content_size.width or 56)
+
+    # --- layout -------------------------------------------------------------------------
+    def columns(self, width: int) -> Columns:
+        """How `width` columns are shared: the name column shrinks to 16 first, then the
+        options get compact (" 1  2 " → " 1 2" → "12") and the names shrink further."""
+        assert self.rubric is not None
+        criteria = self.rubric.criteria
+        longest = max((len(c.name) for c in criteria), default=4)
+        kappa = any(a.enough for a in self.agreement.values())
+        scaled = [c for c in criteria if c.kind in JUDGED_KINDS]
+        # (options mode, judge cell, the name width this needs), widest first.
+        narrow = JUDGE_CELL[1]
+        wide = min(JUDGE_CELL[0], max([narrow, *(len(name) + 1 for name in self.judges)]))
+        for mode, cell, needs in ((3, wide, 16), (3, narrow, 16), (2, narrow, 10), (1, narrow, 0)):
+            right = (
+                (len(SEPARATOR) + cell * len(self.judges) + (KAPPA_CELL if kappa else 0))
+                if self.judges
+                else 0
+            )
+            options = max((option_width(c, mode) for c in scaled), default=0)
+            name = width - 3 - options - right
+            if name >= min(longest, needs):
+                break
+        name = max(3, min(longest, name))
+        tags = [sum(len(f" {n}:{t}") for n, t in enumerate(c.tags, 1)) for c in criteria if c.kind == "tags"]
+        options = max(0, min(max([options, *tags]), width - 3 - name - right))
+        return Columns(name, mode, options, cell, kappa and bool(self.judges))
+
+    def lines_for(self, width: int) -> Text:
+        """The panel as text: one line per criterion, each at most `width` columns."""
+        state, rubric = self.state, self.rubric
+        if state is None or rubric is None:
+            return Text()
+        width = max(width, 20)
+        cols = self.columns(width)
+        judged = bool(self.judges) and self.revealed and state.complete
+        events = {name: state.judges.get(name) for name in self.judges}
+        lines: list[Text] = []
+        if judged:
+            header = Text(" " * (3 + cols.name + cols.options + len(SEPARATOR)))
+            for name in self.judges:
+                header.append(name[: cols.cell - 1].rjust(cols.cell - 1) + " ", style="bold magenta")
+            if cols.kappa:
+                header.append("κ".rjust(KAPPA_CELL), style="bold cyan")
+            lines.append(header)
         human = state.human
+        comment_key = key_label(rubric.keys.get("comment", "c"))
         for index, criterion in enumerate(rubric.criteria):
-            focused = index == focus
-            text.append("▶ " if focused else "  ", style="bold yellow")
-            text.append(f"{criterion.name[:22]:<22} ", style="bold" if focused else "")
-            value = human.get(criterion.name)
-            if criterion.kind == "likert":
-                for option in range(criterion.min, criterion.max + 1):
-                    chosen = value == option
-                    text.append(f" {option} ", style="reverse green" if chosen else "dim")
-            elif criterion.kind == "binary":
-                text.append(" y ", style="reverse green" if value is True else "dim")
-                text.append(" n ", style="reverse red" if value is False else "dim")
-            elif criterion.kind == "tags":
-                chosen_tags = value or []
-                for number, tag in enumerate(criterion.tags, start=1):
-                    text.append(f" {number}:{tag}", style="reverse cyan" if tag in chosen_tags else "dim")
-            else:
-                text.append(" " + (value or "(enter to write)")[:40], style="italic" if value else "dim")
-            text.append("\n")
-        current = rubric.criteria[focus] if 0 <= focus < len(rubric.criteria) else None
+            focused = index == self.focus_index
+            line = Text("▶ " if focused else "  ", style="bold yellow")
+            name = criterion.name
+            shown = name if len(name) <= cols.name else name[: cols.name - 1] + "…"
+            line.append(shown.ljust(cols.name) + " ", style="bold" if focused else "")
+            mine = human.get(criterion.name)
+            if criterion.kind == "note" or not self.judges:
+                line.append_text(options_text(criterion, mine, cols.mode, width - line.cell_len, comment_key))
+                lines.append(line)
+                continue
+            options = options_text(criterion, mine, cols.mode, cols.options, comment_key)
+            line.append_text(options)
+            if not judged:  # blind: the judges' columns stay empty (and the layout the same)
+                lines.append(line)
+                continue
+            line.append(" " * (cols.options - options.cell_len))
+            line.append(SEPARATOR, style="dim")
+            for name in self.judges:
+                line.append_text(self.judge_cell(criterion, mine, events[name], cols.cell))
+            if cols.kappa:
+                stats = self.agreement.get(criterion.name)
+                enough = stats is not None and stats.enough
+                value = stats.kappa_text() if stats is not None and enough else "·"
+                line.append(value.rjust(KAPPA_CELL), style="cyan" if enough else "dim")
+            lines.append(line)
+        current = rubric.criteria[self.focus_index] if 0 <= self.focus_index < len(rubric.criteria) else None
         if current is not None and current.description:
-            text.append(current.description + "\n", style="dim italic")
-        extras = []
+            lines.append(Text(current.description, style="dim italic"))
+        status = Text()
         if state.flagged:
-            extras.append(("⚑ flagged", "bold red"))
+            status.append("⚑ flagged  ", style="bold red")
         if state.comment:
-            extras.append((f"✎ {state.comment[:50]}", "italic"))
+            status.append(f"✎ {state.comment}  ", style="italic")
         if state.skipped_by_human:
-            extras.append(("skipped", "dim"))
-        for label, style in extras:
-            text.append(label + "  ", style=style)
-        if saved:
-            text.append(saved, style="green")
-        for line in judge_lines or []:
-            text.append("\n")
-            text.append_text(line)
-        self.update(text)
+            status.append("skipped  ", style="dim")
+        if self.saved:
+            status.append(self.saved, style="red" if self.saved.startswith("✗") else "green")
+        if status:
+            lines.append(status)
+        lines += check_lines(state)
+        if self.judges and state.complete:
+            lines += self.judge_lines(width, events, judged)
+        for line in lines:
+            line.no_wrap = True
+            line.truncate(width, overflow="ellipsis")
+        return Text("\n").join(lines)
+
+    @staticmethod
+    def judge_cell(criterion: Criterion, mine: Any, event: dict[str, Any] | None, width: int) -> Text:
+        """One judge's value under its name: ✗ and red where it differs from yours."""
+        if event is None:
+            return Text("…".rjust(width - 1) + " ", style="dim")
+        if event.get("error"):
+            return Text("err".rjust(width - 1) + " ", style="red")
+        scores = event.get("scores") or {}
+        if criterion.name not in scores:
+            return Text("·".rjust(width - 1) + " ", style="dim")
+        value = scores[criterion.name]
+        if criterion.kind == "tags":  # tag numbers, as the keys toggle them
+            chosen = [str(n) for n, tag in enumerate(criterion.tags, 1) if tag in (value or [])]
+            shown, same = ",".join(chosen) or "∅", mine is not None and set(mine) == set(value or [])
+        else:
+            shown, same = format_value(criterion, value), mine == value
+        shown = shown[: width - 2].rjust(width - 1)
+        if mine is None:
+            return Text(shown + " ")
+        if same:
+            return Text(shown + " ", style="green")
+        return Text(shown + "✗", style="bold red")
+
+    def judge_lines(self, width: int, events: dict[str, dict[str, Any] | None], judged: bool) -> list[Text]:
+        """Below the criteria: blind, how many judges are ready; revealed, the agreement,
+        errors in full, and scores that are not the rubric's (a rating, a pairwise verdict)."""
+        assert self.rubric is not None
+        rubric = self.rubric
+        reveal = key_label(rubric.keys.get("reveal", "v"))
+        if not judged:
+            ready = sum(1 for e in events.values() if e is not None)
+            count = f"{ready}/{len(self.judges)}"
+            for text in (
+                f"judges: {count} ready, hidden until you score ({reveal} reveals)",
+                f"judges {count} ready, hidden ({reveal} reveals)",
+                f"judges {count} · hidden ({reveal})",
+            ):
+                if len(text) <= width:
+                    break
+            return [Text(text, style="dim")]
+        lines = []
+        first = self.judges[0]
+        if self.agreement:
+            stats = self.agreement.values()
+            n = max(a.n for a in stats)  # items where both you and the judge gave a score
+            line = Text(f"you vs {first[:10]}: n={n}", style="dim")
+            if not any(a.enough for a in stats):
+                line.append(" · n too small for κ", style="yellow")
+            else:
+                pairs = sum(a.n for a in stats)
+                same = sum(round((a.exact or 0) * a.n) for a in stats)
+                line.append(f" · exact {100 * same / pairs:.0f}%")
+            lines.append(line)
+        for name, event in events.items():
+            if event is None:
+                continue
+            if event.get("error"):
+                lines.append(Text(f"{name}: error {event['error']}", style="red"))
+                continue
+            other = {k: v for k, v in (event.get("scores") or {}).items() if rubric.get(k) is None}
+            if other:
+                lines.append(
+                    Text(f"{name}: " + "  ".join(f"{k} {v}" for k, v in other.items()), style="magenta")
+                )
+        return lines
