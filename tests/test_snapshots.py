@@ -1,4 +1,5 @@
-"""Snapshots of the console at 80x24 (the SSH default) and 120x40 (wide layout).
+"""Snapshots of the console at 60x20 (a tmux split), 80x24 (the SSH default) and 120x40
+(wide layout), blind and with a judge's scores revealed.
 
 Generated with the fake engine, whose answers and timings are fixed, so the
 pictures do not depend on the machine. Update with `pytest --snapshot-update`.
@@ -14,7 +15,7 @@ from tests.console_helpers import make_app, wait_until
 from tests.fake_engine import FakeEngine
 
 
-def build(tmp_path: Path) -> Any:
+def build(tmp_path: Path, judge: bool = False) -> Any:
     prompts = write_jsonl(
         tmp_path / "p.jsonl",
         [
@@ -23,12 +24,28 @@ def build(tmp_path: Path) -> Any:
             {"id": "json", "category": "format", "prompt": "Give a JSON object with a name."},
         ],
     )
-    return make_app(tmp_path / "session", engine=FakeEngine(), prompts=prompts, ahead=5)
+    app = make_app(tmp_path / "session", engine=FakeEngine(), prompts=prompts, ahead=5)
+    if judge:
+        from scorers.judge import Judge, JudgeCache, JudgeSpec
+        from scorers.rubric import DEFAULT_RUBRIC
+        from tests.fake_engine import FakeJudgeEngine
+
+        app.runner.judges = [
+            Judge(
+                JudgeSpec(engine="fake:judge", name="fj"),
+                DEFAULT_RUBRIC,
+                engine=FakeJudgeEngine(),
+                cache=JudgeCache(tmp_path / "cache.jsonl"),
+            )
+        ]
+    return app
 
 
 async def ready(app: Any, pilot: Any) -> None:
     states = app.runner.state.items.values
     await wait_until(pilot, lambda: app.ready and all(s.status == "done" for s in states()))
+    if app.runner.judges:
+        await wait_until(pilot, lambda: all(s.judges for s in states()))
     await pilot.press("4", "y")  # helpfulness 4, then instruction_following is not binary: bell
     await pilot.press("3")
     await pilot.pause(0.2)
@@ -53,3 +70,36 @@ def test_help_80x24(snap_compare: Any, tmp_path: Path) -> None:
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=before)
+
+
+def test_console_60x20(snap_compare: Any, tmp_path: Path) -> None:
+    """A tmux split of a 120-column window: every criterion on one line, q quit in the footer."""
+    app = build(tmp_path)
+    assert snap_compare(app, terminal_size=(60, 20), run_before=lambda pilot: ready(app, pilot))
+
+
+async def revealed(app: Any, pilot: Any) -> None:
+    await ready(app, pilot)
+    await pilot.press("y", "v")  # harmless yes, then reveal the judge before format
+    await pilot.pause(0.2)
+
+
+def test_judge_revealed_60x20(snap_compare: Any, tmp_path: Path) -> None:
+    app = build(tmp_path, judge=True)
+    assert snap_compare(app, terminal_size=(60, 20), run_before=lambda pilot: revealed(app, pilot))
+
+
+def test_judge_revealed_80x24(snap_compare: Any, tmp_path: Path) -> None:
+    app = build(tmp_path, judge=True)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=lambda pilot: revealed(app, pilot))
+
+
+def test_help_60x20(snap_compare: Any, tmp_path: Path) -> None:
+    app = build(tmp_path)
+
+    async def before(pilot: Any) -> None:
+        await ready(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=(60, 20), run_before=before)
