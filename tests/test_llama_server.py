@@ -106,4 +106,5 @@ def test_defaults_give_full_answers_equal_to_the_servers_own(llama_server: str, 
     assert judged.returncode == 0, judged.stderr
     rows = [json.loads(line) for line in run_cli("export", str(session)).stdout.splitlines()]
     parsed = [row for row in rows if row["judges"].get("smol") is not None]
+    print(f"figure: llama_cpp.server as judge at the defaults: {len(parsed)}/6 verdicts parse")
     assert len(parsed) >= 5, [row["judge_error"] for row in rows]

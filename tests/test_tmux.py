@@ -233,6 +233,7 @@ def test_q_while_streaming_and_judging_is_gone_within_half_a_second(tmp_path: Pa
     finally:
         term.close()
     assert not alive(term.pid)
+    print(f"figure: q to process gone: {took:.3f}s")
     assert took < 0.5, f"the process took {took:.2f}s to end after q"
     assert 'status = "stopped"' in (session / "session.toml").read_text()
     assert export(session)["item1"]["human"] == {"helpfulness": 4}
