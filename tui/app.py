@@ -33,6 +33,9 @@ from sessions.state import ItemState
 from tui.screens import CommentScreen, HelpScreen, SftscopeCommands, key_label
 from tui.widgets import ItemList, ScorePanel, fully_scored
 
+# The console shows at most this much of one answer: rendering a 5 MB answer as
+# Markdown took 10-14 s and froze the keyboard. The full text is saved and exported.
+SHOWN_CHARS = 24_000
 HARD_EXIT_SECONDS = 3.0  # after SIGHUP/SIGTERM all is saved: never hang on a dead terminal
 MODEL_NICE = 10  # local model threads run below the UI thread (bench/ui_latency.py)
 
@@ -112,6 +115,8 @@ class SftscopeApp(App[int]):
     CSS_PATH = "sftscope.tcss"
     TITLE = "sftscope"
     COMMANDS = App.COMMANDS | {SftscopeCommands}
+    # Ctrl+C leaves like a signal would: everything saved, the session marked interrupted.
+    BINDINGS = [Binding("ctrl+c", "interrupt", "interrupt", show=False, priority=True)]
 
     def __init__(self, launch: Launch, *, ahead: int = 3, replay_speed: float | None = None) -> None:
         super().__init__()
@@ -136,9 +141,17 @@ class SftscopeApp(App[int]):
         self._stream: Any = None
         self._stream_item: str | None = None
         self._chunks: list[str] = []
+        self._streamed = 0  # characters written into the live stream
         self._chunk_event = asyncio.Event()
         self._view_lock = asyncio.Lock()
         self._runner_task: asyncio.Task[Any] | None = None
+        self.early_signal = False  # set by the command line's handler before mount
+        # Kept item by item, so a key press costs the same on 20,000 items as on 30.
+        self.scored: set[str] = set()
+        self.judged: set[str] = set()
+        self.positions: dict[str, int] = {}
+        self.close_problems: list[str] = []
+        self.refused_note = ""  # why the last key did nothing (status line)
 
     # --- start-up ----------------------------------------------------------------
     async def on_mount(self) -> None:
@@ -147,6 +160,11 @@ class SftscopeApp(App[int]):
         for sig in (signal.SIGHUP, signal.SIGTERM):
             with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
                 loop.add_signal_handler(sig, self.hang_up)
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            loop.add_signal_handler(signal.SIGINT, lambda: self.run_worker(self.action_interrupt()))
+        if self.early_signal:  # SIGTERM/SIGHUP before the console was up
+            self.hang_up()
+            return
         self.set_status("loading model …")
         self.run_worker(self.start_session(), group="session", exit_on_error=False)
         self.run_worker(self.pump_chunks(), group="pump")
@@ -161,13 +179,20 @@ class SftscopeApp(App[int]):
             if not self.launch.started:
                 await self.launch.start()
         except Exception as exc:  # a model that cannot load: one line, exit 2
+            if self._session_closed:
+                return  # a signal closed the session while the model loaded
             self.error_message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self._session_closed = True
             self.exit(2, return_code=2)
             return
+        if self._session_closed:
+            return
         self.runner.subscribe(self.on_runner_event)
         states = self.runner.state.ordered()
         self.item_ids = [s.item.id for s in states]
+        self.positions = {item_id: n for n, item_id in enumerate(self.item_ids)}
+        self.scored = {s.item.id for s in states if self.is_finished(s)}
+        self.judged = {s.item.id for s in states if s.judges}
         self.items_widget.fill(states, self.rubric, self.generating)
         first = next((i for i, s in enumerate(states) if not self.is_finished(s)), 0)
         self.ready = True
@@ -201,7 +226,20 @@ class SftscopeApp(App[int]):
         return self.runner.state.items[self.item_ids[self.index]]
 
     def is_finished(self, state: ItemState) -> bool:
-        return state.status == "skipped" or fully_scored(state, self.rubric)
+        """Skipped, or answered with every criterion labelled."""
+        return state.status == "skipped" or (state.complete and fully_scored(state, self.rubric))
+
+    def has_answer(self, state: ItemState) -> bool:
+        """An answer is on screen (finished, stopped or streaming): labels apply to it only."""
+        if state.item.id in self.generating:
+            return any(self.partial.get(state.item.id, []))
+        return state.complete or state.status in ("cancelled", "incomplete")
+
+    def refuse(self, why: str) -> None:
+        """A key that does nothing says why, in the status line."""
+        self.refused_note = why
+        self.bell()
+        self.set_status()
 
     def set_status(self, message: str | None = None) -> None:
         if not self.screen.query("#status"):
@@ -210,21 +248,22 @@ class SftscopeApp(App[int]):
         text.append(" sftscope ", style="bold reverse")
         text.append(f" {self.launch.engine.info.model[:20]} ", style="bold")
         text.append(f"· {self.launch.directory.name[:30]} ", style="dim")
+        if self.runner.write_error is not None:
+            text.append(f"· {self.runner.write_error} ", style="bold white on red")
         if message:
             text.append(f"· {message}", style="yellow")
         elif self.item_ids:
-            states = self.runner.state.items.values()
-            scored = sum(1 for s in states if fully_scored(s, self.rubric))
-            text.append(f"· {scored}/{len(self.item_ids)} scored ")
+            text.append(f"· {len(self.scored)}/{len(self.item_ids)} scored ")
             if self.generating:
                 text.append(f"· generating {len(self.generating)} ", style="yellow")
             if self.replay_speed is not None:
                 text.append("· replay ", style="magenta")
             if self.runner.judges:
-                judged = sum(1 for s in states if s.judges)
-                text.append(f"· judged {judged} ", style="dim")
+                text.append(f"· judged {len(self.judged)} ", style="dim")
                 if self.runner.judging:
                     text.append(f"({self.runner.judging} running) ", style="dim")
+            if self.refused_note:
+                text.append(f"· {self.refused_note}", style="bold yellow")
         self.screen.query_one("#status", Static).update(text)
 
     # --- the view ------------------------------------------------------------------
@@ -239,7 +278,7 @@ class SftscopeApp(App[int]):
                 if streaming:
                     parts.append("")  # the answer streams in here
                 break
-            parts.append(answers[turn] if answers[turn] else "*(empty answer)*")
+            parts.append(shown(answers[turn]) if answers[turn] else "*(empty answer)*")
         return "\n\n".join(parts)
 
     def body_for(self, state: ItemState) -> tuple[str, bool]:
@@ -247,9 +286,10 @@ class SftscopeApp(App[int]):
         item_id = state.item.id
         answers = list(state.answers)
         if item_id in self.generating:
-            return self.transcript_markdown(state, answers, True) + "".join(
-                self.partial.get(item_id, [])
-            ), True
+            partial = "".join(self.partial.get(item_id, []))
+            if len(partial) > SHOWN_CHARS:
+                return self.transcript_markdown(state, [*answers, partial], False), False
+            return self.transcript_markdown(state, answers, True) + partial, True
         doc = self.transcript_markdown(state, answers, False)
         if state.status == "error":
             doc += f"\n\n**error:** {state.error}"
@@ -259,6 +299,8 @@ class SftscopeApp(App[int]):
             doc += "\n\n*waiting for the model …*"
         elif state.status == "cancelled":
             doc += "\n\n*stopped (r to generate again)*"
+        elif state.status == "incomplete":
+            doc += f"\n\n**the server ended the answer:** finish_reason `{state.ended}` (r to generate again)"
         return doc, False
 
     async def show(self, index: int) -> None:
@@ -269,6 +311,7 @@ class SftscopeApp(App[int]):
         assert state is not None
         self.criterion = self.first_open_criterion(state)
         self.saved_note = ""
+        self.refused_note = ""
         self.items_widget.highlighted = self.index
         if self.replay_speed is None:
             self.runner.focus(state.item.id, self.ahead)
@@ -302,6 +345,7 @@ class SftscopeApp(App[int]):
         await self.answer.update(doc)
         self._stream = Markdown.get_stream(self.answer)
         self._stream_item = item_id
+        self._streamed = 0
 
     async def stop_stream(self) -> None:
         if self._stream is not None:
@@ -317,6 +361,12 @@ class SftscopeApp(App[int]):
             if self._stream is not None and self._chunks:
                 text = "".join(self._chunks)
                 self._chunks.clear()
+                room = SHOWN_CHARS - self._streamed
+                if room <= 0:
+                    continue  # the rest is saved, not shown (see `shown`)
+                if len(text) > room:
+                    text = text[:room] + "\n\n*(… the rest streams on, off screen)*"
+                self._streamed += len(text)
                 # Follow the bottom only while the operator is there: scrolling up to
                 # read stops the following, scrolling back down resumes it.
                 view = self.conversation
@@ -369,8 +419,16 @@ class SftscopeApp(App[int]):
         )
 
     def refresh_row(self, item_id: str) -> None:
-        if item_id in self.runner.state.items and item_id in self.item_ids:
-            index = self.item_ids.index(item_id)
+        state = self.runner.state.items.get(item_id)
+        index = self.positions.get(item_id)
+        if state is not None and index is not None:
+            self.scored.discard(item_id)
+            if self.is_finished(state):
+                self.scored.add(item_id)
+            if state.judges:
+                self.judged.add(item_id)
+            else:
+                self.judged.discard(item_id)
             self.items_widget.refresh_item(
                 index, self.runner.state.items[item_id], self.rubric, item_id in self.generating
             )
@@ -409,6 +467,17 @@ class SftscopeApp(App[int]):
             if item_id == self._stream_item and event["text"]:
                 self._chunks.append(event["text"])
                 self._chunk_event.set()
+        elif kind == "restart":  # the engine asks again from the start: clear the text
+            if item_id in self.partial:
+                self.partial[item_id] = []
+            if item_id in self.live:
+                self.live[item_id] = [time.monotonic(), None, 0]
+            if item_id == current:
+                self.run_worker(self.refresh_view(), group="view")
+        elif kind == "notice":
+            self.notify(str(event.get("text")), title="sftscope", timeout=12)
+        elif kind in ("write_error", "write_ok"):
+            self.set_status()
         elif kind in ("generation", "error", "skip", "regenerate"):
             self.generating.discard(item_id)
             self.partial.pop(item_id, None)
@@ -460,8 +529,35 @@ class SftscopeApp(App[int]):
     def action_scroll(self, lines: int) -> None:
         self.conversation.scroll_relative(y=lines, animate=False)
 
-    async def action_digit(self, digit: int) -> None:
+    def label(self, write: Any, *args: Any, **kwargs: Any) -> bool:
+        """Write one label through the runner (fsynced before it returns). "saved ✓" is
+        shown only for a label that is on disk; a failed write shows why, in red, until
+        a later label is saved."""
+        from sessions.store import SessionWriteError
+
+        try:
+            write(*args, **kwargs)
+        except SessionWriteError as exc:
+            self.saved_note = f"✗ {exc}"
+            self.refresh_scores()
+            self.set_status()
+            return False
+        self.saved_note = "saved ✓"
+        self.refused_note = ""
+        return True
+
+    def answered(self) -> ItemState | None:
+        """The current item if its answer is on screen, else None (and the key says why)."""
         state = self.current
+        if state is None:
+            return None
+        if not self.has_answer(state):
+            self.refuse(f"no answer yet on {state.item.id}: nothing scored")
+            return None
+        return state
+
+    async def action_digit(self, digit: int) -> None:
+        state = self.answered()
         if state is None:
             return
         criterion = self.rubric.criteria[self.criterion]
@@ -471,8 +567,8 @@ class SftscopeApp(App[int]):
             tag = criterion.tags[digit - 1]
             chosen = list(state.human.get(criterion.name) or [])
             chosen = [t for t in chosen if t != tag] if tag in chosen else [*chosen, tag]
-            self.runner.score(state.item.id, criterion.name, chosen, judge_visible=self.judge_visible(state))
-            self.saved_note = "saved ✓"
+            visible = self.judge_visible(state)
+            self.label(self.runner.score, state.item.id, criterion.name, chosen, judge_visible=visible)
             self.refresh_scores()
         else:
             self.bell()
@@ -484,7 +580,7 @@ class SftscopeApp(App[int]):
         await self.binary(False)
 
     async def binary(self, value: bool) -> None:
-        if self.current is None:
+        if self.answered() is None:
             return
         criterion = self.rubric.criteria[self.criterion]
         if criterion.kind != "binary":
@@ -495,8 +591,9 @@ class SftscopeApp(App[int]):
     async def record_score(self, name: str, value: Any) -> None:
         state = self.current
         assert state is not None
-        self.runner.score(state.item.id, name, value, judge_visible=self.judge_visible(state))  # fsynced here
-        self.saved_note = "saved ✓"
+        visible = self.judge_visible(state)
+        if not self.label(self.runner.score, state.item.id, name, value, judge_visible=visible):
+            return
         if fully_scored(state, self.rubric):
             if self.rubric.auto_advance and self.index < len(self.item_ids) - 1:
                 await self.show(self.index + 1)
@@ -521,8 +618,10 @@ class SftscopeApp(App[int]):
         if state is None:
             return
         last = state.actions[-1] if state.actions else None
-        if self.runner.undo(state.item.id) is None:
+        if last is None:
             self.bell()
+            return
+        if not self.label(self.runner.undo, state.item.id):
             return
         if last is not None and last["type"] == "score":
             names = [c.name for c in self.rubric.criteria]
@@ -536,7 +635,11 @@ class SftscopeApp(App[int]):
         state = self.current
         if state is None:
             return
-        self.runner.skip(state.item.id)
+        if state.status in ("pending", "partial") and not self.has_answer(state):
+            self.refuse(f"no answer yet on {state.item.id}: not skipped")
+            return
+        if not self.label(self.runner.skip, state.item.id):
+            return
         if self.index < len(self.item_ids) - 1:
             await self.show(self.index + 1)
         else:
@@ -545,8 +648,7 @@ class SftscopeApp(App[int]):
     def action_flag(self) -> None:
         state = self.current
         if state is not None:
-            self.runner.flag(state.item.id)
-            self.saved_note = "saved ✓"
+            self.label(self.runner.flag, state.item.id)
             self.refresh_scores()
 
     def action_comment(self) -> None:
@@ -560,8 +662,8 @@ class SftscopeApp(App[int]):
 
             def save_note(text: str | None) -> None:
                 if text is not None:
-                    self.runner.score(item_id, criterion.name, text, judge_visible=self.judge_visible(state))
-                    self.saved_note = "saved ✓"
+                    visible = self.judge_visible(state)
+                    self.label(self.runner.score, item_id, criterion.name, text, judge_visible=visible)
                     self.refresh_scores()
 
             self.push_screen(CommentScreen(f"note: {criterion.name}", current), save_note)
@@ -569,8 +671,7 @@ class SftscopeApp(App[int]):
 
         def save(text: str | None) -> None:
             if text is not None:
-                self.runner.comment(item_id, text)
-                self.saved_note = "saved ✓"
+                self.label(self.runner.comment, item_id, text)
                 self.refresh_scores()
 
         self.push_screen(CommentScreen(f"comment on {item_id}", state.comment or ""), save)
@@ -607,30 +708,41 @@ class SftscopeApp(App[int]):
         self.notify(f"exported {len(rows)} items to {target}")
 
     async def action_quit(self) -> None:
-        """Everything is already saved; the session is closed on unmount."""
+        """Everything is already saved: stop the model and the judges, write the status,
+        and leave without waiting for a model (the process ends right after)."""
+        await self.shutdown()
         self.exit(0)
+
+    async def action_interrupt(self) -> None:
+        """Ctrl+C (the key, or SIGINT): like quit, but the session is marked interrupted."""
+        await self.shutdown("interrupted")
+        self.exit(130, return_code=130)
 
     # --- leaving -------------------------------------------------------------------
     def final_status(self) -> str:
-        states = list(self.runner.state.items.values())
-        if states and all(self.is_finished(s) for s in states):
+        """complete: every item answered and labelled (or skipped); else stopped."""
+        states = self.runner.state.items.values()
+        if states and len(self.scored) == len(self.runner.state.items):
             return "complete"
         return "stopped"
 
     async def shutdown(self, status: str | None = None) -> None:
-        """Stop generating, then close the engine and the session (fsync, header, lock)."""
+        """Stop generating and judging, then close the session (fsync, header, lock).
+
+        Models are not freed here: the command line ends the process as soon as the
+        console has restored the terminal, so quitting never waits on a model.
+        """
         if self._session_closed:
             return
         self._session_closed = True
-        self.runner.cancel_all()
+        if self.launch.started:
+            self.close_problems = await self.launch.close(status or self.final_status(), free_models=False)
+        else:
+            self.runner.stop()
+            self.runner.detach()
+            self.close_problems = self.launch.store.close()
         if self._runner_task is not None:
             self._runner_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._runner_task
-        if self.launch.started:
-            await self.launch.close(status or self.final_status())
-        else:
-            self.launch.store.close()
 
     def hang_up(self) -> None:
         """SIGHUP (the SSH link dropped) or SIGTERM: save, mark interrupted, unlock, leave.
@@ -640,9 +752,9 @@ class SftscopeApp(App[int]):
         """
         if not self._session_closed:
             self._session_closed = True
-            self.runner.cancel_all()
+            self.runner.stop()
             self.runner.detach()
-            self.launch.store.close(status="interrupted")
+            self.close_problems = self.launch.store.close(status="interrupted")
         timer = threading.Timer(HARD_EXIT_SECONDS, os._exit, args=(0,))
         timer.daemon = True
         timer.start()
@@ -674,4 +786,15 @@ class SftscopeApp(App[int]):
             doc, _ = self.body_for(state)
             await self.answer.update(doc)
             self.update_meta(state)
+
+
+def shown(answer: str) -> str:
+    """An answer as the console shows it: bounded, so a huge answer renders in bounded time."""
+    if len(answer) <= SHOWN_CHARS:
+        return answer
+    return (
+        answer[:SHOWN_CHARS]
+        + f"\n\n*(shown: the first {SHOWN_CHARS:,} of {len(answer):,} characters; "
+        "the whole answer is saved: see export)*"
+    )
 
