@@ -342,7 +342,8 @@ class SessionStore:
                 f"{self.directory}: cannot write to this session ({describe_os_error(exc)})"
             ) from None
         try:
-            if self.header_path.exists():
+            existing = self.header_path.exists()
+            if existing:
                 self.header = read_header(self.directory)
                 self._check_version()
             elif header is not None:
@@ -352,7 +353,7 @@ class SessionStore:
             elif not create:
                 raise SessionError(f"{self.directory}: not a session (no {HEADER})")
             loaded = read_events(self.events_path, repair=True)
-            if self.header_path.exists():
+            if existing:
                 check_log(self.header, loaded.events, self.directory)  # before creating a log
             self.events = loaded.events
             self.warnings = loaded.warnings
