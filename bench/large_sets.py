@@ -62,7 +62,7 @@ def write_session(directory: Path, count: int) -> None:
         {
             "format_version": 1,
             "status": "stopped",
-            "engine": {"requested": "fake:", "spec": "fake:"},
+            "engine": {"requested": "openai:http://127.0.0.1:9/v1#fake", "spec": "fake:"},
             "params": {"max_tokens": 64, "temperature": 0.0, "top_p": 1.0, "seed": 0},
             "prompts": {"path": "bench", "sha256": "0", "count": count},
             "rubric": DEFAULT_RUBRIC.to_dict(),
