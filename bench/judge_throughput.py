@@ -5,6 +5,7 @@ and serves at most `capacity` requests at once, so it can do at most
 capacity / latency judgments per second. The client judges N finished items
 with `--judge-concurrency` = capacity. Printed: achieved judgments/s divided by
 the server's capacity (goal >= 0.95) and the client's CPU time per judgment.
+Exits 1 below the goal (or when a judgment fails).
 
     .venv/bin/python bench/judge_throughput.py [--items 1000] [--capacity 16] [--latency 0.2]
 """
@@ -105,7 +106,10 @@ async def judge_all(url: str, items: int, capacity: int) -> tuple[float, float]:
     return elapsed, cpu
 
 
-def main() -> None:
+GOAL = 0.95
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--capacity", type=int, default=16)
@@ -124,9 +128,13 @@ def main() -> None:
     each = f"{args.capacity} at once, {args.latency * 1000:.0f} ms each"
     print(f"server capacity {capacity:.1f} judgments/s ({each})")
     ratio = achieved / capacity
-    print(f"achieved {achieved:.1f} judgments/s over {args.items} items: ratio {ratio:.3f} (goal >= 0.95)")
+    print(f"achieved {achieved:.1f} judgments/s over {args.items} items: ratio {ratio:.3f} (goal >= {GOAL})")
     print(f"client CPU time per judgment: {1000 * cpu / args.items:.2f} ms")
+    if ratio < GOAL:
+        print(f"BELOW GOAL: ratio {ratio:.3f} < {GOAL}")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,6 +3,7 @@
 Prints tokens/s for each and the ratio sftscope / raw (floor 0.97; above 1.0
 means sftscope is faster, since the library re-detokenizes the whole answer on
 every streamed token). Also checks that both produced the same answers.
+Exits 1 below the floor or when any answer differs.
 
     .venv/bin/python bench/overhead.py [--max-tokens 256] [--prompts N] [--rounds 1]
 """
@@ -96,7 +97,10 @@ async def measure(model: Path, items: list, max_tokens: int, n_ctx: int, rounds:
     }
 
 
-def main() -> None:
+FLOOR = 0.97
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--prompts", type=int, default=30)
@@ -115,8 +119,18 @@ def main() -> None:
     print(f"raw create_chat_completion(stream=True): {raw_rate:7.1f} tok/s ({result['raw_time']:.1f}s)")
     print(f"sftscope headless runner:                {our_rate:7.1f} tok/s ({result['our_time']:.1f}s)")
     print(f"identical answers: {result['same']}/{result['total']}")
-    print(f"throughput ratio sftscope/raw: {our_rate / raw_rate:.3f} (floor 0.97)")
+    ratio = our_rate / raw_rate
+    print(f"throughput ratio sftscope/raw: {ratio:.3f} (floor {FLOOR})")
+    failed = []
+    if ratio < FLOOR:
+        failed.append(f"ratio {ratio:.3f} < {FLOOR}")
+    if result["same"] != result["total"]:
+        failed.append(f"{result['total'] - result['same']} answers differ from the library's")
+    if failed:
+        print("BELOW FLOOR: " + "; ".join(failed))
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
