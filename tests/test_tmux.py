@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -75,6 +76,12 @@ def console_on_server(tmp_path: Path, server_url: str, prompts: Path, session: P
     return Terminal(tmp_path, command)
 
 
+def streaming_text(screen: str) -> bool:
+    """An answer is streaming and some of its text is on screen (labels need an answer)."""
+    found = re.search(r"streaming · (\d+) tok", screen)
+    return found is not None and int(found.group(1)) >= 8
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -124,7 +131,7 @@ def test_kill_9_mid_stream_loses_no_label_shown_as_saved(tmp_path: Path) -> None
         ],
     )
     try:
-        term.wait_for(lambda s: "streaming" in s, timeout=90)
+        term.wait_for(streaming_text, timeout=90)
         shown: dict[str, object] = {}
         for key, value in (("4", 4), ("2", 2), ("y", True)):
             term.keys(key)
@@ -225,7 +232,7 @@ def test_q_while_streaming_and_judging_is_gone_within_half_a_second(tmp_path: Pa
          "--max-tokens", "400", "--n-ctx", "1024", "--judge", "local", "--judge-timeout", "300"],
     )  # fmt: skip
     try:
-        term.wait_for(lambda s: "streaming" in s, timeout=90)
+        term.wait_for(streaming_text, timeout=90)
         term.keys("4")
         term.wait_for(lambda s: "saved ✓" in s)
         term.keys("q")
