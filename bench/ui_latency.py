@@ -146,12 +146,12 @@ class Terminal:
         return "\n".join(self.screen.display)
 
     def row_of(self, name: str) -> tuple[int, int, bool] | None:
-        """(row, column of the name, focused) of a criterion in the score panel."""
-        padded = f"{name[:22]:<22} "
+        """(row, column just past the name, focused) of a criterion in the score panel."""
+        pattern = re.compile(r"(▶ |  )" + re.escape(name) + " ")
         for y, line in enumerate(self.screen.display):
-            x = line.find(padded)
-            if x >= 2 and line[x - 2 : x] in ("▶ ", "  "):
-                return y, x, line[x - 2] == "▶"
+            match = pattern.search(line)
+            if match:
+                return y, match.end() - 1, match.group(1) == "▶ "
         return None
 
     def focus(self) -> int | None:
@@ -166,17 +166,14 @@ class Terminal:
         row = self.row_of(CRITERIA[index][0])
         if row is None:
             return None
-        y, x, _ = row
-        line = self.screen.display[y]
-        plain = self.screen.buffer[y][x].bg  # the panel's own background, behind the name
+        y, end, _ = row
+        cells = self.screen.buffer[y]
+        plain = cells[end - 1].bg  # the panel's own background, behind the name
         options = "12345" if CRITERIA[index][1] == "likert" else "yn"
-        for option in options:
-            at = line.find(f" {option} ", x + len(CRITERIA[index][0]))
-            if at < 0:
-                continue
-            cell = self.screen.buffer[y][at + 1]
-            if cell.reverse or cell.bg != plain:
-                return option
+        for x in range(end, COLUMNS):
+            cell = cells[x]
+            if cell.data in options and (cell.reverse or cell.bg != plain):
+                return cell.data
         return None
 
     def streaming(self) -> bool:
@@ -243,6 +240,7 @@ class Latencies:
     refused: int = 0  # score keys the console refused (no answer text on screen yet)
     regenerations: int = 0
     streaming_at_effect: int = 0  # effects shown while the answer was still streaming
+    rates: list[float] = field(default_factory=list)  # tok/s of each answer that finished
 
 
 def key_latency(keys: int, workdir: Path) -> Latencies:
@@ -264,6 +262,10 @@ def key_latency(keys: int, workdir: Path) -> Latencies:
         for number in range(keys):
             if not term.streaming():  # keep an answer streaming: generate it again
                 result.regenerations += 1
+                with term.cond:
+                    rate = re.search(r"\d+ tok · (\d+\.\d) tok/s", term.text())
+                if rate:
+                    result.rates.append(float(rate.group(1)))
                 term.send(b"r")
                 if not term.wait(lambda t: t.streaming(), 60):
                     raise SystemExit(f"`r` did not start a new stream:\n{term.text()}")
@@ -415,6 +417,9 @@ def main() -> int:
             f"answers regenerated to keep one streaming: {result.regenerations}; "
             f"keys refused (no answer text yet): {result.refused}; keys without effect: {result.missed}"
         )
+        if result.rates:  # "full speed": compare with bench/overhead.py's tok/s on this machine
+            rates = ", ".join(f"{r:.1f}" for r in result.rates)
+            print(f"  the answers streamed meanwhile at {rates} tok/s")
         ok &= result.missed == 0
         if args.items > 0:  # --items 0: keys only
             print(
