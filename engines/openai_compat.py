@@ -102,16 +102,19 @@ class ServerSlots:
         self._changed = asyncio.Condition()
 
     async def acquire(self) -> int:
-        """Wait for a slot; returns how many times the limit had been lowered then."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.limit is None or self.active < self.limit)
-            self.active += 1
-            return self.lowered
+        """Wait for a slot; returns how many times the limit had been lowered then.
+        Until a server has cut a stream there is no limit and nothing to wait for."""
+        if self.limit is not None:
+            async with self._changed:
+                await self._changed.wait_for(lambda: self.limit is None or self.active < self.limit)
+        self.active += 1
+        return self.lowered
 
     async def release(self) -> None:
-        async with self._changed:
-            self.active -= 1
-            self._changed.notify_all()
+        self.active -= 1
+        if self.limit is not None:
+            async with self._changed:
+                self._changed.notify_all()
 
     def lower(self, seen: int, overlapping: int) -> int | None:
         """Halve the limit after a cut; `seen` (from `acquire`) stops several streams cut
