@@ -37,6 +37,7 @@ bench: install
 	$(PY) bench/overhead.py
 	$(PY) bench/ui_latency.py
 	$(PY) bench/judge_throughput.py
+	$(PY) bench/large_sets.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
