@@ -29,6 +29,7 @@ demo: install
 
 lint: install
 	$(VENV)/bin/ruff check tui engines scorers sessions tests bench
+	$(VENV)/bin/lint-imports
 
 test: install lint
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -61,9 +61,9 @@ def serve(port_queue: multiprocessing.Queue, capacity: int, latency: float) -> N
 
 
 async def judge_all(url: str, items: int, capacity: int) -> tuple[float, float]:
-    from scorers.judge import Judge, JudgeCache, JudgeSpec
-    from scorers.rubric import DEFAULT_RUBRIC
-    from sessions.state import fold
+    from sftscope.scorers.judge import Judge, JudgeCache, JudgeSpec
+    from sftscope.scorers.rubric import DEFAULT_RUBRIC
+    from sftscope.sessions.state import fold
 
     events = []
     for number in range(items):
@@ -96,7 +96,7 @@ async def judge_all(url: str, items: int, capacity: int) -> tuple[float, float]:
         await judge.start()
         cpu = time.process_time()
         started = time.perf_counter()
-        results = await asyncio.gather(*(judge.judge(state) for state in states))
+        results = await asyncio.gather(*(judge.judge(state.judge_input()) for state in states))
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu
         await judge.close()

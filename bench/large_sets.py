@@ -41,7 +41,7 @@ def headless(items: int, work: Path) -> float:
     with serve_in_thread(server) as url:
         started = time.monotonic()
         done = subprocess.run(
-            [sys.executable, "-m", "tui.cli", "run", "--headless", "--engine", f"openai:{url}#m",
+            [sys.executable, "-m", "sftscope.tui.cli", "run", "--headless", "--engine", f"openai:{url}#m",
              "--prompts", str(prompts), "--session", str(work / "s"), "--max-tokens", "8"],
             capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
         )  # fmt: skip
@@ -53,9 +53,9 @@ def headless(items: int, work: Path) -> float:
 
 def write_session(directory: Path, count: int) -> None:
     """A session with `count` answered items, written through the real store."""
-    from scorers.rubric import DEFAULT_RUBRIC
-    from sessions.prompts import Item
-    from sessions.store import SessionStore
+    from sftscope.scorers.rubric import DEFAULT_RUBRIC
+    from sftscope.sessions.prompts import Item
+    from sftscope.sessions.store import SessionStore
 
     store = SessionStore(directory)
     store.open(

@@ -19,12 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engines.base import SamplingParams
-from engines.llama import LlamaEngine, default_threads
-from engines.registry import bundled_model_path
-from sessions.prompts import load_prompt_set
-from sessions.runner import Runner
-from sessions.store import SessionStore
+from sftscope.engines.base import SamplingParams
+from sftscope.engines.llama import LlamaEngine, default_threads
+from sftscope.engines.registry import bundled_model_path
+from sftscope.sessions.prompts import load_prompt_set
+from sftscope.sessions.runner import Runner
+from sftscope.sessions.store import SessionStore
 
 
 async def measure(model: Path, items: list, max_tokens: int, n_ctx: int, rounds: int) -> dict:

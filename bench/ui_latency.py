@@ -223,7 +223,8 @@ class Terminal:
 
 
 def console(session: Path, *extra: str) -> Terminal:
-    argv = [sys.executable, "-m", "tui.cli", "run", "--session", str(session), "--max-tokens", "256", *extra]
+    argv = [sys.executable, "-m", "sftscope.tui.cli", "run", "--session", str(session)]
+    argv += ["--max-tokens", "256", *extra]
     env = {
         key: value
         for key, value in os.environ.items()

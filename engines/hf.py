@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from engines.base import (
+from sftscope.engines.base import (
     Chunk,
     EngineError,
     EngineInfo,
@@ -24,7 +24,7 @@ from engines.base import (
     GenerationRequest,
     PromptTooLong,
 )
-from engines.threaded import CancelRegistry, Emit, ModelThread
+from sftscope.engines.threaded import CancelRegistry, Emit, ModelThread
 
 # The masterclass's form for base models that have no chat template.
 DEFAULT_TEMPLATE = "Instruction: {prompt}\nResponse:"
@@ -97,7 +97,7 @@ class HFEngine:
         config = model.config
         context = getattr(config, "max_position_embeddings", None)
         facts: dict[str, Any] = {}
-        from engines.modelfacts import directory_facts, file_facts
+        from sftscope.engines.modelfacts import directory_facts, file_facts
 
         source = Path(self.source)
         if self.gguf_file:

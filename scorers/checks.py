@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from scorers import ifeval
+from sftscope.scorers import ifeval
 
 COUNTERS = {
     "word_count": lambda text: len(ifeval._words(text)),

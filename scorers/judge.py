@@ -24,10 +24,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from engines.base import GenerationRequest, SamplingParams
-from scorers.rubric import Criterion, Rubric
-from scorers.verdicts import VerdictError, combine_pair, parse_pair, parse_rating, parse_rubric_json
-from sessions.state import ItemState
+from sftscope.engines.base import GenerationRequest, SamplingParams
+from sftscope.scorers.rubric import Criterion, Rubric
+from sftscope.scorers.verdicts import VerdictError, combine_pair, parse_pair, parse_rating, parse_rubric_json
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -69,10 +68,26 @@ class Template:
     sha256: str = ""
 
 
+@dataclass(frozen=True)
+class JudgeInput:
+    """What a judge sees of one item. Scorers own this shape so they know nothing of
+    sessions: the session's judge pool builds it from an item's state."""
+
+    item: str
+    turns: tuple[str, ...]  # the user's turns
+    answers: tuple[str, ...]  # the assistant's answers so far; the last one is judged
+    reference: Any = None
+
+    @property
+    def answer(self) -> str:
+        return self.answers[-1] if self.answers else ""
+
+
 def load_template(name: str) -> Template:
     """A built-in template by name, or a TOML file defining one."""
     if name in BUILTIN_TEMPLATES:
-        text = resources.files("scorers").joinpath(f"templates/{name}.toml").read_text(encoding="utf-8")
+        folder = resources.files("sftscope.scorers").joinpath("templates")
+        text = folder.joinpath(f"{name}.toml").read_text(encoding="utf-8")
         where = f"builtin:{name}"
     else:
         path = Path(name)
@@ -283,7 +298,7 @@ class Judge:
 
     async def start(self) -> None:
         if self._engine is None:
-            from engines.registry import load_engine
+            from sftscope.engines.registry import load_engine
 
             spec = None if self.spec.engine in ("local", "bundled") else self.spec.engine
             options: dict[str, Any] = {
@@ -306,29 +321,29 @@ class Judge:
         return {**self.spec.to_dict(), "model": self.model, "template_sha256": self.template.sha256}
 
     # --- prompts ---------------------------------------------------------------
-    def question(self, state: ItemState) -> str:
-        turns = state.item.turns
+    def question(self, state: JudgeInput) -> str:
+        turns = state.turns
         if len(turns) == 1:
             return turns[0]
         parts = []
         for index, user in enumerate(turns):
             parts.append(f"[Turn {index + 1}] {user}")
-            if index < len(state.turns) - 1:
-                parts.append(f"[Assistant, turn {index + 1}] {state.turns[index]['text']}")
+            if index < len(state.answers) - 1:
+                parts.append(f"[Assistant, turn {index + 1}] {state.answers[index]}")
         return "\n\n".join(parts)
 
-    def reference(self, state: ItemState) -> str | None:
-        ref = state.item.reference
+    def reference(self, state: JudgeInput) -> str | None:
+        ref = state.reference
         if isinstance(ref, list):
             ref = ref[-1] if ref else None
         return ref if isinstance(ref, str) and ref.strip() else None
 
     def messages(
-        self, state: ItemState, answer_a: str | None = None, answer_b: str | None = None
+        self, state: JudgeInput, answer_a: str | None = None, answer_b: str | None = None
     ) -> list[dict[str, str]]:
         values = {
             "question": self.question(state),
-            "answer": state.response,
+            "answer": state.answer,
             "reference": self.reference(state) or "",
             "criteria": describe_criteria(self.criteria),
             "keys": ", ".join(f'"{c.name}"' for c in self.criteria),
@@ -348,7 +363,7 @@ class Judge:
     # --- asking ----------------------------------------------------------------
     async def ask(self, messages: list[dict[str, str]], key: tuple[str, int]) -> tuple[str, str, int]:
         """The raw reply and finish reason; retries timeouts with backoff and jitter."""
-        from engines.base import GenerationFailed
+        from sftscope.engines.base import GenerationFailed
 
         extra: dict[str, Any] = {}
         if self.template.protocol == "rubric-json":
@@ -384,11 +399,11 @@ class Judge:
             await stream.aclose()
         raise JudgeFailed("the judge's engine ended without an answer", 1)
 
-    async def judge(self, state: ItemState) -> dict[str, Any]:
+    async def judge(self, state: JudgeInput) -> dict[str, Any]:
         """Judge one finished item; returns the fields of a `judge` event."""
         base: dict[str, Any] = {
             "type": "judge",
-            "item": state.item.id,
+            "item": state.item,
             "judge": self.spec.name,
             "model": self.model,
             "template": self.template.name,
@@ -417,13 +432,13 @@ class Judge:
             result["latency"] = round(time.monotonic() - started, 4)
         return {**base, **result}
 
-    async def _judge_single(self, state: ItemState) -> dict[str, Any]:
+    async def _judge_single(self, state: JudgeInput) -> dict[str, Any]:
         messages = self.messages(state)
         key = self.cache_key(messages)
         cached = self.cache.get(key)
         if cached is not None:
             return {**cached, "attempts": 0, "cached": True, "cache_key": key}
-        raw, finish, attempts = await self.ask(messages, (f"judge:{state.item.id}", 0))
+        raw, finish, attempts = await self.ask(messages, (f"judge:{state.item}", 0))
         truncated = finish == "length"
         try:
             if self.template.protocol == "rating":
@@ -447,12 +462,12 @@ class Judge:
             result = {"scores": None, "error": f"parse error: {exc.reason}", "raw": raw}
         return {**result, "attempts": attempts, "cache_key": key}
 
-    async def _judge_pair(self, state: ItemState) -> dict[str, Any]:
+    async def _judge_pair(self, state: JudgeInput) -> dict[str, Any]:
         reference = self.reference(state) or ""
-        first = self.messages(state, answer_a=state.response, answer_b=reference)
-        swapped = self.messages(state, answer_a=reference, answer_b=state.response)
-        raw_first, finish_first, attempts_first = await self.ask(first, (f"judge:{state.item.id}", 0))
-        raw_swapped, finish_swapped, attempts_swapped = await self.ask(swapped, (f"judge:{state.item.id}", 1))
+        first = self.messages(state, answer_a=state.answer, answer_b=reference)
+        swapped = self.messages(state, answer_a=reference, answer_b=state.answer)
+        raw_first, finish_first, attempts_first = await self.ask(first, (f"judge:{state.item}", 0))
+        raw_swapped, finish_swapped, attempts_swapped = await self.ask(swapped, (f"judge:{state.item}", 1))
         raws = [raw_first, raw_swapped]
         try:
             verdict_first = parse_pair(raw_first, truncated=finish_first == "length")

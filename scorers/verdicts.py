@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from scorers.rubric import Criterion
+from sftscope.scorers.rubric import Criterion
 
 RATING = re.compile(r"\[\[\s*(\d+(?:\.\d+)?)\s*\]\]")
 PAIR = re.compile(r"\[\[\s*([ABC])\s*\]\]")

@@ -7,7 +7,7 @@ import io
 import json
 from typing import Any
 
-from sessions.state import fold
+from sftscope.sessions.state import fold
 
 # The one list of export columns, in order: JSONL keys and the CSV header both come from it.
 COLUMNS = [

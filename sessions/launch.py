@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engines.base import Engine, SamplingParams
-from engines.registry import load_engine, parse_spec
-from scorers.rubric import Rubric, load_rubric
-from sessions.prompts import Item, load_prompt_set
-from sessions.runner import Runner
-from sessions.store import SessionStore, read_header
-from sessions.version import VERSION
+from sftscope.engines.base import Engine, EngineError, SamplingParams
+from sftscope.engines.registry import EngineSpec, load_engine, parse_spec
+from sftscope.scorers.rubric import Rubric, load_rubric
+from sftscope.sessions.prompts import Item, load_prompt_set
+from sftscope.sessions.runner import Runner
+from sftscope.sessions.store import SessionStore, read_header
+from sftscope.sessions.version import VERSION
 
 
 class LaunchError(Exception):
@@ -88,6 +88,25 @@ class Launch:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(closer(), timeout=5.0)
         return problems
+
+
+def parse_source(spec_text: str | None) -> EngineSpec:
+    """An engine spec, or `replay:SESSION_DIR`: a saved session played as a source
+    (sessions' own business, so engines never read a session)."""
+    if spec_text and spec_text.startswith("replay:"):
+        target = spec_text.partition(":")[2]
+        if not target:
+            raise EngineError(f"--engine {spec_text!r}: missing the session after 'replay:'")
+        return EngineSpec("replay", target)
+    return parse_spec(spec_text)
+
+
+def open_source(spec: EngineSpec, options: dict[str, Any]) -> Engine:
+    if spec.scheme == "replay":
+        from sftscope.sessions.replay import ReplaySource
+
+        return ReplaySource(spec.target, speed=float(options.get("speed", 1.0)))
+    return load_engine(spec, **_engine_options(options))
 
 
 def default_session_dir(model: str) -> Path:
@@ -157,13 +176,13 @@ def prepare(options: dict[str, Any], *, engine: Engine | None = None) -> Launch:
             rubric = Rubric.from_dict(header["rubric"])
         else:
             rubric = load_rubric(None)
-        spec = parse_spec(spec_text)
+        spec = parse_source(spec_text)
     else:
         prompt_set = load_prompt_set(options.get("prompts"))
         items = prompt_set.items
         rubric = load_rubric(options.get("rubric"))
         spec_text = options.get("engine")
-        spec = parse_spec(spec_text)
+        spec = parse_source(spec_text)
         params = _params(options)
         system = options.get("system")
         if directory is None:
@@ -196,7 +215,7 @@ def prepare(options: dict[str, Any], *, engine: Engine | None = None) -> Launch:
 
     resumed = (directory / "session.toml").exists()
     if engine is None:
-        engine = load_engine(spec, **_engine_options(options))
+        engine = open_source(spec, options)
     created = not directory.exists()
     store = SessionStore(directory)
     store.open(create=True)
@@ -227,7 +246,7 @@ def prepare(options: dict[str, Any], *, engine: Engine | None = None) -> Launch:
 
 def _judges(options: dict[str, Any], header: dict[str, Any] | None, rubric: Rubric) -> list[Any]:
     """The judges given now, else (on resume) the ones the session was run with."""
-    from scorers.judge import Judge, JudgeSpec
+    from sftscope.scorers.judge import Judge, JudgeSpec
 
     specs = list(options.get("judges") or [])
     if not specs and header is not None:
@@ -237,10 +256,10 @@ def _judges(options: dict[str, Any], header: dict[str, Any] | None, rubric: Rubr
 
 def prepare_replay(directory: Path, speed: float) -> Launch:
     """Open a saved session to watch it again and go on labelling; nothing is generated."""
-    from engines.replay import ReplayEngine
+    from sftscope.sessions.replay import ReplaySource
 
     header = read_header(Path(directory))
-    engine = ReplayEngine(str(directory), speed=speed)
+    engine = ReplaySource(str(directory), speed=speed)
     store = SessionStore(Path(directory))
     # A session on a read-only disk (or someone else's) still replays; labels are refused.
     store.open(read_only=not _writable(Path(directory)))

@@ -79,7 +79,7 @@ class PromptSet:
 def load_prompt_set(path: str | Path | None) -> PromptSet:
     """Load a prompt file, or the built-in set when `path` is None or 'builtin'."""
     if path is None or str(path) == BUILTIN:
-        data = resources.files("sessions").joinpath("data/default_prompts.jsonl").read_bytes()
+        data = resources.files("sftscope.sessions").joinpath("data/default_prompts.jsonl").read_bytes()
         items = _parse_jsonl(data.decode("utf-8"), "builtin:default_prompts.jsonl")
         return PromptSet(items, BUILTIN, hashlib.sha256(data).hexdigest())
     file = Path(path)

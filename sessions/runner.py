@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engines.base import (
+from sftscope.engines.base import (
     FINISHED,
     Engine,
     Generation,
@@ -26,9 +26,9 @@ from engines.base import (
     PromptTooLong,
     SamplingParams,
 )
-from sessions.prompts import Item
-from sessions.state import ItemState, SessionState
-from sessions.store import SessionStore, SessionWriteError
+from sftscope.sessions.prompts import Item
+from sftscope.sessions.state import ItemState, SessionState
+from sftscope.sessions.store import SessionStore, SessionWriteError
 
 Subscriber = Callable[[dict[str, Any]], None]
 
@@ -241,7 +241,7 @@ class Runner:
     # --- checks and judges -------------------------------------------------------
     def check_item(self, item_id: str) -> None:
         """Deterministic checks and reference metrics: instant, so done inline."""
-        from scorers.checks import evaluate_item
+        from sftscope.scorers.checks import evaluate_item
 
         state = self.state.items[item_id]
         if not state.complete or state.checks:
@@ -266,7 +266,7 @@ class Runner:
         state = self.state.items[item_id]
         answer = state.response
         try:
-            event = await judge.judge(state)
+            event = await judge.judge(state.judge_input())
         except Exception as exc:  # recorded on the item; the run goes on
             event = {
                 "type": "judge",

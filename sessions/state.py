@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sessions.prompts import Item
+from sftscope.scorers.judge import JudgeInput
+from sftscope.sessions.prompts import Item
 
 FINISHED = ("stop", "length")
 
@@ -118,6 +119,15 @@ class ItemState:
     @property
     def ttft(self) -> float | None:
         return self.turns[0].get("ttft") if self.turns else None
+
+    def judge_input(self) -> JudgeInput:
+        """What a judge sees of this item (scorers know nothing of sessions)."""
+        return JudgeInput(
+            item=self.item.id,
+            turns=tuple(self.item.turns),
+            answers=tuple(self.answers),
+            reference=self.item.reference,
+        )
 
     def transcript(self, system: str | None = None) -> list[dict[str, str]]:
         answered = len(self.turns)

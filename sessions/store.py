@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-
-from sessions.events import KNOWN, problem
+from sftscope.sessions.events import KNOWN, problem
 
 if sys.version_info >= (3, 11):
     import tomllib

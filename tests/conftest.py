@@ -23,7 +23,7 @@ SHARED = ROOT.parent / "shared" / "datasets"
 
 @pytest.fixture(scope="session")
 def bundled_gguf() -> Path:
-    from engines.registry import bundled_model_path
+    from sftscope.engines.registry import bundled_model_path
 
     return bundled_model_path()
 
@@ -63,7 +63,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run the real `sftscope` command line in a subprocess."""
     return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
+        [sys.executable, "-m", "sftscope.tui.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

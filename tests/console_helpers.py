@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sessions.launch import prepare
-from tui.app import SftscopeApp
-from tui.cli import RUN_DEFAULTS
+from sftscope.sessions.launch import prepare
+from sftscope.tui.app import SftscopeApp
+from sftscope.tui.cli import RUN_DEFAULTS
 
 
 def make_app(

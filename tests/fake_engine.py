@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from engines.base import Chunk, EngineInfo, Generation, GenerationRequest
+from sftscope.engines.base import Chunk, EngineInfo, Generation, GenerationRequest
 
 
 class FakeEngine:

@@ -4,10 +4,9 @@ plus per-item checks and reference metrics."""
 from __future__ import annotations
 
 import pytest
-
-from scorers import ifeval
-from scorers.checks import CheckError, evaluate_item, run_check
-from sessions.prompts import Item
+from sftscope.scorers import ifeval
+from sftscope.scorers.checks import CheckError, evaluate_item, run_check
+from sftscope.sessions.prompts import Item
 
 # (instruction, kwargs, a response that follows it, one that does not)
 CASES = [

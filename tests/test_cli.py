@@ -36,19 +36,19 @@ def test_help_and_version_import_nothing_heavy() -> None:
 
 def test_core_modules_import_no_ui_and_no_model_library() -> None:
     modules = [
-        "engines.base",
-        "engines.registry",
-        "engines.llama",
-        "engines.hf",
-        "engines.openai_compat",
-        "engines.replay",
-        "engines.threaded",
-        "sessions.store",
-        "sessions.runner",
-        "sessions.launch",
-        "sessions.prompts",
-        "sessions.export",
-        "sessions.state",
+        "sftscope.engines.base",
+        "sftscope.engines.registry",
+        "sftscope.engines.llama",
+        "sftscope.engines.hf",
+        "sftscope.engines.openai_compat",
+        "sftscope.sessions.replay",
+        "sftscope.engines.threaded",
+        "sftscope.sessions.store",
+        "sftscope.sessions.runner",
+        "sftscope.sessions.launch",
+        "sftscope.sessions.prompts",
+        "sftscope.sessions.export",
+        "sftscope.sessions.state",
     ]
     code = (
         "import importlib, sys\n"
@@ -199,8 +199,7 @@ def test_headless_run_every_form_then_export_with_parity(tmp_path: Path, bundled
     assert by_id["3"]["transcript"][0] == {"role": "system", "content": "Be terse."}
 
     from llama_cpp import Llama
-
-    from engines.llama import default_threads
+    from sftscope.engines.llama import default_threads
 
     llama = Llama(model_path=str(bundled_gguf), n_ctx=512, n_threads=default_threads(), verbose=False)
     for row in rows[:5]:
@@ -237,7 +236,7 @@ def test_kill_9_then_resume_never_regenerates_a_finished_item(tmp_path: Path, se
     args = [
         sys.executable,
         "-m",
-        "tui.cli",
+        "sftscope.tui.cli",
         "run",
         "--headless",
         "--engine",
@@ -299,7 +298,7 @@ def test_resume_refuses_a_different_engine_or_prompts(tmp_path: Path, server_url
 
 
 def test_locked_session_exits_2(tmp_path: Path, server_url: str) -> None:
-    from sessions.store import SessionStore
+    from sftscope.sessions.store import SessionStore
 
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "one"}])
     session = tmp_path / "s"
@@ -388,7 +387,7 @@ def test_shared_sets_run_headless_against_a_server(tmp_path: Path, server_url: s
 
 
 def test_replay_headless_prints_transcripts_and_scores(tmp_path: Path, server_url: str) -> None:
-    from sessions.store import SessionStore
+    from sftscope.sessions.store import SessionStore
 
     prompts = write_jsonl(
         tmp_path / "p.jsonl",
@@ -421,7 +420,7 @@ def test_replay_headless_prints_transcripts_and_scores(tmp_path: Path, server_ur
 
 
 def test_judges_from_config_tables(tmp_path: Path) -> None:
-    from tui.cli import UsageError, load_config
+    from sftscope.tui.cli import UsageError, load_config
 
     config = tmp_path / "run.toml"
     config.write_text(
@@ -501,13 +500,13 @@ def test_a_config_that_is_not_a_toml_file_exits_2(tmp_path: Path) -> None:
 
 
 def test_every_setting_has_a_type_rule() -> None:
-    from tui.cli import RUN_DEFAULTS, SETTING_RULES
+    from sftscope.tui.cli import RUN_DEFAULTS, SETTING_RULES
 
     assert set(RUN_DEFAULTS) - {"judges"} <= set(SETTING_RULES)  # [[judges]] tables: JudgeSpec
 
 
 def test_judge_as_a_string_in_the_config_is_one_judge(tmp_path: Path) -> None:
-    from tui.cli import build_parser, resolve_run_options
+    from sftscope.tui.cli import build_parser, resolve_run_options
 
     config = tmp_path / "c.toml"
     config.write_text('judge = "openai:http://127.0.0.1:9/v1#j"\njudge_concurrency = 3\n')
@@ -538,7 +537,7 @@ def test_flags_must_be_finite_and_in_range(tmp_path: Path, flags: list[str], nee
 
 
 def test_judge_concurrency_zero_is_never_the_default() -> None:
-    from scorers.judge import JudgeConfigError, parse_judge_flag
+    from sftscope.scorers.judge import JudgeConfigError, parse_judge_flag
 
     with pytest.raises(JudgeConfigError, match="--judge-concurrency 0: must be a positive integer"):
         parse_judge_flag("local", "rubric-json", 0, None, "OPENAI_API_KEY")

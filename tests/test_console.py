@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
+from sftscope.sessions.export import export_rows
+from sftscope.sessions.store import load_session
 
-from sessions.export import export_rows
-from sessions.store import load_session
 from tests.conftest import write_jsonl
 from tests.console_helpers import make_app, wait_until
 from tests.fake_engine import FakeEngine
@@ -182,8 +182,8 @@ async def test_remapped_keys_from_the_rubric(tmp_path: Path) -> None:
 
 
 async def test_replay_streams_recorded_answers_and_labels_go_on(tmp_path: Path) -> None:
-    from sessions.launch import prepare_replay
-    from tui.app import SftscopeApp
+    from sftscope.sessions.launch import prepare_replay
+    from sftscope.tui.app import SftscopeApp
 
     session = tmp_path / "s"
     app = make_app(session, engine=FakeEngine(), prompts=prompts_file(tmp_path, 3), ahead=5)
@@ -236,8 +236,9 @@ async def test_real_llama_engine_end_to_end(tmp_path: Path) -> None:
 
 
 async def test_judge_blind_until_scored_then_revealed_with_revisions(tmp_path: Path) -> None:
-    from scorers.judge import Judge, JudgeCache, JudgeSpec
-    from scorers.rubric import DEFAULT_RUBRIC
+    from sftscope.scorers.judge import Judge, JudgeCache, JudgeSpec
+    from sftscope.scorers.rubric import DEFAULT_RUBRIC
+
     from tests.fake_engine import FakeJudgeEngine
 
     session = tmp_path / "s"
@@ -320,9 +321,9 @@ async def test_an_engine_that_cannot_start_exits_with_its_error(tmp_path: Path) 
     """Regression: the console used to hang on a blank screen when the model failed to load."""
     import time
 
-    from sessions.launch import prepare
-    from tui.app import SftscopeApp
-    from tui.cli import RUN_DEFAULTS
+    from sftscope.sessions.launch import prepare
+    from sftscope.tui.app import SftscopeApp
+    from sftscope.tui.cli import RUN_DEFAULTS
 
     options = dict(RUN_DEFAULTS)
     options.update(session=str(tmp_path / "s"), engine="openai:http://127.0.0.1:9/v1", _given={"engine"})

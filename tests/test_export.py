@@ -8,7 +8,8 @@ import json
 import re
 from pathlib import Path
 
-from sessions.export import COLUMNS
+from sftscope.sessions.export import COLUMNS
+
 from tests.conftest import ROOT, run_cli, write_jsonl
 
 
@@ -28,7 +29,7 @@ def readme_columns() -> list[str]:
 
 
 def test_csv_and_jsonl_have_every_readme_column(tmp_path: Path, server_url: str) -> None:
-    from sessions.store import SessionStore
+    from sftscope.sessions.store import SessionStore
 
     prompts = write_jsonl(
         tmp_path / "p.jsonl",

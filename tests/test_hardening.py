@@ -219,7 +219,7 @@ def test_a_header_that_is_not_utf8_or_cut_short_is_one_line(finished_session: Pa
 
 
 def test_a_session_closed_before_its_model_loaded_writes_no_half_header(tmp_path: Path) -> None:
-    from sessions.store import SessionStore
+    from sftscope.sessions.store import SessionStore
 
     store = SessionStore(tmp_path / "s")
     store.open(create=True)  # as a run does before the model has loaded
@@ -242,7 +242,7 @@ def test_a_full_disk_pauses_generation_then_it_goes_on(tmp_path: Path) -> None:
         filler.write_bytes(b"\0" * (512 * 1024 - 48 * 1024))
         with serve_in_thread(srv) as url:
             process = subprocess.Popen(
-                [sys.executable, "-m", "tui.cli", "run", "--headless", "--engine", f"openai:{url}#m",
+                [sys.executable, "-m", "sftscope.tui.cli", "run", "--headless", "--engine", f"openai:{url}#m",
                  "--prompts", str(prompts), "--session", str(session), "--concurrency", "2"],
                 stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
             )  # fmt: skip
@@ -268,7 +268,7 @@ def test_a_full_disk_pauses_generation_then_it_goes_on(tmp_path: Path) -> None:
 async def test_the_console_never_shows_saved_for_a_label_that_is_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sessions.store as store_module
+    import sftscope.sessions.store as store_module
 
     real_write = os.write
     full = {"on": False}
@@ -324,7 +324,7 @@ def test_a_read_only_session_replays_and_exports_and_refuses_writes(
 def test_export_to_a_full_stdout_is_one_line(finished_session: Path) -> None:
     with open("/dev/full", "w") as full:
         result = subprocess.run(
-            [sys.executable, "-m", "tui.cli", "export", str(finished_session)],
+            [sys.executable, "-m", "sftscope.tui.cli", "export", str(finished_session)],
             stdout=full, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
         )  # fmt: skip
     one_line(result, "disk full")
@@ -384,7 +384,7 @@ def test_sigint_during_a_headless_run_is_interrupted_rc_130(tmp_path: Path) -> N
     session = tmp_path / "s"
     with serve_in_thread(srv) as url:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tui.cli", "run", "--headless", "--engine", f"openai:{url}#m",
+            [sys.executable, "-m", "sftscope.tui.cli", "run", "--headless", "--engine", f"openai:{url}#m",
              "--prompts", str(prompts_file(tmp_path, 20)), "--session", str(session), "--concurrency", "2"],
             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
         )  # fmt: skip

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from engines.base import EngineError, GenerationRequest, PromptTooLong, SamplingParams
-from engines.hf import HFEngine
+from sftscope.engines.base import EngineError, GenerationRequest, PromptTooLong, SamplingParams
+from sftscope.engines.hf import HFEngine
 
 pytestmark = pytest.mark.slow
 

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from engines.base import EngineError, GenerationRequest, PromptTooLong, SamplingParams
-from engines.llama import LlamaEngine, default_threads
+from sftscope.engines.base import EngineError, GenerationRequest, PromptTooLong, SamplingParams
+from sftscope.engines.llama import LlamaEngine, default_threads
 
 pytestmark = pytest.mark.slow
 

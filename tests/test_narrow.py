@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from sftscope.engines.base import GenerationRequest
+from sftscope.scorers.agreement import MIN_N, agreement
 
-from engines.base import GenerationRequest
-from scorers.agreement import MIN_N, agreement
 from tests.conftest import write_jsonl
 from tests.console_helpers import make_app, wait_until
 from tests.fake_engine import FakeEngine, FakeJudgeEngine
@@ -46,8 +46,8 @@ class VaryingJudge(FakeJudgeEngine):
 
 
 def judged_app(tmp_path: Path, count: int = 3) -> Any:
-    from scorers.judge import Judge, JudgeCache, JudgeSpec
-    from scorers.rubric import DEFAULT_RUBRIC
+    from sftscope.scorers.judge import Judge, JudgeCache, JudgeSpec
+    from sftscope.scorers.rubric import DEFAULT_RUBRIC
 
     prompts = write_jsonl(
         tmp_path / "p.jsonl",

@@ -8,9 +8,9 @@ import time
 from typing import Any
 
 import pytest
+from sftscope.engines.base import EngineError, GenerationFailed, GenerationRequest, SamplingParams
+from sftscope.engines.openai_compat import OpenAIEngine, parse_retry_after
 
-from engines.base import EngineError, GenerationFailed, GenerationRequest, SamplingParams
-from engines.openai_compat import OpenAIEngine, parse_retry_after
 from tests.conftest import ScriptedServer
 
 

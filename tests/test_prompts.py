@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from sftscope.sessions.prompts import PromptSetError, load_prompt_set
 
-from sessions.prompts import PromptSetError, load_prompt_set
 from tests.conftest import SHARED, write_jsonl
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sftscope.scorers.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
 
-from scorers.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
 from tests.conftest import run_cli
 
 

@@ -26,8 +26,9 @@ def build(tmp_path: Path, judge: bool = False) -> Any:
     )
     app = make_app(tmp_path / "session", engine=FakeEngine(), prompts=prompts, ahead=5)
     if judge:
-        from scorers.judge import Judge, JudgeCache, JudgeSpec
-        from scorers.rubric import DEFAULT_RUBRIC
+        from sftscope.scorers.judge import Judge, JudgeCache, JudgeSpec
+        from sftscope.scorers.rubric import DEFAULT_RUBRIC
+
         from tests.fake_engine import FakeJudgeEngine
 
         app.runner.judges = [

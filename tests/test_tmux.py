@@ -64,7 +64,7 @@ def console_on_server(tmp_path: Path, server_url: str, prompts: Path, session: P
     command = [
         sys.executable,
         "-m",
-        "tui.cli",
+        "sftscope.tui.cli",
         "run",
         "--session",
         str(session),
@@ -116,7 +116,7 @@ def test_kill_9_mid_stream_loses_no_label_shown_as_saved(tmp_path: Path) -> None
         [
             sys.executable,
             "-m",
-            "tui.cli",
+            "sftscope.tui.cli",
             "run",
             "--session",
             str(session),
@@ -184,7 +184,7 @@ def test_sighup_saves_marks_interrupted_and_unlocks(tmp_path: Path, server_url: 
     header = (session / "session.toml").read_text()
     assert 'status = "interrupted"' in header
     assert export(session)["q1"]["human"] == {"helpfulness": 5}
-    from sessions.store import SessionStore
+    from sftscope.sessions.store import SessionStore
 
     store = SessionStore(session)
     store.open()  # the lock was released
@@ -228,8 +228,9 @@ def test_q_while_streaming_and_judging_is_gone_within_half_a_second(tmp_path: Pa
     session = tmp_path / "session"
     term = Terminal(
         tmp_path,
-        [sys.executable, "-m", "tui.cli", "run", "--session", str(session), "--prompts", str(prompts),
-         "--max-tokens", "400", "--n-ctx", "1024", "--judge", "local", "--judge-timeout", "300"],
+        [sys.executable, "-m", "sftscope.tui.cli", "run", "--session", str(session),
+         "--prompts", str(prompts), "--max-tokens", "400", "--n-ctx", "1024",
+         "--judge", "local", "--judge-timeout", "300"],
     )  # fmt: skip
     try:
         term.wait_for(streaming_text, timeout=90)
@@ -270,7 +271,7 @@ def test_ctrl_c_in_the_console_saves_and_marks_interrupted(tmp_path: Path, serve
 def test_sigterm_while_the_model_loads_restores_the_terminal(tmp_path: Path) -> None:
     """A signal before the console is up: no traceback, no half header, the terminal restored."""
     session = tmp_path / "session"
-    term = Terminal(tmp_path, [sys.executable, "-m", "tui.cli", "run", "--session", str(session)])
+    term = Terminal(tmp_path, [sys.executable, "-m", "sftscope.tui.cli", "run", "--session", str(session)])
     term.tmux("set-option", "-t", term.name, "remain-on-exit", "on")  # keep the screen to read
     try:
         deadline = time.monotonic() + 30

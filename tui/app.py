@@ -19,19 +19,18 @@ import time
 from typing import Any
 
 from rich.text import Text
+from sftscope.engines.base import GenerationRequest
+from sftscope.scorers.rubric import Rubric
+from sftscope.sessions.launch import Launch
+from sftscope.sessions.state import ItemState
+from sftscope.tui.screens import CommentScreen, HelpScreen, SftscopeCommands, key_label
+from sftscope.tui.widgets import ItemList, ScorePanel, fully_scored
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Markdown, OptionList, Static
 from textual.worker import Worker, WorkerState
-
-from engines.base import GenerationRequest
-from scorers.rubric import Rubric
-from sessions.launch import Launch
-from sessions.state import ItemState
-from tui.screens import CommentScreen, HelpScreen, SftscopeCommands, key_label
-from tui.widgets import ItemList, ScorePanel, fully_scored
 
 # The console shows at most this much of one answer: rendering a 5 MB answer as
 # Markdown took 10-14 s and froze the keyboard. The full text is saved and exported.
@@ -533,7 +532,7 @@ class SftscopeApp(App[int]):
         """Write one label through the runner (fsynced before it returns). "saved ✓" is
         shown only for a label that is on disk; a failed write shows why, in red, until
         a later label is saved."""
-        from sessions.store import SessionWriteError
+        from sftscope.sessions.store import SessionWriteError
 
         try:
             write(*args, **kwargs)
@@ -700,7 +699,7 @@ class SftscopeApp(App[int]):
         self.push_screen(HelpScreen(self.rubric))
 
     def action_export(self, fmt: str = "jsonl") -> None:
-        from sessions.export import export_rows, to_csv, to_jsonl
+        from sftscope.sessions.export import export_rows, to_csv, to_jsonl
 
         rows = export_rows(self.launch.store.header, self.launch.store.events)
         target = self.launch.directory / f"export.{fmt}"
@@ -766,10 +765,10 @@ class SftscopeApp(App[int]):
     # --- replay ----------------------------------------------------------------------
     async def replay_item(self, state: ItemState) -> None:
         """Play the recorded answers of this item again at their recorded pace (display only)."""
-        from engines.replay import ReplayEngine
+        from sftscope.sessions.replay import ReplaySource
 
         engine = self.launch.engine
-        assert isinstance(engine, ReplayEngine)
+        assert isinstance(engine, ReplaySource)
         engine.speed = float(self.replay_speed or 0.0)
         answers: list[str] = []
         for turn in range(len(state.turns)):

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sessions.version import VERSION
+from sftscope.sessions.version import VERSION
 
 COMMANDS = ("run", "export", "replay", "judge")
 
@@ -248,7 +248,7 @@ def _toml(value: Any) -> str:
 
 
 def _judge_tables(tables: Any, path: str, lines: list[str] | None = None) -> list[Any]:
-    from scorers.judge import JudgeConfigError, JudgeSpec
+    from sftscope.scorers.judge import JudgeConfigError, JudgeSpec
 
     lines = lines or []
     section = "run.judges" if _where(path, lines, None, "run.judges") != path else "judges"
@@ -293,7 +293,7 @@ def resolve_run_options(args: argparse.Namespace) -> dict[str, Any]:
     options["_given"] = given
     _validate(options)
     if options.get("judge"):
-        from scorers.judge import JudgeConfigError, parse_judge_flag
+        from sftscope.scorers.judge import JudgeConfigError, parse_judge_flag
 
         try:
             flagged = [
@@ -390,20 +390,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)  # argparse exits 2 with one line on bad flags
     try:
         if args.command == "export":
-            from tui.commands import export_command
+            from sftscope.tui.commands import export_command
 
             return export_command(args)
         if args.command == "judge":
-            from tui.commands import judge_command
+            from sftscope.tui.commands import judge_command
 
             return judge_command(args)
         if args.command == "replay":
-            from tui.commands import replay_command
+            from sftscope.tui.commands import replay_command
 
             if not (math.isfinite(args.speed) and args.speed >= 0):
                 raise UsageError(f"--speed {args.speed}: must be a finite number of 0 or more")
             return replay_command(args)
-        from tui.commands import run_command
+        from sftscope.tui.commands import run_command
 
         return run_command(resolve_run_options(args))
     except UsageError as exc:

@@ -14,16 +14,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tui.cli import UsageError, fail
+from sftscope.tui.cli import UsageError, fail
 
 
 def _known_errors() -> tuple[type[Exception], ...]:
-    from engines.base import EngineError
-    from scorers.judge import JudgeConfigError
-    from scorers.rubric import RubricError
-    from sessions.launch import LaunchError
-    from sessions.prompts import PromptSetError
-    from sessions.store import SessionError
+    from sftscope.engines.base import EngineError
+    from sftscope.scorers.judge import JudgeConfigError
+    from sftscope.scorers.rubric import RubricError
+    from sftscope.sessions.launch import LaunchError
+    from sftscope.sessions.prompts import PromptSetError
+    from sftscope.sessions.store import SessionError
 
     return (EngineError, JudgeConfigError, LaunchError, PromptSetError, RubricError, SessionError, UsageError)
 
@@ -32,7 +32,7 @@ def run_command(options: dict[str, Any]) -> int:
     try:
         if options.get("headless"):
             return asyncio.run(_run_headless(options))
-        from sessions.launch import prepare
+        from sftscope.sessions.launch import prepare
 
         return _run_console(prepare(options), ahead=int(options["ahead"]))
     except _known_errors() as exc:
@@ -46,7 +46,7 @@ def _run_console(launch: Any, *, ahead: int = 3, replay_speed: float | None = No
     lets go of the terminal, so the process then ends at once: freeing a model
     and unwinding its threads would keep a quit waiting for a second or more.
     """
-    from tui.app import SftscopeApp
+    from sftscope.tui.app import SftscopeApp
 
     app = SftscopeApp(launch, ahead=ahead, replay_speed=replay_speed)
 
@@ -72,8 +72,8 @@ def _run_console(launch: Any, *, ahead: int = 3, replay_speed: float | None = No
 
 
 def replay_command(args: Any) -> int:
-    from sessions.launch import prepare_replay
-    from sessions.store import load_session
+    from sftscope.sessions.launch import prepare_replay
+    from sftscope.sessions.store import load_session
 
     directory = Path(args.session)
     try:
@@ -91,12 +91,12 @@ async def _print_replay(
     directory: Path, header: dict[str, Any], events: list[dict[str, Any]], speed: float
 ) -> int:
     """Transcripts and scores as text; answers stream at the recorded pace when speed > 0."""
-    from engines.base import GenerationRequest
-    from engines.replay import ReplayEngine
-    from sessions.state import fold
+    from sftscope.engines.base import GenerationRequest
+    from sftscope.sessions.replay import ReplaySource
+    from sftscope.sessions.state import fold
 
     state = fold(events)
-    engine = ReplayEngine(str(directory), speed=speed)
+    engine = ReplaySource(str(directory), speed=speed)
     out = sys.stdout
     for item_state in state.ordered():
         item = item_state.item
@@ -140,8 +140,8 @@ def _show(value: Any) -> str:
 
 
 async def _run_headless(options: dict[str, Any]) -> int:
-    from sessions.launch import prepare
-    from tui.headless import HeadlessDisplay
+    from sftscope.sessions.launch import prepare
+    from sftscope.tui.headless import HeadlessDisplay
 
     launch = prepare(options)
     loop = asyncio.get_running_loop()
@@ -213,8 +213,8 @@ def _interrupted(launch: Any) -> int:
 
 
 def export_command(args: Any) -> int:
-    from sessions.export import export_rows, to_csv, to_jsonl
-    from sessions.store import load_session
+    from sftscope.sessions.export import export_rows, to_csv, to_jsonl
+    from sftscope.sessions.store import load_session
 
     try:
         header, events, warnings = load_session(Path(args.session))
@@ -224,7 +224,7 @@ def export_command(args: Any) -> int:
         print(f"sftscope: warning: {warning}", file=sys.stderr)
     rows = export_rows(header, events)
     text = to_csv(rows) if args.format == "csv" else to_jsonl(rows)
-    from sessions.store import describe_os_error
+    from sftscope.sessions.store import describe_os_error
 
     if args.output:
         try:
@@ -254,13 +254,12 @@ def judge_command(args: Any) -> int:
 async def _judge_session(args: Any) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from engines.base import SamplingParams
-    from engines.replay import ReplayEngine
-    from scorers.judge import Judge, parse_judge_flag
-    from scorers.rubric import Rubric, load_rubric
-    from sessions.runner import Runner
-    from sessions.store import SessionStore, read_header
+    from sftscope.engines.base import SamplingParams
+    from sftscope.scorers.judge import Judge, parse_judge_flag
+    from sftscope.scorers.rubric import Rubric, load_rubric
+    from sftscope.sessions.replay import ReplaySource
+    from sftscope.sessions.runner import Runner
+    from sftscope.sessions.store import SessionStore, read_header
 
     directory = Path(args.session)
     header = read_header(directory) if directory.is_dir() else None
@@ -274,7 +273,7 @@ async def _judge_session(args: Any) -> int:
     judges = [Judge(spec, rubric) for spec in specs]
     store = SessionStore(directory)
     store.open()
-    runner = Runner(store, ReplayEngine(str(directory), speed=0), SamplingParams(), judges=judges)
+    runner = Runner(store, ReplaySource(str(directory), speed=0), SamplingParams(), judges=judges)
     status = header.get("status", "complete")
     try:
         for judge in judges:

@@ -18,8 +18,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-
-from sessions.runner import Runner
+from sftscope.sessions.runner import Runner
 
 TERMINAL_EVENTS = ("generation", "skip", "error", "regenerate")
 # An item counts as finished in the bar once nothing more will be generated for it.

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
+from sftscope.scorers.rubric import ACTION_HELP, Rubric
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
@@ -14,10 +15,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-from scorers.rubric import ACTION_HELP, Rubric
-
 if TYPE_CHECKING:
-    from tui.app import SftscopeApp
+    from sftscope.tui.app import SftscopeApp
 
 
 def key_label(key: str) -> str:

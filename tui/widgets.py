@@ -10,14 +10,13 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from rich.text import Text
+from sftscope.scorers.agreement import Agreement, agreement
+from sftscope.scorers.rubric import Criterion, Rubric
+from sftscope.sessions.state import ItemState
+from sftscope.tui.screens import key_label
 from textual.widget import Widget
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
-
-from scorers.agreement import Agreement, agreement
-from scorers.rubric import Criterion, Rubric
-from sessions.state import ItemState
-from tui.screens import key_label
 
 GLYPHS = {
     "pending": ("·", "dim"),

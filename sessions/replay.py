@@ -1,5 +1,9 @@
 """Replay: a saved session's answers played back as a stream at their recorded pace.
 
+A source, not an engine: it reads a session, so it lives in sessions/ (engines know
+nothing of sessions) and offers the same interface as an engine, so the console and
+the runner play it like any other.
+
 The answer for a request is found by (item id, turn). Pace: the recorded time
 to first token, then the text spread evenly over the rest of the recorded
 duration, divided by `speed` (0 = instant). Useful to demo, to re-score blind,
@@ -14,15 +18,22 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from engines.base import Chunk, EngineError, EngineInfo, Generation, GenerationFailed, GenerationRequest
+from sftscope.engines.base import (
+    Chunk,
+    EngineError,
+    EngineInfo,
+    Generation,
+    GenerationFailed,
+    GenerationRequest,
+)
+from sftscope.sessions.state import fold
+from sftscope.sessions.store import SessionError, load_session
 
 PIECES_PER_SECOND = 25  # how finely a replayed answer is cut
 
 
-class ReplayEngine:
+class ReplaySource:
     def __init__(self, target: str, *, speed: float = 1.0, **_: Any) -> None:
-        from sessions.state import fold
-        from sessions.store import SessionError, load_session
 
         directory = Path(target)
         try:
