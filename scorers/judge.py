@@ -17,7 +17,6 @@ import math
 import os
 import random
 import re
-import sys
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -25,13 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from sftscope.engines.base import GenerationRequest, SamplingParams
+from sftscope.engines.toml import tomllib
 from sftscope.scorers.rubric import Criterion, Rubric
 from sftscope.scorers.verdicts import VerdictError, combine_pair, parse_pair, parse_rating, parse_rubric_json
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 BUILTIN_TEMPLATES = ("rubric-json", "mt-bench-single", "mt-bench-pair", "reference")
 PLACEHOLDER = re.compile(r"\{(question|answer|answer_a|answer_b|reference|criteria|keys)\}")

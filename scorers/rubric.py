@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import re
 import string
-import sys
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from sftscope.engines.toml import tomllib
 
 KINDS = ("likert", "binary", "tags", "note")
 

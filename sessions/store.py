@@ -19,7 +19,6 @@ import fcntl
 import json
 import os
 import socket
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,12 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
+from sftscope.engines.toml import tomllib
 from sftscope.sessions.events import KNOWN, problem
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 FORMAT_VERSION = 1
 HEADER = "session.toml"
