@@ -193,14 +193,6 @@ DEFAULT_RUBRIC = Rubric(
 )
 
 
-def _line_of(text: str, *patterns: str) -> int | None:
-    """The first line whose text matches all patterns, for error messages."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        if all(re.search(p, line) for p in patterns):
-            return number
-    return None
-
-
 def load_rubric(path: str | Path | None) -> Rubric:
     if path is None:
         return DEFAULT_RUBRIC
