@@ -131,6 +131,24 @@ class EngineInfo:
         return out
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do beyond `stream`, declared by the engine, never guessed.
+
+    `batching`: it has `generate_batch(requests)`, answering a list at once (transformers).
+    `structured_output`: the forms in which it honours `request.extra["json_schema"]`, in
+    the order it tries them: "grammar" (llama.cpp decodes under a grammar built from the
+    schema), "json_schema" and "json_object" (the server's `response_format`). Empty: the
+    schema is ignored and the reply is parsed as plain text.
+    `model_thread`: it runs a local model on its own thread, whose priority
+    `lower_priority` lowers; without one, `lower_priority` has nothing to do.
+    """
+
+    batching: bool = False
+    structured_output: tuple[str, ...] = ()
+    model_thread: bool = False
+
+
 @runtime_checkable
 class Engine(Protocol):
     """What the runner needs from an engine.
@@ -138,11 +156,13 @@ class Engine(Protocol):
     `start` loads the model (off the event loop, so a console paints first);
     `stream` yields chunks; the last one has `final` set. Cancelling is done with
     `cancel(key)`, which the engine must honour within one token. `concurrency`
-    says how many streams the engine can usefully serve at once.
+    says how many streams the engine can usefully serve at once; `capabilities`
+    what else it offers.
     """
 
     info: EngineInfo
     concurrency: int
+    capabilities: Capabilities
 
     async def start(self) -> None:
         """Load the model or reach the server; may take seconds, never blocks the loop."""
@@ -151,5 +171,11 @@ class Engine(Protocol):
     def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]: ...
 
     def cancel(self, key: tuple[str, int]) -> None: ...
+
+    def lower_priority(self, nice: int) -> None:
+        """Run the model's threads at least `nice` below normal priority (call before
+        `start`), so a keypress never waits behind a matrix multiply; an engine without
+        a model thread (`capabilities.model_thread` false) has nothing to lower."""
+        ...
 
     async def close(self) -> None: ...

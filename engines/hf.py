@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sftscope.engines.base import (
+    Capabilities,
     Chunk,
     EngineError,
     EngineInfo,
@@ -32,6 +33,7 @@ DEFAULT_TEMPLATE = "Instruction: {prompt}\nResponse:"
 
 class HFEngine:
     concurrency = 1
+    capabilities = Capabilities(batching=True, model_thread=True)
 
     def __init__(
         self,
@@ -293,6 +295,9 @@ class HFEngine:
 
     def cancel(self, key: tuple[str, int]) -> None:
         self.cancels.cancel(key)
+
+    def lower_priority(self, nice: int) -> None:
+        self.thread.lower_priority(nice)
 
     async def close(self) -> None:
         self.cancels.cancel_all()

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sftscope.engines.base import (
+    Capabilities,
     Chunk,
     EngineError,
     EngineInfo,
@@ -107,6 +108,7 @@ class _CaptureCompletion:
 
 class LlamaEngine:
     concurrency = 1
+    capabilities = Capabilities(structured_output=("grammar",), model_thread=True)
 
     def __init__(
         self,
@@ -329,6 +331,9 @@ class LlamaEngine:
 
     def cancel(self, key: tuple[str, int]) -> None:
         self.cancels.cancel(key)
+
+    def lower_priority(self, nice: int) -> None:
+        self.thread.lower_priority(nice)
 
     async def close(self) -> None:
         self.cancels.cancel_all()

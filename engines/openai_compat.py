@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from sftscope.engines.base import (
+    Capabilities,
     Chunk,
     EngineError,
     EngineInfo,
@@ -40,7 +41,6 @@ CUT = "the server ended the stream without finishing"
 # Streams cut because they overlapped are asked again without using up the retries
 # (the lowered concurrency stops the cutting), but never more than this many times.
 MAX_OVERLAP_RETRIES = 12
-STRUCTURED_FORMS: dict[str, str | None] = {"json_schema": "json_object", "json_object": None}
 
 
 def structured_format(form: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -271,6 +271,9 @@ class OpenAIEngine:
     `reset` chunk so it can clear the partial text.
     """
 
+    # The structured-output forms negotiated with the server, in the order tried.
+    capabilities = Capabilities(structured_output=("json_schema", "json_object"))
+
     def __init__(
         self,
         target: str,
@@ -292,7 +295,7 @@ class OpenAIEngine:
         self.info = EngineInfo(name="openai", spec=f"openai:{target}", model=model or "?", device="remote")
         self._cancelled: set[tuple[str, int]] = set()
         # Which form of structured output the server takes; None: plain text only.
-        self.structured_output: str | None = "json_schema"
+        self.structured_output: str | None = self.capabilities.structured_output[0]
         self.structured_confirmed = False
         self._negotiating = asyncio.Lock()
 
@@ -313,6 +316,9 @@ class OpenAIEngine:
 
     def cancel(self, key: tuple[str, int]) -> None:
         self._cancelled.add(key)
+
+    def lower_priority(self, nice: int) -> None:
+        """The model runs on the server: nothing here to lower."""
 
     def _payload(self, request: GenerationRequest) -> dict[str, Any]:
         params = request.params
@@ -374,7 +380,9 @@ class OpenAIEngine:
                     await asyncio.sleep(self.client.backoff(0))
                     continue
                 asked_again = False
-                self.structured_output = STRUCTURED_FORMS.get(self.structured_output)
+                forms = self.capabilities.structured_output
+                later = forms[forms.index(self.structured_output) + 1 :]
+                self.structured_output = later[0] if later else None  # None: plain text
                 continue
             self.structured_confirmed = True
             return response

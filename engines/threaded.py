@@ -43,6 +43,10 @@ class ModelThread:
         self.nice = nice
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name, initializer=self._init)
 
+    def lower_priority(self, nice: int) -> None:
+        """At least `nice` (never raises the priority back); takes effect when the thread starts."""
+        self.nice = max(self.nice, nice)
+
     def _init(self) -> None:
         if self.nice and hasattr(os, "setpriority"):
             with contextlib.suppress(OSError):  # not permitted here: normal priority

@@ -303,9 +303,7 @@ class Judge:
                 "retries": self.spec.retries,  # HTTP retries too, not only timeouts
             }
             self._engine = load_engine(spec, **options)
-        thread = getattr(self._engine, "thread", None)
-        if thread is not None:
-            thread.nice = max(thread.nice, self.nice)
+        self._engine.lower_priority(self.nice)
         await self._engine.start()
 
     @property

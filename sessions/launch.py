@@ -276,7 +276,7 @@ def _batch_size(options: dict[str, Any], engine: Engine) -> int:
     if (
         options.get("headless")
         and engine.info.device.startswith("cuda")
-        and hasattr(engine, "generate_batch")
+        and engine.capabilities.batching
     ):
         return 16
     return 1

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sftscope.engines.base import (
+    Capabilities,
     Chunk,
     EngineError,
     EngineInfo,
@@ -33,6 +34,8 @@ PIECES_PER_SECOND = 25  # how finely a replayed answer is cut
 
 
 class ReplaySource:
+    capabilities = Capabilities()
+
     def __init__(self, target: str, *, speed: float = 1.0, **_: Any) -> None:
 
         directory = Path(target)
@@ -60,6 +63,9 @@ class ReplaySource:
 
     def cancel(self, key: tuple[str, int]) -> None:
         self._cancelled.add(key)
+
+    def lower_priority(self, nice: int) -> None:
+        """No model runs here: nothing to lower."""
 
     def recorded(self, key: tuple[str, int]) -> dict[str, Any]:
         item_id, turn = key

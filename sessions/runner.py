@@ -408,7 +408,7 @@ class Runner:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            if self.batch_size > 1 and hasattr(self.engine, "generate_batch"):
+            if self.batch_size > 1 and self.engine.capabilities.batching:
                 batch = [self._pending.popleft() for _ in range(min(self.batch_size, len(self._pending)))]
                 await self._generate_batch(batch)
             else:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from sftscope.engines.base import Chunk, EngineInfo, Generation, GenerationRequest
+from sftscope.engines.base import Capabilities, Chunk, EngineInfo, Generation, GenerationRequest
 
 
 class FakeEngine:
     concurrency = 1
+    capabilities = Capabilities()
 
     def __init__(self, *, delay: float = 0.0, pieces: int = 8, words: int = 24) -> None:
         self.delay = delay
@@ -33,6 +34,9 @@ class FakeEngine:
 
     def cancel(self, key: tuple[str, int]) -> None:
         self._cancelled.add(key)
+
+    def lower_priority(self, nice: int) -> None:
+        """No model thread: nothing to lower."""
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         self.calls.append(request.key)

@@ -169,9 +169,7 @@ class SftscopeApp(App[int]):
         self.run_worker(self.pump_chunks(), group="pump")
 
     async def start_session(self) -> None:
-        thread = getattr(self.launch.engine, "thread", None)
-        if thread is not None:
-            thread.nice = max(thread.nice, MODEL_NICE)  # the keyboard comes first
+        self.launch.engine.lower_priority(MODEL_NICE)  # the keyboard comes first
         for judge in self.runner.judges:
             judge.nice = MODEL_NICE
         try:

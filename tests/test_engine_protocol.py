@@ -1,0 +1,152 @@
+"""The engine protocol: capabilities are declared, never guessed; shared helpers have one home.
+
+Nothing here loads a model: the local engines are built on a stub file (a GGUF header, a
+config.json) and their model objects stubbed where a test needs one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sftscope.engines.base import Capabilities, Generation, GenerationRequest, SamplingParams
+from sftscope.engines.hf import HFEngine
+from sftscope.engines.llama import LlamaEngine
+from sftscope.engines.openai_compat import OpenAIEngine
+from sftscope.scorers.judge import Judge, JudgeCache, JudgeSpec
+from sftscope.scorers.rubric import DEFAULT_RUBRIC
+from sftscope.sessions.launch import _batch_size
+from sftscope.sessions.prompts import Item
+from sftscope.sessions.replay import ReplaySource
+from sftscope.sessions.runner import Runner
+from sftscope.sessions.store import SessionStore
+
+from tests.fake_engine import FakeEngine, FakeJudgeEngine
+
+
+@pytest.fixture
+def gguf_stub(tmp_path: Path) -> Path:
+    path = tmp_path / "m.gguf"
+    path.write_bytes(b"GGUF" + bytes(20))  # enough for the engine's check; never loaded
+    return path
+
+
+@pytest.fixture
+def hf_stub(tmp_path: Path) -> Path:
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "config.json").write_text("{}")
+    return tmp_path / "ckpt"
+
+
+def test_each_engine_declares_its_capabilities(gguf_stub: Path, hf_stub: Path) -> None:
+    llama = LlamaEngine(str(gguf_stub))
+    assert llama.capabilities == Capabilities(structured_output=("grammar",), model_thread=True)
+    hf = HFEngine(str(hf_stub))
+    assert hf.capabilities == Capabilities(batching=True, model_thread=True)
+    openai = OpenAIEngine("http://127.0.0.1:9/v1#m")
+    assert openai.capabilities == Capabilities(structured_output=("json_schema", "json_object"))
+    # The form tried first is the first one the engine declares.
+    assert openai.structured_output == "json_schema"
+    assert FakeEngine().capabilities == Capabilities()
+    assert ReplaySource.capabilities == Capabilities()
+    with pytest.raises(AttributeError):
+        llama.capabilities.batching = True  # type: ignore[misc]  # frozen
+
+
+def test_lower_priority_reaches_the_model_thread_and_never_raises_it(gguf_stub: Path, hf_stub: Path) -> None:
+    for engine in (LlamaEngine(str(gguf_stub)), HFEngine(str(hf_stub))):
+        assert engine.thread.nice == 0
+        engine.lower_priority(10)
+        assert engine.thread.nice == 10
+        engine.lower_priority(0)  # a judge's default: never brings the priority back up
+        assert engine.thread.nice == 10
+    openai = OpenAIEngine("http://127.0.0.1:9/v1#m")
+    openai.lower_priority(10)  # no model thread: nothing to do, and no error
+    assert not hasattr(openai, "thread")
+    FakeEngine().lower_priority(10)
+
+
+def test_a_judge_lowers_its_engine_through_the_protocol(tmp_path: Path, gguf_stub: Path) -> None:
+    class Recording(FakeJudgeEngine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lowered: list[int] = []
+
+        def lower_priority(self, nice: int) -> None:
+            self.lowered.append(nice)
+
+    engine = Recording()
+    judge = Judge(JudgeSpec(engine="local"), DEFAULT_RUBRIC, engine=engine, cache=JudgeCache(tmp_path / "c"))
+    judge.nice = 10  # what the console sets
+    asyncio.run(judge.start())
+    assert engine.lowered == [10]
+    llama = LlamaEngine(str(gguf_stub))
+    judge = Judge(JudgeSpec(engine="local"), DEFAULT_RUBRIC, engine=llama, cache=JudgeCache(tmp_path / "c"))
+    judge.nice = 10
+    llama.start = lambda: asyncio.sleep(0)  # type: ignore[method-assign]  # no model to load
+    asyncio.run(judge.start())
+    assert llama.thread.nice == 10
+    llama.thread.shutdown()
+
+
+class _BatchMethodOnly(FakeEngine):
+    """Has a `generate_batch` but does not declare batching: it must never be used."""
+
+    batch_calls = 0
+
+    async def generate_batch(self, requests: list[GenerationRequest]) -> list[Generation | Exception]:
+        self.batch_calls += 1
+        raise AssertionError("generate_batch called on an engine that does not declare batching")
+
+
+class _Batching(FakeEngine):
+    capabilities = Capabilities(batching=True)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    async def generate_batch(self, requests: list[GenerationRequest]) -> list[Generation | Exception]:
+        self.batches.append(len(requests))
+        return [Generation(f"batched {r.key[0]}", 2, 3, None, 0.01, "stop") for r in requests]
+
+
+def _run(tmp_path: Path, engine: Any) -> Runner:
+    store = SessionStore(tmp_path / "s")
+    store.open({"status": "running"})
+    runner = Runner(store, engine, SamplingParams(max_tokens=8), batch_size=4)
+    runner.add_items([Item(id=str(n), turns=[f"prompt {n}"]) for n in range(3)])
+    runner.queue()
+    asyncio.run(runner.run())
+    store.close()
+    return runner
+
+
+def test_the_runner_batches_only_engines_that_declare_batching(tmp_path: Path) -> None:
+    undeclared = _BatchMethodOnly()
+    runner = _run(tmp_path / "a", undeclared)
+    assert undeclared.batch_calls == 0
+    assert [s.status for s in runner.state.ordered()] == ["done"] * 3
+    declared = _Batching()
+    runner = _run(tmp_path / "b", declared)
+    assert declared.batches == [3]
+    assert [s.response for s in runner.state.ordered()] == ["batched 0", "batched 1", "batched 2"]
+
+
+class _Options(dict):  # type: ignore[type-arg]
+    """Run options read either way: `options.get("headless")` or `config.headless`."""
+
+    __getattr__ = dict.get
+
+
+def test_launch_picks_a_batch_size_from_the_declared_capability() -> None:
+    on_gpu = SimpleNamespace(device="cuda:0")
+    batching = SimpleNamespace(info=on_gpu, capabilities=Capabilities(batching=True))
+    method_only = SimpleNamespace(info=on_gpu, capabilities=Capabilities(), generate_batch=None)
+    headless, console = _Options(headless=True), _Options(headless=False)
+    assert _batch_size(headless, batching) == 16  # type: ignore[arg-type]
+    assert _batch_size(headless, method_only) == 1  # type: ignore[arg-type]
+    assert _batch_size(console, batching) == 1  # type: ignore[arg-type]
