@@ -69,6 +69,31 @@ class GenerationRequest:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def raw_prompt(messages: list[dict[str, str]], template: str) -> str:
+    """A conversation as one plain prompt, for a model without a chat template.
+
+    The system message goes first, once, wherever it stands in `messages` (several are
+    joined in order): a raw template has no place for one mid-conversation. Each user
+    message is `template` with `{prompt}` filled in; an assistant message follows the
+    turn it answers after a space (one with no user turn before it stands alone). Parts
+    are separated by a blank line.
+    """
+    system = [m["content"] for m in messages if m["role"] == "system"]
+    parts = ["\n\n".join(system)] if system else []
+    answers_turn = False  # the last part is a user turn, so an answer joins it
+    for message in messages:
+        if message["role"] == "user":
+            parts.append(template.replace("{prompt}", message["content"]))
+            answers_turn = True
+        elif message["role"] == "assistant":
+            if answers_turn:
+                parts[-1] += " " + message["content"]
+            else:
+                parts.append(message["content"])
+            answers_turn = False
+    return "\n\n".join(parts)
+
+
 @dataclass
 class Generation:
     """The finished turn, as saved in the event log."""

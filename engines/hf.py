@@ -24,6 +24,7 @@ from sftscope.engines.base import (
     Generation,
     GenerationRequest,
     PromptTooLong,
+    raw_prompt,
 )
 from sftscope.engines.threaded import CancelRegistry, Emit, ModelThread
 
@@ -127,16 +128,7 @@ class HFEngine:
         """The model's own chat template, or the raw prompt template for base models."""
         if self.tokenizer.chat_template and not self.prompt_template:
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        template = self.prompt_template or DEFAULT_TEMPLATE
-        parts: list[str] = []
-        for message in messages:
-            if message["role"] == "system":
-                parts.append(message["content"])
-            elif message["role"] == "user":
-                parts.append(template.replace("{prompt}", message["content"]))
-            else:
-                parts[-1] = parts[-1] + " " + message["content"] if parts else message["content"]
-        return "\n\n".join(parts)
+        return raw_prompt(messages, self.prompt_template or DEFAULT_TEMPLATE)
 
     def _encode(self, messages: list[dict[str, str]]) -> Any:
         text = self.render(messages)

@@ -30,6 +30,7 @@ from sftscope.engines.base import (
     Generation,
     GenerationRequest,
     PromptTooLong,
+    raw_prompt,
 )
 from sftscope.engines.threaded import CancelRegistry, Emit, ModelThread
 
@@ -181,7 +182,7 @@ class LlamaEngine:
         """What `create_chat_completion` would pass to `create_completion`."""
         llama = self.llama
         if self.prompt_template:
-            text = _raw_prompt(messages, self.prompt_template)
+            text = raw_prompt(messages, self.prompt_template)
             tokens = llama.tokenize(text.encode("utf-8"), add_bos=True, special=True)
             return {"prompt": tokens, "stop": [], "stopping_criteria": None, "grammar": None}
         from llama_cpp import llama_chat_format
@@ -355,18 +356,6 @@ def _partial_stop(data: bytearray, stops: list[bytes]) -> int:
                 longest = max(longest, size)
                 break
     return longest
-
-
-def _raw_prompt(messages: list[dict[str, str]], template: str) -> str:
-    parts: list[str] = []
-    for message in messages:
-        if message["role"] == "user":
-            parts.append(template.replace("{prompt}", message["content"]))
-        elif parts:
-            parts[-1] += " " + message["content"]
-        else:
-            parts.append(message["content"])
-    return "\n\n".join(parts)
 
 
 def _int(value: Any) -> int | None:

@@ -12,8 +12,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sftscope.engines.base import Capabilities, Generation, GenerationRequest, SamplingParams
-from sftscope.engines.hf import HFEngine
+from sftscope.engines.base import Capabilities, Generation, GenerationRequest, SamplingParams, raw_prompt
+from sftscope.engines.hf import DEFAULT_TEMPLATE, HFEngine
 from sftscope.engines.llama import LlamaEngine
 from sftscope.engines.openai_compat import OpenAIEngine
 from sftscope.scorers.judge import Judge, JudgeCache, JudgeSpec
@@ -150,3 +150,45 @@ def test_launch_picks_a_batch_size_from_the_declared_capability() -> None:
     assert _batch_size(headless, batching) == 16  # type: ignore[arg-type]
     assert _batch_size(headless, method_only) == 1  # type: ignore[arg-type]
     assert _batch_size(console, batching) == 1  # type: ignore[arg-type]
+
+
+# --- the raw prompt template: one function, used by both local engines ------------------
+TEMPLATE = "Q: {prompt}\nA:"
+LATE_SYSTEM = [
+    {"role": "user", "content": "one"},
+    {"role": "assistant", "content": "1"},
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "two"},
+]
+
+
+def test_raw_prompt_puts_the_system_message_first_once() -> None:
+    expected = "Be brief.\n\nQ: one\nA: 1\n\nQ: two\nA:"
+    assert raw_prompt(LATE_SYSTEM, TEMPLATE) == expected
+    first = [LATE_SYSTEM[2], *LATE_SYSTEM[:2], LATE_SYSTEM[3]]
+    assert raw_prompt(first, TEMPLATE) == expected  # the same wherever it stood
+    two = [{"role": "system", "content": "A."}, *LATE_SYSTEM[:2], {"role": "system", "content": "B."}]
+    assert raw_prompt(two, TEMPLATE).startswith("A.\n\nB.\n\nQ: one")
+    assert raw_prompt([{"role": "user", "content": "hi"}], TEMPLATE) == "Q: hi\nA:"
+    # An answer with no user turn before it stands alone, never glued to the system text.
+    leading = [{"role": "system", "content": "S"}, {"role": "assistant", "content": "Hello"}]
+    assert raw_prompt([*leading, {"role": "user", "content": "x"}], TEMPLATE) == "S\n\nHello\n\nQ: x\nA:"
+
+
+def test_llama_and_hf_render_raw_prompts_with_the_same_function(gguf_stub: Path, hf_stub: Path) -> None:
+    llama = LlamaEngine(str(gguf_stub), prompt_template=TEMPLATE)
+    seen: list[str] = []
+
+    def tokenize(text: bytes, add_bos: bool, special: bool) -> list[int]:
+        seen.append(text.decode("utf-8"))
+        return list(text)
+
+    llama.llama = SimpleNamespace(tokenize=tokenize)
+    llama._completion_args(LATE_SYSTEM, SamplingParams())
+    hf = HFEngine(str(hf_stub), prompt_template=TEMPLATE)
+    hf.tokenizer = SimpleNamespace(chat_template=None)
+    assert seen == [raw_prompt(LATE_SYSTEM, TEMPLATE)]
+    assert hf.render(LATE_SYSTEM) == seen[0]
+    # A base model without a chat template or --prompt-template: hf's default template.
+    hf.prompt_template = None
+    assert hf.render(LATE_SYSTEM) == raw_prompt(LATE_SYSTEM, DEFAULT_TEMPLATE)
