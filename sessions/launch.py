@@ -5,7 +5,7 @@ way. Two phases, so that every cheap check (prompts file, rubric, engine spec,
 model file, session lock) fails with one line before a console opens, while the
 slow part (loading the model) runs behind the console's first paint:
 
-    launch = prepare(options)   # validate, lock; raises one-line errors
+    launch = prepare(config)    # a RunConfig: validate, lock; raises one-line errors
     await launch.start()        # load the model, write the header, register items
 """
 
@@ -22,6 +22,7 @@ from typing import Any
 from sftscope.engines.base import Engine, EngineError, SamplingParams
 from sftscope.engines.registry import EngineSpec, load_engine, parse_spec
 from sftscope.scorers.rubric import Rubric, load_rubric
+from sftscope.sessions.config import ConfigError, RunConfig
 from sftscope.sessions.prompts import Item, load_prompt_set
 from sftscope.sessions.runner import Runner
 from sftscope.sessions.store import SessionStore, read_header
@@ -44,7 +45,7 @@ class Launch:
     items: list[Item] | None = None
     created: bool = False
     started: bool = False
-    options: dict[str, Any] = field(default_factory=dict)
+    config: RunConfig = field(default_factory=RunConfig)
 
     async def start(self) -> None:
         """Load the model, write (or refresh) the header, register the prompt set."""
@@ -73,7 +74,7 @@ class Launch:
         if self.items is not None:
             self.runner.add_items(self.items)
         # The device is known only once the model is loaded (hf picks CUDA when present).
-        self.runner.batch_size = _batch_size(self.options, self.engine)
+        self.runner.batch_size = _batch_size(self.config, self.engine)
         self.started = True
 
     async def close(self, status: str, *, free_models: bool = True) -> list[str]:
@@ -101,12 +102,12 @@ def parse_source(spec_text: str | None) -> EngineSpec:
     return parse_spec(spec_text)
 
 
-def open_source(spec: EngineSpec, options: dict[str, Any]) -> Engine:
+def open_source(spec: EngineSpec, config: RunConfig) -> Engine:
     if spec.scheme == "replay":
         from sftscope.sessions.replay import ReplaySource
 
-        return ReplaySource(spec.target, speed=float(options.get("speed", 1.0)))
-    return load_engine(spec, **_engine_options(options))
+        return ReplaySource(spec.target, speed=config.speed)
+    return load_engine(spec, **config.engine_options())
 
 
 def default_session_dir(model: str) -> Path:
@@ -115,33 +116,9 @@ def default_session_dir(model: str) -> Path:
     return Path("sftscope-sessions") / f"{stamp}-{slug}"
 
 
-def _params(options: dict[str, Any]) -> SamplingParams:
-    return SamplingParams(
-        max_tokens=int(options["max_tokens"]),
-        temperature=float(options["temperature"]),
-        top_p=float(options["top_p"]),
-        seed=options["seed"],
-    )
-
-
-def _engine_options(options: dict[str, Any]) -> dict[str, Any]:
-    out = {
-        "n_ctx": options["n_ctx"],
-        "threads": options["threads"],
-        "prompt_template": options["prompt_template"],
-        "api_key_env": options["api_key_env"],
-        "speed": options["speed"],
-        "read_timeout": options.get("read_timeout", 120.0),
-    }
-    if options.get("concurrency"):
-        out["concurrency"] = options["concurrency"]
-    return out
-
-
-def prepare(options: dict[str, Any], *, engine: Engine | None = None) -> Launch:
+def prepare(config: RunConfig, *, engine: Engine | None = None) -> Launch:
     """Validate everything cheap and lock the session. `engine` overrides the spec (tests)."""
-    given: set[str] = options.get("_given", set())
-    directory = Path(options["session"]) if options.get("session") else None
+    directory = Path(config.session) if config.session else None
     header: dict[str, Any] | None = None
     if directory is not None and (directory / "session.toml").exists():
         header = read_header(directory)
@@ -149,42 +126,34 @@ def prepare(options: dict[str, Any], *, engine: Engine | None = None) -> Launch:
     items: list[Item] | None = None
     if header is not None:
         spec_text = header.get("engine", {}).get("requested")
-        if "engine" in given and options["engine"] != spec_text:
-            raise LaunchError(
-                f"--engine {options['engine']}: session {directory} was made with {spec_text}; "
-                "start a new --session to use another engine"
-            )
-        for key in ("max_tokens", "temperature", "top_p", "seed", "system"):
-            recorded = header.get("params", {}).get(key, header.get(key))
-            if key in given and options[key] != recorded:
-                raise LaunchError(
-                    f"--{key.replace('_', '-')} {options[key]}: session {directory} was made with "
-                    f"{recorded}; start a new --session to change it"
-                )
-        if "prompts" in given:
-            prompt_set = load_prompt_set(options["prompts"])
+        try:
+            config.check_resume(header, directory)
+        except ConfigError as exc:
+            raise LaunchError(str(exc)) from None
+        if "prompts" in config.given and config.prompts:
+            prompt_set = load_prompt_set(config.prompts)
             if prompt_set.sha256 != header.get("prompts", {}).get("sha256"):
                 raise LaunchError(
-                    f"--prompts {options['prompts']}: differs from the prompt set session {directory} "
+                    f"--prompts {config.prompts}: differs from the prompt set session {directory} "
                     "was made with; start a new --session"
                 )
         params = SamplingParams(**header.get("params", {}))
         system = header.get("system")
-        if options.get("rubric"):
-            rubric = load_rubric(options["rubric"])
+        if config.rubric:
+            rubric = load_rubric(config.rubric)
         elif header.get("rubric"):
             rubric = Rubric.from_dict(header["rubric"])
         else:
             rubric = load_rubric(None)
         spec = parse_source(spec_text)
     else:
-        prompt_set = load_prompt_set(options.get("prompts"))
+        prompt_set = load_prompt_set(config.prompts)
         items = prompt_set.items
-        rubric = load_rubric(options.get("rubric"))
-        spec_text = options.get("engine")
+        rubric = load_rubric(config.rubric)
+        spec_text = config.engine
         spec = parse_source(spec_text)
-        params = _params(options)
-        system = options.get("system")
+        params = config.params
+        system = config.system
         if directory is None:
             directory = default_session_dir(spec.target.partition("#")[2] or spec.target)
         if directory.exists() and (
@@ -215,19 +184,19 @@ def prepare(options: dict[str, Any], *, engine: Engine | None = None) -> Launch:
 
     resumed = (directory / "session.toml").exists()
     if engine is None:
-        engine = open_source(spec, options)
+        engine = open_source(spec, config)
     created = not directory.exists()
     store = SessionStore(directory)
     store.open(create=True)
     for warning in store.warnings:
         print(f"sftscope: warning: {warning}", flush=True)
-    judges = _judges(options, header if resumed else None, rubric)
+    judges = _judges(config, header if resumed else None, rubric)
     runner = Runner(
         store,
         engine,
         params,
         system=system,
-        concurrency=options.get("concurrency"),
+        concurrency=config.concurrency,
         judges=judges,
     )
     return Launch(
@@ -240,15 +209,15 @@ def prepare(options: dict[str, Any], *, engine: Engine | None = None) -> Launch:
         header=header if not resumed else {},
         items=items,
         created=created,
-        options=options,
+        config=config,
     )
 
 
-def _judges(options: dict[str, Any], header: dict[str, Any] | None, rubric: Rubric) -> list[Any]:
+def _judges(config: RunConfig, header: dict[str, Any] | None, rubric: Rubric) -> list[Any]:
     """The judges given now, else (on resume) the ones the session was run with."""
     from sftscope.scorers.judge import Judge, JudgeSpec
 
-    specs = list(options.get("judges") or [])
+    specs = list(config.judges)
     if not specs and header is not None:
         specs = [JudgeSpec.from_dict(saved) for saved in header.get("judges", [])]
     return [Judge(spec, rubric) for spec in specs]
@@ -270,11 +239,11 @@ def prepare_replay(directory: Path, speed: float) -> Launch:
     )
 
 
-def _batch_size(options: dict[str, Any], engine: Engine) -> int:
-    if options.get("batch_size"):
-        return int(options["batch_size"])
+def _batch_size(config: RunConfig, engine: Engine) -> int:
+    if config.batch_size:
+        return config.batch_size
     if (
-        options.get("headless")
+        config.headless
         and engine.info.device.startswith("cuda")
         and engine.capabilities.batching
     ):

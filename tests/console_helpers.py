@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sftscope.sessions.config import RunConfig
 from sftscope.sessions.launch import prepare
 from sftscope.tui.app import SftscopeApp
-from sftscope.tui.cli import RUN_DEFAULTS
 
 
 def make_app(
@@ -21,11 +21,10 @@ def make_app(
     ahead: int = 3,
     **overrides: Any,
 ) -> SftscopeApp:
-    options = dict(RUN_DEFAULTS)
-    options.update(session=str(session), prompts=str(prompts) if prompts else None, _given=set(), **overrides)
+    flags = {"session": str(session), "prompts": str(prompts) if prompts else None, **overrides}
     if rubric:
-        options["rubric"] = str(rubric)
-    launch = prepare(options, engine=engine)
+        flags["rubric"] = str(rubric)
+    launch = prepare(RunConfig.build(flags=flags), engine=engine)
     return SftscopeApp(launch, ahead=ahead)
 
 

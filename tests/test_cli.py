@@ -218,7 +218,8 @@ def test_headless_run_every_form_then_export_with_parity(tmp_path: Path, bundled
     assert [r["item"] for r in parsed] == [r["item"] for r in rows]
     assert json.loads(parsed[0]["transcript"]) == rows[0]["transcript"]
     header = (session / "session.toml").read_text()
-    assert 'status = "complete"' in header and "sha256" in header and 'quantization = "Q4_1"' in header
+    # Everything generated but nothing labelled: stopped, not complete (sessions/review.py).
+    assert 'status = "stopped"' in header and "sha256" in header and 'quantization = "Q4_1"' in header
 
 
 def _generation_counts(session: Path) -> dict[str, int]:
@@ -266,7 +267,7 @@ def test_kill_9_then_resume_never_regenerates_a_finished_item(tmp_path: Path, se
     assert sorted(after) == [str(i) for i in range(1, 9)]
     for item, count in before.items():
         assert after[item] == count == 1  # finished before the kill: never generated again
-    assert 'status = "complete"' in (session / "session.toml").read_text()
+    assert 'status = "stopped"' in (session / "session.toml").read_text()  # answered, not labelled
 
 
 def test_resume_refuses_a_different_engine_or_prompts(tmp_path: Path, server_url: str) -> None:
@@ -420,7 +421,8 @@ def test_replay_headless_prints_transcripts_and_scores(tmp_path: Path, server_ur
 
 
 def test_judges_from_config_tables(tmp_path: Path) -> None:
-    from sftscope.tui.cli import UsageError, load_config
+    from sftscope.sessions.config import ConfigError as UsageError
+    from sftscope.sessions.config import load_config
 
     config = tmp_path / "run.toml"
     config.write_text(
@@ -500,9 +502,9 @@ def test_a_config_that_is_not_a_toml_file_exits_2(tmp_path: Path) -> None:
 
 
 def test_every_setting_has_a_type_rule() -> None:
-    from sftscope.tui.cli import RUN_DEFAULTS, SETTING_RULES
+    from sftscope.sessions.config import SETTING_RULES, SETTINGS
 
-    assert set(RUN_DEFAULTS) - {"judges"} <= set(SETTING_RULES)  # [[judges]] tables: JudgeSpec
+    assert set(SETTINGS) <= set(SETTING_RULES)  # [[judges]] tables are checked by JudgeSpec
 
 
 def test_judge_as_a_string_in_the_config_is_one_judge(tmp_path: Path) -> None:
@@ -511,8 +513,8 @@ def test_judge_as_a_string_in_the_config_is_one_judge(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text('judge = "openai:http://127.0.0.1:9/v1#j"\njudge_concurrency = 3\n')
     options = resolve_run_options(build_parser().parse_args(["run", "--config", str(config)]))
-    assert options["judge"] == ["openai:http://127.0.0.1:9/v1#j"]  # not a list of characters
-    (judge,) = options["judges"]
+    assert options.judge == ("openai:http://127.0.0.1:9/v1#j",)  # not a list of characters
+    (judge,) = options.judges
     assert (judge.engine, judge.name, judge.concurrency) == ("openai:http://127.0.0.1:9/v1#j", "j", 3)
 
 

@@ -321,13 +321,12 @@ async def test_an_engine_that_cannot_start_exits_with_its_error(tmp_path: Path) 
     """Regression: the console used to hang on a blank screen when the model failed to load."""
     import time
 
+    from sftscope.sessions.config import RunConfig
     from sftscope.sessions.launch import prepare
     from sftscope.tui.app import SftscopeApp
-    from sftscope.tui.cli import RUN_DEFAULTS
 
-    options = dict(RUN_DEFAULTS)
-    options.update(session=str(tmp_path / "s"), engine="openai:http://127.0.0.1:9/v1", _given={"engine"})
-    app = SftscopeApp(prepare(options))
+    config = RunConfig.build(flags={"session": str(tmp_path / "s"), "engine": "openai:http://127.0.0.1:9/v1"})
+    app = SftscopeApp(prepare(config))
     started = time.monotonic()
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.error_message is not None, timeout=10)

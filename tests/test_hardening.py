@@ -119,7 +119,7 @@ def test_content_filter_is_recorded_as_it_is_and_never_regenerated(tmp_path: Pat
     got = rows(session)["q1"]
     assert got["status"] == "incomplete" and got["finish_reason"] == "content_filter"
     header = (session / "session.toml").read_text()
-    assert 'status = "complete"' in header
+    assert 'status = "stopped"' in header  # nothing left to generate, nothing labelled
 
 
 def test_read_timeout_flag_reaches_the_engine(tmp_path: Path) -> None:

@@ -445,8 +445,8 @@ def test_judge_max_tokens_and_retries_reach_the_server_and_survive_resume(tmp_pa
     """[[judges]] max_tokens is sent and kept on resume; retries bound the HTTP attempts."""
     import asyncio
 
+    from sftscope.sessions.config import RunConfig, load_config
     from sftscope.sessions.launch import prepare
-    from sftscope.tui.cli import RUN_DEFAULTS, load_config
 
     engine_server = ScriptedServer()
     engine_server.default = {"text": "An answer."}
@@ -469,8 +469,7 @@ def test_judge_max_tokens_and_retries_reach_the_server_and_survive_resume(tmp_pa
     assert len(judge_server.requests) == 2
     assert {body["max_tokens"] for body in judge_server.requests} == {77}
     # Resumed without the config: the judge comes back from the header, max_tokens included.
-    options = {**RUN_DEFAULTS, "session": str(session), "_given": {"session"}}
-    launch = prepare(options)
+    launch = prepare(RunConfig.build(flags={"session": str(session)}))
     try:
         (judge,) = launch.runner.judges
         assert (judge.spec.name, judge.spec.max_tokens, judge.spec.retries) == ("j", 77, 1)

@@ -21,10 +21,11 @@ from typing import Any
 from rich.text import Text
 from sftscope.engines.base import GenerationRequest
 from sftscope.scorers.rubric import Rubric
+from sftscope.sessions import review
 from sftscope.sessions.launch import Launch
 from sftscope.sessions.state import ItemState
 from sftscope.tui.screens import CommentScreen, HelpScreen, SftscopeCommands, key_label
-from sftscope.tui.widgets import ItemList, ScorePanel, fully_scored
+from sftscope.tui.widgets import ItemList, ScorePanel
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -223,8 +224,7 @@ class SftscopeApp(App[int]):
         return self.runner.state.items[self.item_ids[self.index]]
 
     def is_finished(self, state: ItemState) -> bool:
-        """Skipped, or answered with every criterion labelled."""
-        return state.status == "skipped" or (state.complete and fully_scored(state, self.rubric))
+        return review.is_finished(state, self.rubric)
 
     def has_answer(self, state: ItemState) -> bool:
         """An answer is on screen (finished, stopped or streaming): labels apply to it only."""
@@ -399,8 +399,7 @@ class SftscopeApp(App[int]):
             self.conversation.border_subtitle = ""
 
     def judge_visible(self, state: ItemState) -> bool:
-        """Blind until the operator has scored every criterion, or pressed v."""
-        return state.item.id in self.revealed_items or fully_scored(state, self.rubric)
+        return review.judge_visible(state, self.rubric, revealed=state.item.id in self.revealed_items)
 
     def refresh_scores(self) -> None:
         """The score panel: your values, then (once revealed) each judge's in the same rows."""
@@ -508,8 +507,7 @@ class SftscopeApp(App[int]):
         if not self.ready:
             return
         states = [self.runner.state.items[i] for i in self.item_ids]
-        order = list(range(self.index + 1, len(states))) + list(range(0, self.index + 1))
-        target = next((i for i in order if not self.is_finished(states[i])), None)
+        target = review.next_unfinished(states, self.rubric, self.index)
         if target is None:
             self.notify("every item is scored")
             return
@@ -591,7 +589,7 @@ class SftscopeApp(App[int]):
         visible = self.judge_visible(state)
         if not self.label(self.runner.score, state.item.id, name, value, judge_visible=visible):
             return
-        if fully_scored(state, self.rubric):
+        if review.fully_scored(state, self.rubric):
             if self.rubric.auto_advance and self.index < len(self.item_ids) - 1:
                 await self.show(self.index + 1)
                 return
@@ -717,11 +715,9 @@ class SftscopeApp(App[int]):
 
     # --- leaving -------------------------------------------------------------------
     def final_status(self) -> str:
-        """complete: every item answered and labelled (or skipped); else stopped."""
-        states = self.runner.state.items.values()
-        if states and len(self.scored) == len(self.runner.state.items):
-            return "complete"
-        return "stopped"
+        """review.final_status, from the counts kept item by item (no pass over 20,000 items)."""
+        items = self.runner.state.items
+        return review.COMPLETE if items and len(self.scored) == len(items) else review.STOPPED
 
     async def shutdown(self, status: str | None = None) -> None:
         """Stop generating and judging, then close the session (fsync, header, lock).

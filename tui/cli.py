@@ -8,45 +8,13 @@ exit code 2; a traceback is a bug.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import re
 import sys
-from pathlib import Path
 from typing import Any, NoReturn
 
 from sftscope.sessions.version import VERSION
 
 COMMANDS = ("run", "export", "replay", "judge")
-
-# Settings a --config TOML may hold, with their defaults (None: decided later).
-RUN_DEFAULTS: dict[str, Any] = {
-    "engine": None,
-    "prompts": None,
-    "session": None,
-    "max_tokens": 512,
-    "temperature": 0.0,
-    "top_p": 1.0,
-    "seed": 0,
-    "system": None,
-    "concurrency": None,
-    "batch_size": None,
-    "n_ctx": 4096,
-    "threads": None,
-    "prompt_template": None,
-    "api_key_env": "OPENAI_API_KEY",
-    "speed": 1.0,
-    "read_timeout": 120.0,
-    "headless": False,
-    "rubric": None,
-    "ahead": 3,
-    "judge": None,
-    "judge_template": "rubric-json",
-    "judge_concurrency": None,
-    "judge_timeout": None,
-    "judges": None,
-}
-
 
 class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
@@ -169,209 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_config(path: str) -> dict[str, Any]:
-    """Read a --config TOML; unknown keys and values of the wrong type are errors, naming the
-    file and line, so typos never pass silently."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    file = Path(path)
+def resolve_run_options(args: argparse.Namespace) -> Any:
+    """The run's RunConfig: defaults, then the --config file, then the flags given."""
+    from sftscope.sessions.config import SETTINGS, ConfigError, RunConfig, load_config
+
     try:
-        text = file.read_bytes().decode("utf-8")
-        data = tomllib.loads(text)
-    except FileNotFoundError:
-        raise UsageError(f"--config {path}: file not found") from None
-    except OSError as exc:
-        raise UsageError(f"--config {path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: {exc}") from None
-    lines = text.splitlines()
-    run = data.get("run", {})
-    if not isinstance(run, dict):
-        raise UsageError(f"{_where(path, lines, 'run')}: run must be a [run] table of settings")
-    # Settings may sit at the top of the file or under [run] (or both, but each only once).
-    sources = [(key, value, None) for key, value in data.items() if key != "run"]
-    sources += [(key, value, "run") for key, value in run.items()]
-    out: dict[str, Any] = {}
-    for key, value, section in sources:
-        name = key.replace("-", "_")
-        where = _where(path, lines, key, section)
-        if name not in RUN_DEFAULTS:
-            raise UsageError(f"{where}: unknown setting {key!r}")
-        if name in out:
-            raise UsageError(f"{where}: {key} is set twice")
-        if name == "judges":
-            out[name] = _judge_tables(value, path, lines)
-            continue
-        if name == "judge" and isinstance(value, str):
-            value = [value]  # one judge: the same as a list of one
-        problem = _setting_problem(name, value)
-        if problem:
-            raise UsageError(f"{where}: {key} = {_toml(value)}: must be {problem}")
-        out[name] = value
-    return out
-
-
-def _where(path: str, lines: list[str], key: str | None, section: str | None = None, index: int = 0) -> str:
-    """`path:line` of `key = …` at the top level, in the [section] or in the index-th
-    [[section]] table of a TOML file (its header line when `key` is None); else `path`."""
-    headers = [n for n, line in enumerate(lines) if re.match(r"\s*\[", line)]
-    if section is None:
-        start, end = 0, headers[0] if headers else len(lines)
-    else:
-        name = r"\s*\.\s*".join(re.escape(part) for part in section.split("."))
-        pattern = re.compile(r"\s*\[{1,2}\s*" + name + r"\s*\]{1,2}\s*(#.*)?$")
-        starts = [n for n in headers if pattern.match(lines[n])]
-        if index >= len(starts):
-            return path
-        if key is None:
-            return f"{path}:{starts[index] + 1}"
-        start = starts[index] + 1
-        end = next((n for n in headers if n >= start), len(lines))
-    assign = re.compile(r"\s*[\"']?" + re.escape(key or "") + r"[\"']?\s*=")
-    for number in range(start, end):
-        if assign.match(lines[number]):
-            return f"{path}:{number + 1}"
-    return path
-
-
-def _toml(value: Any) -> str:
-    """A value as it reads in TOML, for error messages (`true`, not `True`)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return repr(value)
-
-
-def _judge_tables(tables: Any, path: str, lines: list[str] | None = None) -> list[Any]:
-    from sftscope.scorers.judge import JudgeConfigError, JudgeSpec
-
-    lines = lines or []
-    section = "run.judges" if _where(path, lines, None, "run.judges") != path else "judges"
-    if not isinstance(tables, list) or not all(isinstance(table, dict) for table in tables):
-        where = _where(path, lines, "judges")
-        if where == path:  # a [judges] table, not an array of them
-            where = _where(path, lines, None, "judges")
-        raise UsageError(f"{where}: judges must be [[judges]] tables")
-    allowed = {"name", "engine", "template", "concurrency", "timeout", "retries", "max_tokens", "api_key_env"}
-    specs = []
-    for index, table in enumerate(tables):
-        here = _where(path, lines, None, section, index)
-        unknown = sorted(set(table) - allowed)
-        if unknown:
-            where = _where(path, lines, unknown[0], section, index)
-            raise UsageError(f"{where}: [[judges]] unknown key {unknown[0]!r}")
-        if "engine" not in table:
-            raise UsageError(f"{here}: [[judges]] missing engine")
-        try:
-            specs.append(JudgeSpec(**table))
-        except JudgeConfigError as exc:
-            where = _where(path, lines, exc.key, section, index) if exc.key else here
-            raise UsageError(f"{where}: [[judges]] {exc}") from None
-        except TypeError as exc:
-            raise UsageError(f"{here}: [[judges]] {exc}") from None
-    return specs
-
-
-def resolve_run_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Defaults, then the config file, then the flags actually given."""
-    options = dict(RUN_DEFAULTS)
-    given: set[str] = set()
-    if getattr(args, "config", None):
-        config = load_config(args.config)
-        options.update(config)
-        given.update(config)
-    for key in RUN_DEFAULTS:
-        value = getattr(args, key, None)
-        if value is not None:
-            options[key] = value
-            given.add(key)
-    options["_given"] = given
-    _validate(options)
-    if options.get("judge"):
-        from sftscope.scorers.judge import JudgeConfigError, parse_judge_flag
-
-        try:
-            flagged = [
-                parse_judge_flag(
-                    value,
-                    options["judge_template"],
-                    options["judge_concurrency"],
-                    options["judge_timeout"],
-                    options["api_key_env"],
-                )
-                for value in options["judge"]
-            ]
-        except JudgeConfigError as exc:
-            raise UsageError(str(exc)) from None
-        options["judges"] = [*(options.get("judges") or []), *flagged]
-        given.add("judges")
-    return options
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)  # True is an int in Python
-
-
-def _is_number(value: Any) -> bool:
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)  # no inf, no nan
-
-
-def _is_text(value: Any) -> bool:
-    return isinstance(value, str) and bool(value.strip())
-
-
-# What each setting must be (a test, and the words for the error); None is "not set".
-SETTING_RULES: dict[str, tuple[Any, str]] = {
-    "engine": (_is_text, "a non-empty string (an engine spec)"),
-    "prompts": (_is_text, "a non-empty string (a file path)"),
-    "session": (_is_text, "a non-empty string (a directory)"),
-    "max_tokens": (lambda v: _is_int(v) and v > 0, "a positive integer"),
-    "temperature": (lambda v: _is_number(v) and v >= 0, "a finite number of 0 or more"),
-    "top_p": (lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
-    "seed": (_is_int, "an integer"),
-    "system": (lambda v: isinstance(v, str), "a string"),
-    "concurrency": (lambda v: _is_int(v) and v > 0, "a positive integer"),
-    "batch_size": (lambda v: _is_int(v) and v > 0, "a positive integer"),
-    "n_ctx": (lambda v: _is_int(v) and v >= 256, "an integer of 256 or more"),
-    "threads": (lambda v: _is_int(v) and v > 0, "a positive integer"),
-    "prompt_template": (lambda v: isinstance(v, str) and "{prompt}" in v, "a string containing {prompt}"),
-    "api_key_env": (_is_text, "a non-empty string (a variable's name)"),
-    "speed": (lambda v: _is_number(v) and v >= 0, "a finite number of 0 or more"),
-    "read_timeout": (lambda v: _is_number(v) and v > 0, "a finite number of seconds above 0"),
-    "headless": (lambda v: isinstance(v, bool), "true or false"),
-    "rubric": (_is_text, "a non-empty string (a file path)"),
-    "ahead": (lambda v: _is_int(v) and v >= 0, "an integer of 0 or more"),
-    "judge": (
-        lambda v: isinstance(v, list) and all(_is_text(x) for x in v),
-        "a judge spec or a list of them",
-    ),
-    "judge_template": (_is_text, "a non-empty string (a template name or file)"),
-    "judge_concurrency": (lambda v: _is_int(v) and v > 0, "a positive integer"),
-    "judge_timeout": (lambda v: _is_number(v) and v > 0, "a finite number of seconds above 0"),
-}
-
-
-def _setting_problem(name: str, value: Any) -> str | None:
-    """What `value` must be for the setting `name`, when it is not; None when it is fine."""
-    ok, what = SETTING_RULES.get(name, (None, ""))
-    if ok is None or value is None:
-        return None
-    return None if ok(value) else what
-
-
-def _validate(options: dict[str, Any]) -> None:
-    """Every setting's type and range; a config file's values were checked (naming their
-    line) as it was read, so what fails here came from a flag."""
-    for key in SETTING_RULES:
-        problem = _setting_problem(key, options.get(key))
-        if problem:
-            flag = "--" + key.replace("_", "-")
-            raise UsageError(f"{flag} {options[key]!r}: must be {problem}")
+        settings = load_config(args.config) if getattr(args, "config", None) else {}
+        return RunConfig.build(settings, {name: getattr(args, name, None) for name in SETTINGS})
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def normalise_argv(argv: list[str]) -> list[str]:

@@ -21,20 +21,25 @@ def _known_errors() -> tuple[type[Exception], ...]:
     from sftscope.engines.base import EngineError
     from sftscope.scorers.judge import JudgeConfigError
     from sftscope.scorers.rubric import RubricError
+    from sftscope.sessions.config import ConfigError
     from sftscope.sessions.launch import LaunchError
     from sftscope.sessions.prompts import PromptSetError
     from sftscope.sessions.store import SessionError
 
-    return (EngineError, JudgeConfigError, LaunchError, PromptSetError, RubricError, SessionError, UsageError)
+    return (
+        ConfigError, EngineError, JudgeConfigError, LaunchError, PromptSetError, RubricError, SessionError,
+        UsageError,
+    )  # fmt: skip
 
 
-def run_command(options: dict[str, Any]) -> int:
+def run_command(config: Any) -> int:
+    """`sftscope run`: headless, or the console, on a RunConfig the command line built."""
     try:
-        if options.get("headless"):
-            return asyncio.run(_run_headless(options))
+        if config.headless:
+            return asyncio.run(_run_headless(config))
         from sftscope.sessions.launch import prepare
 
-        return _run_console(prepare(options), ahead=int(options["ahead"]))
+        return _run_console(prepare(config), ahead=config.ahead)
     except _known_errors() as exc:
         return fail(str(exc))
 
@@ -139,11 +144,11 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-async def _run_headless(options: dict[str, Any]) -> int:
+async def _run_headless(config: Any) -> int:
     from sftscope.sessions.launch import prepare
     from sftscope.tui.headless import HeadlessDisplay
 
-    launch = prepare(options)
+    launch = prepare(config)
     loop = asyncio.get_running_loop()
     interrupted = False
     signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -181,8 +186,11 @@ async def _run_headless(options: dict[str, Any]) -> int:
             )
         with HeadlessDisplay(runner, total):
             summary = await runner.run()
-        if not interrupted:
-            status = "complete" if runner.idle and not runner._unwritten else "interrupted"
+        from sftscope.sessions import review
+
+        status = review.final_status(
+            runner.state.items.values(), launch.rubric, interrupted=interrupted or bool(runner._unwritten)
+        )
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)

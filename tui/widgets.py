@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from rich.text import Text
 from sftscope.scorers.agreement import Agreement, agreement
 from sftscope.scorers.rubric import Criterion, Rubric
+from sftscope.sessions.review import agreement_pairs, fully_scored
 from sftscope.sessions.state import ItemState
 from sftscope.tui.screens import key_label
 from textual.widget import Widget
@@ -37,11 +38,6 @@ def item_status(state: ItemState, rubric: Rubric, generating: bool) -> str:
     if state.status == "done":
         return "scored" if fully_scored(state, rubric) else "unscored"
     return state.status
-
-
-def fully_scored(state: ItemState, rubric: Rubric) -> bool:
-    human = state.human
-    return all(c.name in human for c in rubric.criteria if c.required)
 
 
 def format_value(criterion: Criterion, value: Any) -> str:
@@ -165,15 +161,7 @@ def check_lines(state: ItemState) -> list[Text]:
 
 def running_agreement(rubric: Rubric, judge: str, states: Iterable[ItemState]) -> dict[str, Agreement]:
     """You against `judge`, per likert/binary criterion, over every item both have scored."""
-    pairs: dict[str, list[tuple[Any, Any]]] = {c.name: [] for c in rubric.criteria if c.kind in JUDGED_KINDS}
-    for state in states:
-        theirs = (state.judges.get(judge) or {}).get("scores") or {}
-        if not theirs:
-            continue
-        human = state.human
-        for name, found in pairs.items():
-            if name in human and name in theirs:
-                found.append((human[name], theirs[name]))
+    pairs = agreement_pairs(states, judge, [c.name for c in rubric.criteria if c.kind in JUDGED_KINDS])
     out = {}
     for criterion in rubric.criteria:
         if criterion.name in pairs:

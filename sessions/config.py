@@ -1,0 +1,290 @@
+"""RunConfig: every setting of a run, typed and frozen, from one place.
+
+Defaults, validation, the `--config` TOML (with file:line in its errors) and the
+check of a resumed session's header all live here, so the command line only
+parses flags and `launch` only reads attributes. Precedence: defaults, then the
+config file, then the flags actually given. `given` keeps which settings were
+set explicitly: on resume, those must agree with what the session was made with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sftscope.engines.base import SamplingParams
+from sftscope.engines.toml import tomllib
+from sftscope.scorers.judge import JudgeConfigError, JudgeSpec, parse_judge_flag
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used: one line naming the file and line, or the flag."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    engine: str | None = None
+    prompts: str | None = None
+    session: str | None = None
+    max_tokens: int = 512
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    system: str | None = None
+    concurrency: int | None = None
+    batch_size: int | None = None
+    n_ctx: int = 4096
+    threads: int | None = None
+    prompt_template: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    speed: float = 1.0
+    read_timeout: float = 120.0
+    headless: bool = False
+    rubric: str | None = None
+    ahead: int = 3
+    judge: tuple[str, ...] = ()  # --judge SPEC, each a judge with the judge_* settings below
+    judge_template: str = "rubric-json"
+    judge_concurrency: int | None = None
+    judge_timeout: float | None = None
+    # Resolved: the config's [[judges]] tables, then one judge per --judge.
+    judges: tuple[JudgeSpec, ...] = ()
+    given: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def build(cls, settings: dict[str, Any] | None = None, flags: dict[str, Any] | None = None) -> RunConfig:
+        """Defaults, then `settings` (from `load_config`, already checked), then `flags`."""
+        values: dict[str, Any] = {}
+        given: set[str] = set()
+        for source, is_flag in ((settings or {}, False), (flags or {}, True)):
+            for name, value in source.items():
+                if value is None:
+                    continue
+                if name not in SETTINGS and name != "judges":
+                    raise ConfigError(f"unknown setting {name!r}")
+                if is_flag:
+                    problem = setting_problem(name, value)
+                    if problem:
+                        raise ConfigError(f"--{name.replace('_', '-')} {value!r}: must be {problem}")
+                values[name] = value
+                given.add(name)
+        if isinstance(values.get("judge"), str):
+            values["judge"] = [values["judge"]]
+        values["judge"] = tuple(values.get("judge") or ())
+        tables = tuple(values.pop("judges", ()) or ())
+        config = cls(**values, given=frozenset(given))
+        try:
+            flagged = tuple(
+                parse_judge_flag(
+                    spec,
+                    config.judge_template,
+                    config.judge_concurrency,
+                    config.judge_timeout,
+                    config.api_key_env,
+                )
+                for spec in config.judge
+            )
+        except JudgeConfigError as exc:
+            raise ConfigError(str(exc)) from None
+        judges = (*tables, *flagged)
+        if judges:
+            given.add("judges")
+        return dataclasses.replace(config, judges=judges, given=frozenset(given))
+
+    @property
+    def params(self) -> SamplingParams:
+        return SamplingParams(
+            max_tokens=self.max_tokens, temperature=self.temperature, top_p=self.top_p, seed=self.seed
+        )
+
+    def engine_options(self) -> dict[str, Any]:
+        """What an engine's constructor takes from the run's settings."""
+        out: dict[str, Any] = {
+            "n_ctx": self.n_ctx,
+            "threads": self.threads,
+            "prompt_template": self.prompt_template,
+            "api_key_env": self.api_key_env,
+            "speed": self.speed,
+            "read_timeout": self.read_timeout,
+        }
+        if self.concurrency:
+            out["concurrency"] = self.concurrency
+        return out
+
+    def check_resume(self, header: dict[str, Any], directory: Path) -> None:
+        """A resumed session keeps its engine and sampling: a setting given now that
+        contradicts the header is an error (a new --session is the way to change it)."""
+        recorded_engine = (header.get("engine") or {}).get("requested")
+        if "engine" in self.given and self.engine != recorded_engine:
+            raise ConfigError(
+                f"--engine {self.engine}: session {directory} was made with {recorded_engine}; "
+                "start a new --session to use another engine"
+            )
+        for key in ("max_tokens", "temperature", "top_p", "seed", "system"):
+            recorded = (header.get("params") or {}).get(key, header.get(key))
+            if key in self.given and getattr(self, key) != recorded:
+                raise ConfigError(
+                    f"--{key.replace('_', '-')} {getattr(self, key)}: session {directory} was made with "
+                    f"{recorded}; start a new --session to change it"
+                )
+
+
+SETTINGS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in ("judges", "given"))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # True is an int in Python
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)  # no inf, no nan
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _is_specs(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(_is_text(x) for x in value)
+
+
+# What each setting must be (a test, and the words for the error); None is "not set".
+SETTING_RULES: dict[str, tuple[Any, str]] = {
+    "engine": (_is_text, "a non-empty string (an engine spec)"),
+    "prompts": (_is_text, "a non-empty string (a file path)"),
+    "session": (_is_text, "a non-empty string (a directory)"),
+    "max_tokens": (lambda v: _is_int(v) and v > 0, "a positive integer"),
+    "temperature": (lambda v: _is_number(v) and v >= 0, "a finite number of 0 or more"),
+    "top_p": (lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "seed": (_is_int, "an integer"),
+    "system": (lambda v: isinstance(v, str), "a string"),
+    "concurrency": (lambda v: _is_int(v) and v > 0, "a positive integer"),
+    "batch_size": (lambda v: _is_int(v) and v > 0, "a positive integer"),
+    "n_ctx": (lambda v: _is_int(v) and v >= 256, "an integer of 256 or more"),
+    "threads": (lambda v: _is_int(v) and v > 0, "a positive integer"),
+    "prompt_template": (lambda v: isinstance(v, str) and "{prompt}" in v, "a string containing {prompt}"),
+    "api_key_env": (_is_text, "a non-empty string (a variable's name)"),
+    "speed": (lambda v: _is_number(v) and v >= 0, "a finite number of 0 or more"),
+    "read_timeout": (lambda v: _is_number(v) and v > 0, "a finite number of seconds above 0"),
+    "headless": (lambda v: isinstance(v, bool), "true or false"),
+    "rubric": (_is_text, "a non-empty string (a file path)"),
+    "ahead": (lambda v: _is_int(v) and v >= 0, "an integer of 0 or more"),
+    "judge": (lambda v: _is_text(v) or _is_specs(v), "a judge spec or a list of them"),
+    "judge_template": (_is_text, "a non-empty string (a template name or file)"),
+    "judge_concurrency": (lambda v: _is_int(v) and v > 0, "a positive integer"),
+    "judge_timeout": (lambda v: _is_number(v) and v > 0, "a finite number of seconds above 0"),
+}
+
+
+def setting_problem(name: str, value: Any) -> str | None:
+    """What `value` must be for the setting `name`, when it is not; None when it is fine."""
+    ok, what = SETTING_RULES.get(name, (None, ""))
+    if ok is None or value is None:
+        return None
+    return None if ok(value) else what
+
+
+def load_config(path: str) -> dict[str, Any]:
+    """Read a --config TOML; unknown keys and values of the wrong type are errors, naming the
+    file and line, so typos never pass silently."""
+    file = Path(path)
+    try:
+        text = file.read_bytes().decode("utf-8")
+        data = tomllib.loads(text)
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path}: file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    lines = text.splitlines()
+    run = data.get("run", {})
+    if not isinstance(run, dict):
+        raise ConfigError(f"{_where(path, lines, 'run')}: run must be a [run] table of settings")
+    # Settings may sit at the top of the file or under [run] (or both, but each only once).
+    sources = [(key, value, None) for key, value in data.items() if key != "run"]
+    sources += [(key, value, "run") for key, value in run.items()]
+    out: dict[str, Any] = {}
+    for key, value, section in sources:
+        name = key.replace("-", "_")
+        where = _where(path, lines, key, section)
+        if name not in SETTINGS and name != "judges":
+            raise ConfigError(f"{where}: unknown setting {key!r}")
+        if name in out:
+            raise ConfigError(f"{where}: {key} is set twice")
+        if name == "judges":
+            out[name] = _judge_tables(value, path, lines)
+            continue
+        if name == "judge" and isinstance(value, str):
+            value = [value]  # one judge: the same as a list of one
+        problem = setting_problem(name, value)
+        if problem:
+            raise ConfigError(f"{where}: {key} = {_toml(value)}: must be {problem}")
+        out[name] = value
+    return out
+
+
+def _where(path: str, lines: list[str], key: str | None, section: str | None = None, index: int = 0) -> str:
+    """`path:line` of `key = …` at the top level, in the [section] or in the index-th
+    [[section]] table of a TOML file (its header line when `key` is None); else `path`."""
+    headers = [n for n, line in enumerate(lines) if re.match(r"\s*\[", line)]
+    if section is None:
+        start, end = 0, headers[0] if headers else len(lines)
+    else:
+        name = r"\s*\.\s*".join(re.escape(part) for part in section.split("."))
+        pattern = re.compile(r"\s*\[{1,2}\s*" + name + r"\s*\]{1,2}\s*(#.*)?$")
+        starts = [n for n in headers if pattern.match(lines[n])]
+        if index >= len(starts):
+            return path
+        if key is None:
+            return f"{path}:{starts[index] + 1}"
+        start = starts[index] + 1
+        end = next((n for n in headers if n >= start), len(lines))
+    assign = re.compile(r"\s*[\"']?" + re.escape(key or "") + r"[\"']?\s*=")
+    for number in range(start, end):
+        if assign.match(lines[number]):
+            return f"{path}:{number + 1}"
+    return path
+
+
+def _toml(value: Any) -> str:
+    """A value as it reads in TOML, for error messages (`true`, not `True`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return repr(value)
+
+
+def _judge_tables(tables: Any, path: str, lines: list[str] | None = None) -> list[JudgeSpec]:
+    lines = lines or []
+    section = "run.judges" if _where(path, lines, None, "run.judges") != path else "judges"
+    if not isinstance(tables, list) or not all(isinstance(table, dict) for table in tables):
+        where = _where(path, lines, "judges")
+        if where == path:  # a [judges] table, not an array of them
+            where = _where(path, lines, None, "judges")
+        raise ConfigError(f"{where}: judges must be [[judges]] tables")
+    allowed = {f.name for f in dataclasses.fields(JudgeSpec)}
+    specs = []
+    for index, table in enumerate(tables):
+        here = _where(path, lines, None, section, index)
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            where = _where(path, lines, unknown[0], section, index)
+            raise ConfigError(f"{where}: [[judges]] unknown key {unknown[0]!r}")
+        if "engine" not in table:
+            raise ConfigError(f"{here}: [[judges]] missing engine")
+        try:
+            specs.append(JudgeSpec(**table))
+        except JudgeConfigError as exc:
+            where = _where(path, lines, exc.key, section, index) if exc.key else here
+            raise ConfigError(f"{where}: [[judges]] {exc}") from None
+        except TypeError as exc:
+            raise ConfigError(f"{here}: [[judges]] {exc}") from None
+    return specs
