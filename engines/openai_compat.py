@@ -13,7 +13,6 @@ import asyncio
 import email.utils
 import json
 import os
-import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,6 +26,7 @@ from sftscope.engines.base import (
     GenerationFailed,
     GenerationRequest,
 )
+from sftscope.engines.retry import backoff_delay
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -69,14 +69,6 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None) -> float:
-    """Exponential backoff with full jitter; a server's Retry-After wins when longer."""
-    delay = random.uniform(0, min(cap, base * (2**attempt)))
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, 120.0))
-    return delay
 
 
 class StreamCut(Exception):

@@ -15,7 +15,6 @@ import hashlib
 import json
 import math
 import os
-import random
 import re
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sftscope.engines.base import GenerationRequest, SamplingParams
+from sftscope.engines.retry import backoff_delay
 from sftscope.engines.toml import tomllib
 from sftscope.scorers.rubric import Criterion, Rubric
 from sftscope.scorers.verdicts import VerdictError, combine_pair, parse_pair, parse_rating, parse_rubric_json
@@ -380,7 +380,7 @@ class Judge:
                 raise JudgeFailed(str(exc), attempt) from None
             if attempt > self.spec.retries:
                 raise JudgeFailed(f"{error} ({attempt} attempts)", attempt)
-            await asyncio.sleep(random.uniform(0, min(10.0, 0.5 * 2**attempt)))
+            await asyncio.sleep(backoff_delay(attempt, base=0.5, cap=10.0))
 
     async def _collect(self, request: GenerationRequest) -> Any:
         stream = self._engine.stream(request)

@@ -15,8 +15,10 @@ import pytest
 from sftscope.engines.base import Capabilities, Generation, GenerationRequest, SamplingParams, raw_prompt
 from sftscope.engines.hf import DEFAULT_TEMPLATE, HFEngine
 from sftscope.engines.llama import LlamaEngine
-from sftscope.engines.openai_compat import OpenAIEngine
-from sftscope.scorers.judge import Judge, JudgeCache, JudgeSpec
+from sftscope.engines.openai_compat import OpenAIClient, OpenAIEngine
+from sftscope.engines.retry import backoff_delay
+from sftscope.scorers import judge as judge_module
+from sftscope.scorers.judge import Judge, JudgeCache, JudgeInput, JudgeSpec
 from sftscope.scorers.rubric import DEFAULT_RUBRIC
 from sftscope.sessions.launch import _batch_size
 from sftscope.sessions.prompts import Item
@@ -192,3 +194,41 @@ def test_llama_and_hf_render_raw_prompts_with_the_same_function(gguf_stub: Path,
     # A base model without a chat template or --prompt-template: hf's default template.
     hf.prompt_template = None
     assert hf.render(LATE_SYSTEM) == raw_prompt(LATE_SYSTEM, DEFAULT_TEMPLATE)
+
+
+# --- backoff: one function for the HTTP client and the judges ----------------------------
+def test_backoff_delay_is_jittered_capped_and_honours_retry_after() -> None:
+    delays = [backoff_delay(3, 0.5, 20.0) for _ in range(200)]
+    assert all(0 <= d <= 4.0 for d in delays) and len(set(delays)) > 100  # full jitter
+    assert all(backoff_delay(10, 0.5, 2.0) <= 2.0 for _ in range(50))  # the cap
+    assert backoff_delay(0, 0.5, 20.0, retry_after=7.0) == 7.0  # the server's word wins
+    assert backoff_delay(0, 0.5, 20.0, retry_after=900.0) == 120.0  # within reason
+
+
+def test_the_client_and_the_judges_back_off_through_the_same_function(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[Any, ...]] = []
+
+    def recording(*args: Any, **kwargs: Any) -> float:
+        calls.append((*args, *kwargs.values()))
+        return 0.0
+
+    from sftscope.engines import openai_compat
+
+    monkeypatch.setattr(openai_compat, "backoff_delay", recording)
+    monkeypatch.setattr(judge_module, "backoff_delay", recording)
+    assert OpenAIClient("http://127.0.0.1:9/v1", backoff_base=0.25, backoff_cap=4.0).backoff(2, 1.5) == 0.0
+    assert calls == [(2, 0.25, 4.0, 1.5)]
+    calls.clear()
+
+    class Stalling(FakeJudgeEngine):
+        async def stream(self, request: GenerationRequest) -> Any:
+            await asyncio.sleep(60)
+            yield  # pragma: no cover
+
+    spec = JudgeSpec(engine="local", timeout=0.05, retries=2)
+    judge = Judge(spec, DEFAULT_RUBRIC, engine=Stalling(), cache=JudgeCache(tmp_path / "c"))
+    event = asyncio.run(judge.judge(JudgeInput(item="1", turns=("q",), answers=("a",))))
+    assert "timed out after 0.05s (3 attempts)" in event["error"]
+    assert calls == [(1, 0.5, 10.0), (2, 0.5, 10.0)]  # the judge's own base and cap
