@@ -13,17 +13,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-
-def _cache_file() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "sftscope" / "sha256.json"
+from sftscope.engines.cache import cache_dir
 
 
 def sha256_file(path: Path) -> str:
     path = Path(path).resolve()
     stat = path.stat()
     key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
-    cache_path = _cache_file()
+    cache_path = cache_dir() / "sha256.json"
     cache: dict[str, str] = {}
     try:
         cache = json.loads(cache_path.read_text())

@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sftscope.engines.base import GenerationRequest, SamplingParams
+from sftscope.engines.cache import cache_dir
 from sftscope.engines.retry import backoff_delay
 from sftscope.engines.toml import tomllib
 from sftscope.scorers.rubric import Criterion, Rubric
@@ -232,8 +232,7 @@ class JudgeCache:
     """
 
     def __init__(self, path: Path | None = None) -> None:
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        self.path = path or Path(base) / "sftscope" / "judgments.jsonl"
+        self.path = path or cache_dir() / "judgments.jsonl"
         self._entries: dict[str, dict[str, Any]] | None = None
         self._handle: Any = None
 

@@ -232,3 +232,22 @@ def test_the_client_and_the_judges_back_off_through_the_same_function(
     event = asyncio.run(judge.judge(JudgeInput(item="1", turns=("q",), answers=("a",))))
     assert "timed out after 0.05s (3 attempts)" in event["error"]
     assert calls == [(1, 0.5, 10.0), (2, 0.5, 10.0)]  # the judge's own base and cap
+
+
+# --- the cache directory: one function for model digests and judgments ------------------
+def test_digests_and_judgments_share_one_cache_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sftscope.engines.cache import cache_dir
+    from sftscope.engines.modelfacts import sha256_file
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "sftscope"
+    model = tmp_path / "weights.bin"
+    model.write_bytes(b"abc")
+    sha256_file(model)
+    assert (cache_dir() / "sha256.json").is_file()
+    assert JudgeCache().path == cache_dir() / "judgments.jsonl"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "sftscope"
