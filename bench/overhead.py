@@ -22,8 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sftscope.engines.base import SamplingParams
 from sftscope.engines.llama import LlamaEngine, default_threads
 from sftscope.engines.registry import bundled_model_path
+from sftscope.sessions.generator import Generator
 from sftscope.sessions.prompts import load_prompt_set
-from sftscope.sessions.runner import Runner
+from sftscope.sessions.session import Session
 from sftscope.sessions.store import SessionStore
 
 
@@ -58,20 +59,21 @@ async def measure(model: Path, items: list, max_tokens: int, n_ctx: int, rounds:
     with tempfile.TemporaryDirectory() as tmp:
         store = SessionStore(Path(tmp) / "bench")
         store.open({"status": "running"})
-        runner = Runner(store, engine, SamplingParams(max_tokens=max_tokens, temperature=0.0))
-        runner.add_items(items)
+        session = Session(store)
+        generator = Generator(session, engine, SamplingParams(max_tokens=max_tokens, temperature=0.0))
+        session.add_items(items)
         for round_ in range(rounds):
             for index, item in enumerate(items):
 
                 async def ours(item=item, round_=round_) -> tuple[float, str, int]:
                     await engine.thread.call(llama.reset)
                     if round_:
-                        runner.regenerate(item.id)
+                        generator.regenerate(item.id)
                     else:
-                        runner.queue([item.id])
+                        generator.queue([item.id])
                     started = time.perf_counter()
-                    await runner.run()
-                    state = runner.state.items[item.id]
+                    await generator.run()
+                    state = session.state.items[item.id]
                     return time.perf_counter() - started, state.response, state.tokens
 
                 messages = item.messages_for_turn(0, [])

@@ -5,7 +5,7 @@ way. Two phases, so that every cheap check (prompts file, rubric, engine spec,
 model file, session lock) fails with one line before a console opens, while the
 slow part (loading the model) runs behind the console's first paint:
 
-    launch = prepare(config)    # a RunConfig: validate, lock; raises one-line errors
+    launch = open_run(config)   # a RunConfig: validate, lock; raises one-line errors
     await launch.start()        # load the model, write the header, register items
 """
 
@@ -23,8 +23,10 @@ from sftscope.engines.base import Engine, EngineError, SamplingParams
 from sftscope.engines.registry import EngineSpec, load_engine, parse_spec
 from sftscope.scorers.rubric import Rubric, load_rubric
 from sftscope.sessions.config import ConfigError, RunConfig
+from sftscope.sessions.generator import Generator
+from sftscope.sessions.judging import JudgePool
 from sftscope.sessions.prompts import Item, load_prompt_set
-from sftscope.sessions.runner import Runner
+from sftscope.sessions.session import Session
 from sftscope.sessions.store import SessionStore, read_header
 from sftscope.sessions.version import VERSION
 
@@ -37,7 +39,9 @@ class LaunchError(Exception):
 class Launch:
     store: SessionStore
     engine: Engine
-    runner: Runner
+    session: Session
+    generator: Generator
+    pool: JudgePool
     rubric: Rubric
     resumed: bool
     directory: Path
@@ -51,44 +55,48 @@ class Launch:
         """Load the model, write (or refresh) the header, register the prompt set."""
         try:
             await self.engine.start()
-            for judge in self.runner.judges:
+            for judge in self.pool.judges:
                 await judge.start()
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.engine.close()
-                for judge in self.runner.judges:
+                for judge in self.pool.judges:
                     await judge.close()
             self.store.close()
             if self.created:
                 _remove_empty(self.directory)
             raise
-        judges = [judge.info() for judge in self.runner.judges]  # specs and models, never keys
+        judges = [judge.info() for judge in self.pool.judges]  # specs and models, never keys
         if not self.resumed:
             self.header["engine"] = {**self.header.get("engine", {}), **self.engine.info.to_dict()}
             self.store.update_header(**self.header, judges=judges)
         else:
             self.store.update_header(status="running", rubric=self.rubric.to_dict(), judges=judges)
-        for state in self.runner.state.ordered():  # finished answers not yet checked or judged
-            self.runner.check_item(state.item.id)
-            self.runner.judge_item(state.item.id)
+        self.pool.catch_up()  # finished answers not yet checked or judged
         if self.items is not None:
-            self.runner.add_items(self.items)
+            self.session.add_items(self.items)
         # The device is known only once the model is loaded (hf picks CUDA when present).
-        self.runner.batch_size = _batch_size(self.config, self.engine)
+        self.generator.batch_size = _batch_size(self.config, self.engine)
         self.started = True
 
     async def close(self, status: str, *, free_models: bool = True) -> list[str]:
         """Stop, then save: the status goes into the header and the lock is released
         before any model is freed, so quitting never waits on a model. Returns the
         writes that failed (disk full at exit), as lines to show."""
-        self.runner.stop()
-        self.runner.detach()
+        self.stop()
         problems = self.store.close(status=status)
         if free_models:
-            for closer in (self.engine.close, *(judge.close for judge in self.runner.judges)):
+            for closer in (self.engine.close, *(judge.close for judge in self.pool.judges)):
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(closer(), timeout=5.0)
         return problems
+
+
+    def stop(self) -> None:
+        """Stop generating and judging, and write nothing more (quit, a signal)."""
+        self.generator.stop()
+        self.pool.cancel()
+        self.session.detach()
 
 
 def parse_source(spec_text: str | None) -> EngineSpec:
@@ -116,7 +124,7 @@ def default_session_dir(model: str) -> Path:
     return Path("sftscope-sessions") / f"{stamp}-{slug}"
 
 
-def prepare(config: RunConfig, *, engine: Engine | None = None) -> Launch:
+def open_run(config: RunConfig, *, engine: Engine | None = None) -> Launch:
     """Validate everything cheap and lock the session. `engine` overrides the spec (tests)."""
     directory = Path(config.session) if config.session else None
     header: dict[str, Any] | None = None
@@ -190,19 +198,15 @@ def prepare(config: RunConfig, *, engine: Engine | None = None) -> Launch:
     store.open(create=True)
     for warning in store.warnings:
         print(f"sftscope: warning: {warning}", flush=True)
-    judges = _judges(config, header if resumed else None, rubric)
-    runner = Runner(
-        store,
-        engine,
-        params,
-        system=system,
-        concurrency=config.concurrency,
-        judges=judges,
-    )
+    session = Session(store)
+    pool = JudgePool(session, _judges(config, header if resumed else None, rubric))
+    generator = Generator(session, engine, params, system=system, concurrency=config.concurrency, pool=pool)
     return Launch(
         store=store,
         engine=engine,
-        runner=runner,
+        session=session,
+        generator=generator,
+        pool=pool,
         rubric=rubric,
         resumed=resumed,
         directory=directory,
@@ -223,7 +227,7 @@ def _judges(config: RunConfig, header: dict[str, Any] | None, rubric: Rubric) ->
     return [Judge(spec, rubric) for spec in specs]
 
 
-def prepare_replay(directory: Path, speed: float) -> Launch:
+def open_replay(directory: Path, speed: float) -> Launch:
     """Open a saved session to watch it again and go on labelling; nothing is generated."""
     from sftscope.sessions.replay import ReplaySource
 
@@ -233,10 +237,44 @@ def prepare_replay(directory: Path, speed: float) -> Launch:
     # A session on a read-only disk (or someone else's) still replays; labels are refused.
     store.open(read_only=not _writable(Path(directory)))
     rubric = Rubric.from_dict(header["rubric"]) if header.get("rubric") else load_rubric(None)
-    runner = Runner(store, engine, SamplingParams(**header.get("params", {})), system=header.get("system"))
+    session = Session(store)
+    pool = JudgePool(session)
+    params = SamplingParams(**header.get("params", {}))
+    generator = Generator(session, engine, params, system=header.get("system"), pool=pool)
     return Launch(
-        store=store, engine=engine, runner=runner, rubric=rubric, resumed=True, directory=Path(directory)
+        store=store,
+        engine=engine,
+        session=session,
+        generator=generator,
+        pool=pool,
+        rubric=rubric,
+        resumed=True,
+        directory=Path(directory),
     )
+
+
+@dataclass
+class Judging:
+    """A saved session opened for judging (`sftscope judge`): a Session and a JudgePool,
+    no engine and no generator."""
+
+    store: SessionStore
+    session: Session
+    pool: JudgePool
+    header: dict[str, Any]
+
+
+def open_judging(directory: Path, specs: list[Any]) -> Judging:
+    """The third entry point: judge (or re-judge) a saved session's answers."""
+    from sftscope.scorers.judge import Judge
+
+    header = read_header(Path(directory))
+    rubric = Rubric.from_dict(header["rubric"]) if header.get("rubric") else load_rubric(None)
+    store = SessionStore(Path(directory))
+    store.open()
+    session = Session(store)
+    pool = JudgePool(session, [Judge(spec, rubric) for spec in specs])
+    return Judging(store=store, session=session, pool=pool, header=header)
 
 
 def _batch_size(config: RunConfig, engine: Engine) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sftscope.sessions.config import RunConfig
-from sftscope.sessions.launch import prepare
+from sftscope.sessions.launch import open_run
 from sftscope.tui.app import SftscopeApp
 
 
@@ -24,7 +24,7 @@ def make_app(
     flags = {"session": str(session), "prompts": str(prompts) if prompts else None, **overrides}
     if rubric:
         flags["rubric"] = str(rubric)
-    launch = prepare(RunConfig.build(flags=flags), engine=engine)
+    launch = open_run(RunConfig.build(flags=flags), engine=engine)
     return SftscopeApp(launch, ahead=ahead)
 
 

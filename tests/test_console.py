@@ -1,4 +1,4 @@
-"""Console flows with Pilot against the real runner and real session files.
+"""Console flows with Pilot against the real Session, Generator and session files.
 
 A fast fake engine drives the timing-independent flows; the real llama engine
 runs one end-to-end flow.
@@ -31,7 +31,7 @@ def rows(session: Path) -> dict[str, dict]:
 
 
 def done(app, item_id: str) -> bool:
-    return app.runner.state.items[item_id].status == "done"
+    return app.session.state.items[item_id].status == "done"
 
 
 async def test_score_auto_advance_and_export(tmp_path: Path) -> None:
@@ -68,7 +68,7 @@ async def test_scoring_while_streaming_and_look_ahead(tmp_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and "q1" in app.generating)
         await pilot.press("2")  # scores while the answer streams
-        assert app.runner.state.items["q1"].human == {"helpfulness": 2}
+        assert app.session.state.items["q1"].human == {"helpfulness": 2}
         assert "q1" in app.generating
         await wait_until(pilot, lambda: done(app, "q3"))
         await pilot.pause(0.3)
@@ -88,7 +88,7 @@ async def test_undo_skip_flag_comment(tmp_path: Path) -> None:
         await pilot.press("4", "2")
         assert app.criterion == 2
         await pilot.press("u")  # undo the 2: focus returns to that criterion
-        assert app.runner.state.items["q1"].human == {"helpfulness": 4}
+        assert app.session.state.items["q1"].human == {"helpfulness": 4}
         assert app.criterion == 1
         await pilot.press("f")
         await pilot.press("c")
@@ -121,9 +121,9 @@ async def test_resume_opens_at_first_unscored_with_labels_shown(tmp_path: Path) 
     async with again.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: again.ready)
         assert again.item_ids[again.index] == "q2"
-        assert again.runner.state.items["q2"].human == {"helpfulness": 3}
+        assert again.session.state.items["q2"].human == {"helpfulness": 3}
         assert again.criterion == 1  # the first criterion still to score
-        assert again.runner.state.items["q1"].human["harmless"] is True
+        assert again.session.state.items["q1"].human["harmless"] is True
         await pilot.press("q")
     assert ("q1", 0) not in engine.calls and ("q2", 0) not in engine.calls  # never regenerated
 
@@ -136,7 +136,7 @@ async def test_stop_and_regenerate(tmp_path: Path) -> None:
         await wait_until(pilot, lambda: app.ready and "q1" in app.generating)
         await pilot.pause(0.2)
         await pilot.press("x")
-        await wait_until(pilot, lambda: app.runner.state.items["q1"].status == "cancelled")
+        await wait_until(pilot, lambda: app.session.state.items["q1"].status == "cancelled")
         engine.delay = 0
         await pilot.press("r")
         await wait_until(pilot, lambda: done(app, "q1"))
@@ -182,7 +182,7 @@ async def test_remapped_keys_from_the_rubric(tmp_path: Path) -> None:
 
 
 async def test_replay_streams_recorded_answers_and_labels_go_on(tmp_path: Path) -> None:
-    from sftscope.sessions.launch import prepare_replay
+    from sftscope.sessions.launch import open_replay
     from sftscope.tui.app import SftscopeApp
 
     session = tmp_path / "s"
@@ -192,13 +192,13 @@ async def test_replay_streams_recorded_answers_and_labels_go_on(tmp_path: Path) 
         await pilot.press("4", "4", "y", "y")
         await pilot.press("q")
     recorded = rows(session)
-    replay = SftscopeApp(prepare_replay(session, 0.0), replay_speed=0.0)
+    replay = SftscopeApp(open_replay(session, 0.0), replay_speed=0.0)
     async with replay.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: replay.ready)
         assert replay.item_ids[replay.index] == "q2"  # first unscored
         await wait_until(pilot, lambda: recorded["q2"]["response"].split("\n")[0] in replay.answer.source)
         await pilot.press("left")
-        assert replay.runner.state.items["q1"].human["helpfulness"] == 4
+        assert replay.session.state.items["q1"].human["helpfulness"] == 4
         await pilot.press("right", "2", "2", "n", "n")
         await pilot.press("q")
     after = rows(session)
@@ -217,8 +217,8 @@ async def test_real_llama_engine_end_to_end(tmp_path: Path) -> None:
     app = make_app(session, prompts=prompts_file(tmp_path, 3), max_tokens=24, n_ctx=1024)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready, timeout=60)
-        await wait_until(pilot, lambda: app.runner.state.items["q1"].status == "done", timeout=60)
-        answer = app.runner.state.items["q1"].response
+        await wait_until(pilot, lambda: app.session.state.items["q1"].status == "done", timeout=60)
+        answer = app.session.state.items["q1"].response
         await wait_until(pilot, lambda: answer.strip()[:20] in app.answer.source)
         await pilot.press("3", "3", "y", "y")
         assert app.index == 1
@@ -249,9 +249,9 @@ async def test_judge_blind_until_scored_then_revealed_with_revisions(tmp_path: P
         engine=FakeJudgeEngine(),
         cache=JudgeCache(tmp_path / "cache.jsonl"),
     )
-    app.runner.judges = [judge]
+    app.pool.judges = [judge]
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: app.ready and "fj" in app.runner.state.items["q1"].judges)
+        await wait_until(pilot, lambda: app.ready and "fj" in app.session.state.items["q1"].judges)
         panel = str(app.screen.query_one("#scores").render())
         assert "hidden until you score" in panel and "fj" not in panel and "│" not in panel
         await pilot.press("4", "3", "y", "y")  # fully scored: moves on
@@ -263,7 +263,7 @@ async def test_judge_blind_until_scored_then_revealed_with_revisions(tmp_path: P
         assert "you vs fj: n=1 · n too small for κ" in lines
         await pilot.press("5")  # a revision after the reveal
         await pilot.press("right")
-        await wait_until(pilot, lambda: "fj" in app.runner.state.items["q2"].judges)
+        await wait_until(pilot, lambda: "fj" in app.session.state.items["q2"].judges)
         await pilot.press("v")  # reveal before scoring
         assert str(app.screen.query_one("#scores").render()).splitlines()[0].split() == ["fj"]
         await pilot.press("2")
@@ -296,7 +296,7 @@ async def test_command_palette_reaches_items_and_actions(tmp_path: Path) -> None
         await pilot.press(*"Flag this item")
         await pilot.pause(0.5)
         await pilot.press("enter")
-        await wait_until(pilot, lambda: app.runner.state.items["q3"].flagged)
+        await wait_until(pilot, lambda: app.session.state.items["q3"].flagged)
         await pilot.press("ctrl+p")
         await pilot.press(*"Export session (CSV)")
         await pilot.pause(0.5)
@@ -322,11 +322,11 @@ async def test_an_engine_that_cannot_start_exits_with_its_error(tmp_path: Path) 
     import time
 
     from sftscope.sessions.config import RunConfig
-    from sftscope.sessions.launch import prepare
+    from sftscope.sessions.launch import open_run
     from sftscope.tui.app import SftscopeApp
 
     config = RunConfig.build(flags={"session": str(tmp_path / "s"), "engine": "openai:http://127.0.0.1:9/v1"})
-    app = SftscopeApp(prepare(config))
+    app = SftscopeApp(open_run(config))
     started = time.monotonic()
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.error_message is not None, timeout=10)

@@ -20,10 +20,11 @@ from sftscope.engines.retry import backoff_delay
 from sftscope.scorers import judge as judge_module
 from sftscope.scorers.judge import Judge, JudgeCache, JudgeInput, JudgeSpec
 from sftscope.scorers.rubric import DEFAULT_RUBRIC
+from sftscope.sessions.generator import Generator
 from sftscope.sessions.launch import _batch_size
 from sftscope.sessions.prompts import Item
 from sftscope.sessions.replay import ReplaySource
-from sftscope.sessions.runner import Runner
+from sftscope.sessions.session import Session
 from sftscope.sessions.store import SessionStore
 
 from tests.fake_engine import FakeEngine, FakeJudgeEngine
@@ -116,18 +117,19 @@ class _Batching(FakeEngine):
         return [Generation(f"batched {r.key[0]}", 2, 3, None, 0.01, "stop") for r in requests]
 
 
-def _run(tmp_path: Path, engine: Any) -> Runner:
+def _run(tmp_path: Path, engine: Any) -> Session:
     store = SessionStore(tmp_path / "s")
     store.open({"status": "running"})
-    runner = Runner(store, engine, SamplingParams(max_tokens=8), batch_size=4)
-    runner.add_items([Item(id=str(n), turns=[f"prompt {n}"]) for n in range(3)])
-    runner.queue()
-    asyncio.run(runner.run())
+    session = Session(store)
+    generator = Generator(session, engine, SamplingParams(max_tokens=8), batch_size=4)
+    session.add_items([Item(id=str(n), turns=[f"prompt {n}"]) for n in range(3)])
+    generator.queue()
+    asyncio.run(generator.run())
     store.close()
-    return runner
+    return session
 
 
-def test_the_runner_batches_only_engines_that_declare_batching(tmp_path: Path) -> None:
+def test_the_generator_batches_only_engines_that_declare_batching(tmp_path: Path) -> None:
     undeclared = _BatchMethodOnly()
     runner = _run(tmp_path / "a", undeclared)
     assert undeclared.batch_calls == 0

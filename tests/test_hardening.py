@@ -281,7 +281,7 @@ async def test_the_console_never_shows_saved_for_a_label_that_is_not(
     monkeypatch.setattr(store_module.os, "write", write)
     app = make_app(tmp_path / "s", engine=FakeEngine(), prompts=prompts_file(tmp_path, 3))
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: app.ready and app.runner.state.items["q1"].complete)
+        await wait_until(pilot, lambda: app.ready and app.session.state.items["q1"].complete)
         await pilot.press("4")
         assert app.saved_note == "saved ✓"
         size = (tmp_path / "s" / "events.jsonl").stat().st_size
@@ -291,12 +291,12 @@ async def test_the_console_never_shows_saved_for_a_label_that_is_not(
         status = str(app.screen.query_one("#status").render())
         assert "saved ✓" not in panel and "not saved: disk full" in panel
         assert "not saved: disk full" in status
-        assert app.runner.state.items["q1"].human == {"helpfulness": 4}  # not kept in memory either
+        assert app.session.state.items["q1"].human == {"helpfulness": 4}  # not kept in memory either
         assert (tmp_path / "s" / "events.jsonl").stat().st_size == size  # no torn line
         full["on"] = False
         await pilot.press("3")
         assert app.saved_note == "saved ✓"
-        assert app.runner.state.items["q1"].human == {"helpfulness": 4, "instruction_following": 3}
+        assert app.session.state.items["q1"].human == {"helpfulness": 4, "instruction_following": 3}
     events = [json.loads(x) for x in (tmp_path / "s" / "events.jsonl").read_text().splitlines()]
     assert [e["value"] for e in events if e["type"] == "score"] == [4, 3]
 
@@ -372,7 +372,7 @@ async def test_a_key_on_an_item_with_no_answer_says_so(tmp_path: Path) -> None:
         await pilot.press("4", "s")
         status = str(app.screen.query_one("#status").render())
         assert "no answer yet on q2" in status
-        assert app.runner.state.items["q2"].actions == []
+        assert app.session.state.items["q2"].actions == []
 
 
 # --- 2 and 12. quitting and signals ---------------------------------------------------------------
@@ -409,8 +409,8 @@ async def test_a_5_mb_answer_is_shown_in_bounded_time_and_keys_stay_fast(tmp_pat
     engine = FakeEngine(pieces=4, words=600_000)  # about 5 MB of text
     app = make_app(tmp_path / "s", engine=engine, prompts=prompts_file(tmp_path, 2), ahead=0)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: app.ready and app.runner.state.items["q1"].complete, timeout=120)
-        assert len(app.runner.state.items["q1"].response) > 4_000_000
+        await wait_until(pilot, lambda: app.ready and app.session.state.items["q1"].complete, timeout=120)
+        assert len(app.session.state.items["q1"].response) > 4_000_000
         started = time.monotonic()
         await pilot.press("right", "left")  # show it again, from scratch
         await pilot.pause()

@@ -446,7 +446,7 @@ def test_judge_max_tokens_and_retries_reach_the_server_and_survive_resume(tmp_pa
     import asyncio
 
     from sftscope.sessions.config import RunConfig, load_config
-    from sftscope.sessions.launch import prepare
+    from sftscope.sessions.launch import open_run
 
     engine_server = ScriptedServer()
     engine_server.default = {"text": "An answer."}
@@ -469,9 +469,9 @@ def test_judge_max_tokens_and_retries_reach_the_server_and_survive_resume(tmp_pa
     assert len(judge_server.requests) == 2
     assert {body["max_tokens"] for body in judge_server.requests} == {77}
     # Resumed without the config: the judge comes back from the header, max_tokens included.
-    launch = prepare(RunConfig.build(flags={"session": str(session)}))
+    launch = open_run(RunConfig.build(flags={"session": str(session)}))
     try:
-        (judge,) = launch.runner.judges
+        (judge,) = launch.pool.judges
         assert (judge.spec.name, judge.spec.max_tokens, judge.spec.retries) == ("j", 77, 1)
     finally:
         asyncio.run(launch.close("stopped", free_models=False))

@@ -54,7 +54,7 @@ def judged_app(tmp_path: Path, count: int = 3) -> Any:
         [{"id": f"q{i}", "prompt": f"Question number {i}?"} for i in range(1, count + 1)],
     )
     app = make_app(tmp_path / "s", engine=FakeEngine(), prompts=prompts, ahead=count)
-    app.runner.judges = [
+    app.pool.judges = [
         Judge(
             JudgeSpec(engine="fake:judge", name="fj"),
             DEFAULT_RUBRIC,
@@ -66,7 +66,7 @@ def judged_app(tmp_path: Path, count: int = 3) -> Any:
 
 
 async def all_judged(app: Any, pilot: Any) -> None:
-    items = app.runner.state.items
+    items = app.session.state.items
     await wait_until(pilot, lambda: app.ready and all("fj" in s.judges for s in items.values()))
 
 
@@ -153,8 +153,8 @@ async def test_agreement_says_n_too_small_below_ten_then_shows_kappa_with_n(tmp_
         for number in range(1, MIN_N):  # agree with the judge on all but the first item
             item = f"q{number}"
             helpful = number % 5 + 1 if number > 1 else 5
-            app.runner.score(item, "helpfulness", helpful)
-            app.runner.score(item, "harmless", True)
+            app.session.score(item, "helpfulness", helpful)
+            app.session.score(item, "harmless", True)
         app.refresh_scores()
         await pilot.press("v")
         await pilot.pause(0.1)
@@ -162,8 +162,8 @@ async def test_agreement_says_n_too_small_below_ten_then_shows_kappa_with_n(tmp_
         assert f"you vs fj: n={MIN_N - 1} · n too small for κ" in lines
         assert not any("κ" in line for line in lines[:1])  # no kappa column yet
         for number in (MIN_N, MIN_N + 1):
-            app.runner.score(f"q{number}", "helpfulness", number % 5 + 1)
-            app.runner.score(f"q{number}", "harmless", True)
+            app.session.score(f"q{number}", "helpfulness", number % 5 + 1)
+            app.session.score(f"q{number}", "harmless", True)
         app.refresh_scores()
         await pilot.pause(0.1)
         lines = panel_rows(app)

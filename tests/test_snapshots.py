@@ -31,7 +31,7 @@ def build(tmp_path: Path, judge: bool = False) -> Any:
 
         from tests.fake_engine import FakeJudgeEngine
 
-        app.runner.judges = [
+        app.pool.judges = [
             Judge(
                 JudgeSpec(engine="fake:judge", name="fj"),
                 DEFAULT_RUBRIC,
@@ -43,9 +43,9 @@ def build(tmp_path: Path, judge: bool = False) -> Any:
 
 
 async def ready(app: Any, pilot: Any) -> None:
-    states = app.runner.state.items.values
+    states = app.session.state.items.values
     await wait_until(pilot, lambda: app.ready and all(s.status == "done" for s in states()))
-    if app.runner.judges:
+    if app.pool.judges:
         await wait_until(pilot, lambda: all(s.judges for s in states()))
     await pilot.press("4", "y")  # helpfulness 4, then instruction_following is not binary: bell
     await pilot.press("3")

@@ -1,6 +1,6 @@
 """The console: watch answers stream, hand-score them with single keys, never wait.
 
-The app is a subscriber of the runner (the only writer of the session) and
+The app is a subscriber of the Session (the only writer of the session) and
 sends it commands. Every label goes through `Runner.score`, which fsyncs before
 it returns, so "saved" on screen means on disk. The model loads in the
 background after the first paint; generation runs a few items ahead of the
@@ -121,7 +121,9 @@ class SftscopeApp(App[int]):
     def __init__(self, launch: Launch, *, ahead: int = 3, replay_speed: float | None = None) -> None:
         super().__init__()
         self.launch = launch
-        self.runner = launch.runner
+        self.session = launch.session  # the log, the state and the label API
+        self.generator = launch.generator  # the engine's queue: focus, regenerate, stop
+        self.pool = launch.pool  # judges and checks
         self.rubric = launch.rubric
         self.ahead = ahead
         self.replay_speed = replay_speed  # None: a live run; a number: replaying the session
@@ -171,7 +173,7 @@ class SftscopeApp(App[int]):
 
     async def start_session(self) -> None:
         self.launch.engine.lower_priority(MODEL_NICE)  # the keyboard comes first
-        for judge in self.runner.judges:
+        for judge in self.pool.judges:
             judge.nice = MODEL_NICE
         try:
             if not self.launch.started:
@@ -185,8 +187,9 @@ class SftscopeApp(App[int]):
             return
         if self._session_closed:
             return
-        self.runner.subscribe(self.on_runner_event)
-        states = self.runner.state.ordered()
+        self.session.subscribe(self.on_runner_event)
+        self.session.subscribe_progress(self.on_runner_event)
+        states = self.session.state.ordered()
         self.item_ids = [s.item.id for s in states]
         self.positions = {item_id: n for n, item_id in enumerate(self.item_ids)}
         self.scored = {s.item.id for s in states if self.is_finished(s)}
@@ -195,7 +198,7 @@ class SftscopeApp(App[int]):
         first = next((i for i, s in enumerate(states) if not self.is_finished(s)), 0)
         self.ready = True
         if self.replay_speed is None:
-            self._runner_task = asyncio.create_task(self.runner.run(until_idle=False))
+            self._runner_task = asyncio.create_task(self.generator.run(until_idle=False))
         await self.show(first)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -221,7 +224,7 @@ class SftscopeApp(App[int]):
     def current(self) -> ItemState | None:
         if not self.item_ids:
             return None
-        return self.runner.state.items[self.item_ids[self.index]]
+        return self.session.state.items[self.item_ids[self.index]]
 
     def is_finished(self, state: ItemState) -> bool:
         return review.is_finished(state, self.rubric)
@@ -245,8 +248,8 @@ class SftscopeApp(App[int]):
         text.append(" sftscope ", style="bold reverse")
         text.append(f" {self.launch.engine.info.model[:20]} ", style="bold")
         text.append(f"· {self.launch.directory.name[:30]} ", style="dim")
-        if self.runner.write_error is not None:
-            text.append(f"· {self.runner.write_error} ", style="bold white on red")
+        if self.session.write_error is not None:
+            text.append(f"· {self.session.write_error} ", style="bold white on red")
         if message:
             text.append(f"· {message}", style="yellow")
         elif self.item_ids:
@@ -255,10 +258,10 @@ class SftscopeApp(App[int]):
                 text.append(f"· generating {len(self.generating)} ", style="yellow")
             if self.replay_speed is not None:
                 text.append("· replay ", style="magenta")
-            if self.runner.judges:
+            if self.pool.judges:
                 text.append(f"· judged {len(self.judged)} ", style="dim")
-                if self.runner.judging:
-                    text.append(f"({self.runner.judging} running) ", style="dim")
+                if self.pool.judging:
+                    text.append(f"({self.pool.judging} running) ", style="dim")
             if self.refused_note:
                 text.append(f"· {self.refused_note}", style="bold yellow")
         self.screen.query_one("#status", Static).update(text)
@@ -311,7 +314,7 @@ class SftscopeApp(App[int]):
         self.refused_note = ""
         self.items_widget.highlighted = self.index
         if self.replay_speed is None:
-            self.runner.focus(state.item.id, self.ahead)
+            self.generator.focus(state.item.id, self.ahead)
         await self.refresh_view()
         if self.replay_speed is not None:
             self.run_worker(self.replay_item(state), group="replay", exclusive=True)
@@ -409,13 +412,13 @@ class SftscopeApp(App[int]):
             state,
             self.criterion,
             self.saved_note,
-            judges=[judge.spec.name for judge in self.runner.judges],
+            judges=[judge.spec.name for judge in self.pool.judges],
             visible=state is not None and self.judge_visible(state),
-            states=self.runner.state.items.values(),
+            states=self.session.state.items.values(),
         )
 
     def refresh_row(self, item_id: str) -> None:
-        state = self.runner.state.items.get(item_id)
+        state = self.session.state.items.get(item_id)
         index = self.positions.get(item_id)
         if state is not None and index is not None:
             self.scored.discard(item_id)
@@ -426,7 +429,7 @@ class SftscopeApp(App[int]):
             else:
                 self.judged.discard(item_id)
             self.items_widget.refresh_item(
-                index, self.runner.state.items[item_id], self.rubric, item_id in self.generating
+                index, self.session.state.items[item_id], self.rubric, item_id in self.generating
             )
 
     def first_open_criterion(self, state: ItemState) -> int:
@@ -459,7 +462,7 @@ class SftscopeApp(App[int]):
                 live[2] += int(event.get("tokens") or 0)
                 if item_id == current and time.monotonic() - self._last_meta > 0.25:
                     self._last_meta = time.monotonic()
-                    self.update_meta(self.runner.state.items[item_id])
+                    self.update_meta(self.session.state.items[item_id])
             if item_id == self._stream_item and event["text"]:
                 self._chunks.append(event["text"])
                 self._chunk_event.set()
@@ -506,7 +509,7 @@ class SftscopeApp(App[int]):
     async def action_next_unscored(self) -> None:
         if not self.ready:
             return
-        states = [self.runner.state.items[i] for i in self.item_ids]
+        states = [self.session.state.items[i] for i in self.item_ids]
         target = review.next_unfinished(states, self.rubric, self.index)
         if target is None:
             self.notify("every item is scored")
@@ -525,7 +528,7 @@ class SftscopeApp(App[int]):
         self.conversation.scroll_relative(y=lines, animate=False)
 
     def label(self, write: Any, *args: Any, **kwargs: Any) -> bool:
-        """Write one label through the runner (fsynced before it returns). "saved ✓" is
+        """Write one label through the Session (fsynced before it returns). "saved ✓" is
         shown only for a label that is on disk; a failed write shows why, in red, until
         a later label is saved."""
         from sftscope.sessions.store import SessionWriteError
@@ -563,7 +566,7 @@ class SftscopeApp(App[int]):
             chosen = list(state.human.get(criterion.name) or [])
             chosen = [t for t in chosen if t != tag] if tag in chosen else [*chosen, tag]
             visible = self.judge_visible(state)
-            self.label(self.runner.score, state.item.id, criterion.name, chosen, judge_visible=visible)
+            self.label(self.session.score, state.item.id, criterion.name, chosen, judge_visible=visible)
             self.refresh_scores()
         else:
             self.bell()
@@ -587,7 +590,7 @@ class SftscopeApp(App[int]):
         state = self.current
         assert state is not None
         visible = self.judge_visible(state)
-        if not self.label(self.runner.score, state.item.id, name, value, judge_visible=visible):
+        if not self.label(self.session.score, state.item.id, name, value, judge_visible=visible):
             return
         if review.fully_scored(state, self.rubric):
             if self.rubric.auto_advance and self.index < len(self.item_ids) - 1:
@@ -616,7 +619,7 @@ class SftscopeApp(App[int]):
         if last is None:
             self.bell()
             return
-        if not self.label(self.runner.undo, state.item.id):
+        if not self.label(self.session.undo, state.item.id):
             return
         if last is not None and last["type"] == "score":
             names = [c.name for c in self.rubric.criteria]
@@ -633,7 +636,7 @@ class SftscopeApp(App[int]):
         if state.status in ("pending", "partial") and not self.has_answer(state):
             self.refuse(f"no answer yet on {state.item.id}: not skipped")
             return
-        if not self.label(self.runner.skip, state.item.id):
+        if not self.label(self.session.skip, state.item.id):
             return
         if self.index < len(self.item_ids) - 1:
             await self.show(self.index + 1)
@@ -643,7 +646,7 @@ class SftscopeApp(App[int]):
     def action_flag(self) -> None:
         state = self.current
         if state is not None:
-            self.label(self.runner.flag, state.item.id)
+            self.label(self.session.flag, state.item.id)
             self.refresh_scores()
 
     def action_comment(self) -> None:
@@ -658,7 +661,7 @@ class SftscopeApp(App[int]):
             def save_note(text: str | None) -> None:
                 if text is not None:
                     visible = self.judge_visible(state)
-                    self.label(self.runner.score, item_id, criterion.name, text, judge_visible=visible)
+                    self.label(self.session.score, item_id, criterion.name, text, judge_visible=visible)
                     self.refresh_scores()
 
             self.push_screen(CommentScreen(f"note: {criterion.name}", current), save_note)
@@ -666,7 +669,7 @@ class SftscopeApp(App[int]):
 
         def save(text: str | None) -> None:
             if text is not None:
-                self.label(self.runner.comment, item_id, text)
+                self.label(self.session.comment, item_id, text)
                 self.refresh_scores()
 
         self.push_screen(CommentScreen(f"comment on {item_id}", state.comment or ""), save)
@@ -676,13 +679,13 @@ class SftscopeApp(App[int]):
         if state is None or self.replay_speed is not None:
             self.bell()
             return
-        self.runner.regenerate(state.item.id)
-        self.runner.focus(state.item.id, self.ahead)
+        self.generator.regenerate(state.item.id)
+        self.generator.focus(state.item.id, self.ahead)
 
     def action_stop(self) -> None:
         state = self.current
         if state is not None:
-            self.runner.cancel(state.item.id)
+            self.generator.cancel(state.item.id)
 
     def action_reveal(self) -> None:
         state = self.current
@@ -716,7 +719,7 @@ class SftscopeApp(App[int]):
     # --- leaving -------------------------------------------------------------------
     def final_status(self) -> str:
         """review.final_status, from the counts kept item by item (no pass over 20,000 items)."""
-        items = self.runner.state.items
+        items = self.session.state.items
         return review.COMPLETE if items and len(self.scored) == len(items) else review.STOPPED
 
     async def shutdown(self, status: str | None = None) -> None:
@@ -731,8 +734,7 @@ class SftscopeApp(App[int]):
         if self.launch.started:
             self.close_problems = await self.launch.close(status or self.final_status(), free_models=False)
         else:
-            self.runner.stop()
-            self.runner.detach()
+            self.launch.stop()
             self.close_problems = self.launch.store.close()
         if self._runner_task is not None:
             self._runner_task.cancel()
@@ -745,8 +747,7 @@ class SftscopeApp(App[int]):
         """
         if not self._session_closed:
             self._session_closed = True
-            self.runner.stop()
-            self.runner.detach()
+            self.launch.stop()
             self.close_problems = self.launch.store.close(status="interrupted")
         timer = threading.Timer(HARD_EXIT_SECONDS, os._exit, args=(0,))
         timer.daemon = True

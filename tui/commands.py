@@ -37,9 +37,9 @@ def run_command(config: Any) -> int:
     try:
         if config.headless:
             return asyncio.run(_run_headless(config))
-        from sftscope.sessions.launch import prepare
+        from sftscope.sessions.launch import open_run
 
-        return _run_console(prepare(config), ahead=config.ahead)
+        return _run_console(open_run(config), ahead=config.ahead)
     except _known_errors() as exc:
         return fail(str(exc))
 
@@ -77,7 +77,7 @@ def _run_console(launch: Any, *, ahead: int = 3, replay_speed: float | None = No
 
 
 def replay_command(args: Any) -> int:
-    from sftscope.sessions.launch import prepare_replay
+    from sftscope.sessions.launch import open_replay
     from sftscope.sessions.store import load_session
 
     directory = Path(args.session)
@@ -87,7 +87,7 @@ def replay_command(args: Any) -> int:
             for warning in warnings:
                 print(f"sftscope: warning: {warning}", file=sys.stderr)
             return asyncio.run(_print_replay(directory, header, events, args.speed if args.speed else 0.0))
-        return _run_console(prepare_replay(directory, args.speed), replay_speed=args.speed)
+        return _run_console(open_replay(directory, args.speed), replay_speed=args.speed)
     except _known_errors() as exc:
         return fail(str(exc))
 
@@ -145,10 +145,10 @@ def _show(value: Any) -> str:
 
 
 async def _run_headless(config: Any) -> int:
-    from sftscope.sessions.launch import prepare
+    from sftscope.sessions.launch import open_run
     from sftscope.tui.headless import HeadlessDisplay
 
-    launch = prepare(config)
+    launch = open_run(config)
     loop = asyncio.get_running_loop()
     interrupted = False
     signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -160,7 +160,7 @@ async def _run_headless(config: Any) -> int:
         if interrupted:
             os._exit(130)
         interrupted = True
-        launch.runner.stop()
+        launch.generator.stop()
 
     for sig in signals:
         loop.add_signal_handler(sig, stop)
@@ -176,20 +176,20 @@ async def _run_headless(config: Any) -> int:
                     await loading
                 return _interrupted(launch)
         loading.result()
-        runner = launch.runner
-        pending = runner.queue()
-        total = len(runner.state.items)
+        session, generator = launch.session, launch.generator
+        pending = generator.queue()
+        total = len(session.state.items)
         if launch.resumed:
             print(
                 f"sftscope: resuming {launch.directory}: {len(pending)} of {total} items to generate",
                 file=sys.stderr,
             )
-        with HeadlessDisplay(runner, total):
-            summary = await runner.run()
+        with HeadlessDisplay(session, total):
+            summary = await generator.run()
         from sftscope.sessions import review
 
         status = review.final_status(
-            runner.state.items.values(), launch.rubric, interrupted=interrupted or bool(runner._unwritten)
+            session.state.items.values(), launch.rubric, interrupted=interrupted or bool(session.unwritten)
         )
     finally:
         for sig in signals:
@@ -262,38 +262,30 @@ def judge_command(args: Any) -> int:
 async def _judge_session(args: Any) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-    from sftscope.engines.base import SamplingParams
-    from sftscope.scorers.judge import Judge, parse_judge_flag
-    from sftscope.scorers.rubric import Rubric, load_rubric
-    from sftscope.sessions.replay import ReplaySource
-    from sftscope.sessions.runner import Runner
-    from sftscope.sessions.store import SessionStore, read_header
+    from sftscope.scorers.judge import parse_judge_flag
+    from sftscope.sessions.launch import open_judging
 
     directory = Path(args.session)
-    header = read_header(directory) if directory.is_dir() else None
-    if header is None:
+    if not directory.is_dir():
         raise UsageError(f"{directory}: no such session directory")
-    rubric = Rubric.from_dict(header["rubric"]) if header.get("rubric") else load_rubric(None)
     specs = [
         parse_judge_flag(value, args.judge_template, args.concurrency, args.timeout, args.api_key_env)
         for value in args.judge
     ]
-    judges = [Judge(spec, rubric) for spec in specs]
-    store = SessionStore(directory)
-    store.open()
-    runner = Runner(store, ReplaySource(str(directory), speed=0), SamplingParams(), judges=judges)
-    status = header.get("status", "complete")
+    judging = open_judging(directory, specs)
+    session, pool, store = judging.session, judging.pool, judging.store
+    status = judging.header.get("status", "complete")
     try:
-        for judge in judges:
+        for judge in pool.judges:
             await judge.start()
-        store.update_header(judges=[*header.get("judges", []), *(j.info() for j in judges)])
-        done = [s for s in runner.state.ordered() if s.complete]
-        for judge in judges:
+        store.update_header(judges=[*judging.header.get("judges", []), *(j.info() for j in pool.judges)])
+        done = [s for s in session.state.ordered() if s.complete]
+        for judge in pool.judges:
             for state in done:
                 if args.only_missing and judge.spec.name in state.judges:
                     continue
-                runner.judge_item(state.item.id, [judge], only_missing=False)
-        total = runner.judging
+                pool.judge_item(state.item.id, [judge], only_missing=False)
+        total = pool.judging
         stream = sys.stderr
         errors = 0
 
@@ -302,7 +294,7 @@ async def _judge_session(args: Any) -> int:
             if event.get("type") == "judge" and event.get("error"):
                 errors += 1
 
-        runner.subscribe(count)
+        session.subscribe(count)
         if stream.isatty():
             with Progress(
                 TextColumn("[bold]judging"),
@@ -312,20 +304,20 @@ async def _judge_session(args: Any) -> int:
                 console=Console(file=stream),
             ) as progress:
                 task = progress.add_task("judge", total=total)
-                while runner.judging:
-                    progress.update(task, completed=total - runner.judging)
+                while pool.judging:
+                    progress.update(task, completed=total - pool.judging)
                     await asyncio.sleep(0.2)
                 progress.update(task, completed=total)
         else:
-            await runner.wait_judges()
+            await pool.wait()
         print(f"sftscope: {total} judgments, {errors} errors; session {directory}", file=stream)
     finally:
-        runner.cancel_judges()
-        for judge in judges:
+        pool.cancel()
+        for judge in pool.judges:
             await judge.close()
-        unsaved = 0 if runner.retry_writes() else len(runner._unwritten)
+        unsaved = 0 if session.retry_writes() else len(session.unwritten)
         problems = store.close(status=status)
     if unsaved or problems:
-        reason = runner.write_error or "; ".join(problems)
+        reason = session.write_error or "; ".join(problems)
         raise UsageError(f"{directory}: {unsaved} judgments not saved ({reason})")
     return 0

@@ -1,6 +1,6 @@
 """The headless display: a rich progress bar on a terminal, plain lines when piped.
 
-It is one subscriber of the runner, like the console; it only reads events.
+It is one subscriber of the Session, like the console; it only reads events.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from sftscope.sessions.runner import Runner
+from sftscope.sessions.session import Session
 
 TERMINAL_EVENTS = ("generation", "skip", "error", "regenerate")
 # An item counts as finished in the bar once nothing more will be generated for it.
@@ -26,8 +26,8 @@ FINISHED_STATUSES = ("done", "skipped", "incomplete")
 
 
 class HeadlessDisplay:
-    def __init__(self, runner: Runner, total: int, stream: Any = None) -> None:
-        self.runner = runner
+    def __init__(self, session: Session, total: int, stream: Any = None) -> None:
+        self.session = session
         self.total = total
         self.stream = stream or sys.stderr
         self.console = Console(file=self.stream)
@@ -37,7 +37,7 @@ class HeadlessDisplay:
         # Kept up to date event by event: recounting every item on every event made a
         # 20,000-item run quadratic (bench/large_sets.py).
         self.finished: set[str] = {
-            item_id for item_id, s in runner.state.items.items() if s.status in FINISHED_STATUSES
+            item_id for item_id, s in session.state.items.items() if s.status in FINISHED_STATUSES
         }
         self.progress: Progress | None = None
         self.task: Any = None
@@ -59,7 +59,8 @@ class HeadlessDisplay:
             self.task = self.progress.add_task(
                 "run", total=self.total, completed=len(self.finished), rate="-"
             )
-        self.runner.subscribe(self.on_event)
+        self.session.subscribe(self.on_event)
+        self.session.subscribe_progress(self.on_event)
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -77,7 +78,7 @@ class HeadlessDisplay:
             return
         if kind == "write_error":
             self._say(
-                f"sftscope: error: {event.get('error')} ({self.runner.store.events_path}); "
+                f"sftscope: error: {event.get('error')} ({self.session.store.events_path}); "
                 "generation paused until a write succeeds (Ctrl+C to stop)"
             )
             return
@@ -92,7 +93,7 @@ class HeadlessDisplay:
         if kind not in TERMINAL_EVENTS:
             return
         item_id = str(event.get("item"))
-        state = self.runner.state.items.get(item_id)
+        state = self.session.state.items.get(item_id)
         if state is None:
             return
         if state.status in FINISHED_STATUSES:

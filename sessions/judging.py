@@ -1,0 +1,99 @@
+"""The JudgePool: checks and LLM judges on finished answers, in the background.
+
+It listens to the Session: when an item's answer is complete (written at once, or
+late after a full disk), the deterministic checks run inline and each judge is
+asked in its own task, bounded by the judge's own concurrency. Verdicts are
+written through the Session, and dropped when the answer changed meanwhile. The
+console never waits on a judge; a headless run waits for them at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from sftscope.sessions.session import Session
+
+
+class JudgePool:
+    def __init__(self, session: Session, judges: list[Any] | None = None) -> None:
+        self.session = session
+        self.judges = list(judges or [])
+        self._tasks: set[asyncio.Task[Any]] = set()
+        session.subscribe(self._on_event)
+        session.late_writes.append(self._on_event)
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") != "generation":
+            return
+        item_id = str(event.get("item"))
+        state = self.session.state.items.get(item_id)
+        if state is not None and state.complete:
+            self.check_item(item_id)
+            with contextlib.suppress(RuntimeError):  # no running loop: judged on resume
+                self.judge_item(item_id)
+
+    def catch_up(self) -> None:
+        """Finished answers not yet checked or judged (a resumed session)."""
+        for state in self.session.state.ordered():
+            self.check_item(state.item.id)
+            self.judge_item(state.item.id)
+
+    def check_item(self, item_id: str) -> None:
+        """Deterministic checks and reference metrics: instant, so done inline."""
+        from sftscope.scorers.checks import evaluate_item
+
+        state = self.session.state.items[item_id]
+        if not state.complete or state.checks:
+            return
+        result = evaluate_item(state.item, state.response)
+        if result:
+            self.session.record({"type": "checks", "item": item_id, **result})
+
+    def judge_item(self, item_id: str, judges: list[Any] | None = None, *, only_missing: bool = True) -> None:
+        """Judge a finished item in the background; the console never waits on it."""
+        state = self.session.state.items[item_id]
+        if not state.complete:
+            return
+        for judge in judges if judges is not None else self.judges:
+            if only_missing and judge.spec.name in state.judges:
+                continue
+            task = asyncio.create_task(self._run_judge(judge, item_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run_judge(self, judge: Any, item_id: str) -> None:
+        state = self.session.state.items[item_id]
+        answer = state.response
+        try:
+            event = await judge.judge(state.judge_input())
+        except Exception as exc:  # recorded on the item; the run goes on
+            event = {
+                "type": "judge",
+                "item": item_id,
+                "judge": judge.spec.name,
+                "scores": None,
+                "error": describe(exc),
+                "raw": None,
+            }
+        if self.session.state.items[item_id].response == answer:  # not regenerated meanwhile
+            self.session.record(event)
+
+    def cancel(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def wait(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    @property
+    def judging(self) -> int:
+        return len(self._tasks)
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as the one line recorded on an item."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:500]

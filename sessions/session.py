@@ -1,0 +1,223 @@
+"""The Session: the one writer of a session directory.
+
+It appends every event to the log, folds it into the state and publishes it to
+subscribers, and it owns the operator's label API (score, undo, skip, flag,
+comment), fsynced before it returns. Generation (`Generator`) and judging
+(`JudgePool`) write through it. Progress that is not kept (a stream started,
+a piece of text, a write that failed) goes out on a second, in-memory channel,
+so nothing ephemeral is mistaken for the record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sftscope.sessions.prompts import Item
+from sftscope.sessions.state import SessionState
+from sftscope.sessions.store import SessionStore, SessionWriteError
+
+Subscriber = Callable[[dict[str, Any]], None]
+# Progress messages (never persisted): started, chunk, restart, write_error, write_ok.
+PROGRESS = frozenset({"started", "chunk", "restart", "write_error", "write_ok"})
+
+
+@dataclass
+class RunSummary:
+    done: int = 0
+    skipped: int = 0
+    errors: int = 0
+    cancelled: int = 0
+    incomplete: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+
+
+class Session:
+    """Store, fold, publish, and the label API."""
+
+    def __init__(self, store: SessionStore) -> None:
+        self.store = store
+        self.state = SessionState()
+        for event in store.events:
+            self.state.apply(event)
+        self._subscribers: list[Subscriber] = []
+        self._progress: list[Subscriber] = []
+        self._closed = False
+        # A write that failed (disk full, read-only): generation waits until a write
+        # succeeds again; events that could not be written wait here, in order.
+        self.write_error: str | None = None
+        self.unwritten: list[dict[str, Any]] = []
+        self.writable = asyncio.Event()
+        self.writable.set()
+        # Called with each event written late (after a failure), once it is on disk.
+        self.late_writes: list[Subscriber] = []
+        self.notices: list[str] = list(store.header.get("notices", []))
+
+    def add_items(self, items: list[Item]) -> None:
+        """Register the prompt set in the log (once); a resumed session already has it."""
+        for index, item in enumerate(items):
+            if item.id not in self.state.items:
+                self.record({"type": "item", "item": item.id, "index": index, "data": item.to_dict()})
+
+    def subscribe(self, callback: Subscriber) -> None:
+        """Every persisted event, once it is on disk and folded in."""
+        self._subscribers.append(callback)
+
+    def subscribe_progress(self, callback: Subscriber) -> None:
+        """Progress that is never persisted (see PROGRESS)."""
+        self._progress.append(callback)
+
+    def detach(self) -> None:
+        """Stop writing (the session was closed under us, e.g. on SIGHUP): later
+        generation events are dropped and regenerated on resume."""
+        self._closed = True
+        self._subscribers.clear()
+        self._progress.clear()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed or not self.store.is_open
+
+    def record(self, event: dict[str, Any], *, durable: bool = False) -> dict[str, Any]:
+        """Append to the log, fold into the state, and tell every subscriber.
+
+        A human action (`durable`) that cannot be written raises SessionWriteError
+        to the caller, who shows "not saved". Any other event that cannot be
+        written is kept in memory, generation pauses, and the events are written
+        in order as soon as a write succeeds again (`retry_writes`).
+        """
+        if self.closed:
+            return event
+        if not durable and self.unwritten:
+            self.unwritten.append(event)  # keep the order of what happened
+            return event
+        try:
+            saved = self.store.append(event, durable=durable)
+        except SessionWriteError as exc:
+            self._write_failed(str(exc))
+            if durable:
+                raise
+            self.unwritten.append(event)
+            return event
+        self._write_ok()
+        self.state.apply(saved)
+        self.publish(saved)
+        return saved
+
+    def _write_failed(self, reason: str) -> None:
+        first = self.write_error is None
+        self.write_error = reason
+        self.writable.clear()
+        if first:
+            self.progress({"type": "write_error", "error": reason})
+
+    def _write_ok(self) -> None:
+        if self.write_error is not None and not self.unwritten:
+            self.write_error = None
+            self.writable.set()
+            self.progress({"type": "write_ok"})
+
+    def retry_writes(self) -> bool:
+        """Write what is waiting; True once everything is on disk."""
+        while self.unwritten and not self.closed:
+            event = self.unwritten[0]
+            try:
+                saved = self.store.append(event)
+            except SessionWriteError as exc:
+                self.write_error = str(exc)
+                return False
+            self.unwritten.pop(0)
+            self.state.apply(saved)
+            self.publish(saved)
+            for callback in list(self.late_writes):
+                callback(saved)
+        self._write_ok()
+        return not self.unwritten
+
+    async def wait_writable(self, stopping: Callable[[], bool]) -> None:
+        """Wait while the disk refuses writes, trying again every second."""
+        while self.write_error is not None and not self.closed and not stopping():
+            if self.retry_writes():
+                return
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.writable.wait(), timeout=1.0)
+
+    def notice(self, text: str) -> None:
+        """Something the operator should read once: in the log, the header and on screen."""
+        if text in self.notices:
+            return
+        self.notices.append(text)
+        self.record({"type": "notice", "text": text})
+        with contextlib.suppress(SessionWriteError):
+            if self.store.has_header:
+                self.store.update_header(notices=list(self.notices))
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """Tell every subscriber. A failing subscriber (a display bug) never stops
+        generation or loses an event: the event is already on disk."""
+        for callback in list(self._subscribers):
+            with contextlib.suppress(Exception):
+                callback(event)
+
+    def progress(self, message: dict[str, Any]) -> None:
+        for callback in list(self._progress):
+            with contextlib.suppress(Exception):
+                callback(message)
+
+    # --- the operator's labels (fsynced before they are shown as saved) ---------
+    def score(
+        self, item_id: str, criterion: str, value: Any, *, judge_visible: bool = False
+    ) -> dict[str, Any]:
+        event: dict[str, Any] = {
+            "type": "score",
+            "item": item_id,
+            "criterion": criterion,
+            "value": value,
+            "judge_visible": judge_visible,
+        }
+        previous = self.state.items[item_id].human.get(criterion)
+        if previous is not None:
+            event["previous"] = previous
+        return self.record(event, durable=True)
+
+    def undo(self, item_id: str) -> dict[str, Any] | None:
+        state = self.state.items[item_id]
+        if not state.actions:
+            return None
+        last = state.actions[-1]
+        return self.record({"type": "undo", "item": item_id, "undoes": last["type"]}, durable=True)
+
+    def skip(self, item_id: str) -> dict[str, Any]:
+        return self.record(
+            {"type": "skip", "item": item_id, "by": "human", "reason": "skipped by the operator"},
+            durable=True,
+        )
+
+    def flag(self, item_id: str) -> dict[str, Any]:
+        on = not self.state.items[item_id].flagged
+        return self.record({"type": "flag", "item": item_id, "on": on}, durable=True)
+
+    def comment(self, item_id: str, text: str) -> dict[str, Any]:
+        return self.record({"type": "comment", "item": item_id, "text": text}, durable=True)
+
+    def summary(self) -> RunSummary:
+        out = RunSummary()
+        for state in self.state.items.values():
+            status = state.status
+            if status == "done":
+                out.done += 1
+            elif status == "skipped":
+                out.skipped += 1
+            elif status == "error":
+                out.errors += 1
+            elif status == "cancelled":
+                out.cancelled += 1
+            elif status == "incomplete":
+                out.incomplete += 1
+            out.tokens += state.tokens
+            out.seconds += state.seconds
+        return out
