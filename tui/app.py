@@ -24,18 +24,16 @@ from sftscope.scorers.rubric import Rubric
 from sftscope.sessions import review
 from sftscope.sessions.launch import Launch
 from sftscope.sessions.state import ItemState
+from sftscope.tui.conversation import SHOWN_CHARS, Conversation, shown
 from sftscope.tui.screens import CommentScreen, HelpScreen, SftscopeCommands, key_label
 from sftscope.tui.widgets import ItemList, ScorePanel
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Markdown, OptionList, Static
 from textual.worker import Worker, WorkerState
 
-# The console shows at most this much of one answer: rendering a 5 MB answer as
-# Markdown took 10-14 s and froze the keyboard. The full text is saved and exported.
-SHOWN_CHARS = 24_000
 HARD_EXIT_SECONDS = 3.0  # after SIGHUP/SIGTERM all is saved: never hang on a dead terminal
 MODEL_NICE = 10  # local model threads run below the UI thread (bench/ui_latency.py)
 
@@ -101,8 +99,7 @@ class ScoringScreen(Screen[None]):
         with Horizontal(id="body"):
             yield ItemList(id="items")
             with Vertical(id="main"):
-                with VerticalScroll(id="conversation"):
-                    yield Markdown("", id="answer")
+                yield Conversation(id="conversation")
                 yield ScorePanel(id="scores")
         yield Footer()
 
@@ -140,11 +137,6 @@ class SftscopeApp(App[int]):
         self._last_meta = 0.0
         self.ready = False
         self._session_closed = False
-        self._stream: Any = None
-        self._stream_item: str | None = None
-        self._chunks: list[str] = []
-        self._streamed = 0  # characters written into the live stream
-        self._chunk_event = asyncio.Event()
         self._view_lock = asyncio.Lock()
         self._runner_task: asyncio.Task[Any] | None = None
         self.early_signal = False  # set by the command line's handler before mount
@@ -169,7 +161,6 @@ class SftscopeApp(App[int]):
             return
         self.set_status("loading model …")
         self.run_worker(self.start_session(), group="session", exit_on_error=False)
-        self.run_worker(self.pump_chunks(), group="pump")
 
     async def start_session(self) -> None:
         self.launch.engine.lower_priority(MODEL_NICE)  # the keyboard comes first
@@ -214,11 +205,11 @@ class SftscopeApp(App[int]):
 
     @property
     def answer(self) -> Markdown:
-        return self.screen.query_one("#answer", Markdown)
+        return self.conversation.answer
 
     @property
-    def conversation(self) -> VerticalScroll:
-        return self.screen.query_one("#conversation", VerticalScroll)
+    def conversation(self) -> Conversation:
+        return self.screen.query_one("#conversation", Conversation)
 
     @property
     def current(self) -> ItemState | None:
@@ -324,57 +315,17 @@ class SftscopeApp(App[int]):
             state = self.current
             if state is None:
                 return
-            await self.stop_stream()
             if self.replay_speed is not None:
                 doc, streaming = self.transcript_markdown(state, [], True), False
             else:
                 doc, streaming = self.body_for(state)
             if streaming:
-                await self.open_stream(doc, state.item.id)
-                self.conversation.scroll_end(animate=False)
+                await self.conversation.stream(doc, state.item.id)
             else:
-                await self.answer.update(doc)
-                self.conversation.scroll_home(animate=False)
+                await self.conversation.show(doc)
             self.update_meta(state)
             self.refresh_scores()
             self.set_status()
-
-    async def open_stream(self, doc: str, item_id: str) -> None:
-        """Show `doc` and stream what follows into it (the caller holds the view lock)."""
-        await self.stop_stream()
-        await self.answer.update(doc)
-        self._stream = Markdown.get_stream(self.answer)
-        self._stream_item = item_id
-        self._streamed = 0
-
-    async def stop_stream(self) -> None:
-        if self._stream is not None:
-            stream, self._stream, self._stream_item = self._stream, None, None
-            self._chunks.clear()
-            await stream.stop()
-
-    async def pump_chunks(self) -> None:
-        """One writer into the Markdown stream, so fragments keep their order."""
-        while True:
-            await self._chunk_event.wait()
-            self._chunk_event.clear()
-            if self._stream is not None and self._chunks:
-                text = "".join(self._chunks)
-                self._chunks.clear()
-                room = SHOWN_CHARS - self._streamed
-                if room <= 0:
-                    continue  # the rest is saved, not shown (see `shown`)
-                if len(text) > room:
-                    text = text[:room] + "\n\n*(… the rest streams on, off screen)*"
-                self._streamed += len(text)
-                # Follow the bottom only while the operator is there: scrolling up to
-                # read stops the following, scrolling back down resumes it.
-                view = self.conversation
-                following = view.scroll_y >= view.max_scroll_y - 1
-                with contextlib.suppress(RuntimeError):
-                    await self._stream.write(text)
-                if following:
-                    view.call_after_refresh(view.scroll_end, animate=False)
 
     def update_meta(self, state: ItemState) -> None:
         item = state.item
@@ -463,9 +414,7 @@ class SftscopeApp(App[int]):
                 if item_id == current and time.monotonic() - self._last_meta > 0.25:
                     self._last_meta = time.monotonic()
                     self.update_meta(self.session.state.items[item_id])
-            if item_id == self._stream_item and event["text"]:
-                self._chunks.append(event["text"])
-                self._chunk_event.set()
+            self.conversation.feed(item_id, event["text"])
         elif kind == "restart":  # the engine asks again from the start: clear the text
             if item_id in self.partial:
                 self.partial[item_id] = []
@@ -768,27 +717,15 @@ class SftscopeApp(App[int]):
         answers: list[str] = []
         for turn in range(len(state.turns)):
             async with self._view_lock:
-                await self.open_stream(self.transcript_markdown(state, answers, True), state.item.id)
+                await self.conversation.stream(self.transcript_markdown(state, answers, True), state.item.id)
             request = GenerationRequest(messages=[], key=(state.item.id, turn))
             async for chunk in engine.stream(request):
-                if chunk.text and self._stream_item == state.item.id:
-                    self._chunks.append(chunk.text)
-                    self._chunk_event.set()
+                self.conversation.feed(state.item.id, chunk.text)
             answers.append(state.turns[turn]["text"])
         async with self._view_lock:
-            await self.stop_stream()
             doc, _ = self.body_for(state)
-            await self.answer.update(doc)
+            await self.conversation.show(doc)
             self.update_meta(state)
 
 
-def shown(answer: str) -> str:
-    """An answer as the console shows it: bounded, so a huge answer renders in bounded time."""
-    if len(answer) <= SHOWN_CHARS:
-        return answer
-    return (
-        answer[:SHOWN_CHARS]
-        + f"\n\n*(shown: the first {SHOWN_CHARS:,} of {len(answer):,} characters; "
-        "the whole answer is saved: see export)*"
-    )
 
