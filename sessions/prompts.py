@@ -55,18 +55,26 @@ class Item:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
+    def transcript(self, answers: list[str], system: str | None = None) -> list[dict[str, str]]:
+        """The conversation so far: the prefix (`system` first unless it has its own), then
+        each user turn and its answer; the first turn without an answer ends it."""
+        messages = [dict(m) for m in self.prefix]
+        if system and not any(m["role"] == "system" for m in messages):
+            messages.insert(0, {"role": "system", "content": system})
+        for index, user in enumerate(self.turns):
+            messages.append({"role": "user", "content": user})
+            if index >= len(answers):
+                break
+            messages.append({"role": "assistant", "content": answers[index]})
+        return messages
+
     def messages_for_turn(
         self, turn: int, answers: list[str], system: str | None = None
     ) -> list[dict[str, str]]:
         """The conversation to send for `turn`, given the model's earlier answers."""
-        messages = [dict(m) for m in self.prefix]
-        if system and not any(m["role"] == "system" for m in messages):
-            messages.insert(0, {"role": "system", "content": system})
-        for index in range(turn):
-            messages.append({"role": "user", "content": self.turns[index]})
-            messages.append({"role": "assistant", "content": answers[index]})
-        messages.append({"role": "user", "content": self.turns[turn]})
-        return messages
+        if len(answers) < turn:
+            raise IndexError(f"turn {turn + 1} needs the {turn} answers before it, not {len(answers)}")
+        return self.transcript(answers[:turn], system)
 
 
 @dataclass

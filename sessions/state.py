@@ -130,17 +130,7 @@ class ItemState:
         )
 
     def transcript(self, system: str | None = None) -> list[dict[str, str]]:
-        answered = len(self.turns)
-        messages = [dict(m) for m in self.item.prefix]
-        if system and not any(m["role"] == "system" for m in messages):
-            messages.insert(0, {"role": "system", "content": system})
-        for index, user in enumerate(self.item.turns):
-            messages.append({"role": "user", "content": user})
-            if index < answered:
-                messages.append({"role": "assistant", "content": self.turns[index]["text"]})
-            else:
-                break
-        return messages
+        return self.item.transcript(self.answers, system)
 
 
 @dataclass

@@ -253,3 +253,22 @@ def test_digests_and_judgments_share_one_cache_directory(
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert cache_dir() == tmp_path / "home" / ".cache" / "sftscope"
+
+
+# --- one transcript: what the model is sent and what an export shows ---------------------
+def test_the_transcript_and_the_next_request_are_built_by_one_method() -> None:
+    from sftscope.sessions.state import ItemState
+
+    item = Item(id="q", turns=["t1", "t2"], prefix=[{"role": "user", "content": "earlier"}], form="mt-bench")
+    state = ItemState(item, 0)
+    assert state.transcript("sys") == item.messages_for_turn(0, [], "sys")
+    assert state.transcript("sys")[0] == {"role": "system", "content": "sys"}
+    state.turns.append({"text": "A1", "finish_reason": "stop"})
+    assert state.transcript("sys") == item.messages_for_turn(1, ["A1"], "sys")
+    state.turns.append({"text": "A2", "finish_reason": "stop"})
+    assert state.transcript() == [
+        *item.messages_for_turn(1, ["A1"]),
+        {"role": "assistant", "content": "A2"},
+    ]
+    with pytest.raises(IndexError):
+        item.messages_for_turn(1, [])  # turn 2 cannot be asked before turn 1 is answered
