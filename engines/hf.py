@@ -26,14 +26,13 @@ from sftscope.engines.base import (
     PromptTooLong,
     raw_prompt,
 )
-from sftscope.engines.threaded import CancelRegistry, Emit, ModelThread
+from sftscope.engines.threaded import Emit, ThreadedEngine
 
 # The masterclass's form for base models that have no chat template.
 DEFAULT_TEMPLATE = "Instruction: {prompt}\nResponse:"
 
 
-class HFEngine:
-    concurrency = 1
+class HFEngine(ThreadedEngine):
     capabilities = Capabilities(batching=True, model_thread=True)
 
     def __init__(
@@ -60,20 +59,16 @@ class HFEngine:
             self.source = target  # a hub id, loaded from the local cache only when offline
         else:
             raise EngineError(f"hf:{target}: model path not found")
+        super().__init__("sftscope-hf")
         self.target = target
         self.prompt_template = prompt_template
         self.threads = threads
         self.requested_device = device
-        self.thread = ModelThread("sftscope-hf")
-        self.cancels = CancelRegistry()
         self.model: Any = None
         self.tokenizer: Any = None
         self.info = EngineInfo(name="hf", spec=f"hf:{target}", model=Path(self.source).name)
 
     # --- loading ---------------------------------------------------------------
-    async def start(self) -> None:
-        await self.thread.call(self._load)
-
     def _load(self) -> None:
         import torch
         import transformers
@@ -284,12 +279,6 @@ class HFEngine:
                     finish_reason=finish,
                 )
         return [r if r is not None else RuntimeError("not generated") for r in results]
-
-    def cancel(self, key: tuple[str, int]) -> None:
-        self.cancels.cancel(key)
-
-    def lower_priority(self, nice: int) -> None:
-        self.thread.lower_priority(nice)
 
     async def close(self) -> None:
         self.cancels.cancel_all()

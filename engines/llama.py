@@ -32,7 +32,7 @@ from sftscope.engines.base import (
     PromptTooLong,
     raw_prompt,
 )
-from sftscope.engines.threaded import CancelRegistry, Emit, ModelThread
+from sftscope.engines.threaded import Emit, ThreadedEngine
 
 GGUF_MAGIC = b"GGUF"
 
@@ -107,8 +107,7 @@ class _CaptureCompletion:
         return iter(())
 
 
-class LlamaEngine:
-    concurrency = 1
+class LlamaEngine(ThreadedEngine):
     capabilities = Capabilities(structured_output=("grammar",), model_thread=True)
 
     def __init__(
@@ -122,16 +121,12 @@ class LlamaEngine:
     ) -> None:
         self.path = Path(target).expanduser()
         check_gguf(self.path)
+        super().__init__("sftscope-llama")
         self.n_ctx = n_ctx
         self.threads = threads or default_threads()
         self.prompt_template = prompt_template
-        self.thread = ModelThread("sftscope-llama")
-        self.cancels = CancelRegistry()
         self.llama: Any = None
         self.info = EngineInfo(name="llama", spec=f"llama:{self.path}", model=self.path.stem)
-
-    async def start(self) -> None:
-        await self.thread.call(self._load)
 
     def _load(self) -> None:
         from llama_cpp import Llama
@@ -329,12 +324,6 @@ class LlamaEngine:
             seconds=time.monotonic() - started,
             finish_reason=finish,
         )
-
-    def cancel(self, key: tuple[str, int]) -> None:
-        self.cancels.cancel(key)
-
-    def lower_priority(self, nice: int) -> None:
-        self.thread.lower_priority(nice)
 
     async def close(self) -> None:
         self.cancels.cancel_all()

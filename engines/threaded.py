@@ -137,6 +137,30 @@ class ModelThread:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
+class ThreadedEngine:
+    """What the local engines (llama.cpp, transformers) share: the model on one
+    `ModelThread`, loaded there by `start` (through the engine's `_load`), and a
+    `CancelRegistry` through which `cancel(key)` reaches the token loop."""
+
+    concurrency = 1
+
+    def __init__(self, thread_name: str) -> None:
+        self.thread = ModelThread(thread_name)
+        self.cancels = CancelRegistry()
+
+    def _load(self) -> None:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        await self.thread.call(self._load)
+
+    def cancel(self, key: tuple[str, int]) -> None:
+        self.cancels.cancel(key)
+
+    def lower_priority(self, nice: int) -> None:
+        self.thread.lower_priority(nice)
+
+
 class CancelRegistry:
     """Maps a request key to its cancel flag, so `Engine.cancel(key)` can reach the loop."""
 
