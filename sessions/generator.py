@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import deque
 from typing import Any
 
@@ -25,6 +24,7 @@ from sftscope.engines.base import (
     SamplingParams,
 )
 from sftscope.sessions.judging import JudgePool, describe
+from sftscope.sessions.progress import Restart, Started, Text
 from sftscope.sessions.session import RunSummary, Session
 from sftscope.sessions.state import ItemState
 from sftscope.sessions.store import SessionWriteError
@@ -190,7 +190,7 @@ class Generator:
         for turn in range(state.next_turn, len(state.item.turns)):
             request = self._request(state, turn)
             self._active[item_id] = turn
-            self.session.progress({"type": "started", "item": item_id, "turn": turn, "ts": time.time()})
+            self.session.progress(Started(item_id, turn))
             try:
                 final = await self._stream(request)
             except PromptTooLong as exc:
@@ -217,19 +217,11 @@ class Generator:
                 if chunk.reset:
                     # The engine asks again from the start (a cut stream): the partial
                     # text shown so far is void.
-                    self.session.progress({"type": "restart", "item": item_id, "turn": turn})
+                    self.session.progress(Restart(item_id, turn))
                 if chunk.notice:
                     self.session.notice(chunk.notice)
                 if chunk.text or chunk.tokens:
-                    self.session.progress(
-                        {
-                            "type": "chunk",
-                            "item": item_id,
-                            "turn": turn,
-                            "text": chunk.text,
-                            "tokens": chunk.tokens,
-                        }
-                    )
+                    self.session.progress(Text(item_id, turn, chunk.text, chunk.tokens))
                 if chunk.final is not None:
                     return chunk.final
         finally:
@@ -244,9 +236,7 @@ class Generator:
             for state in states:
                 requests.append(self._request(state, state.next_turn))
                 self._active[state.item.id] = state.next_turn
-                self.session.progress(
-                    {"type": "started", "item": state.item.id, "turn": state.next_turn, "ts": time.time()}
-                )
+                self.session.progress(Started(state.item.id, state.next_turn))
             try:
                 results = await self.engine.generate_batch(requests)  # type: ignore[attr-defined]
             except Exception as exc:

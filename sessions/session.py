@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sftscope.sessions.progress import Progress, WriteFailed, WriteOk
 from sftscope.sessions.prompts import Item
 from sftscope.sessions.state import SessionState
 from sftscope.sessions.store import SessionStore, SessionWriteError
 
 Subscriber = Callable[[dict[str, Any]], None]
-# Progress messages (never persisted): started, chunk, restart, write_error, write_ok.
-PROGRESS = frozenset({"started", "chunk", "restart", "write_error", "write_ok"})
+ProgressSubscriber = Callable[[Progress], None]
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Session:
         for event in store.events:
             self.state.apply(event)
         self._subscribers: list[Subscriber] = []
-        self._progress: list[Subscriber] = []
+        self._progress: list[ProgressSubscriber] = []
         self._closed = False
         # A write that failed (disk full, read-only): generation waits until a write
         # succeeds again; events that could not be written wait here, in order.
@@ -67,8 +67,8 @@ class Session:
         """Every persisted event, once it is on disk and folded in."""
         self._subscribers.append(callback)
 
-    def subscribe_progress(self, callback: Subscriber) -> None:
-        """Progress that is never persisted (see PROGRESS)."""
+    def subscribe_progress(self, callback: ProgressSubscriber) -> None:
+        """Progress that is never persisted (sessions/progress.py)."""
         self._progress.append(callback)
 
     def detach(self) -> None:
@@ -113,13 +113,13 @@ class Session:
         self.write_error = reason
         self.writable.clear()
         if first:
-            self.progress({"type": "write_error", "error": reason})
+            self.progress(WriteFailed(reason))
 
     def _write_ok(self) -> None:
         if self.write_error is not None and not self.unwritten:
             self.write_error = None
             self.writable.set()
-            self.progress({"type": "write_ok"})
+            self.progress(WriteOk())
 
     def retry_writes(self) -> bool:
         """Write what is waiting; True once everything is on disk."""
@@ -163,7 +163,7 @@ class Session:
             with contextlib.suppress(Exception):
                 callback(event)
 
-    def progress(self, message: dict[str, Any]) -> None:
+    def progress(self, message: Progress) -> None:
         for callback in list(self._progress):
             with contextlib.suppress(Exception):
                 callback(message)

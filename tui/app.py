@@ -21,7 +21,7 @@ from typing import Any
 from rich.text import Text
 from sftscope.engines.base import GenerationRequest
 from sftscope.scorers.rubric import Rubric
-from sftscope.sessions import review
+from sftscope.sessions import progress, review
 from sftscope.sessions.launch import Launch
 from sftscope.sessions.state import ItemState
 from sftscope.tui.conversation import SHOWN_CHARS, Conversation, shown
@@ -178,8 +178,8 @@ class SftscopeApp(App[int]):
             return
         if self._session_closed:
             return
-        self.session.subscribe(self.on_runner_event)
-        self.session.subscribe_progress(self.on_runner_event)
+        self.session.subscribe(self.on_session_event)
+        self.session.subscribe_progress(self.on_progress)
         states = self.session.state.ordered()
         self.item_ids = [s.item.id for s in states]
         self.positions = {item_id: n for n, item_id in enumerate(self.item_ids)}
@@ -390,12 +390,25 @@ class SftscopeApp(App[int]):
                 return index
         return 0
 
-    # --- runner events -------------------------------------------------------------
-    def on_runner_event(self, event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        item_id = str(event.get("item"))
+    # --- the session's events and progress -----------------------------------------------
+    def on_progress(self, message: progress.Progress) -> None:
+        """What streams and what fails to write: shown, never saved."""
         current = self.item_ids[self.index] if self.item_ids else None
-        if kind == "started":
+        if isinstance(message, progress.Text):
+            item_id = message.item
+            if item_id in self.partial:
+                self.partial[item_id].append(message.text)
+            live = self.live.get(item_id)
+            if live is not None:
+                if live[1] is None:
+                    live[1] = time.monotonic()
+                live[2] += message.tokens
+                if item_id == current and time.monotonic() - self._last_meta > 0.25:
+                    self._last_meta = time.monotonic()
+                    self.update_meta(self.session.state.items[item_id])
+            self.conversation.feed(item_id, message.text)
+        elif isinstance(message, progress.Started):
+            item_id = message.item
             self.generating.add(item_id)
             self.partial[item_id] = []
             self.live[item_id] = [time.monotonic(), None, 0]
@@ -403,29 +416,25 @@ class SftscopeApp(App[int]):
             if item_id == current:
                 self.run_worker(self.refresh_view(), group="view")
             self.set_status()
-        elif kind == "chunk":
-            if item_id in self.partial:
-                self.partial[item_id].append(event["text"])
-            live = self.live.get(item_id)
-            if live is not None:
-                if live[1] is None:
-                    live[1] = time.monotonic()
-                live[2] += int(event.get("tokens") or 0)
-                if item_id == current and time.monotonic() - self._last_meta > 0.25:
-                    self._last_meta = time.monotonic()
-                    self.update_meta(self.session.state.items[item_id])
-            self.conversation.feed(item_id, event["text"])
-        elif kind == "restart":  # the engine asks again from the start: clear the text
+        elif isinstance(message, progress.Restart):  # asked again from the start: clear the text
+            item_id = message.item
             if item_id in self.partial:
                 self.partial[item_id] = []
             if item_id in self.live:
                 self.live[item_id] = [time.monotonic(), None, 0]
             if item_id == current:
                 self.run_worker(self.refresh_view(), group="view")
-        elif kind == "notice":
-            self.notify(str(event.get("text")), title="sftscope", timeout=12)
-        elif kind in ("write_error", "write_ok"):
+        else:  # WriteFailed, WriteOk
             self.set_status()
+
+    def on_session_event(self, event: dict[str, Any]) -> None:
+        """An event on disk: the rows, the view and the status follow it. (Not `on_event`:
+        that name is Textual's own handler for every message.)"""
+        kind = event.get("type")
+        item_id = str(event.get("item"))
+        current = self.item_ids[self.index] if self.item_ids else None
+        if kind == "notice":
+            self.notify(str(event.get("text")), title="sftscope", timeout=12)
         elif kind in ("generation", "error", "skip", "regenerate"):
             self.generating.discard(item_id)
             self.partial.pop(item_id, None)

@@ -18,6 +18,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from sftscope.sessions import progress
 from sftscope.sessions.session import Session
 
 TERMINAL_EVENTS = ("generation", "skip", "error", "regenerate")
@@ -60,7 +61,7 @@ class HeadlessDisplay:
                 "run", total=self.total, completed=len(self.finished), rate="-"
             )
         self.session.subscribe(self.on_event)
-        self.session.subscribe_progress(self.on_event)
+        self.session.subscribe_progress(self.on_progress)
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -71,24 +72,23 @@ class HeadlessDisplay:
         elapsed = time.monotonic() - self.started
         return self.tokens / elapsed if elapsed > 0 else 0.0
 
+    def on_progress(self, message: progress.Progress) -> None:
+        if isinstance(message, progress.Text):
+            self.tokens += message.tokens
+            if self.progress is not None:
+                self.progress.update(self.task, rate=f"{self.rate():.1f}")
+        elif isinstance(message, progress.WriteFailed):
+            self._say(
+                f"sftscope: error: {message.error} ({self.session.store.events_path}); "
+                "generation paused until a write succeeds (Ctrl+C to stop)"
+            )
+        elif isinstance(message, progress.WriteOk):
+            self._say("sftscope: writing again; generation goes on")
+
     def on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "notice":
             self._say(f"sftscope: note: {event.get('text')}")
-            return
-        if kind == "write_error":
-            self._say(
-                f"sftscope: error: {event.get('error')} ({self.session.store.events_path}); "
-                "generation paused until a write succeeds (Ctrl+C to stop)"
-            )
-            return
-        if kind == "write_ok":
-            self._say("sftscope: writing again; generation goes on")
-            return
-        if kind == "chunk":
-            self.tokens += int(event.get("tokens") or 0)
-            if self.progress is not None:
-                self.progress.update(self.task, rate=f"{self.rate():.1f}")
             return
         if kind not in TERMINAL_EVENTS:
             return
