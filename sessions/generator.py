@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from typing import Any
 
@@ -24,7 +25,7 @@ from sftscope.engines.base import (
     SamplingParams,
 )
 from sftscope.sessions.judging import JudgePool, describe
-from sftscope.sessions.progress import Restart, Started, Text
+from sftscope.sessions.progress import LiveAnswer, Restart, Started, Text
 from sftscope.sessions.session import RunSummary, Session
 from sftscope.sessions.state import ItemState
 from sftscope.sessions.store import SessionWriteError
@@ -53,6 +54,8 @@ class Generator:
         self._pending: deque[str] = deque()
         self._wakeup = asyncio.Event()
         self._active: dict[str, int] = {}  # item -> turn being generated
+        # item -> the answer streaming now (displays read it; it goes when the turn is written)
+        self.live: dict[str, LiveAnswer] = {}
         self.stopping = False
         self._workers: list[asyncio.Task[Any]] = []
         session.late_writes.append(self._after_late_write)
@@ -190,6 +193,7 @@ class Generator:
         for turn in range(state.next_turn, len(state.item.turns)):
             request = self._request(state, turn)
             self._active[item_id] = turn
+            self.live[item_id] = LiveAnswer(turn, time.monotonic())
             self.session.progress(Started(item_id, turn))
             try:
                 final = await self._stream(request)
@@ -205,6 +209,7 @@ class Generator:
                 return
             finally:
                 self._active.pop(item_id, None)
+                self.live.pop(item_id, None)
             self.session.record(_generation_event(item_id, turn, final))
             if final.finish_reason not in FINISHED or self.session.unwritten:
                 return  # not finished, or not on disk yet (the late write carries on)
@@ -214,13 +219,21 @@ class Generator:
         stream = self.engine.stream(request)
         try:
             async for chunk in stream:
+                live = self.live.get(item_id)
                 if chunk.reset:
                     # The engine asks again from the start (a cut stream): the partial
                     # text shown so far is void.
+                    if live is not None:
+                        live = self.live[item_id] = LiveAnswer(turn, time.monotonic())
                     self.session.progress(Restart(item_id, turn))
                 if chunk.notice:
                     self.session.notice(chunk.notice)
                 if chunk.text or chunk.tokens:
+                    if live is not None:
+                        if live.first is None and chunk.text:
+                            live.first = time.monotonic()
+                        live.parts.append(chunk.text)
+                        live.tokens += chunk.tokens
                     self.session.progress(Text(item_id, turn, chunk.text, chunk.tokens))
                 if chunk.final is not None:
                     return chunk.final
@@ -236,6 +249,7 @@ class Generator:
             for state in states:
                 requests.append(self._request(state, state.next_turn))
                 self._active[state.item.id] = state.next_turn
+                self.live[state.item.id] = LiveAnswer(state.next_turn, time.monotonic())
                 self.session.progress(Started(state.item.id, state.next_turn))
             try:
                 results = await self.engine.generate_batch(requests)  # type: ignore[attr-defined]
@@ -244,6 +258,7 @@ class Generator:
             finally:
                 for state in states:
                     self._active.pop(state.item.id, None)
+                    self.live.pop(state.item.id, None)
             remaining = []
             for state, request, result in zip(states, requests, results, strict=True):
                 item_id, turn = request.key

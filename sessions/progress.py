@@ -7,7 +7,7 @@ knows exactly which messages it may get.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -49,3 +49,19 @@ class WriteOk:
 
 
 Progress = Started | Text | Restart | WriteFailed | WriteOk
+
+
+@dataclass
+class LiveAnswer:
+    """The answer streaming now for one item: the Generator keeps it, a display reads it
+    (no display keeps a mirror of the generator's state)."""
+
+    turn: int
+    started: float
+    first: float | None = None  # monotonic time of the first text
+    tokens: int = 0
+    parts: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)

@@ -66,10 +66,10 @@ async def test_scoring_while_streaming_and_look_ahead(tmp_path: Path) -> None:
     engine = FakeEngine(delay=0.05, pieces=40)
     app = make_app(session, engine=engine, prompts=prompts_file(tmp_path, 8), ahead=2)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: app.ready and "q1" in app.generating)
+        await wait_until(pilot, lambda: app.ready and "q1" in app.generator.live)
         await pilot.press("2")  # scores while the answer streams
         assert app.session.state.items["q1"].human == {"helpfulness": 2}
-        assert "q1" in app.generating
+        assert "q1" in app.generator.live
         await wait_until(pilot, lambda: done(app, "q3"))
         await pilot.pause(0.3)
         # Ahead 2: items 1-3 generated, nothing beyond the window.
@@ -133,7 +133,7 @@ async def test_stop_and_regenerate(tmp_path: Path) -> None:
     engine = FakeEngine(delay=0.05, pieces=60)
     app = make_app(session, engine=engine, prompts=prompts_file(tmp_path, 2), ahead=0)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: app.ready and "q1" in app.generating)
+        await wait_until(pilot, lambda: app.ready and "q1" in app.generator.live)
         await pilot.pause(0.2)
         await pilot.press("x")
         await wait_until(pilot, lambda: app.session.state.items["q1"].status == "cancelled")

@@ -130,10 +130,6 @@ class SftscopeApp(App[int]):
         self.revealed_items: set[str] = set()
         self.saved_note = ""
         self.error_message: str | None = None
-        self.generating: set[str] = set()
-        self.partial: dict[str, list[str]] = {}
-        # item -> [started (monotonic), first token (monotonic or None), tokens so far]
-        self.live: dict[str, list[Any]] = {}
         self._last_meta = 0.0
         self.ready = False
         self._session_closed = False
@@ -185,7 +181,7 @@ class SftscopeApp(App[int]):
         self.positions = {item_id: n for n, item_id in enumerate(self.item_ids)}
         self.scored = {s.item.id for s in states if self.is_finished(s)}
         self.judged = {s.item.id for s in states if s.judges}
-        self.items_widget.fill(states, self.rubric, self.generating)
+        self.items_widget.fill(states, self.rubric, self.generator.live)
         first = next((i for i, s in enumerate(states) if not self.is_finished(s)), 0)
         self.ready = True
         if self.replay_speed is None:
@@ -222,8 +218,9 @@ class SftscopeApp(App[int]):
 
     def has_answer(self, state: ItemState) -> bool:
         """An answer is on screen (finished, stopped or streaming): labels apply to it only."""
-        if state.item.id in self.generating:
-            return any(self.partial.get(state.item.id, []))
+        live = self.generator.live.get(state.item.id)
+        if live is not None:
+            return any(live.parts)
         return state.complete or state.status in ("cancelled", "incomplete")
 
     def refuse(self, why: str) -> None:
@@ -245,8 +242,8 @@ class SftscopeApp(App[int]):
             text.append(f"· {message}", style="yellow")
         elif self.item_ids:
             text.append(f"· {len(self.scored)}/{len(self.item_ids)} scored ")
-            if self.generating:
-                text.append(f"· generating {len(self.generating)} ", style="yellow")
+            if self.generator.live:
+                text.append(f"· generating {len(self.generator.live)} ", style="yellow")
             if self.replay_speed is not None:
                 text.append("· replay ", style="magenta")
             if self.pool.judges:
@@ -276,8 +273,9 @@ class SftscopeApp(App[int]):
         """The document to show and whether more is streaming into it."""
         item_id = state.item.id
         answers = list(state.answers)
-        if item_id in self.generating:
-            partial = "".join(self.partial.get(item_id, []))
+        live = self.generator.live.get(item_id)
+        if live is not None:
+            partial = live.text
             if len(partial) > SHOWN_CHARS:
                 return self.transcript_markdown(state, [*answers, partial], False), False
             return self.transcript_markdown(state, answers, True) + partial, True
@@ -333,19 +331,19 @@ class SftscopeApp(App[int]):
         if item.category:
             title += f" · {item.category}"
         self.conversation.border_title = title + " "
-        if state.turns and item.id not in self.generating:
+        live = self.generator.live.get(item.id)
+        if state.turns and live is None:
             tokens = state.tokens
             seconds = state.seconds
             rate = tokens / seconds if seconds else 0.0
             ttft = f" · ttft {state.ttft:.2f}s" if state.ttft is not None else ""
             self.conversation.border_subtitle = f" {tokens} tok · {rate:.1f} tok/s{ttft} "
-        elif item.id in self.generating:
-            live = self.live.get(item.id)
-            if live is not None and live[1] is not None:
-                started, first, tokens = live
-                elapsed = max(1e-6, time.monotonic() - started)
+        elif live is not None:
+            if live.first is not None:
+                elapsed = max(1e-6, time.monotonic() - live.started)
                 self.conversation.border_subtitle = (
-                    f" streaming · {tokens} tok · {tokens / elapsed:.1f} tok/s · ttft {first - started:.2f}s "
+                    f" streaming · {live.tokens} tok · {live.tokens / elapsed:.1f} tok/s"
+                    f" · ttft {live.first - live.started:.2f}s "
                 )
             else:
                 self.conversation.border_subtitle = " waiting for the first token … "
@@ -380,7 +378,7 @@ class SftscopeApp(App[int]):
             else:
                 self.judged.discard(item_id)
             self.items_widget.refresh_item(
-                index, self.session.state.items[item_id], self.rubric, item_id in self.generating
+                index, self.session.state.items[item_id], self.rubric, item_id in self.generator.live
             )
 
     def first_open_criterion(self, state: ItemState) -> int:
@@ -396,33 +394,19 @@ class SftscopeApp(App[int]):
         current = self.item_ids[self.index] if self.item_ids else None
         if isinstance(message, progress.Text):
             item_id = message.item
-            if item_id in self.partial:
-                self.partial[item_id].append(message.text)
-            live = self.live.get(item_id)
-            if live is not None:
-                if live[1] is None:
-                    live[1] = time.monotonic()
-                live[2] += message.tokens
-                if item_id == current and time.monotonic() - self._last_meta > 0.25:
-                    self._last_meta = time.monotonic()
-                    self.update_meta(self.session.state.items[item_id])
+            live = item_id in self.generator.live
+            if live and item_id == current and time.monotonic() - self._last_meta > 0.25:
+                self._last_meta = time.monotonic()
+                self.update_meta(self.session.state.items[item_id])
             self.conversation.feed(item_id, message.text)
         elif isinstance(message, progress.Started):
             item_id = message.item
-            self.generating.add(item_id)
-            self.partial[item_id] = []
-            self.live[item_id] = [time.monotonic(), None, 0]
             self.refresh_row(item_id)
             if item_id == current:
                 self.run_worker(self.refresh_view(), group="view")
             self.set_status()
         elif isinstance(message, progress.Restart):  # asked again from the start: clear the text
-            item_id = message.item
-            if item_id in self.partial:
-                self.partial[item_id] = []
-            if item_id in self.live:
-                self.live[item_id] = [time.monotonic(), None, 0]
-            if item_id == current:
+            if message.item == current:
                 self.run_worker(self.refresh_view(), group="view")
         else:  # WriteFailed, WriteOk
             self.set_status()
@@ -436,9 +420,6 @@ class SftscopeApp(App[int]):
         if kind == "notice":
             self.notify(str(event.get("text")), title="sftscope", timeout=12)
         elif kind in ("generation", "error", "skip", "regenerate"):
-            self.generating.discard(item_id)
-            self.partial.pop(item_id, None)
-            self.live.pop(item_id, None)
             self.refresh_row(item_id)
             if item_id == current:
                 self.run_worker(self.refresh_view(), group="view")
