@@ -20,6 +20,7 @@ from sftscope.engines.retry import backoff_delay
 from sftscope.scorers import judge as judge_module
 from sftscope.scorers.judge import Judge, JudgeCache, JudgeInput, JudgeSpec
 from sftscope.scorers.rubric import DEFAULT_RUBRIC
+from sftscope.sessions.config import RunConfig
 from sftscope.sessions.generator import Generator
 from sftscope.sessions.launch import _batch_size
 from sftscope.sessions.prompts import Item
@@ -140,17 +141,11 @@ def test_the_generator_batches_only_engines_that_declare_batching(tmp_path: Path
     assert [s.response for s in runner.state.ordered()] == ["batched 0", "batched 1", "batched 2"]
 
 
-class _Options(dict):  # type: ignore[type-arg]
-    """Run options read either way: `options.get("headless")` or `config.headless`."""
-
-    __getattr__ = dict.get
-
-
 def test_launch_picks_a_batch_size_from_the_declared_capability() -> None:
     on_gpu = SimpleNamespace(device="cuda:0")
     batching = SimpleNamespace(info=on_gpu, capabilities=Capabilities(batching=True))
     method_only = SimpleNamespace(info=on_gpu, capabilities=Capabilities(), generate_batch=None)
-    headless, console = _Options(headless=True), _Options(headless=False)
+    headless, console = RunConfig(headless=True), RunConfig(headless=False)
     assert _batch_size(headless, batching) == 16  # type: ignore[arg-type]
     assert _batch_size(headless, method_only) == 1  # type: ignore[arg-type]
     assert _batch_size(console, batching) == 1  # type: ignore[arg-type]
