@@ -53,6 +53,40 @@ def hf_checkpoint(tmp_path_factory: pytest.TempPathFactory, bundled_gguf: Path) 
     return out
 
 
+@pytest.fixture(scope="session")
+def llama_server(bundled_gguf: Path) -> Any:
+    """`python -m llama_cpp.server` on the bundled model (alias smol-judge): a real peer."""
+    import socket
+    import time
+    import urllib.request
+
+    pytest.importorskip("llama_cpp.server.app", reason="the llama-cpp-python[server] extra is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_gguf), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "2048", "--model_alias", "smol-judge"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/models", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("llama_cpp.server did not start")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
 def write_jsonl(path: Path, rows: list[Any]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path

@@ -268,80 +268,24 @@ def judge_server_url() -> Any:
 
 
 @pytest.mark.slow
-def test_llama_cpp_server_as_a_real_peer(tmp_path: Path, bundled_gguf: Path) -> None:
+def test_llama_cpp_server_as_a_real_peer(tmp_path: Path, llama_server: str) -> None:
     """llama-cpp-python's own OpenAI-compatible server answers as the judge, end to end."""
-    import socket
-    import subprocess
-    import sys
-    import urllib.request
-
-    pytest.importorskip("llama_cpp.server.app", reason="the llama-cpp-python[server] extra is not installed")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(bundled_gguf),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--model_alias",
-            "smol-judge",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/models", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("llama_cpp.server did not start")
-        prompts = write_jsonl(
-            tmp_path / "p.jsonl", [{"id": "q1", "prompt": "What is the capital of France?"}]
-        )
-        session = tmp_path / "s"
-        result = run_cli(
-            "run",
-            "--headless",
-            "--engine",
-            f"openai:{url}",
-            "--prompts",
-            str(prompts),
-            "--session",
-            str(session),
-            "--max-tokens",
-            "24",
-            "--judge",
-            f"openai:{url}#smol-judge",
-            "--judge-timeout",
-            "120",
-            env={"XDG_CACHE_HOME": str(tmp_path / "cache")},
-            timeout=300,
-        )
-        assert result.returncode == 0, result.stderr
-        row = json.loads(run_cli("export", str(session)).stdout.splitlines()[0])
-        assert row["status"] == "done" and row["response"]
-        assert row["engine"] == f"openai:{url}#smol-judge"  # the model the server lists first
-        # Constrained by the server's schema grammar, even this small model's verdict parses.
-        assert row["judge_error"] is None, row
-        assert set(row["judge"]) == {"helpfulness", "instruction_following", "harmless", "format"}
-    finally:
-        server.terminate()
-        server.wait(30)
+    url = llama_server
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "q1", "prompt": "What is the capital of France?"}])
+    session = tmp_path / "s"
+    result = run_cli(
+        "run", "--headless", "--engine", f"openai:{url}", "--prompts", str(prompts),
+        "--session", str(session), "--max-tokens", "24",
+        "--judge", f"openai:{url}#smol-judge", "--judge-timeout", "120",
+        env={"XDG_CACHE_HOME": str(tmp_path / "cache")}, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    row = json.loads(run_cli("export", str(session)).stdout.splitlines()[0])
+    assert row["status"] == "done" and row["response"]
+    assert row["engine"] == f"openai:{url}#smol-judge"  # the model the server lists first
+    # Constrained by the server's schema grammar, even this small model's verdict parses.
+    assert row["judge_error"] is None, row
+    assert set(row["judge"]) == {"helpfulness", "instruction_following", "harmless", "format"}
 
 
 def test_agreement_statistics() -> None:

@@ -10,12 +10,7 @@ save only full answers, each equal to the server's own non-streamed answer.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,38 +30,9 @@ PROMPTS = [
 MAX_TOKENS = 40
 
 
-@pytest.fixture(scope="module")
-def llama_server(bundled_gguf: Path) -> Iterator[str]:
-    pytest.importorskip("llama_cpp.server.app", reason="the llama-cpp-python[server] extra is not installed")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_gguf), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--model_alias", "smol"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/models", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("llama_cpp.server did not start")
-        yield url
-    finally:
-        server.terminate()
-        server.wait(30)
-
-
 def non_streamed(url: str, prompt: str) -> str:
     body = {
-        "model": "smol",
+        "model": "smol-judge",
         "messages": [{"role": "user", "content": prompt}],
         "max_tokens": MAX_TOKENS,
         "temperature": 0.0,
@@ -100,11 +66,11 @@ def test_defaults_give_full_answers_equal_to_the_servers_own(llama_server: str, 
     assert "cuts overlapping streams" in (session / "session.toml").read_text()
 
     judged = run_cli(
-        "judge", str(session), "--judge", f"openai:{llama_server}#smol", "--timeout", "300",
+        "judge", str(session), "--judge", f"openai:{llama_server}#smol-judge", "--timeout", "300",
         env={"XDG_CACHE_HOME": str(tmp_path / "cache")}, timeout=900,
     )  # fmt: skip
     assert judged.returncode == 0, judged.stderr
     rows = [json.loads(line) for line in run_cli("export", str(session)).stdout.splitlines()]
-    parsed = [row for row in rows if row["judges"].get("smol") is not None]
+    parsed = [row for row in rows if row["judges"].get("smol-judge") is not None]
     print(f"figure: llama_cpp.server as judge at the defaults: {len(parsed)}/6 verdicts parse")
     assert len(parsed) >= 5, [row["judge_error"] for row in rows]
