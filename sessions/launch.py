@@ -231,13 +231,9 @@ def open_replay(directory: Path, speed: float) -> Launch:
     """Open a saved session to watch it again and go on labelling; nothing is generated."""
     from sftscope.sessions.replay import ReplaySource
 
-    header = read_header(Path(directory))
-    engine = ReplaySource(str(directory), speed=speed)
-    store = SessionStore(Path(directory))
     # A session on a read-only disk (or someone else's) still replays; labels are refused.
-    store.open(read_only=not _writable(Path(directory)))
-    rubric = Rubric.from_dict(header["rubric"]) if header.get("rubric") else load_rubric(None)
-    session = Session(store)
+    header, rubric, store, session = _open_saved(Path(directory), read_only=not _writable(Path(directory)))
+    engine = ReplaySource(str(directory), speed=speed)
     pool = JudgePool(session)
     params = SamplingParams(**header.get("params", {}))
     generator = Generator(session, engine, params, system=header.get("system"), pool=pool)
@@ -251,6 +247,15 @@ def open_replay(directory: Path, speed: float) -> Launch:
         resumed=True,
         directory=Path(directory),
     )
+
+
+def _open_saved(directory: Path, *, read_only: bool) -> tuple[dict[str, Any], Rubric, SessionStore, Session]:
+    """A saved session's header, rubric, open store and Session (replay and judging)."""
+    header = read_header(directory)
+    rubric = Rubric.from_dict(header["rubric"]) if header.get("rubric") else load_rubric(None)
+    store = SessionStore(directory)
+    store.open(read_only=read_only)
+    return header, rubric, store, Session(store)
 
 
 @dataclass
@@ -268,11 +273,7 @@ def open_judging(directory: Path, specs: list[Any]) -> Judging:
     """The third entry point: judge (or re-judge) a saved session's answers."""
     from sftscope.scorers.judge import Judge
 
-    header = read_header(Path(directory))
-    rubric = Rubric.from_dict(header["rubric"]) if header.get("rubric") else load_rubric(None)
-    store = SessionStore(Path(directory))
-    store.open()
-    session = Session(store)
+    header, rubric, store, session = _open_saved(Path(directory), read_only=False)
     pool = JudgePool(session, [Judge(spec, rubric) for spec in specs])
     return Judging(store=store, session=session, pool=pool, header=header)
 
