@@ -24,6 +24,7 @@ from sftscope.engines.base import (
     PromptTooLong,
     SamplingParams,
 )
+from sftscope.sessions.events import Failed, Generated, Regenerated, RunStarted, Skipped
 from sftscope.sessions.judging import JudgePool, describe
 from sftscope.sessions.progress import LiveAnswer, Restart, Started, Text
 from sftscope.sessions.session import RunSummary, Session
@@ -111,7 +112,7 @@ class Generator:
 
     def regenerate(self, item_id: str) -> None:
         self.cancel(item_id)
-        self.session.record({"type": "regenerate", "item": item_id, "turn": 0})
+        self.session.record(Regenerated(item_id, 0))
         if item_id in self._pending:
             self._pending.remove(item_id)
         self._pending.appendleft(item_id)
@@ -124,9 +125,7 @@ class Generator:
     # --- the loop --------------------------------------------------------------
     async def run(self, *, until_idle: bool = True) -> RunSummary:
         """Generate everything queued. With `until_idle` False, keep serving new work."""
-        self.session.record(
-            {"type": "run_start", "engine": self.engine.info.spec, "params": self.params.to_dict()}
-        )
+        self.session.record(RunStarted(self.engine.info.spec, self.params.to_dict()))
         workers = [asyncio.create_task(self._worker(until_idle)) for _ in range(self.concurrency)]
         self._workers = workers
         try:
@@ -198,14 +197,12 @@ class Generator:
             try:
                 final = await self._stream(request)
             except PromptTooLong as exc:
-                self.session.record(
-                    {"type": "skip", "item": item_id, "turn": turn, "reason": str(exc), "by": "engine"}
-                )
+                self.session.record(Skipped(item_id, by="engine", reason=str(exc), turn=turn))
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # recorded on the item; the run goes on
-                self.session.record({"type": "error", "item": item_id, "turn": turn, "error": describe(exc)})
+                self.session.record(Failed(item_id, describe(exc), turn))
                 return
             finally:
                 self._active.pop(item_id, None)
@@ -263,12 +260,9 @@ class Generator:
             for state, request, result in zip(states, requests, results, strict=True):
                 item_id, turn = request.key
                 if isinstance(result, PromptTooLong):
-                    self.session.record(
-                        {"type": "skip", "item": item_id, "turn": turn, "reason": str(result), "by": "engine"}
-                    )
+                    self.session.record(Skipped(item_id, by="engine", reason=str(result), turn=turn))
                 elif isinstance(result, BaseException):
-                    error = {"type": "error", "item": item_id, "turn": turn, "error": describe(result)}
-                    self.session.record(error)
+                    self.session.record(Failed(item_id, describe(result), turn))
                 else:
                     self.session.record(_generation_event(item_id, turn, result))
                     if result.finish_reason in FINISHED and state.next_turn < len(state.item.turns):
@@ -276,15 +270,14 @@ class Generator:
             states = remaining
 
 
-def _generation_event(item_id: str, turn: int, final: Generation) -> dict[str, Any]:
-    return {
-        "type": "generation",
-        "item": item_id,
-        "turn": turn,
-        "text": final.text,
-        "tokens": final.tokens,
-        "prompt_tokens": final.prompt_tokens,
-        "ttft": None if final.ttft is None else round(final.ttft, 4),
-        "seconds": round(final.seconds, 4),
-        "finish_reason": final.finish_reason,
-    }
+def _generation_event(item_id: str, turn: int, final: Generation) -> Generated:
+    return Generated(
+        item=item_id,
+        turn=turn,
+        text=final.text,
+        finish_reason=final.finish_reason,
+        tokens=final.tokens,
+        prompt_tokens=final.prompt_tokens,
+        ttft=None if final.ttft is None else round(final.ttft, 4),
+        seconds=round(final.seconds, 4),
+    )

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+from sftscope.sessions.events import Checked, Judged
 from sftscope.sessions.session import Session
 
 
@@ -49,7 +50,7 @@ class JudgePool:
             return
         result = evaluate_item(state.item, state.response)
         if result:
-            self.session.record({"type": "checks", "item": item_id, **result})
+            self.session.record(Checked(item_id, **result))
 
     def judge_item(self, item_id: str, judges: list[Any] | None = None, *, only_missing: bool = True) -> None:
         """Judge a finished item in the background; the console never waits on it."""
@@ -67,18 +68,13 @@ class JudgePool:
         state = self.session.state.items[item_id]
         answer = state.response
         try:
-            event = await judge.judge(state.judge_input())
+            verdict = await judge.judge(state.judge_input())
+            verdict = {k: v for k, v in verdict.items() if k not in ("type", "item", "judge")}
         except Exception as exc:  # recorded on the item; the run goes on
-            event = {
-                "type": "judge",
-                "item": item_id,
-                "judge": judge.spec.name,
-                "scores": None,
-                "error": describe(exc),
-                "raw": None,
-            }
+            verdict = {"scores": None, "error": describe(exc), "raw": None}
+        scores = verdict.pop("scores", None)
         if self.session.state.items[item_id].response == answer:  # not regenerated meanwhile
-            self.session.record(event)
+            self.session.record(Judged(item_id, judge.spec.name, scores, extra=verdict))
 
     def cancel(self) -> None:
         for task in list(self._tasks):

@@ -16,6 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sftscope.sessions.events import (
+    Commented,
+    Event,
+    Flagged,
+    ItemAdded,
+    Notice,
+    Scored,
+    Skipped,
+    Undone,
+)
 from sftscope.sessions.progress import Progress, WriteFailed, WriteOk
 from sftscope.sessions.prompts import Item
 from sftscope.sessions.state import SessionState
@@ -61,7 +71,7 @@ class Session:
         """Register the prompt set in the log (once); a resumed session already has it."""
         for index, item in enumerate(items):
             if item.id not in self.state.items:
-                self.record({"type": "item", "item": item.id, "index": index, "data": item.to_dict()})
+                self.record(ItemAdded(item.id, item.to_dict(), index))
 
     def subscribe(self, callback: Subscriber) -> None:
         """Every persisted event, once it is on disk and folded in."""
@@ -82,7 +92,7 @@ class Session:
     def closed(self) -> bool:
         return self._closed or not self.store.is_open
 
-    def record(self, event: dict[str, Any], *, durable: bool = False) -> dict[str, Any]:
+    def record(self, typed: Event, *, durable: bool = False) -> dict[str, Any]:
         """Append to the log, fold into the state, and tell every subscriber.
 
         A human action (`durable`) that cannot be written raises SessionWriteError
@@ -90,6 +100,7 @@ class Session:
         written is kept in memory, generation pauses, and the events are written
         in order as soon as a write succeeds again (`retry_writes`).
         """
+        event = typed.to_record()
         if self.closed:
             return event
         if not durable and self.unwritten:
@@ -151,7 +162,7 @@ class Session:
         if text in self.notices:
             return
         self.notices.append(text)
-        self.record({"type": "notice", "text": text})
+        self.record(Notice(text))
         with contextlib.suppress(SessionWriteError):
             if self.store.has_header:
                 self.store.update_header(notices=list(self.notices))
@@ -172,37 +183,25 @@ class Session:
     def score(
         self, item_id: str, criterion: str, value: Any, *, judge_visible: bool = False
     ) -> dict[str, Any]:
-        event: dict[str, Any] = {
-            "type": "score",
-            "item": item_id,
-            "criterion": criterion,
-            "value": value,
-            "judge_visible": judge_visible,
-        }
         previous = self.state.items[item_id].human.get(criterion)
-        if previous is not None:
-            event["previous"] = previous
-        return self.record(event, durable=True)
+        return self.record(Scored(item_id, criterion, value, judge_visible, previous), durable=True)
 
     def undo(self, item_id: str) -> dict[str, Any] | None:
         state = self.state.items[item_id]
         if not state.actions:
             return None
         last = state.actions[-1]
-        return self.record({"type": "undo", "item": item_id, "undoes": last["type"]}, durable=True)
+        return self.record(Undone(item_id, last["type"]), durable=True)
 
     def skip(self, item_id: str) -> dict[str, Any]:
-        return self.record(
-            {"type": "skip", "item": item_id, "by": "human", "reason": "skipped by the operator"},
-            durable=True,
-        )
+        return self.record(Skipped(item_id, by="human", reason="skipped by the operator"), durable=True)
 
     def flag(self, item_id: str) -> dict[str, Any]:
         on = not self.state.items[item_id].flagged
-        return self.record({"type": "flag", "item": item_id, "on": on}, durable=True)
+        return self.record(Flagged(item_id, on), durable=True)
 
     def comment(self, item_id: str, text: str) -> dict[str, Any]:
-        return self.record({"type": "comment", "item": item_id, "text": text}, durable=True)
+        return self.record(Commented(item_id, text), durable=True)
 
     def summary(self) -> RunSummary:
         out = RunSummary()
