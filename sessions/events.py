@@ -155,6 +155,7 @@ class Checked(Event):
     checks: dict[str, Any] | None = None
     metrics: dict[str, Any] | None = None
     errors: list[Any] | None = None
+    ifeval_loose_detail: dict[str, Any] | None = None  # which loose variant passed, per instruction
 
 
 @dataclass(frozen=True)

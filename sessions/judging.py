@@ -22,7 +22,7 @@ class JudgePool:
         self.session = session
         self.judges = list(judges or [])
         self._tasks: set[asyncio.Task[Any]] = set()
-        session.subscribe(self._on_event)
+        session.listen(self._on_event)
         session.late_writes.append(self._on_event)
 
     def _on_event(self, event: dict[str, Any]) -> None:

@@ -55,6 +55,7 @@ class Session:
         for event in store.events:
             self.state.apply(event)
         self._subscribers: list[Subscriber] = []
+        self._listeners: list[Subscriber] = []  # the core's own (JudgePool): errors surface
         self._progress: list[ProgressSubscriber] = []
         self._closed = False
         # A write that failed (disk full, read-only): generation waits until a write
@@ -76,6 +77,11 @@ class Session:
     def subscribe(self, callback: Subscriber) -> None:
         """Every persisted event, once it is on disk and folded in."""
         self._subscribers.append(callback)
+
+    def listen(self, callback: Subscriber) -> None:
+        """Like `subscribe`, for the core's own parts: called first, and a failure is a bug
+        that must surface, never be swallowed the way a display's is."""
+        self._listeners.append(callback)
 
     def subscribe_progress(self, callback: ProgressSubscriber) -> None:
         """Progress that is never persisted (sessions/progress.py)."""
@@ -170,6 +176,8 @@ class Session:
     def publish(self, event: dict[str, Any]) -> None:
         """Tell every subscriber. A failing subscriber (a display bug) never stops
         generation or loses an event: the event is already on disk."""
+        for listener in list(self._listeners):
+            listener(event)
         for callback in list(self._subscribers):
             with contextlib.suppress(Exception):
                 callback(event)

@@ -426,3 +426,23 @@ async def test_a_5_mb_answer_is_shown_in_bounded_time_and_keys_stay_fast(tmp_pat
     events = [json.loads(x) for x in (tmp_path / "s" / "events.jsonl").read_text().splitlines()]
     saved = next(e for e in events if e["type"] == "generation" and e["item"] == "q1")
     assert len(saved["text"]) > 4_000_000
+
+
+def test_checks_are_recorded_on_every_finished_item(tmp_path: Path) -> None:
+    """The JudgePool listens to the Session: an IFEval item's checks land with its answer."""
+    srv = ScriptedServer()
+    srv.default = {"text": "all lowercase here."}
+    prompts = write_jsonl(
+        tmp_path / "p.jsonl",
+        [{"key": 7, "prompt": "Answer in lowercase.",
+          "instruction_id_list": ["change_case:english_lowercase"], "kwargs": [{}]},
+         {"id": "plain", "prompt": "Hi?", "reference": "All lowercase here."}],
+    )  # fmt: skip
+    session = tmp_path / "s"
+    with serve_in_thread(srv) as url:
+        result = headless(url, prompts, session)
+    assert result.returncode == 0, result.stderr
+    got = rows(session)
+    checks = {"change_case:english_lowercase": True, "ifeval_strict": True, "ifeval_loose": True}
+    assert got["7"]["checks"] == checks
+    assert set(got["plain"]["metrics"]) == {"rougeL", "bleu", "chrf"}
