@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import json
 import os
 import socket
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import tomli_w
 from sftscope.engines.toml import tomllib
 from sftscope.sessions.events import KNOWN, problem
@@ -80,61 +82,116 @@ def read_events(path: Path, *, repair: bool = False) -> LoadResult:
     With `repair`, the torn tail is also cut off the file so the next append
     starts on a clean line. A malformed line anywhere else raises SessionError
     naming the line number.
+
+    The log is read a megabyte of lines at a time (never held whole in memory), each
+    line parsed with orjson; a line orjson refuses or might read otherwise goes through
+    the json module, so values only it reads (NaN, integers past 64 bits, lone
+    surrogates) and its error messages are kept.
     """
     warnings: list[str] = []
     unknown: dict[str, int] = {}
     if not path.exists():
         return LoadResult([], warnings)
+    events: list[dict[str, Any]] = []
+    append, loads, digits, long_number = events.append, orjson.loads, _DIGITS, _LONG_NUMBER
+    torn_at: int | None = None  # a complete last line that does not parse
+    tail, tail_number, tail_start = b"", 0, 0  # a last line without its newline
     try:
-        data = path.read_bytes()
+        with paused_gc(), open(path, "rb") as handle:
+            number = offset = 0  # lines and bytes before this chunk
+            while lines := handle.readlines(_CHUNK):
+                if lines[-1][-1:] != b"\n":  # the end of the file, without a newline
+                    tail = lines.pop()
+                    tail_number, tail_start = number + len(lines) + 1, offset + sum(map(len, lines))
+                try:
+                    parsed = list(map(loads, lines))
+                except ValueError:  # some line is not JSON: find it line by line
+                    parsed = [_orjson_or_none(raw) for raw in lines]
+                first = number
+                for raw, event in zip(lines, parsed, strict=True):
+                    number += 1
+                    if type(event) is not dict or "type" not in event or long_number in raw.translate(digits):
+                        if not raw.strip():
+                            continue
+                        try:
+                            event = _event(raw[:-1])  # without its newline, as errors name it
+                        except ValueError as exc:
+                            if not tail and number == first + len(lines) and not handle.read(1):
+                                # The last complete line is unreadable: a torn write whose
+                                # newline made it to disk. Treat it like a torn tail.
+                                torn_at = offset + sum(map(len, lines[: number - first - 1]))
+                                break
+                            raise SessionError(f"{path}:{number}: corrupt event line ({exc})") from None
+                    _check(event, path, number, unknown)
+                    append(event)
+                if torn_at is not None:
+                    break
+                offset += sum(map(len, lines))
     except OSError as exc:
         raise SessionError(f"{path}: cannot read ({describe_os_error(exc)})") from None
-    events: list[dict[str, Any]] = []
-    offset = 0
-    lines = data.split(b"\n")
-    # A file that ends with "\n" splits into a trailing empty element.
-    complete = lines[:-1]
-    tail = lines[-1]
-    for number, raw in enumerate(complete, start=1):
-        start = offset
-        offset += len(raw) + 1
-        if not raw.strip():
-            continue
-        try:
-            event = json.loads(raw)
-            if not isinstance(event, dict) or "type" not in event:
-                raise ValueError("not an event object")
-        except ValueError as exc:
-            if number == len(complete) and not tail:
-                # The last complete line is unreadable: a torn write whose newline
-                # made it to disk. Treat it like a torn tail.
-                warnings.append(_torn(path, start))
-                if repair:
-                    _truncate(path, start)
-                return LoadResult(events, warnings)
-            raise SessionError(f"{path}:{number}: corrupt event line ({exc})") from None
-        _check(event, path, number, unknown)
-        events.append(event)
+    if torn_at is not None:
+        warnings.append(_torn(path, torn_at))
+        if repair:
+            _truncate(path, torn_at)
+        return LoadResult(events, warnings)
     if tail.strip():
         try:
-            event = json.loads(tail)
-            if not isinstance(event, dict) or "type" not in event:
-                raise ValueError
+            event = _event(tail)
+        except ValueError:
+            warnings.append(_torn(path, tail_start))
+            if repair:
+                _truncate(path, tail_start)
+        else:
             # A complete event missing only its newline: keep it, add the newline.
-            _check(event, path, len(complete) + 1, unknown)
+            _check(event, path, tail_number, unknown)
             events.append(event)
             if repair:
                 with open(path, "ab") as handle:
                     handle.write(b"\n")
-        except ValueError:
-            warnings.append(_torn(path, offset))
-            if repair:
-                _truncate(path, offset)
     for kind, count in unknown.items():
         warnings.append(
             f"{path}: {count} event(s) of type {kind!r} from a newer sftscope were kept and skipped"
         )
     return LoadResult(events, warnings)
+
+
+_CHUNK = 1 << 20  # bytes of lines parsed at a time
+
+
+def _orjson_or_none(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except ValueError:
+        return None
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Build many objects (the events of a log, the rows of an export) without the cyclic
+    collector walking all of them again and again as they pile up: a third of the time of
+    reading a 112,000-event log. They hold no cycles, so nothing waits to be freed."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+# orjson reads an integer past 64 bits as a float; json keeps it exact. Such a number has
+# at least 19 digits: a line with a run of 19 digits goes through json. (translate maps
+# every digit to "0" and every other byte to " ": 4x faster than a regular expression.)
+_DIGITS = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+_LONG_NUMBER = b"0" * 19
+
+
+def _event(raw: bytes) -> dict[str, Any]:
+    """One line read by the json module: what orjson refused (or found not to be an event)."""
+    event = json.loads(raw)
+    if not isinstance(event, dict) or "type" not in event:
+        raise ValueError("not an event object")
+    return event
 
 
 def _check(event: dict[str, Any], path: Path, number: int, unknown: dict[str, int]) -> None:

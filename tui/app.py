@@ -31,7 +31,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Markdown, OptionList, Static
+from textual.widgets import Footer, Markdown, Static
 from textual.worker import Worker, WorkerState
 
 HARD_EXIT_SECONDS = 3.0  # after SIGHUP/SIGTERM all is saved: never hang on a dead terminal
@@ -103,9 +103,9 @@ class ScoringScreen(Screen[None]):
                 yield ScorePanel(id="scores")
         yield Footer()
 
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+    def on_item_list_selected(self, event: ItemList.Selected) -> None:
         app: SftscopeApp = self.app  # type: ignore[assignment]
-        app.goto(event.option_index)
+        app.goto(event.index)
 
 
 class SftscopeApp(App[int]):
