@@ -117,29 +117,28 @@ def child_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
+# Runs one command and reports its wall time and peak RSS: a fresh parent, so that
+# RUSAGE_CHILDREN holds that command's peak alone.
+MEASURE = """
+import json, resource, subprocess, sys, time
+started = time.perf_counter()
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+took = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print(json.dumps({"seconds": took, "rss_mb": peak, "rc": done.returncode, "stderr": done.stderr[-500:]}))
+"""
+
+
 def measure_export(directory: Path, output: Path) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of the real `sftscope export` command."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    started = time.perf_counter()
+    command = [sys.executable, "-m", "sftscope.tui.cli", "export", str(directory), "-o", str(output)]
     done = subprocess.run(
-        [sys.executable, "-m", "sftscope.tui.cli", "export", str(directory), "-o", str(output)],
-        capture_output=True, text=True, env=child_env(),
-    )  # fmt: skip
-    took = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(f"export failed: {done.stderr[-500:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if peak <= before:  # an earlier, bigger child hides this one's peak: ask /usr/bin/time
-        return took, _peak_with_time([sys.executable, "-m", "sftscope.tui.cli", "export", str(directory),
-                                      "-o", str(output)])  # fmt: skip
-    return took, peak / 1024
-
-
-def _peak_with_time(command: list[str]) -> float:
-    done = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", *command], capture_output=True, text=True, env=child_env()
+        [sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, env=child_env()
     )
-    return int(done.stderr.strip().splitlines()[-1]) / 1024
+    result = json.loads(done.stdout)
+    if result["rc"] != 0:
+        sys.exit(f"export failed: {result['stderr']}")
+    return result["seconds"], result["rss_mb"]
 
 
 def measure_paint(directory: Path, work: Path) -> tuple[float, float]:

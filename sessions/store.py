@@ -169,12 +169,20 @@ def _orjson_or_none(raw: bytes) -> Any:
 def paused_gc() -> Iterator[None]:
     """Build many objects (the events of a log, the rows of an export) without the cyclic
     collector walking all of them again and again as they pile up: a third of the time of
-    reading a 112,000-event log. They hold no cycles, so nothing waits to be freed."""
+    reading a 112,000-event log. They hold no cycles, so nothing waits to be freed.
+
+    Afterwards what was built goes straight to the oldest generation (freeze, then
+    unfreeze: two list splices), where a young collection would otherwise walk all of
+    it once more only to find it alive: 0.1 s of an export. Skipped when something else
+    froze objects (a server before fork), which unfreeze would thaw."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
         if enabled:
             gc.enable()
 
