@@ -39,6 +39,7 @@ bench: install
 	$(PY) bench/ui_latency.py
 	$(PY) bench/judge_throughput.py
 	$(PY) bench/large_sets.py
+	$(PY) bench/session_scale.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
