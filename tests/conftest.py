@@ -106,6 +106,16 @@ def run_cli(
     )
 
 
+def run_headless(
+    url: str, prompts: Path, session: Path, *extra: str, **kw: Any
+) -> subprocess.CompletedProcess[str]:
+    """A headless run of the real command against an OpenAI-compatible server at `url`."""
+    return run_cli(
+        "run", "--headless", "--engine", f"openai:{url}#m", "--prompts", str(prompts),
+        "--session", str(session), *extra, **kw,
+    )  # fmt: skip
+
+
 class ScriptedServer:
     """A real aiohttp server speaking the OpenAI chat API, answers scripted per request.
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, SHARED, run_cli, write_jsonl
+from tests.conftest import ROOT, SHARED, run_cli, run_headless, write_jsonl
 
 HEAVY = ("textual", "torch", "transformers", "llama_cpp", "aiohttp", "rich")
 
@@ -62,19 +62,7 @@ def test_core_modules_import_no_ui_and_no_model_library() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def headless(server_url: str, prompts: Path, session: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    """A headless run against the threaded scripted server."""
-    return run_cli(
-        "run",
-        "--headless",
-        "--engine",
-        f"openai:{server_url}#m",
-        "--prompts",
-        str(prompts),
-        "--session",
-        str(session),
-        *extra,
-    )
+headless = run_headless
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:

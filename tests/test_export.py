@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sftscope.sessions.export import COLUMNS
 
-from tests.conftest import ROOT, run_cli, write_jsonl
+from tests.conftest import ROOT, run_cli, run_headless, write_jsonl
 
 
 def readme_columns() -> list[str]:
@@ -36,16 +36,7 @@ def test_csv_and_jsonl_have_every_readme_column(tmp_path: Path, server_url: str)
         [{"id": "a", "prompt": "first", "category": "c"}, {"id": "b", "prompt": "second"}],
     )
     session = tmp_path / "s"
-    run = run_cli(
-        "run",
-        "--headless",
-        "--engine",
-        f"openai:{server_url}#m",
-        "--prompts",
-        str(prompts),
-        "--session",
-        str(session),
-    )
+    run = run_headless(server_url, prompts, session)
     assert run.returncode == 0, run.stderr
     store = SessionStore(session)
     store.open()

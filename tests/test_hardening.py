@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, ScriptedServer, run_cli, serve_in_thread, write_jsonl
+from tests.conftest import ROOT, ScriptedServer, run_cli, run_headless, serve_in_thread, write_jsonl
 from tests.console_helpers import make_app, wait_until
 from tests.fake_engine import FakeEngine
 
@@ -48,11 +48,7 @@ def rows(session: Path) -> dict[str, dict[str, Any]]:
     return {row["item"]: row for row in map(json.loads, result.stdout.splitlines())}
 
 
-def headless(url: str, prompts: Path, session: Path, *extra: str, **kw: Any) -> Any:
-    return run_cli(
-        "run", "--headless", "--engine", f"openai:{url}#m", "--prompts", str(prompts),
-        "--session", str(session), *extra, **kw,
-    )  # fmt: skip
+headless = run_headless
 
 
 @contextlib.contextmanager

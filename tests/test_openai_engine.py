@@ -260,6 +260,15 @@ async def test_a_5_mb_event_is_read(server: ScriptedServer) -> None:
     assert final.text == big and final.finish_reason == "stop"
 
 
+def judge_request() -> GenerationRequest:
+    """A request for structured output, as a judge sends."""
+    return GenerationRequest(
+        messages=[{"role": "user", "content": "judge"}],
+        key=("j", 0),
+        extra={"json_schema": {"type": "object"}},
+    )
+
+
 def overlapping_server(srv: ScriptedServer, text: str) -> None:
     """Behave like llama-cpp-python's server with interrupt_requests: a new request cuts the
     stream running now (it ends with [DONE] and no finish_reason); one answer at a time."""
