@@ -1,6 +1,6 @@
-"""The engine protocol: what every way of producing text must offer the runner.
+"""The engine protocol: what every way of producing text must offer the Generator.
 
-The runner never knows which library is underneath; it asks for a stream of
+The Generator never knows which library is underneath; it asks for a stream of
 `Chunk`s and reads the final `Generation` off the last one. Keeping the final
 text authoritative (rather than the concatenation of chunks) lets an engine
 hold back text that might still turn out to be a stop sequence.
@@ -176,7 +176,7 @@ class Capabilities:
 
 @runtime_checkable
 class Engine(Protocol):
-    """What the runner needs from an engine.
+    """What the Generator needs from an engine.
 
     `start` loads the model (off the event loop, so a console paints first);
     `stream` yields chunks; the last one has `final` set. Cancelling is done with

@@ -94,8 +94,7 @@ class Launch:
 
     def stop(self) -> None:
         """Stop generating and judging, and write nothing more (quit, a signal)."""
-        self.generator.stop()
-        self.pool.cancel()
+        self.generator.stop()  # cancels the pool's judges too
         self.session.detach()
 
 

@@ -2,7 +2,7 @@
 
 A source, not an engine: it reads a session, so it lives in sessions/ (engines know
 nothing of sessions) and offers the same interface as an engine, so the console and
-the runner play it like any other.
+the Generator play it like any other.
 
 The answer for a request is found by (item id, turn). Pace: the recorded time
 to first token, then the text spread evenly over the rest of the recorded

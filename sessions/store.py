@@ -342,7 +342,7 @@ class SessionLock:
 
 
 class SessionStore:
-    """The single writer of a session directory. Only the runner holds one.
+    """The single writer of a session directory. Only the Session holds one.
 
     Appends go straight to the file descriptor (no userspace buffer), so a
     failed write (ENOSPC, EROFS, EIO) is known at once; the partial line is cut

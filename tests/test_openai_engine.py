@@ -328,11 +328,7 @@ async def test_one_http_500_does_not_turn_structured_output_off(server: Scripted
     server.script = [{"status": 500}, {"text": '{"a": 1}'}, {"text": '{"a": 2}'}]
     engine = OpenAIEngine(f"{server.url}#m")
     engine.client.backoff_base = 0.01
-    schema_request = GenerationRequest(
-        messages=[{"role": "user", "content": "judge"}],
-        key=("j", 0),
-        extra={"json_schema": {"type": "object"}},
-    )
+    schema_request = judge_request()
     await collect_all(engine, schema_request)
     await collect_all(engine, schema_request)
     await engine.close()
@@ -345,11 +341,7 @@ async def test_a_server_that_always_refuses_with_500_gets_the_next_form(server: 
     server.script = [{"status": 500}, {"status": 500}, {"text": '{"a": 1}'}]
     engine = OpenAIEngine(f"{server.url}#m")
     engine.client.backoff_base = 0.01
-    schema_request = GenerationRequest(
-        messages=[{"role": "user", "content": "judge"}],
-        key=("j", 0),
-        extra={"json_schema": {"type": "object"}},
-    )
+    schema_request = judge_request()
     await collect_all(engine, schema_request)
     await engine.close()
     forms = [body.get("response_format", {}).get("type") for body in server.requests]
@@ -370,11 +362,7 @@ async def test_structured_output_is_negotiated_once_for_concurrent_requests(serv
     server.default = answer
     engine = OpenAIEngine(f"{server.url}#m")
     engine.client.backoff_base = 0.01
-    schema_request = GenerationRequest(
-        messages=[{"role": "user", "content": "judge"}],
-        key=("j", 0),
-        extra={"json_schema": {"type": "object"}},
-    )
+    schema_request = judge_request()
     await asyncio.gather(*(collect_all(engine, schema_request) for _ in range(4)))
     await engine.close()
     forms = [(body.get("response_format") or {}).get("type") for body in server.requests]

@@ -1,7 +1,7 @@
 """The console: watch answers stream, hand-score them with single keys, never wait.
 
 The app is a subscriber of the Session (the only writer of the session) and
-sends it commands. Every label goes through `Runner.score`, which fsyncs before
+sends it commands. Every label goes through `Session.score`, which fsyncs before
 it returns, so "saved" on screen means on disk. The model loads in the
 background after the first paint; generation runs a few items ahead of the
 operator (`--ahead`), so moving on shows an answer that is already there or

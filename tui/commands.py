@@ -174,7 +174,7 @@ async def _run_headless(config: Any) -> int:
                 loading.cancel()
                 with contextlib.suppress(BaseException):
                     await loading
-                return _interrupted(launch)
+                return _interrupted()
         loading.result()
         session, generator = launch.session, launch.generator
         pending = generator.queue()
@@ -211,7 +211,7 @@ async def _run_headless(config: Any) -> int:
     return 130 if interrupted else 0
 
 
-def _interrupted(launch: Any) -> int:
+def _interrupted() -> int:
     """Interrupted while the model loads: the session is closed; the loading thread is
     not waited for."""
     print("sftscope: interrupted while loading the model; nothing was generated", file=sys.stderr)

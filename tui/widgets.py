@@ -1,6 +1,6 @@
 """The console's three panes: the item list, the conversation, the score panel.
 
-Each is a plain renderer of the runner's state; none holds state of its own
+Each is a plain renderer of the Session's state; none holds state of its own
 that is not in the event log, except what is on screen right now.
 """
 
