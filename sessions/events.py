@@ -93,6 +93,7 @@ class Skipped(Event):
     by: str | None = None
     reason: str | None = None
     turn: int | None = None
+    pair: str | None = None  # in a comparison: the pair skipped
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class Undone(Event):
     TYPE: ClassVar[str] = "undo"
     item: ItemId
     undoes: str | None = None
+    pair: str | None = None  # in a comparison: the pair whose last action is undone
 
 
 @dataclass(frozen=True)
@@ -166,9 +168,70 @@ class Notice(Event):
     text: str
 
 
+# --- a comparison session's own kinds (sessions/comparison.py) -----------------
+
+
+@dataclass(frozen=True)
+class PairAdded(Event):
+    """Two sessions' answers to one item, put side by side. The answers are kept in
+    the comparison itself, so it stays readable (and its pairs checkable for staleness)
+    when a source session changes or moves. `first` is the side the operator sees
+    first, drawn from the seed and the item id; `replaces` names the stale pair this
+    one takes over from."""
+
+    TYPE: ClassVar[str] = "pair"
+    item: ItemId
+    pair: str
+    a: str
+    b: str
+    answers_a: list[Any]
+    answers_b: list[Any]
+    first: str
+    index: int
+    replaces: str | None = None
+
+
+@dataclass(frozen=True)
+class Preferred(Event):
+    """The operator's vote on a pair: a, b, tie or both_bad (fsynced like every label)."""
+
+    TYPE: ClassVar[str] = "preference"
+    item: ItemId
+    pair: str
+    choice: str
+    shown_first: str
+    judges_visible: bool | None = None
+
+
+@dataclass(frozen=True)
+class PairJudged(Event):
+    """A pairwise judge on a pair, both orders: `ab` with a's answer shown first, `ba`
+    with b's, each as the session chosen; `verdict` a or b only when both agree."""
+
+    TYPE: ClassVar[str] = "pair_judge"
+    item: ItemId
+    pair: str
+    judge: str
+    verdict: str
+    ab: str | None = None
+    ba: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # raw_ab, raw_ba, error, model, latency, ...
+
+
+@dataclass(frozen=True)
+class PairStale(Event):
+    """A source session's answer changed since the pair was made: the pair is kept on
+    record, left out of every number and export of preferences, and a new pair made."""
+
+    TYPE: ClassVar[str] = "stale"
+    item: ItemId
+    pair: str
+    reason: str
+
+
 KINDS: tuple[type[Event], ...] = (
     ItemAdded, RunStarted, Generated, Failed, Skipped, Regenerated, Scored, Undone, Flagged,
-    Commented, Judged, Checked, Notice,
+    Commented, Judged, Checked, Notice, PairAdded, Preferred, PairJudged, PairStale,
 )  # fmt: skip
 
 

@@ -132,14 +132,15 @@ def _orjson_writes_as_json(row: dict[str, Any]) -> bool:
 _PLAIN = frozenset((str, int, bool, type(None)))
 
 
-def to_csv(rows: list[dict[str, Any]]) -> str:
+def to_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     """Nested values (transcript, scores) and true/false are JSON inside their cell."""
+    columns = COLUMNS if columns is None else columns
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
         flat = {}
-        for key in COLUMNS:
+        for key in columns:
             value = row.get(key)
             if isinstance(value, (dict, list, bool)):  # JSON in the cell: true/false, not True/False
                 value = json.dumps(value, ensure_ascii=False)

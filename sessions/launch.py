@@ -129,6 +129,11 @@ def open_run(config: RunConfig, *, engine: Engine | None = None) -> Launch:
     header: dict[str, Any] | None = None
     if directory is not None and (directory / "session.toml").exists():
         header = read_header(directory)
+        if header.get("kind") == "comparison":
+            raise LaunchError(
+                f"--session {directory}: is a comparison, not a run session; "
+                f"resume it with sftscope compare --session {directory}"
+            )
 
     items: list[Item] | None = None
     if header is not None:

@@ -49,9 +49,10 @@ class RunSummary:
 class Session:
     """Store, fold, publish, and the label API."""
 
-    def __init__(self, store: SessionStore) -> None:
+    def __init__(self, store: SessionStore, state: Any = None) -> None:
         self.store = store
-        self.state = SessionState()
+        # A run's fold, or another with the same `apply` (a comparison's, sessions/comparison.py).
+        self.state = SessionState() if state is None else state
         for event in store.events:
             self.state.apply(event)
         self._subscribers: list[Subscriber] = []

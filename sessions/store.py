@@ -240,8 +240,14 @@ def _truncate(path: Path, offset: int) -> None:
         os.fsync(handle.fileno())
 
 
-# A header without these was not written by sftscope or was cut short.
+# A header without these was not written by sftscope or was cut short. A comparison
+# (`kind = "comparison"`) names its source sessions instead of an engine.
 REQUIRED_HEADER = ("format_version", "engine", "prompts")
+REQUIRED_COMPARISON = ("format_version", "kind", "sources", "prompts")
+
+
+def required_keys(header: dict[str, Any]) -> tuple[str, ...]:
+    return REQUIRED_COMPARISON if header.get("kind") == "comparison" else REQUIRED_HEADER
 
 
 def read_header(directory: Path) -> dict[str, Any]:
@@ -257,13 +263,16 @@ def read_header(directory: Path) -> dict[str, Any]:
         raise SessionError(f"{path}: not valid UTF-8") from None
     except OSError as exc:
         raise SessionError(f"{path}: cannot read ({describe_os_error(exc)})") from None
-    missing = [key for key in REQUIRED_HEADER if key not in header]
+    missing = [key for key in required_keys(header) if key not in header]
     if missing:
         raise SessionError(
             f"{path}: incomplete header (no {', '.join(missing)}); it was not written by sftscope "
             "or was cut short: start a new --session"
         )
-    if not isinstance(header.get("engine"), dict) or not isinstance(header.get("prompts"), dict):
+    if header.get("kind") == "comparison":
+        if not isinstance(header.get("sources"), list) or not isinstance(header.get("prompts"), dict):
+            raise SessionError(f"{path}: malformed header (sources must be a list, prompts a table)")
+    elif not isinstance(header.get("engine"), dict) or not isinstance(header.get("prompts"), dict):
         raise SessionError(f"{path}: malformed header (engine and prompts must be tables)")
     return header
 
@@ -438,7 +447,7 @@ class SessionStore:
     @property
     def has_header(self) -> bool:
         """Whether a complete header was written (a session whose model never loaded has none)."""
-        return all(key in self.header for key in REQUIRED_HEADER)
+        return all(key in self.header for key in required_keys(self.header))
 
     def update_header(self, **changes: Any) -> None:
         if self.read_only:

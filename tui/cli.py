@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from sftscope.sessions.version import VERSION
 
-COMMANDS = ("run", "export", "replay", "judge")
+COMMANDS = ("run", "export", "replay", "judge", "compare")
 
 class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
@@ -130,9 +130,54 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="NAME")
     judge.add_argument("--only-missing", action="store_true", help="skip items this judge has already judged")
 
-    export = sub.add_parser("export", help="write a session's items as JSONL or CSV")
+    compare = sub.add_parser(
+        "compare", help="compare sessions: blind A/B by hand, pairwise judges in both orders, DPO pairs"
+    )
+    compare.add_argument(
+        "sources", nargs="*", metavar="SESSION", help="saved run sessions over the same prompt set"
+    )
+    compare.add_argument(
+        "--session", metavar="DIR", help="the comparison's directory; an existing one is resumed"
+    )
+    compare.add_argument(
+        "--judge", action="append", default=[], metavar="SPEC", help="pairwise judge engine (repeatable)"
+    )
+    compare.add_argument(
+        "--judge-template",
+        default="mt-bench-pair",
+        metavar="NAME|FILE",
+        help="mt-bench-pair (default), a TOML file, or FastChat's judge_prompts.jsonl#pair-v2",
+    )
+    compare.add_argument("--judge-concurrency", type=int, metavar="N", help="judgments in flight per judge")
+    compare.add_argument("--judge-timeout", type=float, metavar="S", help="seconds per judge attempt")
+    compare.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="NAME")
+    compare.add_argument("--baseline", metavar="SESSION", help="with 3+ sessions: each against this one")
+    compare.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="which answer is shown first (default 0)"
+    )
+    compare.add_argument(
+        "--reference",
+        action="store_true",
+        help="compare one session with the reference answers its prompt set carries",
+    )
+    compare.add_argument(
+        "--headless", action="store_true", help="run the pairwise judges only, then print the summary"
+    )
+
+    export = sub.add_parser("export", help="write a session's items (or a comparison's pairs)")
     export.add_argument("session", metavar="DIR")
-    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument(
+        "--format", choices=("jsonl", "csv", "dpo"), default="jsonl", help="dpo: a comparison's preferences"
+    )
+    export.add_argument(
+        "--dpo-style",
+        choices=("conversational", "standard"),
+        default="conversational",
+        help="TRL's preference formats: messages (default) or plain strings",
+    )
+    export.add_argument(
+        "--source", default="human", metavar="human|JUDGE|agree", help="whose votes (dpo; default human)"
+    )
     export.add_argument("-o", "--output", metavar="FILE", help="default: standard output")
     return parser
 
@@ -167,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
             from sftscope.tui.commands import export_command
 
             return export_command(args)
+        if args.command == "compare":
+            from sftscope.tui.compare_command import compare_command
+
+            return compare_command(args)
         if args.command == "judge":
             from sftscope.tui.commands import judge_command
 

@@ -82,6 +82,12 @@ def replay_command(args: Any) -> int:
 
     directory = Path(args.session)
     try:
+        from sftscope.sessions.comparison import is_comparison
+
+        if is_comparison(directory):
+            from sftscope.tui.compare_command import replay_comparison
+
+            return replay_comparison(directory, headless=args.headless)
         if args.headless:
             header, events, warnings = load_session(directory)
             for warning in warnings:
@@ -220,6 +226,13 @@ def _interrupted() -> int:
     os._exit(130)
 
 
+def _refuse_comparison(directory: Path, instead: str) -> None:
+    from sftscope.sessions.comparison import is_comparison
+
+    if is_comparison(directory):
+        raise UsageError(f"{directory}: is a comparison, not a run session; {instead}")
+
+
 def export_command(args: Any) -> int:
     from sftscope.sessions.export import export_rows, to_csv, to_jsonl
     from sftscope.sessions.store import load_session
@@ -230,8 +243,21 @@ def export_command(args: Any) -> int:
         return fail(str(exc))
     for warning in warnings:
         print(f"sftscope: warning: {warning}", file=sys.stderr)
-    rows = export_rows(header, events)
-    text = to_csv(rows) if args.format == "csv" else to_jsonl(rows)
+    if header.get("kind") == "comparison":
+        from sftscope.tui.compare_command import comparison_export
+
+        try:
+            text = comparison_export(header, events, args)
+        except UsageError as exc:
+            return fail(str(exc))
+    elif args.format == "dpo":
+        return fail(
+            f"{args.session}: is a run session; --format dpo exports a comparison's preferences "
+            "(sftscope compare A B, then export the comparison)"
+        )
+    else:
+        rows = export_rows(header, events)
+        text = to_csv(rows) if args.format == "csv" else to_jsonl(rows)
     from sftscope.sessions.store import describe_os_error
 
     if args.output:
@@ -268,6 +294,7 @@ async def _judge_session(args: Any) -> int:
     directory = Path(args.session)
     if not directory.is_dir():
         raise UsageError(f"{directory}: no such session directory")
+    _refuse_comparison(directory, "judge its pairs with sftscope compare --session DIR --judge SPEC")
     specs = [
         parse_judge_flag(value, args.judge_template, args.concurrency, args.timeout, args.api_key_env)
         for value in args.judge

@@ -1,0 +1,132 @@
+"""A comparison's exports: one row per pair (JSONL, CSV), and preference pairs for DPO.
+
+The DPO rows are in the format TRL's DPOTrainer reads: conversational (`prompt`
+a list of messages, `chosen`/`rejected` one assistant message each) or standard
+(plain strings). Only decisive pairs go out: ties, both-bad, flipped (tied)
+judge verdicts, errors and stale pairs are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sftscope.sessions.comparison import ComparisonState, PairState, fold_comparison
+from sftscope.sessions.export import to_csv, to_jsonl
+
+COLUMNS = ["item", "pair", "a", "b", "human", "human_shown_first", "judges", "stale"]
+
+
+def comparison_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every pair ever made (stale ones too, marked), in the order they were made."""
+    state = fold_comparison(events)
+    rows = []
+    for pair in sorted(state.pairs.values(), key=lambda p: p.index):
+        judges = {}
+        for name, event in pair.judges.items():
+            judges[name] = {
+                "verdict": event.get("verdict"),
+                "ab": event.get("ab"),
+                "ba": event.get("ba"),
+                "raw_ab": event.get("raw_ab"),
+                "raw_ba": event.get("raw_ba"),
+            }
+            if event.get("error"):
+                judges[name]["error"] = event["error"]
+        human = pair.human
+        rows.append(
+            {
+                "item": pair.item.id,
+                "pair": pair.pair,
+                "a": pair.a,
+                "b": pair.b,
+                "human": human,
+                "human_shown_first": pair.first,
+                "judges": judges,
+                "stale": pair.stale is not None,
+            }
+        )
+    return rows
+
+
+def comparison_text(rows: list[dict[str, Any]], form: str) -> str:
+    return to_csv(rows, COLUMNS) if form == "csv" else to_jsonl(rows)
+
+
+@dataclass(frozen=True)
+class DpoOptions:
+    style: str = "conversational"  # or "standard"
+    source: str = "human"  # "human", a judge's name, or "agree"
+
+
+class DpoError(Exception):
+    """An option that names nothing in the comparison (e.g. an unknown judge)."""
+
+
+def _decision(pair: PairState, source: str) -> str | None:
+    """The side ("a" or "b") the source prefers, or None when it is not decisive."""
+    if source == "human":
+        return pair.human if pair.human in ("a", "b") else None
+    if source == "agree":
+        human = pair.human if pair.human in ("a", "b") else None
+        verdicts = [e.get("verdict") for e in pair.judges.values()]
+        if human is None or not verdicts or any(v != human for v in verdicts):
+            return None
+        return human
+    event = pair.judges.get(source)
+    verdict = event.get("verdict") if event else None
+    return verdict if verdict in ("a", "b") else None
+
+
+def _system(state: ComparisonState, header: dict[str, Any], name: str) -> str | None:
+    for source in header.get("sources", []):
+        if source.get("name") == name:
+            return source.get("system")
+    return None
+
+
+def dpo_rows(
+    header: dict[str, Any], events: list[dict[str, Any]], options: DpoOptions
+) -> list[dict[str, Any]]:
+    state = fold_comparison(events)
+    judges = {name for p in state.pairs.values() for name in p.judges}
+    if options.source not in ("human", "agree") and options.source not in judges:
+        known = ", ".join(sorted(judges)) or "none"
+        raise DpoError(f"--source {options.source}: not human, agree or a judge of this comparison ({known})")
+    rows = []
+    for pair in state.ordered():  # stale pairs are not in force
+        side = _decision(pair, options.source)
+        if side is None:
+            continue
+        other = "b" if side == "a" else "a"
+        chosen_answers = pair.answers_a if side == "a" else pair.answers_b
+        rejected = (pair.answers_b if side == "a" else pair.answers_a)[-1]
+        # The conversation the chosen answer continued: its session's system prompt and,
+        # on a multi-turn item, its own earlier answers.
+        system = _system(state, header, pair.name(side))
+        messages = pair.item.transcript(list(chosen_answers[:-1]), system)
+        chosen = chosen_answers[-1]
+        if options.style == "standard":
+            row: dict[str, Any] = {"prompt": render(messages), "chosen": chosen, "rejected": rejected}
+        else:
+            row = {
+                "prompt": messages,
+                "chosen": [{"role": "assistant", "content": chosen}],
+                "rejected": [{"role": "assistant", "content": rejected}],
+            }
+        row.update(
+            item=pair.item.id,
+            chosen_session=pair.name(side),
+            rejected_session=pair.name(other),
+            source=options.source,
+        )
+        rows.append(row)
+    return rows
+
+
+def render(messages: list[dict[str, str]]) -> str:
+    """The prompt as text for the standard format: the user's message alone when that is
+    all there is, else each message under its role."""
+    if len(messages) == 1 and messages[0]["role"] == "user":
+        return messages[0]["content"]
+    return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in messages)

@@ -1,0 +1,576 @@
+"""A comparison: two or more saved sessions' answers, pair by pair, as a session of its own.
+
+`sftscope compare A B` opens (or resumes) a directory whose `session.toml` says
+`kind = "comparison"` and names each source session with the sha256 of the
+answers it compares, and whose `events.jsonl` holds the items in common, the
+`pair`s (both answers kept in the pair itself), the operator's `preference`s
+(fsynced like every label), the judges' `pair_judge` verdicts in both orders,
+`undo`, `skip` and `stale`. It goes through the same Session writer as a run,
+so it resumes, replays and survives kill -9 exactly as a run does.
+
+A pair is stale when a source's answer changed after the pair was made (an item
+regenerated): the pair stays on record, out of every number, and a fresh pair
+of the current answers takes its place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sftscope.sessions.events import ItemAdded, PairAdded, PairStale, Preferred, Skipped, Undone
+from sftscope.sessions.prompts import Item
+from sftscope.sessions.session import Session
+from sftscope.sessions.state import SessionState, fold
+from sftscope.sessions.store import SessionError, SessionStore, load_session, read_header
+from sftscope.sessions.version import VERSION
+
+CHOICES = ("a", "b", "tie", "both_bad")
+REFERENCE = "reference"
+
+
+class CompareError(Exception):
+    """Sources that cannot be compared: one line naming the path, item or flag."""
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """Everything `sftscope compare` was asked for (typed, from the command line)."""
+
+    sources: tuple[str, ...] = ()
+    session: str | None = None
+    judges: tuple[Any, ...] = ()  # JudgeSpec
+    baseline: str | None = None
+    seed: int = 0
+    reference: bool = False
+    headless: bool = False
+
+
+@dataclass
+class Source:
+    """One compared session: its answers to every item it finished."""
+
+    name: str
+    path: str
+    answers: dict[str, tuple[str, ...]]  # item id -> the answer to every turn
+    items: dict[str, Item]
+    system: str | None = None
+    model: str | None = None
+    reference: bool = False
+
+    def sha256(self, item_ids: list[str]) -> str:
+        """The hash of the answers compared: a changed answer changes it."""
+        blob = json.dumps([[i, list(self.answers[i])] for i in item_ids], ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def to_header(self, item_ids: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "path": self.path,
+            "answers_sha256": self.sha256(item_ids),
+            "reference": self.reference,
+        }
+        if self.system:
+            out["system"] = self.system
+        if self.model:
+            out["model"] = self.model
+        return out
+
+
+def load_source(path: str) -> tuple[dict[str, Any], SessionState]:
+    """A run session's header and fold, read without locking (it may be running)."""
+    directory = Path(path)
+    if not directory.is_dir():
+        raise CompareError(f"{path}: no such session directory")
+    if not (directory / "session.toml").exists():
+        raise CompareError(f"{path}: not a session (no session.toml)")
+    try:
+        header, events, _ = load_session(directory)
+    except SessionError as exc:
+        raise CompareError(str(exc)) from None
+    if header.get("kind") == "comparison":
+        raise CompareError(f"{path}: is a comparison, not a run session; compare the sessions it compares")
+    return header, fold(events)
+
+
+def run_source(path: str, name: str) -> Source:
+    header, state = load_source(path)
+    answers = {s.item.id: tuple(s.answers) for s in state.ordered() if s.status == "done"}
+    items = {s.item.id: s.item for s in state.ordered()}
+    engine = header.get("engine") or {}
+    return Source(
+        name=name,
+        path=str(Path(path).resolve()),
+        answers=answers,
+        items=items,
+        system=header.get("system"),
+        model=engine.get("model") or engine.get("requested"),
+    )
+
+
+def reference_source(of: Source) -> Source:
+    """The reference answers the prompt set carries (Alpaca `output`, a chat set's final
+    assistant message, a `reference` field): AlpacaEval's baseline side, never regenerated."""
+    answers: dict[str, tuple[str, ...]] = {}
+    for item_id, item in of.items.items():
+        ref = item.reference
+        if isinstance(ref, str) and ref.strip() and len(item.turns) == 1:
+            answers[item_id] = (ref,)
+        elif (
+            isinstance(ref, list)
+            and len(ref) == len(item.turns)
+            and all(isinstance(r, str) and r.strip() for r in ref)
+        ):
+            answers[item_id] = tuple(ref)
+    return Source(name=REFERENCE, path="", answers=answers, items=of.items, reference=True)
+
+
+def source_names(paths: list[str]) -> list[str]:
+    """Each session's directory name; the parent joins in where two names clash."""
+    resolved = [Path(p).resolve() for p in paths]
+    names = [p.name for p in resolved]
+    for index, name in enumerate(names):
+        if names.count(name) > 1:
+            names[index] = f"{resolved[index].parent.name}/{name}"
+    return names
+
+
+def same_prompt(x: Item, y: Item) -> bool:
+    return x.turns == y.turns and x.prefix == y.prefix
+
+
+@dataclass
+class Matching:
+    items: list[Item]  # in the first source's order
+    left_out: int  # items answered in only some sessions
+
+
+def match_items(sources: list[Source]) -> Matching:
+    """Items matched by id; an id whose prompt differs between sessions is an error."""
+    first = sources[0]
+    for other in sources[1:]:
+        if other.reference:
+            continue
+        for item_id, item in other.items.items():
+            mine = first.items.get(item_id)
+            if mine is not None and not same_prompt(mine, item):
+                raise CompareError(
+                    f"item {item_id}: its prompt differs between {first.path} and {other.path}"
+                )
+    every = set(first.items)
+    for other in sources[1:]:
+        every |= set(other.items)
+    common = [i for i in first.items if all(i in s.answers for s in sources)]
+    if not common:
+        names = ", ".join(s.path or s.name for s in sources)
+        raise CompareError(f"{names}: no answered item in common")
+    left_out = sum(1 for i in every if any(i in s.items for s in sources) and i not in common)
+    return Matching([first.items[i] for i in common], left_out)
+
+
+def session_pairs(names: list[str], baseline: str | None) -> list[tuple[str, str]]:
+    """Two sessions: one pair; more: every pair, or each against the baseline."""
+    if baseline is not None:
+        return [(baseline, name) for name in names if name != baseline]
+    return list(itertools.combinations(names, 2))
+
+
+def shown_first(seed: int, item: str, a: str, b: str) -> str:
+    """Which side the operator sees first: shuffled per item, reproducible from the seed."""
+    digest = hashlib.sha256(f"{seed}\0{item}\0{a}\0{b}".encode()).digest()
+    return "a" if digest[0] % 2 == 0 else "b"
+
+
+def pair_id(item: str, a: str, b: str, revision: int = 1) -> str:
+    base = f"{item}:{a}|{b}"
+    return base if revision == 1 else f"{base}#{revision}"
+
+
+# --- the fold ----------------------------------------------------------------------
+
+
+@dataclass
+class PairState:
+    pair: str
+    item: Item
+    index: int
+    a: str
+    b: str
+    answers_a: list[str]
+    answers_b: list[str]
+    first: str
+    replaces: str | None = None
+    stale: str | None = None
+    actions: list[dict[str, Any]] = field(default_factory=list)  # preference and skip, undo pops
+    judges: dict[str, dict[str, Any]] = field(default_factory=dict)  # judge -> its pair_judge event
+
+    @property
+    def answer_a(self) -> str:
+        return self.answers_a[-1] if self.answers_a else ""
+
+    @property
+    def answer_b(self) -> str:
+        return self.answers_b[-1] if self.answers_b else ""
+
+    @property
+    def human(self) -> str | None:
+        """The operator's vote in force (a, b, tie, both_bad), or None."""
+        for action in reversed(self.actions):
+            if action["type"] == "preference":
+                return str(action["choice"])
+            return None  # skipped last
+        return None
+
+    @property
+    def skipped(self) -> bool:
+        return bool(self.actions) and self.actions[-1]["type"] == "skip"
+
+    @property
+    def voted(self) -> bool:
+        return self.human is not None or self.skipped
+
+    def side(self, shown: int) -> str:
+        """The session side ("a" or "b") shown as answer 1 or 2."""
+        if shown == 1:
+            return self.first
+        return "b" if self.first == "a" else "a"
+
+    def name(self, side: str) -> str:
+        return self.a if side == "a" else self.b
+
+
+@dataclass
+class ComparisonState:
+    items: dict[str, Item] = field(default_factory=dict)
+    pairs: dict[str, PairState] = field(default_factory=dict)
+    _order: list[PairState] | None = field(default=None, repr=False)
+
+    def ordered(self) -> list[PairState]:
+        """Pairs still in force (not stale), in the order they were made."""
+        if self._order is None:
+            self._order = sorted((p for p in self.pairs.values() if p.stale is None), key=lambda p: p.index)
+        return self._order
+
+    def apply(self, event: dict[str, Any]) -> PairState | None:
+        kind = event.get("type")
+        if kind == "item":
+            self.items[str(event["item"])] = Item.from_dict(event["data"])
+            return None
+        key = event.get("pair")
+        if kind == "pair":
+            item = self.items.get(str(event["item"])) or Item(id=str(event["item"]), turns=["?"])
+            state = PairState(
+                pair=str(key),
+                item=item,
+                index=int(event["index"]),
+                a=str(event["a"]),
+                b=str(event["b"]),
+                answers_a=[str(x) for x in event["answers_a"]],
+                answers_b=[str(x) for x in event["answers_b"]],
+                first=str(event.get("first", "a")),
+                replaces=event.get("replaces"),
+            )
+            self.pairs[state.pair] = state
+            self._order = None
+            return state
+        state = self.pairs.get(str(key)) if key is not None else None
+        if state is None:
+            return None
+        if kind in ("preference", "skip"):
+            state.actions.append(event)
+        elif kind == "undo":
+            if state.actions:
+                state.actions.pop()
+        elif kind == "pair_judge":
+            state.judges[str(event.get("judge"))] = event
+        elif kind == "stale":
+            state.stale = str(event.get("reason") or "stale")
+            self._order = None
+        return state
+
+    def sessions(self) -> list[str]:
+        names: list[str] = []
+        for pair in self.ordered():
+            for name in (pair.a, pair.b):
+                if name not in names:
+                    names.append(name)
+        return names
+
+
+def fold_comparison(events: list[dict[str, Any]]) -> ComparisonState:
+    state = ComparisonState()
+    for event in events:
+        state.apply(event)
+    return state
+
+
+class ComparisonSession(Session):
+    """The Session of a comparison: the same writer, with the A/B label API."""
+
+    state: ComparisonState
+
+    def __init__(self, store: SessionStore) -> None:
+        super().__init__(store, ComparisonState())
+
+    def prefer(self, pair: str, choice: str, *, judges_visible: bool = False) -> dict[str, Any]:
+        """The operator's vote, fsynced before it returns (SessionWriteError if not)."""
+        if choice not in CHOICES:
+            raise ValueError(f"choice {choice!r}: one of {CHOICES}")
+        state = self.state.pairs[pair]
+        event = Preferred(state.item.id, pair, choice, state.first, judges_visible)
+        return self.record(event, durable=True)
+
+    def skip_pair(self, pair: str) -> dict[str, Any]:
+        state = self.state.pairs[pair]
+        return self.record(
+            Skipped(state.item.id, by="human", reason="skipped by the operator", pair=pair), durable=True
+        )
+
+    def undo_pair(self, pair: str) -> dict[str, Any] | None:
+        state = self.state.pairs[pair]
+        if not state.actions:
+            return None
+        return self.record(Undone(state.item.id, state.actions[-1]["type"], pair=pair), durable=True)
+
+
+# --- opening -------------------------------------------------------------------------
+
+
+@dataclass
+class Comparison:
+    """An open comparison: the session, its sources (when readable) and its judges."""
+
+    store: SessionStore
+    session: ComparisonSession
+    directory: Path
+    header: dict[str, Any]
+    sources: list[Source]
+    judges: list[Any]
+    left_out: int = 0
+    created: bool = False
+    stale_marked: int = 0
+
+    @property
+    def state(self) -> ComparisonState:
+        return self.session.state
+
+    def close(self, status: str) -> list[str]:
+        self.session.detach()
+        return self.store.close(status=status)
+
+
+def default_comparison_dir(names: list[str]) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    slug = "-vs-".join(re.sub(r"[^A-Za-z0-9._-]+", "-", n).strip("-")[:30] or "s" for n in names[:3])
+    if len(names) > 3:
+        slug += f"-and-{len(names) - 3}-more"
+    return Path("sftscope-sessions") / f"compare-{stamp}-{slug}"
+
+
+def is_comparison(directory: Path) -> bool:
+    try:
+        return read_header(Path(directory)).get("kind") == "comparison"
+    except SessionError:
+        return False
+
+
+def open_comparison(config: CompareConfig, *, read_only: bool = False) -> Comparison:
+    """Validate, read the sources, lock, and bring the pairs up to date with the sources.
+
+    A new comparison needs its sources; a saved one (`--session DIR`, no sources)
+    reads the sources its header names, and goes on without those that moved (its
+    pairs hold their answers)."""
+    from sftscope.scorers.judge import Judge
+    from sftscope.scorers.rubric import load_rubric
+
+    directory = Path(config.session) if config.session else None
+    saved: dict[str, Any] | None = None
+    if directory is not None and (directory / "session.toml").exists():
+        try:
+            saved = read_header(directory)
+        except SessionError as exc:
+            raise CompareError(str(exc)) from None
+        if saved.get("kind") != "comparison":
+            raise CompareError(f"--session {directory}: is a run session, not a comparison")
+    elif read_only:
+        raise CompareError(f"{directory}: not a comparison (no session.toml)")
+
+    paths = list(config.sources)
+    if saved is not None:
+        saved_paths = [s["path"] for s in saved["sources"] if not s.get("reference")]
+        if paths and [str(Path(p).resolve()) for p in paths] != saved_paths:
+            raise CompareError(
+                f"--session {directory}: compares {', '.join(saved_paths)}; give the same sessions or none"
+            )
+        reference = any(s.get("reference") for s in saved["sources"])
+        paths = saved_paths
+        names = [s["name"] for s in saved["sources"] if not s.get("reference")]
+        seed = int(saved.get("seed", 0))
+        baseline = saved.get("baseline")
+    else:
+        reference = config.reference
+        seed = config.seed
+        if not paths:
+            raise CompareError("compare: give two or more sessions (or one with --reference)")
+        if reference and len(paths) != 1:
+            raise CompareError("--reference: compare one session with its prompt set's references")
+        if not reference and len(paths) < 2:
+            raise CompareError(f"{paths[0]}: give a second session to compare with (or --reference)")
+        resolved = [Path(p).resolve() for p in paths]
+        for index, path in enumerate(resolved):
+            if path in resolved[:index]:
+                raise CompareError(f"{paths[index]}: the same session is given twice")
+        names = source_names(paths)
+        baseline = None
+        if config.baseline is not None:
+            matches = [n for n, p in zip(names, paths, strict=True) if config.baseline in (n, p)]
+            if not matches:
+                raise CompareError(
+                    f"--baseline {config.baseline}: not one of the sessions ({', '.join(names)})"
+                )
+            baseline = matches[0]
+
+    sources: list[Source] = []
+    for path, name in zip(paths, names, strict=True):
+        try:
+            sources.append(run_source(path, name))
+        except CompareError:
+            if saved is None:
+                raise
+    if reference and sources:
+        sources.insert(0, reference_source(sources[0]))  # a = the reference, b = the model
+
+    rubric = load_rubric(None)
+    judges = [Judge(spec, rubric) for spec in config.judges]
+    if not judges and saved is not None and not read_only:
+        from sftscope.scorers.judge import JudgeSpec
+
+        judges = [Judge(JudgeSpec.from_dict(s), rubric) for s in saved.get("judges", [])]
+    for judge in judges:
+        if not judge.pairwise:
+            raise CompareError(
+                f"--judge-template {judge.spec.template}: judge {judge.spec.name} needs a pairwise "
+                'template (mt-bench-pair, a FastChat pair-* prompt, or a TOML file with protocol = "pair")'
+            )
+
+    matching: Matching | None = None
+    if saved is None or len(sources) == len(saved["sources"]):
+        matching = match_items(sources) if len(sources) >= 2 else None
+    if saved is None:
+        assert matching is not None
+        if directory is None:
+            directory = default_comparison_dir([s.name for s in sources])
+        if directory.exists() and any(directory.iterdir()):
+            raise CompareError(f"--session {directory}: exists and is not a comparison")
+
+    store = SessionStore(directory)
+    created = not directory.exists()
+    try:
+        store.open(create=True, read_only=read_only)
+    except SessionError as exc:
+        raise CompareError(str(exc)) from None
+    session = ComparisonSession(store)
+    comparison = Comparison(
+        store=store,
+        session=session,
+        directory=directory,
+        header=saved or {},
+        sources=sources,
+        judges=judges,
+        left_out=matching.left_out if matching else 0,
+        created=created,
+    )
+    if read_only:
+        return comparison
+    try:
+        _bring_up_to_date(comparison, matching, seed, baseline, reference)
+    except BaseException:
+        store.close()
+        raise
+    return comparison
+
+
+def _bring_up_to_date(
+    comparison: Comparison, matching: Matching | None, seed: int, baseline: str | None, reference: bool
+) -> None:
+    """Write the header, the items and the pairs; mark pairs whose answers changed stale."""
+    session, store = comparison.session, comparison.store
+    sources = {s.name: s for s in comparison.sources}
+    item_ids = [i.id for i in matching.items] if matching else []
+    header = {
+        "format_version": 1,
+        "kind": "comparison",
+        "sftscope_version": VERSION,
+        "created": comparison.header.get("created") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "status": "running",
+        "seed": seed,
+        "prompts": {
+            "count": len(item_ids) or comparison.header.get("prompts", {}).get("count", 0),
+            "left_out": comparison.left_out,
+        },
+        "sources": [s.to_header(item_ids) for s in comparison.sources]
+        if matching
+        else comparison.header["sources"],
+        "judges": [j.spec.to_dict() for j in comparison.judges],
+    }
+    if baseline:
+        header["baseline"] = baseline
+    store.update_header(**header)
+    comparison.header = store.header
+    if matching is None:
+        return
+    for index, item in enumerate(matching.items):
+        if item.id not in session.state.items:
+            session.record(ItemAdded(item.id, item.to_dict(), index))
+    names = [s.name for s in comparison.sources]
+    wanted = session_pairs(names, baseline)
+    existing: dict[tuple[str, str, str], PairState] = {}
+    for pair in session.state.pairs.values():
+        if pair.stale is None:
+            existing[(pair.item.id, pair.a, pair.b)] = pair
+    revisions: dict[tuple[str, str, str], int] = {}
+    for pair in session.state.pairs.values():
+        key = (pair.item.id, pair.a, pair.b)
+        revisions[key] = revisions.get(key, 0) + 1
+    next_index = len(session.state.pairs)
+    for item in matching.items:
+        for a, b in wanted:
+            answers_a, answers_b = sources[a].answers[item.id], sources[b].answers[item.id]
+            key = (item.id, a, b)
+            old = existing.get(key)
+            replaces = None
+            if old is not None:
+                if tuple(old.answers_a) == answers_a and tuple(old.answers_b) == answers_b:
+                    continue
+                changed = a if tuple(old.answers_a) != answers_a else b
+                session.record(PairStale(item.id, old.pair, f"the answer of {changed} changed"))
+                comparison.stale_marked += 1
+                replaces = old.pair
+            revision = revisions.get(key, 0) + 1
+            revisions[key] = revision
+            session.record(
+                PairAdded(
+                    item=item.id,
+                    pair=pair_id(item.id, a, b, revision),
+                    a=a,
+                    b=b,
+                    answers_a=list(answers_a),
+                    answers_b=list(answers_b),
+                    first=shown_first(seed, item.id, a, b),
+                    index=next_index,
+                    replaces=replaces,
+                )
+            )
+            next_index += 1
+    # Pairs whose item a source no longer answers are stale too.
+    live = set(itertools.product([i.id for i in matching.items], [w for w in wanted]))
+    for pair in list(session.state.ordered()):
+        if (pair.item.id, (pair.a, pair.b)) not in live:
+            session.record(PairStale(pair.item.id, pair.pair, "a source no longer answers this item"))
+            comparison.stale_marked += 1

@@ -1,0 +1,211 @@
+"""`sftscope compare`: open a comparison, then the A/B console or the headless judges.
+
+Every known failure is one line and exit code 2, as for the other commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from sftscope.tui.cli import UsageError, fail
+
+
+def _errors() -> tuple[type[Exception], ...]:
+    from sftscope.engines.base import EngineError
+    from sftscope.scorers.judge import JudgeConfigError
+    from sftscope.sessions.comparison import CompareError
+    from sftscope.sessions.store import SessionError
+
+    return (CompareError, EngineError, JudgeConfigError, SessionError, UsageError)
+
+
+def compare_config(args: Any) -> Any:
+    from sftscope.scorers.judge import parse_judge_flag
+    from sftscope.sessions.comparison import CompareConfig
+
+    specs = tuple(
+        parse_judge_flag(
+            value, args.judge_template, args.judge_concurrency, args.judge_timeout, args.api_key_env
+        )
+        for value in args.judge
+    )
+    names = [spec.name for spec in specs]
+    for name in names:
+        if names.count(name) > 1:
+            raise UsageError(f"--judge: two judges named {name!r}")
+    return CompareConfig(
+        sources=tuple(args.sources),
+        session=args.session,
+        judges=specs,
+        baseline=args.baseline,
+        seed=args.seed,
+        reference=args.reference,
+        headless=args.headless,
+    )
+
+
+def compare_command(args: Any) -> int:
+    try:
+        config = compare_config(args)
+        if config.headless:
+            return asyncio.run(_compare_headless(config))
+        from sftscope.sessions.comparison import open_comparison
+
+        return _compare_console(open_comparison(config))
+    except _errors() as exc:
+        return fail(str(exc))
+
+
+def describe_opening(comparison: Any) -> list[str]:
+    """What was compared, said once: the sessions, items in common, what was left out."""
+    state = comparison.state
+    names = ", ".join(s.name for s in comparison.sources) or "the saved pairs"
+    lines = [
+        f"sftscope: comparing {names}: {len(state.items)} items in common, {len(state.ordered())} pairs"
+        f"; session {comparison.directory}"
+    ]
+    if comparison.left_out:
+        lines.append(f"sftscope: {comparison.left_out} items left out (answered in only some sessions)")
+    if comparison.stale_marked:
+        lines.append(
+            f"sftscope: {comparison.stale_marked} pairs stale (a source's answer changed); new pairs made"
+        )
+    return lines
+
+
+async def _compare_headless(config: Any) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from sftscope.sessions.compare_summary import summary_lines, summary_of
+    from sftscope.sessions.comparison import open_comparison
+    from sftscope.sessions.pair_judging import PairJudging
+
+    comparison = open_comparison(config)
+    for line in describe_opening(comparison):
+        print(line, file=sys.stderr)
+    loop = asyncio.get_running_loop()
+    interrupted = False
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    pool = PairJudging(comparison.session, comparison.judges)
+
+    def stop() -> None:
+        nonlocal interrupted
+        if interrupted:
+            os._exit(130)
+        interrupted = True
+        pool.cancel()
+
+    for sig in signals:
+        loop.add_signal_handler(sig, stop)
+    status = "interrupted"
+    try:
+        for judge in comparison.judges:
+            await judge.start()
+        pool.start()
+        stream = sys.stderr
+        if pool.total and stream.isatty():
+            with Progress(
+                TextColumn("[bold]judging pairs"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=Console(file=stream),
+            ) as progress:
+                task = progress.add_task("judge", total=pool.total)
+                while pool.pending and not interrupted:
+                    progress.update(task, completed=pool.done)
+                    await asyncio.sleep(0.2)
+                progress.update(task, completed=pool.done)
+        with contextlib.suppress(asyncio.CancelledError):
+            await pool.wait()
+        if pool.total:
+            print(f"sftscope: {pool.done} pair judgments, {pool.errors} errors", file=stream)
+        if not interrupted:
+            status = "complete" if _all_voted(comparison) else "stopped"
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        await pool.stop()
+        for judge in comparison.judges:
+            with contextlib.suppress(Exception):
+                await judge.close()
+        unsaved = 0 if comparison.session.retry_writes() else len(comparison.session.unwritten)
+        problems = comparison.close(status)
+    if unsaved or problems:
+        reason = comparison.session.write_error or "; ".join(problems)
+        raise UsageError(f"{comparison.directory}: {unsaved} judgments not saved ({reason})")
+    if interrupted:
+        print("sftscope: interrupted; run again with the same --session to resume", file=sys.stderr)
+        return 130
+    for line in summary_lines(summary_of(comparison.state, seed=comparison.header.get("seed", 0))):
+        print(line)
+    return 0
+
+
+def _all_voted(comparison: Any) -> bool:
+    pairs = comparison.state.ordered()
+    return bool(pairs) and all(p.voted for p in pairs)
+
+
+def _compare_console(comparison: Any, *, review: bool = False) -> int:
+    """The A/B console; the comparison is closed (status, unlock) before the process ends."""
+    from sftscope.tui.compare_app import CompareApp
+
+    app = CompareApp(comparison, review=review)
+    code = app.run()
+    if app.error_message:
+        code = fail(app.error_message)
+    else:
+        for problem in app.close_problems:
+            print(f"sftscope: error: {problem}", file=sys.stderr)
+        print(f"sftscope: comparison saved in {comparison.directory}", file=sys.stderr)
+        code = int(code or 0)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def replay_comparison(directory: Path, *, headless: bool) -> int:
+    """`sftscope replay COMPARISON`: the A/B console on the saved pairs (no judging), or, headless,
+    the summary of what is recorded."""
+    from sftscope.sessions.comparison import CompareConfig, open_comparison
+
+    if headless:
+        from sftscope.sessions.compare_summary import summary_lines, summary_of
+        from sftscope.sessions.comparison import fold_comparison
+        from sftscope.sessions.store import load_session
+
+        header, events, _ = load_session(directory)
+        state = fold_comparison(events)
+        for line in summary_lines(summary_of(state, seed=int(header.get("seed", 0)))):
+            print(line)
+        return 0
+    writable = os.access(directory, os.W_OK)
+    comparison = open_comparison(CompareConfig(session=str(directory)), read_only=not writable)
+    comparison.judges = []
+    return _compare_console(comparison, review=True)
+
+
+def comparison_export(header: dict[str, Any], events: list[dict[str, Any]], args: Any) -> str:
+    from sftscope.sessions.compare_export import (
+        DpoError,
+        DpoOptions,
+        comparison_rows,
+        comparison_text,
+        dpo_rows,
+    )
+    from sftscope.sessions.export import to_jsonl
+
+    if args.format == "dpo":
+        try:
+            rows = dpo_rows(header, events, DpoOptions(style=args.dpo_style, source=args.source))
+        except DpoError as exc:
+            raise UsageError(str(exc)) from None
+        return to_jsonl(rows)
+    return comparison_text(comparison_rows(events), args.format)
