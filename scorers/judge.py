@@ -25,11 +25,23 @@ from sftscope.engines.base import GenerationRequest, SamplingParams
 from sftscope.engines.cache import cache_dir
 from sftscope.engines.retry import backoff_delay
 from sftscope.engines.toml import tomllib
+from sftscope.scorers.fastchat import JudgePromptsError, find_judge_prompt
 from sftscope.scorers.rubric import Criterion, Rubric
-from sftscope.scorers.verdicts import VerdictError, combine_pair, parse_pair, parse_rating, parse_rubric_json
+from sftscope.scorers.verdicts import (
+    VerdictError,
+    chosen,
+    combine_orders,
+    parse_pair,
+    parse_rating,
+    parse_rubric_json,
+)
 
 BUILTIN_TEMPLATES = ("rubric-json", "mt-bench-single", "mt-bench-pair", "reference")
-PLACEHOLDER = re.compile(r"\{(question|answer|answer_a|answer_b|reference|criteria|keys)\}")
+# Ours ({reference}, {criteria}, {keys}) and FastChat's: {question_1}/{question_2} are the
+# user's turns, {answer_a_2} session a's second answer, {ref_answer_1} the first turn's reference.
+PLACEHOLDER = re.compile(
+    r"\{(question(?:_[12])?|answer(?:_[ab])?(?:_[12])?|ref_answer_[12]|reference|criteria|keys)\}"
+)
 
 
 class JudgeConfigError(Exception):
@@ -61,6 +73,12 @@ class Template:
     criterion: str = "rating"
     needs_reference: bool = False
     sha256: str = ""
+    multi_turn: bool = False  # FastChat's "-multi-turn" prompts: two-turn items, both turns shown
+
+    @property
+    def placeholders(self) -> frozenset[str]:
+        """The placeholders the prompt uses, so only the values it needs are demanded."""
+        return frozenset(PLACEHOLDER.findall(self.prompt))
 
 
 @dataclass(frozen=True)
@@ -78,8 +96,62 @@ class JudgeInput:
         return self.answers[-1] if self.answers else ""
 
 
+@dataclass(frozen=True)
+class PairInput:
+    """What a pairwise judge sees of one item compared across two sessions."""
+
+    item: str
+    turns: tuple[str, ...]  # the user's turns
+    answers_a: tuple[str, ...]  # session a's answers, one per turn; the last one is compared
+    answers_b: tuple[str, ...]
+    reference: Any = None  # the item's reference (str, or list per turn) for math templates
+
+
+@dataclass(frozen=True)
+class PairJudgment:
+    """One pair judged in both orders. Each order is kept, because a judge that only
+    ever picks the first answer shown is visible here and nowhere else."""
+
+    verdict: str  # "a" | "b" | "tie" | "error"
+    ab: str | None  # verdict when a's answer was shown first, as the session chosen; None: that order failed
+    ba: str | None  # verdict when b's answer was shown first, as the session chosen
+    raw_ab: str | None  # the judge's raw reply in each order (kept even on parse errors)
+    raw_ba: str | None
+    error: str | None  # why verdict is "error": a parse error, a timeout or HTTP failure, per order
+    attempts: int  # requests asked of the judge's engine for this pair (0 when all came from the cache)
+    latency: float
+    cached: bool = False  # both orders came from the cache: nothing was asked
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields, JSON-safe (strings, numbers, None), for an event or an export row."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class _Order:
+    """One order of a pair as asked: the letter the judge gave for the answer shown
+    first/second, or None with the reason; the raw reply either way."""
+
+    letter: str | None
+    raw: str | None
+    error: str | None
+    attempts: int
+    cached: bool
+
+
+class _Unjudgeable(Exception):
+    """The item cannot be put to this template (no reference, wrong number of turns):
+    recorded as the judgment's error, asked of nobody."""
+
+
 def load_template(name: str) -> Template:
-    """A built-in template by name, or a TOML file defining one."""
+    """A built-in template by name, a TOML file defining one, or a line of FastChat's
+    judge prompt file named as `PATH/judge_prompts.jsonl#NAME`."""
+    path_part, hash_sign, entry = name.rpartition("#")
+    if hash_sign and path_part.endswith(".jsonl"):
+        return load_fastchat_template(Path(path_part), entry)
+    if name.endswith(".jsonl"):
+        return load_fastchat_template(Path(name), "")
     if name in BUILTIN_TEMPLATES:
         folder = resources.files("sftscope.scorers").joinpath("templates")
         text = folder.joinpath(f"{name}.toml").read_text(encoding="utf-8")
@@ -110,6 +182,42 @@ def load_template(name: str) -> Template:
         criterion=str(data.get("criterion", "rating")),
         needs_reference=bool(data.get("needs_reference", False)),
         sha256=hashlib.sha256(text.encode()).hexdigest(),
+        multi_turn=bool(data.get("multi_turn", False)),
+    )
+
+
+def load_fastchat_template(path: Path, name: str) -> Template:
+    """One prompt of FastChat's `judge_prompts.jsonl`: "pairwise" becomes the pair protocol
+    ([[A]], [[B]], [[C]] for a tie), "single" a 1-10 [[rating]]. "-math-" prompts need the
+    item's reference and "-multi-turn" ones a two-turn item, as in FastChat."""
+    try:
+        prompt = find_judge_prompt(path, name)
+    except JudgePromptsError as exc:
+        raise JudgeConfigError(str(exc)) from None
+    used = set(PLACEHOLDER.findall(prompt.prompt_template))
+    if prompt.type == "pairwise":
+        sides = [any(p.startswith(f"answer_{side}") for p in used) for side in "ab"]
+        if not all(sides):
+            raise JudgeConfigError(
+                f"{path}:{prompt.line}: {prompt.name}: a pairwise prompt needs {{answer_a}} and {{answer_b}} "
+                "placeholders (or {answer_a_1} ... {answer_b_2})"
+            )
+    elif not used & {"answer", "answer_1", "answer_2"}:
+        raise JudgeConfigError(
+            f"{path}:{prompt.line}: {prompt.name}: a single prompt needs an {{answer}} placeholder "
+            "(or {answer_1}, {answer_2})"
+        )
+    return Template(
+        name=prompt.name,
+        protocol="pair" if prompt.type == "pairwise" else "rating",
+        prompt=prompt.prompt_template,
+        system=prompt.system_prompt,
+        min=1,
+        max=10,
+        criterion="rating",
+        needs_reference=prompt.math or any(p.startswith("ref_answer") for p in used),
+        sha256=prompt.sha256,
+        multi_turn=prompt.multi_turn,
     )
 
 
@@ -312,41 +420,94 @@ class Judge:
     def info(self) -> dict[str, Any]:
         return {**self.spec.to_dict(), "model": self.model, "template_sha256": self.template.sha256}
 
+    @property
+    def pairwise(self) -> bool:
+        """Whether this judge compares two answers (protocol "pair") rather than scoring one."""
+        return self.template.protocol == "pair"
+
     # --- prompts ---------------------------------------------------------------
     def question(self, state: JudgeInput) -> str:
-        turns = state.turns
-        if len(turns) == 1:
-            return turns[0]
-        parts = []
-        for index, user in enumerate(turns):
-            parts.append(f"[Turn {index + 1}] {user}")
-            if index < len(state.answers) - 1:
-                parts.append(f"[Assistant, turn {index + 1}] {state.answers[index]}")
-        return "\n\n".join(parts)
+        return fold_question(state.turns, state.answers[:-1])
 
-    def reference(self, state: JudgeInput) -> str | None:
+    def reference(self, state: JudgeInput | PairInput) -> str | None:
+        """The reference for the last turn (the one whose answer is judged)."""
         ref = state.reference
         if isinstance(ref, list):
             ref = ref[-1] if ref else None
         return ref if isinstance(ref, str) and ref.strip() else None
 
-    def messages(
-        self, state: JudgeInput, answer_a: str | None = None, answer_b: str | None = None
-    ) -> list[dict[str, str]]:
+    def _common_values(self, turns: tuple[str, ...], reference: Any, ref_last: str | None) -> dict[str, str]:
+        """Values every prompt may use; raises _Unjudgeable when the template needs what the
+        item lacks (a reference, a second turn), so no judge is asked a half-filled prompt."""
+        if self.template.needs_reference and ref_last is None:
+            raise _Unjudgeable("the item has no reference answer")
         values = {
-            "question": self.question(state),
-            "answer": state.answer,
-            "reference": self.reference(state) or "",
+            "reference": ref_last or "",
+            "ref_answer_1": ref_last or "",
             "criteria": describe_criteria(self.criteria),
             "keys": ", ".join(f'"{c.name}"' for c in self.criteria),
-            "answer_a": answer_a or "",
-            "answer_b": answer_b or "",
         }
+        if not self.template.multi_turn:
+            return values
+        if len(turns) != 2:
+            raise _Unjudgeable(
+                f"the template {self.template.name} is for two-turn items; this item has {len(turns)} turn(s)"
+            )
+        values["question_1"], values["question_2"] = turns
+        per_turn = reference if isinstance(reference, list) else []
+        for number in (1, 2):
+            ref = per_turn[number - 1] if len(per_turn) >= number else None
+            if isinstance(ref, str) and ref.strip():
+                values[f"ref_answer_{number}"] = ref
+            elif f"ref_answer_{number}" in self.template.placeholders:
+                raise _Unjudgeable(f"the item has no reference answer for turn {number}")
+            else:
+                values.pop(f"ref_answer_{number}", None)
+        return values
+
+    def _answers_values(self, side: str, answers: tuple[str, ...], who: str) -> dict[str, str]:
+        """{answer}/{answer_a} is the last answer; {answer_1}/{answer_a_2} each turn's."""
+        if not answers:
+            raise _Unjudgeable(f"{who} has no answer")
+        name = "answer" if not side else f"answer_{side}"
+        values = {name: answers[-1]}
+        if self.template.multi_turn:
+            if len(answers) != 2:
+                raise _Unjudgeable(
+                    f"{who} has {len(answers)} answer(s); the template {self.template.name} needs 2"
+                )
+            values[f"{name}_1"], values[f"{name}_2"] = answers
+        return values
+
+    def _messages(self, values: dict[str, str]) -> list[dict[str, str]]:
         messages = []
         if self.template.system:
             messages.append({"role": "system", "content": self.template.system})
         messages.append({"role": "user", "content": fill(self.template.prompt, values)})
         return messages
+
+    def messages(self, state: JudgeInput) -> list[dict[str, str]]:
+        """The request judging one answer; raises _Unjudgeable (see _common_values)."""
+        values = self._common_values(state.turns, state.reference, self.reference(state))
+        values["question"] = self.question(state)
+        values.update(self._answers_values("", state.answers, "the item"))
+        return self._messages(values)
+
+    def pair_messages(
+        self, pair: PairInput, *, a_first: bool, sides: tuple[str, str] = ("session a", "session b")
+    ) -> list[dict[str, str]]:
+        """The request for one order of a pair: [[A]] is whichever session is shown first.
+
+        A single-turn template folds earlier turns into {question}; their answers go in only
+        where both sessions gave the same ones (otherwise neither session's would be fair)."""
+        values = self._common_values(pair.turns, pair.reference, self.reference(pair))
+        shared = pair.answers_a[:-1] if pair.answers_a[:-1] == pair.answers_b[:-1] else ()
+        values["question"] = fold_question(pair.turns, shared)
+        first, second = (pair.answers_a, pair.answers_b) if a_first else (pair.answers_b, pair.answers_a)
+        names = sides if a_first else sides[::-1]
+        values.update(self._answers_values("a", first, names[0]))
+        values.update(self._answers_values("b", second, names[1]))
+        return self._messages(values)
 
     def cache_key(self, messages: list[dict[str, str]]) -> str:
         blob = json.dumps([self.template.sha256, self.model, messages], sort_keys=True)
@@ -392,7 +553,10 @@ class Judge:
         raise JudgeFailed("the judge's engine ended without an answer", 1)
 
     async def judge(self, state: JudgeInput) -> dict[str, Any]:
-        """Judge one finished item; returns the fields of a `judge` event."""
+        """Judge one finished item; returns the fields of a `judge` event.
+
+        With a pair template the item's answer is compared with its reference, in both
+        orders, by the same code as `judge_pair` (scores {"pairwise": "model"|"other"|"tie"})."""
         base: dict[str, Any] = {
             "type": "judge",
             "item": state.item,
@@ -401,24 +565,18 @@ class Judge:
             "template": self.template.name,
             "template_sha256": self.template.sha256,
         }
-        if (self.template.needs_reference or self.template.protocol == "pair") and self.reference(
-            state
-        ) is None:
-            return {
-                **base,
-                "scores": None,
-                "error": "the item has no reference answer",
-                "raw": None,
-                "latency": 0.0,
-                "attempts": 0,
-            }
+        unjudgeable = {"scores": None, "raw": None, "latency": 0.0, "attempts": 0}
+        if self.pairwise and self.reference(state) is None:
+            return {**base, **unjudgeable, "error": "the item has no reference answer"}
         async with self.semaphore:
             started = time.monotonic()
             try:
-                if self.template.protocol == "pair":
-                    result = await self._judge_pair(state)
+                if self.pairwise:
+                    result = await self._judge_against_reference(state)
                 else:
                     result = await self._judge_single(state)
+            except _Unjudgeable as exc:
+                return {**base, **unjudgeable, "error": str(exc)}
             except JudgeFailed as exc:
                 result = {"scores": None, "error": str(exc), "raw": None, "attempts": exc.attempts}
             result["latency"] = round(time.monotonic() - started, 4)
@@ -454,36 +612,127 @@ class Judge:
             result = {"scores": None, "error": f"parse error: {exc.reason}", "raw": raw}
         return {**result, "attempts": attempts, "cache_key": key}
 
-    async def _judge_pair(self, state: JudgeInput) -> dict[str, Any]:
-        reference = self.reference(state) or ""
-        first = self.messages(state, answer_a=state.answer, answer_b=reference)
-        swapped = self.messages(state, answer_a=reference, answer_b=state.answer)
-        raw_first, finish_first, attempts_first = await self.ask(first, (f"judge:{state.item}", 0))
-        raw_swapped, finish_swapped, attempts_swapped = await self.ask(swapped, (f"judge:{state.item}", 1))
-        raws = [raw_first, raw_swapped]
-        try:
-            verdict_first = parse_pair(raw_first, truncated=finish_first == "length")
-            verdict_swapped = parse_pair(raw_swapped, truncated=finish_swapped == "length")
-        except VerdictError as exc:
-            return {
-                "scores": None,
-                "error": f"parse error: {exc.reason}",
-                "raw": raws,
-                "attempts": attempts_first + attempts_swapped,
-            }
-        outcome = combine_pair(verdict_first, verdict_swapped)
-        return {
-            "scores": {"pairwise": outcome},
-            "verdicts": [verdict_first, verdict_swapped],
-            "error": None,
-            "raw": raws,
-            "attempts": attempts_first + attempts_swapped,
+    # --- pairs -------------------------------------------------------------------
+    async def judge_pair(self, pair: PairInput) -> PairJudgment:
+        """Compare session a's last answer with session b's, asking once in each order.
+
+        The verdict is "a" or "b" only when both orders choose that session, "tie" when
+        they disagree or either says [[C]], and "error" when either order has no verdict
+        (the other order is still recorded). Never raises for a judge's failure."""
+        if not self.pairwise:
+            raise JudgeConfigError(
+                f"judge {self.spec.name}: the template {self.template.name} scores one answer, not a pair"
+            )
+        async with self.semaphore:
+            started = time.monotonic()
+            try:
+                ab, ba = await self._both_orders(
+                    pair, f"pair:{pair.item}", ("a", "b"), ("session a", "session b")
+                )
+            except _Unjudgeable as exc:
+                return PairJudgment("error", None, None, None, None, str(exc), 0, 0.0)
+            latency = round(time.monotonic() - started, 4)
+        choice_ab = chosen(ab.letter, "a", "b") if ab.letter else None
+        choice_ba = chosen(ba.letter, "b", "a") if ba.letter else None
+        return PairJudgment(
+            verdict=combine_orders(choice_ab, choice_ba),
+            ab=choice_ab,
+            ba=choice_ba,
+            raw_ab=ab.raw,
+            raw_ba=ba.raw,
+            error=_order_errors(ab, ba),
+            attempts=ab.attempts + ba.attempts,
+            latency=latency,
+            cached=ab.cached and ba.cached,
+        )
+
+    async def _judge_against_reference(self, state: JudgeInput) -> dict[str, Any]:
+        """The run session's pair judging: the item's answer is side a ("model"), its
+        reference side b ("other"); same both-orders code as `judge_pair`."""
+        reference = state.reference
+        if self.template.multi_turn and isinstance(reference, list):
+            for number, ref in enumerate(reference, start=1):
+                if not (isinstance(ref, str) and ref.strip()):
+                    raise _Unjudgeable(f"the item has no reference answer for turn {number}")
+            opponent = tuple(reference)  # the reference's own answer to each turn
+        else:
+            opponent = (*state.answers[:-1], self.reference(state) or "")
+        pair = PairInput(state.item, state.turns, state.answers, opponent, reference)
+        ab, ba = await self._both_orders(
+            pair, f"judge:{state.item}", ("answer", "reference"), ("the item", "the reference")
+        )
+        choices = [
+            chosen(order.letter, *first) if order.letter else None
+            for order, first in ((ab, ("model", "other")), (ba, ("other", "model")))
+        ]
+        outcome = combine_orders(*choices)
+        result: dict[str, Any] = {
+            "scores": None if outcome == "error" else {"pairwise": outcome},
+            "verdicts": [ab.letter, ba.letter],
+            "error": _order_errors(ab, ba),
+            "raw": [ab.raw, ba.raw],
+            "attempts": ab.attempts + ba.attempts,
         }
+        if ab.cached and ba.cached:
+            result["cached"] = True
+        return result
+
+    async def _both_orders(
+        self, pair: PairInput, request_key: str, labels: tuple[str, str], sides: tuple[str, str]
+    ) -> tuple[_Order, _Order]:
+        """Ask side a first, then side b first (one after the other: the pair holds one of
+        the judge's slots). Both prompts are built before anything is asked, so an item the
+        template cannot take costs no request."""
+        first = self.pair_messages(pair, a_first=True, sides=sides)
+        swapped = self.pair_messages(pair, a_first=False, sides=sides)
+        ab = await self._ask_order(first, (request_key, 0), labels[0])
+        ba = await self._ask_order(swapped, (request_key, 1), labels[1])
+        return ab, ba
+
+    async def _ask_order(self, messages: list[dict[str, str]], key: tuple[str, int], label: str) -> _Order:
+        """One order: from the cache (same key scheme as single judgments: the prompt
+        differs per order, so does the key), or asked and, once it parses, cached."""
+        cache_key = self.cache_key(messages)
+        hit = self.cache.get(cache_key)
+        if hit is not None and hit.get("verdict") in ("A", "B", "C"):
+            return _Order(hit["verdict"], hit.get("raw"), None, 0, True)
+        try:
+            raw, finish, attempts = await self.ask(messages, key)
+        except JudgeFailed as exc:
+            return _Order(None, None, f"judge failed ({label} first): {exc}", exc.attempts, False)
+        except Exception as exc:  # a local engine's PromptTooLong, a crash: this order only, recorded
+            reason = (str(exc).strip() or type(exc).__name__).splitlines()[0][:500]
+            return _Order(None, None, f"judge failed ({label} first): {reason}", 1, False)
+        try:
+            letter = parse_pair(raw, truncated=finish == "length")
+        except VerdictError as exc:
+            return _Order(None, raw, f"parse error ({label} first): {exc.reason}", attempts, False)
+        self.cache.put(cache_key, {"verdict": letter, "raw": raw})
+        return _Order(letter, raw, None, attempts, False)
 
     async def close(self) -> None:
         self.cache.close()
         if self._engine is not None:
             await self._engine.close()
+
+
+def fold_question(turns: tuple[str, ...], earlier_answers: tuple[str, ...]) -> str:
+    """One {question} for a single-turn template: the user's turns, each earlier one
+    followed by the answer it got (when there is one to show)."""
+    if len(turns) == 1:
+        return turns[0]
+    parts = []
+    for index, user in enumerate(turns):
+        parts.append(f"[Turn {index + 1}] {user}")
+        if index < len(earlier_answers):
+            parts.append(f"[Assistant, turn {index + 1}] {earlier_answers[index]}")
+    return "\n\n".join(parts)
+
+
+def _order_errors(ab: _Order, ba: _Order) -> str | None:
+    """The orders' errors as one line, or None when both have a verdict."""
+    errors = [order.error for order in (ab, ba) if order.error]
+    return "; ".join(errors) if errors else None
 
 
 class JudgeFailed(Exception):
@@ -513,4 +762,15 @@ def parse_judge_flag(
     )
 
 
-__all__ = ["Judge", "JudgeCache", "JudgeConfigError", "JudgeSpec", "Template", "load_template"]
+__all__ = [
+    "Judge",
+    "JudgeCache",
+    "JudgeConfigError",
+    "JudgeInput",
+    "JudgeSpec",
+    "PairInput",
+    "PairJudgment",
+    "Template",
+    "load_fastchat_template",
+    "load_template",
+]

@@ -137,14 +137,38 @@ def parse_pair(raw: str, *, truncated: bool = False) -> str:
     return found.pop()
 
 
+def chosen(letter: str, shown_first: str, shown_second: str) -> str:
+    """The side a pairwise letter picks: [[A]] is whichever answer was shown first, so
+    the letter means nothing until it is mapped back through the order it was asked in."""
+    if letter == "A":
+        return shown_first
+    if letter == "B":
+        return shown_second
+    if letter == "C":
+        return "tie"
+    raise ValueError(f"not a pairwise verdict: {letter!r}")
+
+
+def combine_orders(ab: str | None, ba: str | None) -> str:
+    """FastChat's MT-Bench rule for one pair asked in both orders.
+
+    `ab` and `ba` are the side chosen ("a", "b" or "tie") when a's and b's answer was
+    shown first, or None where that order has no verdict. A win needs both orders to
+    choose the same side (a judge that always prefers the first answer is not believed);
+    a disagreement or a tie in either order is a tie; a missing order is "error", never
+    a guess from the other one.
+    """
+    if ab is None or ba is None:
+        return "error"
+    if ab == ba and ab != "tie":
+        return ab
+    return "tie"
+
+
 def combine_pair(first: str, swapped: str) -> str:
     """Both orders must agree for a win (position bias); anything else is a tie.
 
     `first` judged (A=model, B=other); `swapped` judged (A=other, B=model).
     Returns "model", "other" or "tie".
     """
-    if first == "A" and swapped == "B":
-        return "model"
-    if first == "B" and swapped == "A":
-        return "other"
-    return "tie"
+    return combine_orders(chosen(first, "model", "other"), chosen(swapped, "other", "model"))
