@@ -3,12 +3,15 @@
 Cohen's kappa with quadratic weights for ordinal scales (a 4 against a 5 is a
 near miss, a 1 against a 5 is not) and unweighted for yes/no, plus raw exact
 agreement and n, so a kappa on six items is never mistaken for a finding.
-Written out here because the formula is short and the libraries that carry it
-(scikit-learn, statsmodels) would triple the install for one function.
+The kappa is scikit-learn's cohen_kappa_score, not re-derived: statistics here
+come from maintained libraries. It is imported inside cohen_kappa, so importing
+this module (the console does, at start) does not load scikit-learn.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,30 +50,19 @@ class Agreement:
 def cohen_kappa(
     a: Sequence[Any], b: Sequence[Any], categories: Sequence[Any], weights: str | None = None
 ) -> float | None:
-    """Cohen's kappa; weights None (nominal) or "quadratic" (ordinal, categories in order)."""
-    if len(a) != len(b) or not a:
+    """scikit-learn's Cohen's kappa over the full scale `categories` (in order for an ordinal
+    scale); weights None (nominal) or "quadratic" (ordinal). None, never NaN, when it is
+    undefined: no pairs, a one-category scale, or no variation (both sources always give the
+    same single label, where scikit-learn warns and returns nan)."""
+    labels = list(categories)
+    if len(a) != len(b) or not len(a) or len(labels) < 2:
         return None
-    index = {c: i for i, c in enumerate(categories)}
-    k = len(categories)
-    if k < 2:
-        return None
-    observed = [[0.0] * k for _ in range(k)]
-    for x, y in zip(a, b, strict=True):
-        observed[index[x]][index[y]] += 1
-    n = float(len(a))
-    rows = [sum(observed[i]) for i in range(k)]
-    cols = [sum(observed[i][j] for i in range(k)) for j in range(k)]
+    from sklearn.metrics import cohen_kappa_score
 
-    def weight(i: int, j: int) -> float:
-        if weights == "quadratic":
-            return ((i - j) / (k - 1)) ** 2
-        return 0.0 if i == j else 1.0
-
-    disagree_observed = sum(weight(i, j) * observed[i][j] for i in range(k) for j in range(k)) / n
-    disagree_expected = sum(weight(i, j) * rows[i] * cols[j] for i in range(k) for j in range(k)) / (n * n)
-    if disagree_expected == 0:
-        return None  # no variation in either source: kappa is undefined
-    return 1.0 - disagree_observed / disagree_expected
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the undefined case: handled below as None
+        value = float(cohen_kappa_score(list(a), list(b), labels=labels, weights=weights))
+    return value if math.isfinite(value) else None
 
 
 def agreement(pairs: list[tuple[Any, Any]], kind: str, low: int = 1, high: int = 5) -> Agreement:
