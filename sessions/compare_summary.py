@@ -89,9 +89,7 @@ def summary_lines(summary: ComparisonSummary) -> list[str]:
                 )
     for source, ratings in summary.ratings.items():
         lines.append(f"Bradley-Terry ({source}):")
-        for rating in ratings:
-            lines.append(
-                f"  {rating.rank}. {rating.session:<30} {rating.rating:7.0f} "
-                f"[{rating.ci_low:.0f}, {rating.ci_high:.0f}]"
-            )
+        lines += [f"  {rating.line()}" for rating in ratings]
+    if summary.stale:
+        lines.append(f"{summary.stale} stale pairs left out (a source's answer changed)")
     return lines
