@@ -346,3 +346,45 @@ def test_kill_9_mid_judging_then_resume_judges_the_rest(
     assert len(judged) == 12  # the pairs judged before the kill are not asked again
     assert len(slow.requests) <= 2 * 12 + 2  # at most the pair in flight at the kill twice
     assert load_session(target)[0]["status"] == "stopped"  # judged, not yet voted
+
+
+def test_fastchat_prompt_file_and_reference_side_from_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--judge-template FILE#pair-v2` in FastChat's shape (our own words, not its prompts),
+    against the prompt set's references (`--reference`), judged by a loopback judge."""
+    from conftest import ScriptedServer, serve_in_thread
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    prompts = tmp_path / "judge_prompts.jsonl"
+    line = {
+        "name": "pair-v2",
+        "type": "pairwise",
+        "system_prompt": "You compare two answers.",
+        "prompt_template": "Q: {question}\nFIRST: {answer_a}\nSECOND: {answer_b}\nSay [[A]], [[B]] or [[C]].",
+        "description": "a test prompt",
+        "category": "general",
+        "output_format": "[[A]]",
+    }
+    prompts.write_text(json.dumps(line) + "\n")
+    run = write_run_session(
+        tmp_path / "run",
+        {str(i): f"model answer {i}" for i in range(3)},
+        references={str(i): f"reference answer {i}" for i in range(3)},
+    )
+    judge = ScriptedServer()
+    judge.default = {"text": "The second. [[B]]"}
+    with serve_in_thread(judge) as url:
+        result = run_cli(
+            "compare", str(run), "--reference", "--headless", "--session", str(tmp_path / "c"),
+            "--judge", f"openai:{url}#fc", "--judge-template", f"{prompts}#pair-v2",
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    first = judge.requests[0]["messages"]
+    assert first[0] == {"role": "system", "content": "You compare two answers."}
+    assert first[1]["content"].startswith("Q: question ") and "\nFIRST: " in first[1]["content"]
+    rows = [json.loads(x) for x in run_cli("export", str(tmp_path / "c")).stdout.splitlines()]
+    assert [(r["a"], r["b"]) for r in rows] == [("reference", "run")] * 3
+    # "[[B]]" in both orders: whichever is shown second wins, so the verdict is a tie.
+    assert {r["judges"]["fc"]["verdict"] for r in rows} == {"tie"}
+    assert {(r["judges"]["fc"]["ab"], r["judges"]["fc"]["ba"]) for r in rows} == {("b", "a")}
