@@ -116,6 +116,19 @@ class Scored(Event):
 
 
 @dataclass(frozen=True)
+class Probed(Event):
+    """A rater reliability probe: an item scored earlier, shown again later unannounced
+    and scored blind. Kept apart from `score`, so it never replaces the original label;
+    `original` is the label in force when the probe was answered (test-retest pairs)."""
+
+    TYPE: ClassVar[str] = "probe"
+    item: ItemId
+    criterion: str
+    value: Value
+    original: Value | None = None
+
+
+@dataclass(frozen=True)
 class Undone(Event):
     TYPE: ClassVar[str] = "undo"
     item: ItemId
@@ -231,7 +244,7 @@ class PairStale(Event):
 
 KINDS: tuple[type[Event], ...] = (
     ItemAdded, RunStarted, Generated, Failed, Skipped, Regenerated, Scored, Undone, Flagged,
-    Commented, Judged, Checked, Notice, PairAdded, Preferred, PairJudged, PairStale,
+    Commented, Judged, Checked, Notice, Probed, PairAdded, Preferred, PairJudged, PairStale,
 )  # fmt: skip
 
 
