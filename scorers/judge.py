@@ -398,7 +398,9 @@ class Judge:
     def engine(self) -> Any:
         return self._engine
 
-    async def start(self) -> None:
+    def prepare(self) -> None:
+        """Build the judge's engine without loading a model: a bad spec, a missing extra or
+        a model file that is not there fails here, as one line, before anything is opened."""
         if self._engine is None:
             from sftscope.engines.registry import load_engine
 
@@ -410,6 +412,9 @@ class Judge:
                 "retries": self.spec.retries,  # HTTP retries too, not only timeouts
             }
             self._engine = load_engine(spec, **options)
+
+    async def start(self) -> None:
+        self.prepare()
         self._engine.lower_priority(self.nice)
         await self._engine.start()
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sftscope.engines.base import EngineError
 from sftscope.sessions.events import ItemAdded, PairAdded, PairStale, Preferred, Skipped, Undone
 from sftscope.sessions.prompts import Item
 from sftscope.sessions.session import Session
@@ -453,6 +454,11 @@ def open_comparison(config: CompareConfig, *, read_only: bool = False) -> Compar
 
         judges = [Judge(JudgeSpec.from_dict(s), rubric) for s in saved.get("judges", [])]
     for judge in judges:
+        try:
+            judge.prepare()
+        except EngineError as exc:
+            reason = str(exc).removeprefix(f"--engine {judge.spec.engine!r}: ")
+            raise CompareError(f"--judge {judge.spec.engine}: {reason}") from None
         if not judge.pairwise:
             raise CompareError(
                 f"--judge-template {judge.spec.template}: judge {judge.spec.name} needs a pairwise "

@@ -274,6 +274,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         ),
         "none.jsonl",
     )
+    unknown = run_cli("compare", str(a), str(b), "--judge", "foo:bar", "--session", str(tmp_path / "u"))
+    one_line_error(unknown, "--judge foo:bar", "unknown engine scheme")
+    missing = run_cli("compare", str(a), str(b), "--judge", f"llama:{tmp_path}/none.gguf", "--headless")
+    one_line_error(missing, "none.gguf", "not found")
+    assert not (tmp_path / "u").exists()  # nothing is opened before the judges are known to be usable
     made = run_cli("compare", str(a), str(b), "--headless", "--session", str(tmp_path / "c"))
     assert made.returncode == 0, made.stderr
     # A comparison where a run session is expected, and the reverse.

@@ -83,7 +83,8 @@ def test_bundled_model_sessions_compared_with_pairwise_judges(tmp_path: Path) ->
     assert [r["judges"]["first"]["verdict"] for r in rows] == ["tie"] * 3
     assert all(r["judges"]["first"]["ab"] == "a" and r["judges"]["first"]["ba"] == "b" for r in rows)
     assert all(r["judges"]["first"]["raw_ab"].endswith("[[A]]") for r in rows)
-    assert re.search(r"first\s+3\s+0\s+3\s+0", result.stdout), result.stdout  # n=3, all ties
+    # n=3, all ties; flip rate 1.00, first-position rate 1.00
+    assert re.search(r"first\s+3\s+0\s+3\s+0 .* 1\.00\s+1\.00\s", result.stdout), result.stdout
 
     fair = consistent_judge()
     with serve_in_thread(fair) as url:
