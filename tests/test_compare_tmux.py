@@ -1,0 +1,153 @@
+"""`sftscope compare` in a real terminal (tmux, a private server): votes with real keys,
+q, then `sftscope export` of the comparison; and SIGTERM saves and marks it interrupted."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.compare_helpers import write_run_session
+from tests.conftest import ROOT, run_cli
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+class Terminal:
+    """One tmux session at 80x24 running a command, on a tmux server of its own (-L)."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.server = f"sftscope-compare-{uuid.uuid4().hex[:10]}"
+        self.name = "compare"
+        env = f"PYTHONPATH={ROOT} HF_HUB_OFFLINE=1"
+        line = "exec env " + env + " " + " ".join(_quote(c) for c in command)
+        self.tmux("new-session", "-d", "-s", self.name, "-x", "80", "-y", "24", line)
+        self.pid = int(self.tmux("display-message", "-p", "-t", self.name, "#{pane_pid}").strip())
+
+    def tmux(self, *args: str) -> str:
+        out = subprocess.run(["tmux", "-L", self.server, *args], capture_output=True, text=True, timeout=10)
+        return out.stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", self.name)
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", self.name, *keys)
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if predicate(text):
+                return text
+            time.sleep(0.03)
+        raise AssertionError(f"screen never matched:\n{self.screen()}")
+
+    def close(self) -> None:
+        """Only this test's own server is killed."""
+        subprocess.run(["tmux", "-L", self.server, "kill-server"], capture_output=True, timeout=10)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie still answers kill(0)
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def wait_gone(pid: int, limit: float = 10.0) -> float:
+    started = time.monotonic()
+    while alive(pid) and time.monotonic() - started < limit:
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+def two_runs(tmp_path: Path) -> tuple[Path, Path]:
+    words = {"q1": "one", "q2": "two", "q3": "three"}
+    a = write_run_session(tmp_path / "runA", {i: f"Alpha answer {w}." for i, w in words.items()})
+    b = write_run_session(tmp_path / "runB", {i: f"Beta answer {w}." for i, w in words.items()})
+    return a, b
+
+
+def compare_in_tmux(tmp_path: Path) -> tuple[Terminal, Path]:
+    a, b = two_runs(tmp_path)
+    target = tmp_path / "cmp"
+    command = [sys.executable, "-m", "sftscope.tui.cli", "compare", str(a), str(b), "--session", str(target)]
+    return Terminal(command), target
+
+
+def exported(target: Path) -> dict[str, dict]:
+    result = run_cli("export", str(target))
+    assert result.returncode == 0, result.stderr
+    return {row["item"]: row for row in map(json.loads, result.stdout.splitlines())}
+
+
+def showing(word: str) -> Callable[[str], bool]:
+    """Both answers of the item whose answers end in `word` are on screen."""
+    return lambda s: f"Alpha answer {word}." in s and f"Beta answer {word}." in s
+
+
+def test_compare_votes_with_real_keys_quit_and_export(tmp_path: Path) -> None:
+    term, target = compare_in_tmux(tmp_path)
+    try:
+        term.wait_for(lambda s: "pair 1/3" in s and showing("one")(s))
+        term.keys("1")
+        screen = term.wait_for(lambda s: "saved ✓" in s)
+        assert "1 = run" in screen and "2 = run" in screen  # the moment the names are shown
+        term.wait_for(lambda s: "pair 2/3" in s and showing("two")(s))  # moved on by itself
+        term.keys("2")
+        term.wait_for(lambda s: "pair 3/3" in s and showing("three")(s))
+        term.keys("t")
+        term.wait_for(lambda s: "voted 3" in s and "saved ✓" in s)
+        term.keys("q")
+        took = wait_gone(term.pid)
+        screen = term.screen()
+    finally:
+        term.close()
+    assert not alive(term.pid)
+    assert took < 3, f"took {took:.1f}s to end after q"
+    assert "Traceback" not in screen
+    rows = exported(target)
+    other = {"a": "b", "b": "a"}
+    assert rows["q1"]["human"] == rows["q1"]["human_shown_first"]  # 1: the answer shown first
+    assert rows["q2"]["human"] == other[rows["q2"]["human_shown_first"]]  # 2: the other one
+    assert rows["q3"]["human"] == "tie"
+    assert {rows[i]["a"] for i in rows} == {"runA"} and {rows[i]["b"] for i in rows} == {"runB"}
+    assert 'status = "complete"' in (target / "session.toml").read_text()
+
+
+def test_sigterm_saves_the_votes_and_marks_the_comparison_interrupted(tmp_path: Path) -> None:
+    term, target = compare_in_tmux(tmp_path)
+    try:
+        term.wait_for(showing("one"))
+        term.keys("b")
+        term.wait_for(lambda s: "saved ✓" in s)
+        os.kill(term.pid, signal.SIGTERM)
+        took = wait_gone(term.pid)
+    finally:
+        term.close()
+    assert not alive(term.pid) and took < 5
+    assert 'status = "interrupted"' in (target / "session.toml").read_text()
+    assert exported(target)["q1"]["human"] == "both_bad"
+    from sftscope.sessions.store import SessionStore
+
+    store = SessionStore(target)
+    store.open()  # the lock was released
+    store.close()

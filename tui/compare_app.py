@@ -1,0 +1,783 @@
+"""The A/B console: two answers to the same prompt, labelled only "1" and "2", voted on
+with single keys while pairwise judges work in the background.
+
+Like the run console (tui/app.py) the app is a subscriber of the comparison's Session
+and sends it commands. Every vote goes through `ComparisonSession.prefer`, which fsyncs
+before it returns, so "saved ✓" on screen means on disk. The operator stays blind: the
+sessions are never named on an unvoted pair, which session is shown first is the
+pair's own (`pair.first`, shuffled per item from --seed), and the judges' verdicts stay
+hidden until the pair is voted and `v` is pressed. Right after a vote the screen says,
+for a moment, which session was which, then moves on to the next unvoted pair.
+
+The running numbers (win rates with their bootstrap intervals, agreement with each
+judge) are computed on a worker thread and throttled, so a key press never waits on
+them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import threading
+from typing import Any
+
+from rich.console import Group
+from rich.markdown import Markdown as RichMarkdown
+from rich.table import Table
+from rich.text import Text
+from sftscope.sessions.comparison import Comparison, PairState
+from sftscope.tui.conversation import shown
+from textual import events
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Label, Static
+from textual.worker import Worker, WorkerState
+
+HARD_EXIT_SECONDS = 3.0  # after SIGHUP/SIGTERM all is saved: never hang on a dead terminal
+JUDGE_NICE = 10  # a local judge's threads run below the UI thread, as in the run console
+REVEAL_SECONDS = 0.8  # how long "1 = runA · 2 = runB" stays before the next pair
+TALLY_RESAMPLES = 200  # the running line's bootstrap: enough for an interval, cheap per vote
+TALLY_PAUSE = 0.25  # at most about four recomputations a second, however fast the votes
+WIDE = 110  # from this width the answers sit side by side
+
+
+def vote_text(pair: PairState, choice: str | None) -> str:
+    """A vote as the operator made it: by the shown number, never by session."""
+    if choice in ("a", "b"):
+        return f"{shown_number(pair, choice)} better"
+    return {"tie": "tie", "both_bad": "both bad"}.get(str(choice), "not voted")
+
+
+def shown_number(pair: PairState, side: str | None) -> str:
+    """The number ("1" or "2") a session side was shown as; ties and gaps as words."""
+    if side in ("a", "b"):
+        return "1" if pair.side(1) == side else "2"
+    return "tie" if side == "tie" else "no verdict"
+
+
+def verdict_text(pair: PairState, judge: str, event: dict[str, Any] | None) -> Text:
+    """One judge's verdict on the pair in the operator's terms (1, 2, tie), with what each
+    order said when they disagree: a judge that only picks the first answer shows here."""
+    text = Text(f"{judge}: ", style="bold")
+    if event is None:
+        text.append("not judged yet", style="dim")
+        return text
+    verdict = event.get("verdict")
+    if verdict == "error":
+        error = str(event.get("error") or "no verdict").splitlines()[0]
+        text.append(f"error · {error}", style="red")
+        return text
+    ab, ba = event.get("ab"), event.get("ba")
+    if verdict in ("a", "b"):
+        text.append(f"{shown_number(pair, verdict)} better", style="bold cyan")
+        text.append(" (both orders)", style="dim")
+    else:
+        text.append("tie", style="bold cyan")
+        if ab != ba:
+            text.append(
+                f" (the orders disagree: {shown_number(pair, ab)}, then {shown_number(pair, ba)})",
+                style="dim",
+            )
+    human = pair.human
+    if human is not None and verdict in ("a", "b", "tie"):
+        same = human == verdict or (human == "both_bad" and verdict == "tie")
+        text.append(" · agrees with you" if same else " · differs from you", style="dim")
+    return text
+
+
+def not_saved(message: str) -> str:
+    """A write error with "not saved" first, so a cut line still says it: the store's
+    "DIR: not saved (read-only)" becomes "not saved (read-only) · DIR"."""
+    where, found, why = message.partition("not saved")
+    if not found or not where.strip():
+        return message
+    return f"not saved{why} · {where.strip().rstrip(':')}"
+
+
+def answer_markdown(answers: list[str]) -> str:
+    """One side's answers: the last is the one compared; on a multi-turn item each turn is
+    headed, because each session continued its own conversation."""
+    if len(answers) <= 1:
+        answer = answers[-1] if answers else ""
+        return shown(answer) if answer.strip() else "*(empty answer)*"
+    parts = []
+    for turn, answer in enumerate(answers, start=1):
+        parts.append(f"**turn {turn}**")
+        parts.append(shown(answer) if answer.strip() else "*(empty answer)*")
+    return "\n\n".join(parts)
+
+
+def prompt_markdown(pair: PairState) -> str:
+    """What both sessions were asked: the prompt set's own context, then each user turn."""
+    item = pair.item
+    parts = [f"> *{m['role']}:* {m['content']}" for m in item.prefix if m.get("content")]
+    if len(item.turns) == 1:
+        parts.append(item.turns[0])
+    else:
+        parts += [f"**turn {turn}** {text}" for turn, text in enumerate(item.turns, start=1)]
+    return "\n\n".join(parts)
+
+
+class AnswerPane(VerticalScroll):
+    """One answer, titled only by the number it is shown as. Focus marks it (▶ and the
+    border) and says which one ↑ ↓ pgup pgdn scroll."""
+
+    def __init__(self, number: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.number = number
+        self.border_title = f" {number} "
+
+    def compose(self) -> ComposeResult:
+        yield Static(id=f"answer-{self.number}-text", classes="answer-text")
+
+    def show(self, markdown: str) -> None:
+        self.query_one(Static).update(RichMarkdown(markdown))
+        self.scroll_home(animate=False)
+
+    def on_focus(self, event: events.Focus) -> None:
+        self.border_title = f" ▶ {self.number} "
+
+    def on_blur(self, event: events.Blur) -> None:
+        self.border_title = f" {self.number} "
+
+
+class CompareScreen(Screen[None]):
+    """The prompt, the two answers, the note line and the running numbers. The footer
+    lists the vote keys first: Textual cuts off what does not fit at the right."""
+
+    BINDINGS = [
+        Binding("1", "app.vote('1')", "better", key_display="1/2"),
+        Binding("2", "app.vote('2')", "better", show=False),
+        Binding("t", "app.vote('tie')", "tie"),
+        Binding("b", "app.vote('both_bad')", "both bad"),
+        Binding("question_mark", "app.help", "help", key_display="?"),
+        Binding("q", "app.quit", "quit"),
+        Binding("enter", "app.next_unvoted", "next", key_display="⏎"),
+        Binding("u", "app.undo", "undo"),
+        Binding("s", "app.skip", "skip"),
+        Binding("v", "app.verdicts", "judges"),
+        # Before the answer panes' own (horizontal scroll) bindings: the answers wrap.
+        Binding("right", "app.move(1)", "pair", show=False, priority=True),
+        Binding("left", "app.move(-1)", "pair", show=False, priority=True),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Static("sftscope compare", id="status")
+        with VerticalScroll(id="prompt"):
+            yield Static(id="prompt-text")
+        with Horizontal(id="answers"):
+            yield AnswerPane(1, id="answer-1")
+            yield AnswerPane(2, id="answer-2")
+        yield Static(id="note")
+        yield Static(id="tally")
+        yield Footer(show_command_palette=False)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width >= WIDE, "wide")
+
+
+class CompareHelpScreen(ModalScreen[None]):
+    """Every key of the A/B console."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, show_header=False, padding=(0, 1))
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column()
+        rows = (
+            ("1 / 2", "the first / the second answer is better"),
+            ("t", "a tie"),
+            ("b", "both are bad"),
+            ("u", "undo the vote (or skip) on this pair; on a pair not voted yet, your last vote"),
+            ("s", "skip this pair"),
+            ("→ / ←", "the next / the previous pair"),
+            ("enter", "the next pair not voted yet"),
+            ("v", "show or hide the judges' verdicts (once you have voted on this pair)"),
+            ("tab", "focus the other answer (marked ▶)"),
+            ("↑ ↓ pgup pgdn", "scroll the focused answer"),
+            ("?", "this help"),
+            ("q", "quit: every vote is already saved"),
+            ("ctrl+c", "quit, marking the comparison interrupted"),
+        )
+        for keys, what in rows:
+            table.add_row(Text(keys), Text(what))
+        with VerticalScroll(id="help"):
+            yield Label(Text.assemble(("sftscope compare keys", "bold"), "  (answers are never named)"))
+            yield Static(table)
+
+
+class CompareApp(App[int]):
+    """The A/B console on an open comparison; closes it (status, unlock) before it ends."""
+
+    CSS_PATH = "compare.tcss"
+    TITLE = "sftscope compare"
+    ENABLE_COMMAND_PALETTE = False  # the footer keeps its room for the vote keys
+    # Ctrl+C leaves like a signal would: everything saved, the comparison marked interrupted.
+    BINDINGS = [Binding("ctrl+c", "interrupt", "interrupt", show=False, priority=True)]
+
+    def __init__(self, comparison: Comparison, *, review: bool = False) -> None:
+        super().__init__()
+        self.comparison = comparison
+        self.session = comparison.session
+        self.main = CompareScreen()  # queried by name: a help screen may be on top
+        self.review = review  # a saved comparison replayed: no judging
+        self.pairs: list[PairState] = list(comparison.state.ordered())
+        self.positions = {pair.pair: n for n, pair in enumerate(self.pairs)}
+        self.index = 0
+        self.on_screen: str | None = None  # the pair whose answers are painted: votes apply to it
+        # Kept pair by pair from the events, so a key press costs the same on 16,000 pairs.
+        self.voted = {pair.pair for pair in self.pairs if pair.voted}
+        self.judge_names = [judge.spec.name for judge in comparison.judges]
+        for pair in self.pairs:
+            for name in pair.judges:
+                if name not in self.judge_names:
+                    self.judge_names.append(name)
+        self.judged: dict[str, set[str]] = {name: set() for name in self.judge_names}
+        self.judge_errors: dict[str, set[str]] = {name: set() for name in self.judge_names}
+        for pair in self.pairs:
+            for name, event in pair.judges.items():
+                self.count_judgment(pair.pair, name, event)
+        self.revealed: set[str] = set()  # pairs whose verdicts are on screen (v)
+        self.seen_judges: set[str] = set()  # pairs whose verdicts were ever shown: a later vote says so
+        self.history: list[str] = []  # pairs voted or skipped here, for u on an unvoted pair
+        self.saved_note = ""
+        self.reveal_note = ""
+        self.refused_note = ""
+        self.opening_note = ""
+        self.judging: Any = None  # PairJudging once the judges have started
+        self.judges_started = False
+        self.summary: Any = None
+        self.stats_warm = False
+        self._tally_dirty = False
+        self._tally_running = False
+        self._advance: Timer | None = None
+        self._session_closed = False
+        self.error_message: str | None = None
+        self.close_problems: list[str] = []
+        self.early_signal = False  # a caller's signal handler may set it before mount
+
+    # --- start-up ----------------------------------------------------------------
+    async def on_mount(self) -> None:
+        await self.push_screen(self.main)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+                loop.add_signal_handler(sig, self.hang_up)
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            loop.add_signal_handler(signal.SIGINT, lambda: self.run_worker(self.action_interrupt()))
+        if self.early_signal:
+            self.hang_up()
+            return
+        self.main.set_class(self.size.width >= WIDE, "wide")
+        self.session.subscribe(self.on_comparison_event)
+        from sftscope.tui.compare_command import describe_opening
+
+        # What was compared, said on the note line until the first key (a toast would
+        # cover the answers).
+        opening = [line.removeprefix("sftscope: ") for line in describe_opening(self.comparison)]
+        self.opening_note = " · ".join(opening)
+        first = next((n for n, pair in enumerate(self.pairs) if not pair.voted), 0)
+        self.show(first)
+        self.main.query_one("#answer-1", AnswerPane).focus()
+        self.request_tally()
+        if self.comparison.judges and not self.review:
+            self.run_worker(self.start_judges(), group="judges", exit_on_error=False)
+
+    async def start_judges(self) -> None:
+        """Start every judge, then judge the pairs none has judged in the background. A judge
+        that cannot start ends the console with its one line (exit 2), as a model would."""
+        from sftscope.sessions.pair_judging import PairJudging
+
+        try:
+            for judge in self.comparison.judges:
+                judge.nice = JUDGE_NICE  # the keyboard comes first
+                await judge.start()
+        except Exception as exc:
+            if self._session_closed:
+                return
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.error_message = f"judge {judge.spec.name}: {reason}"
+            await self.shutdown()
+            self.exit(2, return_code=2)
+            return
+        if self._session_closed:
+            return
+        self.judging = PairJudging(self.session, self.comparison.judges)
+        self.judging.start()
+        self.judges_started = True
+        self.set_status()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """One place where a failed background task becomes visible."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            error = event.worker.error
+            self.notify(f"{type(error).__name__}: {error}", severity="error", timeout=10)
+
+    # --- the pair on screen --------------------------------------------------------
+    @property
+    def current(self) -> PairState | None:
+        return self.pairs[self.index] if self.pairs else None
+
+    def show(self, index: int) -> None:
+        """Put a pair on screen. Votes wait until its answers are painted (`on_screen`)."""
+        self.cancel_advance()
+        if not self.pairs:
+            self.refused_note = "no pairs to compare"
+            self.refresh_note()
+            self.set_status()
+            return
+        self.index = max(0, min(index, len(self.pairs) - 1))
+        pair = self.pairs[self.index]
+        if self.on_screen is not None:
+            self.opening_note = ""  # a second pair: the operator has read it
+        self.on_screen = None
+        if not self.saved_note.startswith("✗"):  # a failed write stays until one succeeds
+            self.saved_note = ""
+        self.reveal_note = ""
+        self.refused_note = ""
+        screen = self.main
+        prompt = screen.query_one("#prompt", VerticalScroll)
+        title = f" prompt · {pair.item.id}"
+        if pair.item.category:
+            title += f" · {pair.item.category}"
+        prompt.border_title = title + " "
+        screen.query_one("#prompt-text", Static).update(RichMarkdown(prompt_markdown(pair)))
+        prompt.scroll_home(animate=False)
+        for number in (1, 2):
+            side = pair.side(number)
+            answers = pair.answers_a if side == "a" else pair.answers_b
+            screen.query_one(f"#answer-{number}", AnswerPane).show(answer_markdown(answers))
+        self.refresh_note()
+        self.set_status()
+        self.call_after_refresh(self.painted, pair.pair)
+
+    def painted(self, pair_id: str) -> None:
+        current = self.current
+        if current is not None and current.pair == pair_id:
+            self.on_screen = pair_id
+
+    def shown_pair(self) -> PairState | None:
+        """The current pair if its answers are on screen, else None (and the key says why)."""
+        pair = self.current
+        if pair is None or self._session_closed:
+            self.bell()
+            return None
+        if self.on_screen != pair.pair:
+            self.refuse("the answers are not on screen yet: nothing done")
+            return None
+        return pair
+
+    def refuse(self, why: str) -> None:
+        """A key that does nothing says why, on the note line."""
+        self.refused_note = why
+        self.bell()
+        self.refresh_note()
+
+    def set_status(self) -> None:
+        """The header: where you are, how many are voted, what was left out, the judges."""
+        screen = self.main
+        if not screen.query("#status"):
+            return
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(" sftscope ", style="bold reverse")
+        total = len(self.pairs)
+        text.append(f" pair {self.index + 1 if total else 0}/{total} ", style="bold")
+        text.append(f"· voted {len(self.voted)} ")
+        if self.comparison.left_out:
+            text.append(f"· {self.comparison.left_out} left out ", style="dim")
+        if self.review:
+            text.append("· review ", style="magenta")
+        for name in self.judge_names:
+            text.append(f"· {name} {len(self.judged.get(name, ()))}/{total} ", style="dim")
+            errors = len(self.judge_errors.get(name, ()))
+            if errors:
+                text.append(f"({errors} err) ", style="red")
+        if (
+            self.comparison.judges
+            and not self.review
+            and not self.judges_started
+            and not self._session_closed
+        ):
+            text.append("· judges starting … ", style="yellow")
+        if self.session.write_error is not None:
+            text.append(f"· {self.session.write_error} ", style="bold white on red")
+        screen.query_one("#status", Static).update(text)
+
+    def refresh_note(self) -> None:
+        """Under the answers: what the last key did, the vote in force, and (revealed) the
+        judges' verdicts."""
+        screen = self.main
+        if not screen.query("#note"):
+            return
+        pair = self.current
+        lines: list[Text] = []
+        first = Text(no_wrap=True, overflow="ellipsis")
+        if self.opening_note and not (self.refused_note or self.saved_note):
+            first.append(self.opening_note, style="dim")
+        elif self.refused_note:
+            first.append(self.refused_note, style="bold yellow")
+        elif self.saved_note.startswith("✗"):
+            first.append(self.saved_note, style="bold white on red")
+        else:
+            if self.saved_note:
+                first.append(self.saved_note, style="bold green")
+            if self.reveal_note:
+                first.append(f"  {self.reveal_note}", style="bold magenta")
+            if pair is not None and not self.reveal_note:
+                if pair.human is not None:
+                    first.append(f"  your vote: {vote_text(pair, pair.human)}", style="dim")
+                elif pair.skipped:
+                    first.append("  skipped", style="dim")
+        lines.append(first)
+        if pair is not None and pair.pair in self.revealed and pair.human is not None:
+            for name in self.judge_names:
+                line = verdict_text(pair, name, pair.judges.get(name))
+                line.no_wrap, line.overflow = True, "ellipsis"
+                lines.append(line)
+        screen.query_one("#note", Static).update(Group(*lines))
+
+    # --- the running numbers ---------------------------------------------------------
+    def request_tally(self) -> None:
+        """Ask for the running line again; one computation at a time, throttled."""
+        self._tally_dirty = True
+        if not self._tally_running:
+            self._tally_running = True
+            self.run_worker(self.tally_loop(), group="tally", exit_on_error=False)
+
+    async def tally_loop(self) -> None:
+        from sftscope.sessions.compare_stats import summarize
+        from sftscope.sessions.compare_summary import pair_records
+
+        if not self.stats_warm:  # seconds of imports, on the thread, before the first vote needs them
+            await asyncio.to_thread(warm_statistics)
+            self.stats_warm = True
+        seed = int(self.comparison.header.get("seed", 0) or 0)
+        try:
+            while self._tally_dirty and not self._session_closed:
+                self._tally_dirty = False
+                records = pair_records(self.comparison.state)  # read here, on the UI thread
+                self.summary = await asyncio.to_thread(
+                    summarize, records, resamples=TALLY_RESAMPLES, seed=seed
+                )
+                self.refresh_tally()
+                await asyncio.sleep(TALLY_PAUSE)
+        finally:
+            self._tally_running = False  # in the same step as the last check: no request is lost
+
+    def refresh_tally(self) -> None:
+        screen = self.main
+        if not screen.query("#tally"):
+            return
+        lines = tally_lines(self.summary)
+        texts = [Text(line, no_wrap=True, overflow="ellipsis") for line in lines]
+        screen.query_one("#tally", Static).update(Group(*texts))
+
+    # --- the session's events ----------------------------------------------------------
+    def count_judgment(self, pair_id: str, judge: str, event: dict[str, Any]) -> None:
+        self.judged.setdefault(judge, set()).add(pair_id)
+        errors = self.judge_errors.setdefault(judge, set())
+        if event.get("verdict") == "error":
+            errors.add(pair_id)
+        else:
+            errors.discard(pair_id)
+
+    def on_comparison_event(self, event: dict[str, Any]) -> None:
+        """An event on disk: counts, the note and the numbers follow it. (Not `on_event`:
+        that name is Textual's own handler for every message.)"""
+        kind = event.get("type")
+        pair_id = str(event.get("pair"))
+        pair = self.comparison.state.pairs.get(pair_id)
+        if pair is None or pair_id not in self.positions:
+            return
+        current = self.current
+        if kind in ("preference", "skip", "undo"):
+            if pair.voted:
+                self.voted.add(pair_id)
+            else:
+                self.voted.discard(pair_id)
+            self.request_tally()
+            self.set_status()
+        elif kind == "pair_judge":
+            judge = str(event.get("judge"))
+            if judge not in self.judge_names:
+                self.judge_names.append(judge)
+            self.count_judgment(pair_id, judge, event)
+            if current is not None and current.pair == pair_id and pair_id in self.revealed:
+                self.refresh_note()
+            self.request_tally()
+            self.set_status()
+
+    # --- actions -------------------------------------------------------------------
+    def label(self, write: Any, *args: Any, **kwargs: Any) -> bool:
+        """One vote through the Session (fsynced before it returns). "saved ✓" only for a
+        vote that is on disk; a failed write says why, in red, until a later one is saved."""
+        from sftscope.sessions.store import SessionWriteError
+
+        try:
+            write(*args, **kwargs)
+        except SessionWriteError as exc:
+            self.saved_note = f"✗ {not_saved(str(exc))}"
+            self.refused_note = ""
+            self.bell()
+            self.refresh_note()
+            self.set_status()
+            return False
+        self.saved_note = "saved ✓"
+        self.refused_note = ""
+        return True
+
+    def action_vote(self, choice: str) -> None:
+        """1 / 2 (the answer shown first / second), tie, both_bad."""
+        pair = self.shown_pair()
+        if pair is None:
+            return
+        side = {"1": pair.side(1), "2": pair.side(2)}.get(choice, choice)
+        visible = pair.pair in self.seen_judges
+        if not self.label(self.session.prefer, pair.pair, side, judges_visible=visible):
+            return
+        self.note_history(pair.pair)
+        self.reveal_note = f"1 = {pair.name(pair.side(1))} · 2 = {pair.name(pair.side(2))}"
+        self.refresh_note()
+        self.set_status()
+        self.cancel_advance()
+        self._advance = self.set_timer(REVEAL_SECONDS, self.advance_after_vote)
+
+    def advance_after_vote(self) -> None:
+        """The moment is over: hide the names and go to the next unvoted pair."""
+        self._advance = None
+        if self._session_closed:
+            return
+        target = self.next_unvoted(self.index)
+        if target is None:
+            self.reveal_note = ""
+            self.refused_note = "every pair is voted: q to finish"
+            self.refresh_note()
+            return
+        self.show(target)
+
+    def cancel_advance(self) -> None:
+        if self._advance is not None:
+            self._advance.stop()
+            self._advance = None
+
+    def note_history(self, pair_id: str) -> None:
+        if pair_id in self.history:
+            self.history.remove(pair_id)
+        self.history.append(pair_id)
+
+    def next_unvoted(self, after: int) -> int | None:
+        """The first pair not voted (nor skipped) after `after`, wrapping round; it may be
+        `after` itself when that is the only one left."""
+        count = len(self.pairs)
+        for step in range(1, count + 1):
+            index = (after + step) % count
+            if not self.pairs[index].voted:
+                return index
+        return None
+
+    def action_next_unvoted(self) -> None:
+        if not self.pairs:
+            self.bell()
+            return
+        target = self.next_unvoted(self.index)
+        if target is None:
+            self.refuse("every pair is voted: q to finish")
+            return
+        self.show(target)
+
+    def action_move(self, step: int) -> None:
+        target = self.index + step
+        if not self.pairs or not 0 <= target < len(self.pairs):
+            self.bell()
+            return
+        self.show(target)
+
+    def action_skip(self) -> None:
+        pair = self.shown_pair()
+        if pair is None:
+            return
+        if not self.label(self.session.skip_pair, pair.pair):
+            return
+        self.note_history(pair.pair)
+        target = self.next_unvoted(self.index)
+        if target is not None and target != self.index:
+            self.show(target)
+        self.saved_note = "skipped ✓"
+        self.refresh_note()
+        self.set_status()
+
+    def action_undo(self) -> None:
+        """Undo the last vote or skip on this pair; on a pair with none, go back to the
+        last pair voted here and undo that (a vote moves on before a slip is noticed)."""
+        pair = self.current
+        if pair is None or self._session_closed:
+            self.bell()
+            return
+        if not pair.actions:
+            while self.history and not self.comparison.state.pairs[self.history[-1]].actions:
+                self.history.pop()
+            if not self.history:
+                self.refuse("nothing to undo")
+                return
+            self.show(self.positions[self.history[-1]])
+            pair = self.pairs[self.index]
+        self.cancel_advance()
+        undone = pair.actions[-1]["type"]
+        if not self.label(self.session.undo_pair, pair.pair):
+            return
+        if self.history and self.history[-1] == pair.pair and not pair.actions:
+            self.history.pop()
+        self.saved_note = f"undid the {'vote' if undone == 'preference' else undone} ✓"
+        self.reveal_note = ""
+        self.refresh_note()
+        self.set_status()
+
+    def action_verdicts(self) -> None:
+        """Show or hide the judges' verdicts on this pair: only once it is voted."""
+        pair = self.current
+        if pair is None:
+            self.bell()
+            return
+        if pair.pair in self.revealed:
+            self.revealed.discard(pair.pair)
+            self.refresh_note()
+            return
+        if not self.judge_names:
+            self.refuse("no judges in this comparison (compare --judge SPEC)")
+            return
+        if pair.human is None:
+            self.refuse("vote first: the judges' verdicts stay hidden until you vote on this pair")
+            return
+        self.cancel_advance()  # stay on the pair whose verdicts were asked for
+        self.revealed.add(pair.pair)
+        self.seen_judges.add(pair.pair)
+        self.refused_note = ""
+        self.refresh_note()
+
+    def action_help(self) -> None:
+        self.push_screen(CompareHelpScreen())
+
+    async def action_quit(self) -> None:
+        """Every vote is already saved: stop the judges, write the status, leave."""
+        await self.shutdown()
+        self.exit(0)
+
+    async def action_interrupt(self) -> None:
+        """Ctrl+C (the key, or SIGINT): like quit, but the comparison is marked interrupted."""
+        await self.shutdown("interrupted")
+        self.exit(130, return_code=130)
+
+    # --- leaving -------------------------------------------------------------------
+    def final_status(self) -> str:
+        """complete once every pair is voted (or skipped), else stopped."""
+        return "complete" if self.pairs and len(self.voted) == len(self.pairs) else "stopped"
+
+    async def shutdown(self, status: str | None = None) -> None:
+        """Stop the judges, write what waits, close the comparison (status, fsync, lock).
+        Judgments in flight are dropped: a resumed comparison asks for them again."""
+        if self._session_closed:
+            return
+        self._session_closed = True
+        self.cancel_advance()
+        if self.judging is not None:
+            self.judging.cancel()
+            with contextlib.suppress(Exception, asyncio.TimeoutError):
+                await asyncio.wait_for(self.judging.stop(), timeout=1.0)
+        self.session.retry_writes()
+        self.close_problems = self.comparison.close(status or self.final_status())
+        # Connections and caches closed, bounded: the process ends right after, and a
+        # local judge's model is never worth waiting for.
+        closing = asyncio.gather(*(judge.close() for judge in self.comparison.judges), return_exceptions=True)
+        with contextlib.suppress(Exception, asyncio.TimeoutError):
+            await asyncio.wait_for(closing, timeout=1.0)
+
+    def hang_up(self) -> None:
+        """SIGHUP (the SSH link dropped) or SIGTERM: save, mark interrupted, unlock, leave.
+
+        Everything is done synchronously first; Textual's own exit may then block on a
+        terminal that is gone, so a timer ends the process regardless."""
+        if not self._session_closed:
+            self._session_closed = True
+            self.cancel_advance()
+            if self.judging is not None:
+                self.judging.cancel()
+            self.session.retry_writes()
+            self.close_problems = self.comparison.close("interrupted")
+        timer = threading.Timer(HARD_EXIT_SECONDS, os._exit, args=(0,))
+        timer.daemon = True
+        timer.start()
+        self.exit(0)
+
+    async def on_unmount(self) -> None:
+        await self.shutdown()
+
+
+def warm_statistics() -> None:
+    """Import what compare_stats imports inside its functions (scipy, scikit-learn: about
+    two seconds), so the first vote's numbers do not wait on it."""
+    import importlib
+
+    for name in (
+        "scipy.optimize",
+        "scipy.sparse.csgraph",
+        "scipy.special",
+        "scipy.stats",
+        "sklearn.linear_model",
+        "sklearn.metrics",
+    ):
+        importlib.import_module(name)
+
+
+def tally_lines(summary: Any) -> list[str]:
+    """The running line: each session's wins, ties and losses from your votes, its win
+    rate with the 95% interval ("n too small" below MIN_N), then your agreement with each
+    judge. Two sessions: a line per session; more: a line per pair of sessions."""
+    if summary is None:
+        return ["counting …"]
+    if not summary.groups:
+        return ["no votes yet"]
+    lines: list[str] = []
+    single = len(summary.groups) == 1
+    for group in summary.groups:
+        human = group.sources.get("human")
+        if human is None:
+            continue
+        if single:
+            lines.append(_session_line(group.a, human.wins_a, human.ties, human.wins_b, human, flip=True))
+            lines.append(_session_line(group.b, human.wins_b, human.ties, human.wins_a, human, flip=False))
+        else:
+            lines.append(
+                _session_line(f"{group.b} vs {group.a}", human.wins_b, human.ties, human.wins_a, human, False)
+            )
+        agreements = []
+        for judge, agreement in group.agreement.items():
+            prefix = "" if single else f"{group.b} vs {group.a}: "
+            if not agreement.n:
+                agreements.append(f"{prefix}you vs {judge}: nothing decided by both yet")
+            else:
+                agreements.append(prefix + agreement.line())
+        if agreements:
+            lines.append(" · ".join(agreements))
+    return lines
+
+
+def _session_line(name: str, wins: int, ties: int, losses: int, source: Any, flip: bool) -> str:
+    """A line like `runA  W3 T1 L2 · 0.58 [0.30, 0.83] n=6`: the rate is of `name` winning
+    (ties count half); `flip` turns B's win rate (what the statistics give) into A's."""
+    head = f"{name}  W{wins} T{ties} L{losses}"
+    if not source.n:
+        return f"{head} · no votes yet"
+    if not source.enough or source.win_rate_b is None:
+        return f"{head} · n too small (n={source.n})"
+    rate = 1.0 - source.win_rate_b if flip else source.win_rate_b
+    ci = source.win_rate_b_ci
+    if ci is not None:
+        low, high = (1.0 - ci[1], 1.0 - ci[0]) if flip else ci
+        return f"{head} · {rate:.2f} [{low:.2f}, {high:.2f}] n={source.n}"
+    return f"{head} · {rate:.2f} n={source.n}"
