@@ -1,0 +1,997 @@
+"""The report's renderings (text, Markdown, HTML) made from its JSON document.
+
+Every renderer takes the dict that `Report.to_dict()` returns, the same document
+`sftscope report --format json` prints, never the Report object: whatever a reader sees
+in the text, the Markdown or the HTML page is a number a script can read from the JSON,
+so the formats cannot disagree. To make that hold for formatting too, the document is
+turned once into a small neutral layout here (`layout`: sections of headings, notes,
+tables of already formatted strings and charts of numbers), and each format only draws
+that layout: a number is formatted in one place, "n too small" is decided in one place.
+
+The document's schema is /tmp/report-schema.md (README "Reports"); keys the renderers do
+not know are ignored, keys they know may be absent (a run without judges has none).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+# Below this many observations a number is shown as "n too small" (the schema's `enough`;
+# used only when an aggregate lacks that key, so the rule stays the document's).
+MIN_N = 10
+
+TOO_SMALL = "n too small"
+UNDEFINED = "undefined"
+DASH = "–"
+
+FORMATS = ("text", "json", "html", "md")
+
+
+# ---------------------------------------------------------------------------------------
+# The layout every format draws.
+
+
+@dataclass
+class Table:
+    """A table of formatted cells. `align` is "l" or "r" per column (numbers right)."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    align: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.align = self.align or ["l"] + ["r"] * (len(self.columns) - 1)
+
+
+@dataclass
+class Series:
+    """One source's numbers in a chart: a value per label, with optional interval ends."""
+
+    name: str
+    values: list[float | None]
+    lows: list[float | None] = field(default_factory=list)
+    highs: list[float | None] = field(default_factory=list)
+    # How each value is printed beside its bar: the number from the document, which the
+    # bar's length may show rescaled (a likert mean on a 0–1 axis).
+    texts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Chart:
+    """A bar chart. kind "interval": one series of estimates with 95% whiskers on an axis
+    from `lo` to `hi` (a dashed `reference`, e.g. 0.5 for a win rate); kind "counts": a
+    distribution, one series per source, drawn as each source's share of its own n so
+    sources with different n compare."""
+
+    title: str
+    labels: list[str]
+    series: list[Series]
+    kind: Literal["interval", "counts"] = "interval"
+    lo: float = 0.0
+    hi: float = 1.0
+    reference: float | None = None
+    caption: str = ""
+
+
+@dataclass
+class Note:
+    """A paragraph of plain text."""
+
+    text: str
+
+
+Block = Table | Chart | Note
+
+
+@dataclass
+class Section:
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------
+# Number formatting, in one place for every format.
+
+
+def _num(value: Any) -> float | None:
+    """A finite float, or None (null, NaN, or something that is not a number)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def fmt(value: Any, digits: int = 2, *, signed: bool = False) -> str:
+    """A number as the report prints it; null is "undefined" (the schema's rule)."""
+    number = _num(value)
+    if number is None:
+        return UNDEFINED
+    return f"{number:+.{digits}f}" if signed else f"{number:.{digits}f}"
+
+
+def fmt_ci(ci: Any, digits: int = 2, *, signed: bool = False) -> str:
+    """ "[low, high]", or "" when the interval is null (n < 2)."""
+    if not isinstance(ci, Sequence) or isinstance(ci, str) or len(ci) != 2:
+        return ""
+    low, high = _num(ci[0]), _num(ci[1])
+    if low is None or high is None:
+        return ""
+    spec = f"+.{digits}f" if signed else f".{digits}f"
+    return f"[{low:{spec}}, {high:{spec}}]"
+
+
+def fmt_count(value: Any) -> str:
+    number = _num(value)
+    return DASH if number is None else f"{number:.0f}"
+
+
+def enough(entry: Mapping[str, Any] | None) -> bool:
+    """The aggregate's own `enough`; without one, n of MIN_N or more."""
+    if not entry:
+        return False
+    if "enough" in entry:
+        return bool(entry["enough"])
+    n = _num(entry.get("n"))
+    return n is not None and n >= MIN_N
+
+
+def estimate(
+    entry: Mapping[str, Any] | None,
+    key: str,
+    ci_key: str = "ci",
+    *,
+    signed: bool = False,
+    check_n: bool = True,
+) -> str:
+    """ "3.90 [3.70, 4.10]", "n too small", "undefined", or "–" when there is no entry."""
+    if not isinstance(entry, Mapping) or not entry:
+        return DASH
+    if check_n and not enough(entry):
+        return TOO_SMALL
+    if _num(entry.get(key)) is None:
+        return UNDEFINED
+    ci = fmt_ci(entry.get(ci_key), signed=signed)
+    return f"{fmt(entry.get(key), signed=signed)} {ci}".rstrip()
+
+
+def value_key(entry: Mapping[str, Any]) -> str:
+    """Which key holds an aggregate's estimate: a mean, a rate, a methods value or a rho."""
+    for key in ("mean", "rate", "value", "rho"):
+        if key in entry:
+            return key
+    return "mean"
+
+
+def _dicts(value: Any) -> dict[str, Any]:
+    """The mapping at a key, or {} (absent, null, or the wrong shape)."""
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _with_n(text: str, entry: Mapping[str, Any]) -> str:
+    return f"{text} n={fmt_count(entry.get('n'))}" if "n" in entry else text
+
+
+# ---------------------------------------------------------------------------------------
+# The document, section by section.
+
+
+def layout(doc: Mapping[str, Any]) -> tuple[str, list[Section]]:
+    """The report's title line and its sections, in the order every format shows them."""
+    title = (
+        f"sftscope {doc.get('sftscope_version', '')} report · 95% bootstrap intervals "
+        f"({fmt_count(doc.get('resamples'))} resamples, seed {fmt_count(doc.get('seed'))})"
+    )
+    builders = (
+        _sessions,
+        _criteria,
+        _agreement,
+        _judge_health,
+        _checks,
+        _methods,
+        _reliability,
+        _runs,
+        _comparison,
+    )
+    sections = [section for build in builders for section in build(doc) if section.blocks]
+    return title, sections
+
+
+def _sessions(doc: Mapping[str, Any]) -> Iterable[Section]:
+    sessions = [s for s in doc.get("sessions") or [] if isinstance(s, Mapping)]
+    rows = [
+        [
+            str(s.get("name", "")),
+            str(s.get("kind", "")),
+            str(s.get("model") or DASH),
+            fmt_count(s.get("items")),
+            fmt_count(s.get("answered")),
+            fmt_count(s.get("labelled")),
+            str(s.get("status") or DASH),
+        ]
+        for s in sessions
+    ]
+    blocks: list[Block] = []
+    if rows:
+        columns = ["session", "kind", "model", "items", "answered", "labelled", "status"]
+        blocks.append(Table("", columns, rows, ["l", "l", "l", "r", "r", "r", "l"]))
+        blocks += [Note(f"{s.get('name', '')}: {s.get('path', '')}") for s in sessions]
+        runs = [s for s in sessions if s.get("kind") == "run"]
+        if len(runs) > 1 and doc.get("criteria"):
+            blocks.append(
+                Note(
+                    f"Criteria, agreement, judge health and checks below describe the first "
+                    f"run session, {runs[0].get('name', '')}; every run is under Runs."
+                )
+            )
+    yield Section("Sessions", blocks)
+
+
+def _sources(criterion: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The human's aggregate first, then each judge's."""
+    out: list[tuple[str, Mapping[str, Any]]] = []
+    if isinstance(criterion.get("human"), Mapping):
+        out.append(("human", criterion["human"]))
+    out += [(name, agg) for name, agg in _dicts(criterion.get("judges")).items() if isinstance(agg, Mapping)]
+    return out
+
+
+def _scale(criterion: Mapping[str, Any]) -> tuple[float, float] | None:
+    scale = criterion.get("scale")
+    if isinstance(scale, Sequence) and not isinstance(scale, str) and len(scale) == 2:
+        low, high = _num(scale[0]), _num(scale[1])
+        if low is not None and high is not None and high > low:
+            return low, high
+    return None
+
+
+def _criterion_title(name: str, criterion: Mapping[str, Any]) -> str:
+    kind = str(criterion.get("kind", ""))
+    scale = _scale(criterion)
+    if kind == "likert" and scale:
+        return f"{name} (likert {scale[0]:g}–{scale[1]:g})"
+    return f"{name} ({kind})" if kind else name
+
+
+def _criteria(doc: Mapping[str, Any]) -> Iterable[Section]:
+    section = Section("Scores")
+    for name, criterion in _dicts(doc.get("criteria")).items():
+        if not isinstance(criterion, Mapping):
+            continue
+        section.blocks += _criterion_blocks(name, criterion)
+    yield section
+
+
+def _criterion_blocks(name: str, criterion: Mapping[str, Any]) -> list[Block]:
+    kind = criterion.get("kind")
+    sources = _sources(criterion)
+    title = _criterion_title(name, criterion)
+    if kind == "tags":
+        return [_tags_table(title, sources)]
+    blocks: list[Block] = []
+    stat = "rate" if kind == "binary" else "mean"
+    rows = []
+    for source, agg in sources:
+        key = value_key(agg)
+        shown = enough(agg)
+        rows.append(
+            [
+                source,
+                fmt_count(agg.get("n")),
+                (fmt(agg.get(key)) if shown else TOO_SMALL) if agg else DASH,
+                fmt_ci(agg.get("ci")) if shown else "",
+            ]
+        )
+    blocks.append(Table(title, ["source", "n", stat, "95% CI"], rows))
+    if kind == "likert":
+        chart = _distribution_chart(name, criterion, sources)
+        if chart:
+            blocks.append(chart)
+    by_category = _dicts(criterion.get("by_category"))
+    if by_category:
+        names = [s for s, _ in sources]
+        for per in by_category.values():
+            per = _dicts(per)
+            extra = ["human"] if "human" in per else []
+            extra += list(_dicts(per.get("judges")))
+            names += [n for n in extra if n not in names]
+        cat_rows = []
+        for category, per in by_category.items():
+            per = _dicts(per)
+            cells = dict(_sources(per))
+            cat_rows.append([category] + [_cell(cells.get(n)) for n in names])
+        blocks.append(Table(f"{name} by category", ["category", *names], cat_rows))
+    return blocks
+
+
+def _cell(entry: Mapping[str, Any] | None) -> str:
+    """An aggregate in one cell: "3.90 [3.70, 4.10] n=20", or tag counts."""
+    if not isinstance(entry, Mapping) or not entry:
+        return DASH
+    if "counts" in entry:
+        counts = _dicts(entry.get("counts"))
+        return ", ".join(f"{tag} {fmt_count(c)}" for tag, c in counts.items()) or DASH
+    return _with_n(estimate(entry, value_key(entry)), entry)
+
+
+def _tags_table(title: str, sources: list[tuple[str, Mapping[str, Any]]]) -> Table:
+    tags: list[str] = []
+    for _, agg in sources:
+        tags += [t for t in _dicts(agg.get("counts")) if t not in tags]
+    first = _dicts(sources[0][1].get("counts")) if sources else {}
+    tags.sort(key=lambda t: -(_num(first.get(t)) or 0))
+    rows = [["n labelled"] + [fmt_count(agg.get("n")) for _, agg in sources]]
+    rows += [[tag] + [fmt_count(_dicts(agg.get("counts")).get(tag, 0)) for _, agg in sources] for tag in tags]
+    return Table(f"{title}: times each tag was given", ["tag", *(s for s, _ in sources)], rows)
+
+
+def _score_key(key: str) -> tuple[float, str]:
+    number = _num(_to_number(key))
+    return (number if number is not None else math.inf, key)
+
+
+def _to_number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _distribution_chart(
+    name: str, criterion: Mapping[str, Any], sources: list[tuple[str, Mapping[str, Any]]]
+) -> Chart | None:
+    keys: list[str] = []
+    scale = _scale(criterion)
+    if scale and scale[1] - scale[0] <= 20 and float(scale[0]).is_integer():
+        keys = [f"{v:g}" for v in range(int(scale[0]), int(scale[1]) + 1)]
+    for _, agg in sources:
+        keys += [str(k) for k in _dicts(agg.get("distribution")) if str(k) not in keys]
+    keys.sort(key=_score_key)
+    series = []
+    for source, agg in sources:
+        dist = {str(k): v for k, v in _dicts(agg.get("distribution")).items()}
+        if dist:
+            series.append(Series(source, [_num(dist.get(k, 0)) or 0.0 for k in keys]))
+    if not series or not keys:
+        return None
+    return Chart(
+        f"{name}: distribution of scores",
+        keys,
+        series,
+        kind="counts",
+        caption="Bars are each source's share of its own labels; the numbers are counts.",
+    )
+
+
+def _agreement_rows(entries: Mapping[str, Any]) -> tuple[list[list[str]], list[str]]:
+    rows, notes = [], []
+    for who, entry in entries.items():
+        if not isinstance(entry, Mapping):
+            continue
+        n = fmt_count(entry.get("n"))
+        if not enough(entry):
+            rows.append([who, n, TOO_SMALL, TOO_SMALL, TOO_SMALL, TOO_SMALL])
+            continue
+        rows.append(
+            [
+                who,
+                n,
+                fmt(entry.get("exact")),
+                estimate(entry, "kappa", "kappa_ci", check_n=False),
+                estimate(entry, "alpha", "alpha_ci", check_n=False),
+                fmt(entry.get("spearman")),
+            ]
+        )
+        if entry.get("undefined"):
+            notes.append(f"{who}: {UNDEFINED}: {entry['undefined']}")
+    return rows, notes
+
+
+def _agreement_title(name: str, entries: Mapping[str, Any]) -> str:
+    first = next((e for e in entries.values() if isinstance(e, Mapping)), {})
+    how = [
+        f"κ {first['kappa_weights']}" if first.get("kappa_weights") else "",
+        f"α {first['alpha_level']}" if first.get("alpha_level") else "",
+    ]
+    how = [h for h in how if h]
+    return f"{name}: human vs judge" + (f" ({', '.join(how)})" if how else "")
+
+
+def _agreement(doc: Mapping[str, Any]) -> Iterable[Section]:
+    section = Section("Agreement")
+    columns = ["judge", "n", "exact", "κ [95% CI]", "α [95% CI]", "ρ"]
+    for name, entries in _dicts(doc.get("agreement")).items():
+        entries = _dicts(entries)
+        rows, notes = _agreement_rows(entries)
+        if rows:
+            section.blocks.append(Table(_agreement_title(name, entries), columns, rows, notes=notes))
+    for name, entries in _dicts(doc.get("agreement_by_template")).items():
+        entries = _dicts(entries)
+        rows, notes = _agreement_rows(entries)
+        if rows:
+            title = f"{name}: human vs judge, per judge template"
+            section.blocks.append(Table(title, ["template", *columns[1:]], rows, notes=notes))
+    yield section
+
+
+def _judge_health(doc: Mapping[str, Any]) -> Iterable[Section]:
+    section = Section("Judge health")
+    health = {k: v for k, v in _dicts(doc.get("judge_health")).items() if isinstance(v, Mapping)}
+    rows = []
+    for judge, h in health.items():
+        kinds = _dicts(h.get("errors_by_kind"))
+        by_kind = ", ".join(f"{k} {fmt_count(v)}" for k, v in kinds.items() if _num(v)) or DASH
+        rate = f"{fmt(h.get('error_rate'))} {fmt_ci(h.get('error_rate_ci'))}".rstrip()
+        rows.append([judge, fmt_count(h.get("judged")), fmt_count(h.get("errors")), rate, by_kind])
+    if rows:
+        section.blocks.append(
+            Table(
+                "Errors",
+                ["judge", "judged", "errors", "error rate [95% CI]", "by kind"],
+                rows,
+                ["l", "r", "r", "r", "l"],
+            )
+        )
+    bias_rows = []
+    for judge, h in health.items():
+        judge_rho = _dicts(h.get("length_spearman"))
+        human_rho = _dicts(h.get("human_length_spearman"))
+        for criterion in [*judge_rho, *(c for c in human_rho if c not in judge_rho)]:
+            bias_rows.append(
+                [judge, criterion, _rho_cell(judge_rho.get(criterion)), _rho_cell(human_rho.get(criterion))]
+            )
+    if bias_rows:
+        section.blocks.append(
+            Table(
+                "Length bias: Spearman ρ of score against answer length",
+                ["judge", "criterion", "judge ρ [95% CI]", "human ρ [95% CI]"],
+                bias_rows,
+                ["l", "l", "r", "r"],
+                notes=["A judge ρ well above the human's means the judge rewards length itself."],
+            )
+        )
+    revision_rows = []
+    for judge, h in health.items():
+        rev = _dicts(h.get("revisions_after_reveal"))
+        if rev:
+            revision_rows.append(
+                [judge, fmt_count(rev.get("n")), fmt_count(rev.get("of_labels")), fmt(rev.get("rate"), 3)]
+            )
+    if revision_rows:
+        section.blocks.append(
+            Table(
+                "Human labels revised after the judge's verdict was revealed",
+                ["judge", "revised", "of labels", "rate"],
+                revision_rows,
+            )
+        )
+    yield section
+
+
+def _rho_cell(entry: Any) -> str:
+    if not isinstance(entry, Mapping):
+        return DASH
+    return _with_n(estimate(entry, "rho"), entry)
+
+
+def _rate_rows(entries: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> list[list[str]]:
+    rows = []
+    for key, entry in entries.items():
+        if not isinstance(entry, Mapping):
+            continue
+        label = (labels or {}).get(key, key)
+        stat = value_key(entry)
+        shown = enough(entry)
+        rows.append(
+            [
+                label,
+                fmt_count(entry.get("n")),
+                fmt(entry.get(stat)) if shown else TOO_SMALL,
+                fmt_ci(entry.get("ci")) if shown else "",
+            ]
+        )
+    return rows
+
+
+IFEVAL_LABELS = {
+    "prompt_strict": "prompt-level strict",
+    "prompt_loose": "prompt-level loose",
+    "instruction_strict": "instruction-level strict",
+    "instruction_loose": "instruction-level loose",
+}
+METRIC_LABELS = {"rougeL": "ROUGE-L", "bleu": "BLEU", "chrf": "chrF"}
+
+
+def _checks(doc: Mapping[str, Any]) -> Iterable[Section]:
+    checks = _dicts(doc.get("checks"))
+    section = Section("Checks")
+    ifeval = _dicts(checks.get("ifeval"))
+    if ifeval:
+        ordered = {k: ifeval[k] for k in IFEVAL_LABELS if k in ifeval}
+        ordered.update({k: v for k, v in ifeval.items() if k not in ordered})
+        rows = _rate_rows(ordered, IFEVAL_LABELS)
+        if rows:
+            section.blocks.append(Table("IFEval (share followed)", ["level", "n", "rate", "95% CI"], rows))
+    items = _rate_rows(_dicts(checks.get("items")))
+    if items:
+        section.blocks.append(
+            Table("Per-item checks (share passed)", ["check", "n", "rate", "95% CI"], items)
+        )
+    metrics = {k: v for k, v in _dicts(checks.get("metrics")).items() if isinstance(v, Mapping)}
+    if metrics:
+        rows = _rate_rows(metrics, METRIC_LABELS)
+        note = checks.get("metrics", {}).get("note")
+        notes = [str(note)] if note else []
+        title = "Reference metrics: overlap with one reference"
+        section.blocks.append(Table(title, ["metric", "n", "mean", "95% CI"], rows, notes=notes))
+    yield section
+
+
+def _method_names(methods: Mapping[str, Any]) -> list[str]:
+    """Every method key, human first, then judges, then checks, then the rest."""
+    seen: list[str] = []
+    for per in methods.values():
+        per = _dicts(per)
+        for group in [_dicts(per.get("overall")), *map(_dicts, _dicts(per.get("by_category")).values())]:
+            seen += [k for k in group if k not in seen]
+
+    def rank(key: str) -> int:
+        if key == "human":
+            return 0
+        if key.startswith("judge:"):
+            return 1
+        return 2 if key.startswith("check:") else 3
+
+    return sorted(seen, key=lambda k: (rank(k), seen.index(k)))
+
+
+def _unit(
+    value: float | None, key: str, entry: Mapping[str, Any], criterion: Mapping[str, Any]
+) -> float | None:
+    """A methods value on 0–1 for the one chart: a likert mean rescaled from its scale,
+    a rate as it is (checks are rates)."""
+    if value is None:
+        return None
+    if "scale" in entry:
+        scale = _scale(entry)
+    elif key.startswith("check:") or criterion.get("kind") != "likert":
+        scale = None
+    else:
+        scale = _scale(criterion)
+    return value if scale is None else (value - scale[0]) / (scale[1] - scale[0])
+
+
+def _methods(doc: Mapping[str, Any]) -> Iterable[Section]:
+    methods = {k: v for k, v in _dicts(doc.get("methods")).items() if isinstance(v, Mapping)}
+    section = Section("Methods side by side")
+    if not methods:
+        yield section
+        return
+    names = _method_names(methods)
+    rows = []
+    for criterion, per in methods.items():
+        overall = _dicts(per.get("overall"))
+        rows.append([criterion] + [_cell(overall.get(n)) for n in names])
+        for category, group in _dicts(per.get("by_category")).items():
+            group = _dicts(group)
+            rows.append([f"  {category}"] + [_cell(group.get(n)) for n in names])
+    section.blocks.append(
+        Table(
+            "Each method's estimate [95% CI] n",
+            ["criterion / category", *names],
+            rows,
+            ["l"] * (len(names) + 1),
+        )
+    )
+    criteria = _dicts(doc.get("criteria"))
+    labels, values, lows, highs, texts = [], [], [], [], []
+    rescaled = False
+    for criterion, per in methods.items():
+        info = _dicts(criteria.get(criterion))
+        for key, entry in _dicts(per.get("overall")).items():
+            if not isinstance(entry, Mapping) or not enough(entry):
+                continue
+            value = _num(entry.get(value_key(entry)))
+            if value is None:
+                continue
+            ci = entry.get("ci") if isinstance(entry.get("ci"), Sequence) else None
+            low = _num(ci[0]) if ci and len(ci) == 2 else None
+            high = _num(ci[1]) if ci and len(ci) == 2 else None
+            unit = _unit(value, key, entry, info)
+            rescaled = rescaled or unit != value
+            labels.append(f"{criterion} · {key}")
+            texts.append(fmt(value))
+            values.append(unit)
+            lows.append(_unit(low, key, entry, info))
+            highs.append(_unit(high, key, entry, info))
+    if labels:
+        caption = "Overall estimates with 95% intervals"
+        if rescaled:
+            caption += (
+                "; bars of likert means are drawn rescaled to 0–1 (scale minimum 0, maximum 1) "
+                "to share the axis, their numbers as they are"
+            )
+        series = Series("estimate", values, lows, highs, texts)
+        section.blocks.append(Chart("Methods side by side", labels, [series], caption=caption + "."))
+    yield section
+
+
+def _reliability(doc: Mapping[str, Any]) -> Iterable[Section]:
+    rel = _dicts(doc.get("reliability"))
+    section = Section("Reliability")
+    if not rel:
+        yield section
+        return
+    if "probes" in rel:
+        section.blocks.append(
+            Note(
+                f"Rater reliability probes (items shown again to the same rater): {fmt_count(rel['probes'])}"
+            )
+        )
+    rows = []
+    for criterion, entry in _dicts(rel.get("test_retest")).items():
+        if not isinstance(entry, Mapping):
+            continue
+        n = fmt_count(entry.get("n"))
+        if not enough(entry):
+            rows.append([criterion, n, TOO_SMALL, TOO_SMALL])
+        else:
+            rows.append(
+                [criterion, n, fmt(entry.get("exact")), estimate(entry, "kappa", "kappa_ci", check_n=False)]
+            )
+    if rows:
+        section.blocks.append(Table("Test-retest", ["criterion", "n", "exact", "κ [95% CI]"], rows))
+    for criterion, entry in _dicts(rel.get("drift")).items():
+        if not isinstance(entry, Mapping):
+            continue
+        first, last = _dicts(entry.get("first")), _dicts(entry.get("last"))
+        shown = enough(first) and enough(last)
+        difference = (
+            [fmt(entry.get("difference"), signed=True), fmt_ci(entry.get("difference_ci"), signed=True)]
+            if shown
+            else [TOO_SMALL, ""]
+        )
+        rows = [
+            ["first", fmt_count(first.get("n")), *_estimate_cells(first)],
+            ["last", fmt_count(last.get("n")), *_estimate_cells(last)],
+            ["last − first", "", *difference],
+        ]
+        split = f" ({entry['split']})" if entry.get("split") else ""
+        title = f"Drift: {criterion}, the same rater early and late{split}"
+        section.blocks.append(Table(title, ["", "n", "mean", "95% CI"], rows))
+    yield section
+
+
+def _estimate_cells(entry: Mapping[str, Any]) -> tuple[str, str]:
+    """An aggregate as two cells, the estimate and its interval ("n too small", "")."""
+    if not entry:
+        return DASH, ""
+    if not enough(entry):
+        return TOO_SMALL, ""
+    return fmt(entry.get(value_key(entry))), fmt_ci(entry.get("ci"))
+
+
+def _runs(doc: Mapping[str, Any]) -> Iterable[Section]:
+    runs = {k: _dicts(v) for k, v in _dicts(doc.get("runs")).items()}
+    section = Section("Runs")
+    if len(runs) > 1:
+        keys: list[tuple[str, str]] = []
+        cells: dict[tuple[str, str], dict[str, str]] = {}
+        for run, data in runs.items():
+            for criterion, info in _dicts(data.get("criteria")).items():
+                info = _dicts(info)
+                if info.get("kind") == "tags":
+                    continue
+                for source, agg in _sources(info):
+                    key = (criterion, source)
+                    if key not in keys:
+                        keys.append(key)
+                    cells.setdefault(key, {})[run] = _cell(agg)
+        rows = [
+            [criterion, source] + [cells[(criterion, source)].get(r, DASH) for r in runs]
+            for criterion, source in keys
+        ]
+        if rows:
+            section.blocks.append(
+                Table(
+                    "Each run's scores [95% CI] n",
+                    ["criterion", "source", *runs],
+                    rows,
+                    ["l"] * (len(runs) + 2),
+                )
+            )
+    paired = [p for p in doc.get("paired") or [] if isinstance(p, Mapping)]
+    pairs: dict[tuple[str, str], list[list[str]]] = {}
+    for p in paired:
+        difference = estimate(p, "difference", "ci", signed=True)
+        pairs.setdefault((str(p.get("a", "")), str(p.get("b", ""))), []).append(
+            [
+                str(p.get("criterion", "")),
+                str(p.get("source", "")),
+                fmt_count(p.get("n")),
+                fmt(p.get("mean_a")),
+                fmt(p.get("mean_b")),
+                difference,
+            ]
+        )
+    for (a, b), rows in pairs.items():
+        section.blocks.append(
+            Table(
+                f"Paired differences {b} − {a} (over the items both answered)",
+                ["criterion", "source", "n", a, b, "difference [95% CI]"],
+                rows,
+                ["l", "l", "r", "r", "r", "r"],
+            )
+        )
+    yield section
+
+
+def _comparison(doc: Mapping[str, Any]) -> Iterable[Section]:
+    comp = _dicts(doc.get("comparison"))
+    section = Section("Comparison")
+    if not comp:
+        yield section
+        return
+    names = [str(s) for s in comp.get("sessions") or []]
+    if names:
+        section.blocks.append(Note("Sessions compared: " + ", ".join(names)))
+    groups = [g for g in comp.get("groups") or [] if isinstance(g, Mapping)]
+    sources = _dicts(comp.get("sources"))
+    if sources and len(groups) <= 1:
+        first = next((s for s in sources.values() if isinstance(s, Mapping)), {})
+        a = str(first.get("a") or (names[0] if names else "A"))
+        b = str(first.get("b") or (names[1] if len(names) > 1 else "B"))
+        section.blocks += _pair_blocks(a, b, sources, _dicts(comp.get("agreement")))
+    else:
+        for group in groups:
+            section.blocks += _pair_blocks(
+                str(group.get("a", "A")), str(group.get("b", "B")),
+                _dicts(group.get("sources")), _dicts(group.get("agreement")),
+            )  # fmt: skip
+    for source, ratings in _dicts(comp.get("ratings")).items():
+        rows, notes = [], []
+        for r in ratings or []:
+            if not isinstance(r, Mapping):
+                continue
+            n = fmt_count(r.get("n"))
+            rating = fmt(r.get("rating"), 0)
+            interval = f"[{fmt(r.get('ci_low'), 0)}, {fmt(r.get('ci_high'), 0)}]"
+            if not enough(r):
+                rating, interval = TOO_SMALL, ""
+            rows.append([fmt_count(r.get("rank")), str(r.get("session", "")), rating, interval, n])
+            if r.get("unbounded"):
+                notes.append(
+                    f"{r.get('session', '')}: unbounded (won or lost every comparison that links it "
+                    "to the rest; only the order holds)"
+                )
+        if rows:
+            section.blocks.append(
+                Table(
+                    f"Bradley-Terry ratings ({source}; Arena scale)",
+                    ["rank", "session", "rating", "95% CI", "n"],
+                    rows,
+                    ["r", "l", "r", "r", "r"],
+                    notes=notes,
+                )
+            )
+    yield section
+
+
+BIASES = {
+    "flip_rate": "flip (both orders)",
+    "first_position_rate": "first position",
+    "prefer_longer_rate": "prefer longer",
+}
+
+
+def _bias_cells(entry: Mapping[str, Any], key: str) -> list[str]:
+    """A bias rate's n, rate and interval; each rate has its own n (`KEY_n`)."""
+    n = entry.get(f"{key}_n")
+    if n is not None and not enough({"n": n}):
+        return [fmt_count(n), TOO_SMALL, ""]
+    return [fmt_count(n), fmt(entry.get(key)), fmt_ci(entry.get(f"{key}_ci"))]
+
+
+def _pair_blocks(a: str, b: str, sources: Mapping[str, Any], agreement: Mapping[str, Any]) -> list[Block]:
+    blocks: list[Block] = []
+    rows, bias_rows, notes = [], [], []
+    labels, values, lows, highs, texts = [], [], [], [], []
+    for name, s in sources.items():
+        if not isinstance(s, Mapping):
+            continue
+        shown = enough(s)
+        win = estimate(s, "win_rate_b", "win_rate_b_ci") if shown else TOO_SMALL
+        lc = estimate(s, "lc_win_rate_b", "lc_win_rate_b_ci", check_n=False) if shown else TOO_SMALL
+        if shown and _num(s.get("lc_win_rate_b")) is None:
+            lc = DASH
+        rows.append(
+            [name, fmt_count(s.get("n")), fmt_count(s.get("wins_a")), fmt_count(s.get("wins_b")),
+             fmt_count(s.get("ties")), win, lc]
+        )  # fmt: skip
+        for key, label in BIASES.items():
+            if _num(s.get(key)) is not None:
+                bias_rows.append([name, label, *_bias_cells(s, key)])
+        if s.get("lc_warning"):
+            notes.append(f"{name}: {s['lc_warning']}")
+        if shown and _num(s.get("win_rate_b")) is not None:
+            ci = s.get("win_rate_b_ci")
+            ok = isinstance(ci, Sequence) and len(ci) == 2
+            labels.append(name)
+            texts.append(fmt(s.get("win_rate_b")))
+            values.append(_num(s.get("win_rate_b")))
+            lows.append(_num(ci[0]) if ok else None)
+            highs.append(_num(ci[1]) if ok else None)
+    if rows:
+        blocks.append(
+            Table(
+                f"B = {b} vs A = {a}: win rate of B (ties count half)",
+                ["source", "n", "A wins", "B wins", "ties", "win rate [95% CI]", "LC [95% CI]"],
+                rows,
+                notes=notes,
+            )
+        )
+    if bias_rows:
+        blocks.append(
+            Table(
+                f"B = {b} vs A = {a}: position and length biases",
+                ["source", "measure", "n", "rate", "95% CI"],
+                bias_rows,
+                ["l", "l", "r", "r", "r"],
+                notes=[
+                    "flip: share of pairs whose two orders disagree; first position, prefer longer: "
+                    "share of decisive verdicts that chose the answer shown first, or the longer one."
+                ],
+            )
+        )
+    if labels:
+        blocks.append(
+            Chart(
+                f"Win rate of {b} over {a}",
+                labels,
+                [Series("win rate", values, lows, highs, texts)],
+                reference=0.5,
+                caption="Whiskers are 95% bootstrap intervals; 0.5 is a tie.",
+            )
+        )
+    agree_rows = []
+    for judge, g in agreement.items():
+        if not isinstance(g, Mapping):
+            continue
+        n = fmt_count(g.get("n"))
+        if not enough(g):
+            agree_rows.append([judge, n, TOO_SMALL, TOO_SMALL])
+            continue
+        agree_rows.append(
+            [
+                judge,
+                n,
+                estimate(g, "agreement", "agreement_ci", check_n=False),
+                estimate(g, "kappa", "kappa_ci", check_n=False),
+            ]
+        )
+    if agree_rows:
+        blocks.append(
+            Table(
+                f"B = {b} vs A = {a}: human vs judge on the pairs both decided",
+                ["judge", "n", "agreement [95% CI]", "κ [95% CI]"],
+                agree_rows,
+            )
+        )
+    return blocks
+
+
+# ---------------------------------------------------------------------------------------
+# Public API.
+
+
+def render_json(doc: Mapping[str, Any]) -> str:
+    """The document itself, for scripts. allow_nan=False: the schema promises null, never
+    NaN, and a NaN would make the output unreadable to strict JSON parsers."""
+    return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def render_text(doc: Mapping[str, Any], width: int = 80, *, color: bool = False) -> str:
+    """Plain text (rich tables, plotext charts) no line wider than `width`; `color` adds
+    ANSI styles for a terminal."""
+    from sftscope.sessions.report_text import draw_text
+
+    return draw_text(*layout(doc), width=width, color=color)
+
+
+def render_markdown(doc: Mapping[str, Any]) -> str:
+    """GitHub-flavoured Markdown for a pull request: the same sections as GitHub tables
+    (charts are left out: their numbers are in the tables next to them)."""
+    title, sections = layout(doc)
+    out = ["# sftscope report", "", _md_text(title), ""]
+    for section in sections:
+        out += [f"## {_md_text(section.title)}", ""]
+        for block in section.blocks:
+            if isinstance(block, Note):
+                out += [_md_paragraph(block.text), ""]
+            elif isinstance(block, Table):
+                out += _md_table(block)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _md_text(text: str) -> str:
+    """User text made inert: HTML and Markdown's own characters escaped."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    for char in "\\`*_|":
+        text = text.replace(char, "\\" + char)
+    # Brackets stay readable ("[3.70, 4.10]"); only a link's "](" is broken up.
+    return " ".join(text.replace("](", "]\\(").split())
+
+
+def _md_paragraph(text: str) -> str:
+    """A line of its own: also kept from starting a heading or a list."""
+    text = _md_text(text)
+    return "\\" + text if text.startswith(("#", "-", "+", "=")) else text
+
+
+def _md_table(table: Table) -> list[str]:
+    out = []
+    if table.title:
+        out += [f"**{_md_text(table.title)}**", ""]
+    out.append("| " + " | ".join(_md_text(c) or " " for c in table.columns) + " |")
+    out.append("|" + "|".join("---:" if a == "r" else "---" for a in table.align) + "|")
+    for row in table.rows:
+        cells = [_md_text(c) for c in row] + [""] * (len(table.columns) - len(row))
+        out.append("| " + " | ".join(cells) + " |")
+    out.append("")
+    out += [_md_paragraph(note) + "  " for note in table.notes]
+    if table.notes:
+        out.append("")
+    return out
+
+
+def render_html(doc: Mapping[str, Any]) -> str:
+    """One self-contained page: inline CSS and inline SVG charts, no script, no external
+    URL, so it opens offline after scp."""
+    from sftscope.sessions.report_html import draw_html
+
+    return draw_html(*layout(doc))
+
+
+def render(doc: Mapping[str, Any], format: str, *, width: int = 80, color: bool = False) -> str:
+    """The document in one of FORMATS."""
+    if format == "json":
+        return render_json(doc)
+    if format == "md":
+        return render_markdown(doc)
+    if format == "html":
+        return render_html(doc)
+    if format == "text":
+        return render_text(doc, width, color=color)
+    raise ValueError(f"unknown report format {format!r} (one of {', '.join(FORMATS)})")
+
+
+def write_atomically(path: Path, text: str) -> Path:
+    """Write `text` to `path` through a temporary file in the same folder and os.replace,
+    so a reader (a browser, a second scp) never sees half a page."""
+    path = Path(path)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_html_report(directory: Path, doc: Mapping[str, Any]) -> Path:
+    """The console's "report" action: `report.html` in the session directory, replaced
+    atomically. Returns its path."""
+    return write_atomically(Path(directory) / "report.html", render_html(doc))
