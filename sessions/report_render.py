@@ -8,7 +8,7 @@ turned once into a small neutral layout here (`layout`: sections of headings, no
 tables of already formatted strings and charts of numbers), and each format only draws
 that layout: a number is formatted in one place, "n too small" is decided in one place.
 
-The document's schema is /tmp/report-schema.md (README "Reports"); keys the renderers do
+The document's schema is in the README ("Reports"); keys the renderers do
 not know are ignored, keys they know may be absent (a run without judges has none).
 """
 
@@ -192,6 +192,7 @@ def layout(doc: Mapping[str, Any]) -> tuple[str, list[Section]]:
     )
     builders = (
         _sessions,
+        _warnings,
         _criteria,
         _agreement,
         _judge_health,
@@ -233,6 +234,13 @@ def _sessions(doc: Mapping[str, Any]) -> Iterable[Section]:
                 )
             )
     yield Section("Sessions", blocks)
+
+
+def _warnings(doc: Mapping[str, Any]) -> Iterable[Section]:
+    """What reading the sessions warned of (a torn last line, an unknown event kind)."""
+    warnings = doc.get("warnings")
+    texts = [str(w) for w in warnings] if isinstance(warnings, list) else []
+    yield Section("Warnings", [Note(text) for text in texts])
 
 
 def _sources(criterion: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
@@ -290,7 +298,10 @@ def _criterion_blocks(name: str, criterion: Mapping[str, Any]) -> list[Block]:
                 fmt_ci(agg.get("ci")) if shown else "",
             ]
         )
-    blocks.append(Table(title, ["source", "n", stat, "95% CI"], rows))
+    notes = []
+    if _num(criterion.get("off_scale")):
+        notes.append(f"{fmt_count(criterion['off_scale'])} judge values outside the rubric's scale left out.")
+    blocks.append(Table(title, ["source", "n", stat, "95% CI"], rows, notes=notes))
     if kind == "likert":
         chart = _distribution_chart(name, criterion, sources)
         if chart:
@@ -358,7 +369,7 @@ def _distribution_chart(
     series = []
     for source, agg in sources:
         dist = {str(k): v for k, v in _dicts(agg.get("distribution")).items()}
-        if dist:
+        if any(_num(v) for v in dist.values()):  # a source with no labels has no shape
             series.append(Series(source, [_num(dist.get(k, 0)) or 0.0 for k in keys]))
     if not series or not keys:
         return None
@@ -398,7 +409,7 @@ def _agreement_rows(entries: Mapping[str, Any]) -> tuple[list[list[str]], list[s
 def _agreement_title(name: str, entries: Mapping[str, Any]) -> str:
     first = next((e for e in entries.values() if isinstance(e, Mapping)), {})
     how = [
-        f"κ {first['kappa_weights']}" if first.get("kappa_weights") else "",
+        f"κ {first['kappa_weights']}" if first.get("kappa_weights") not in (None, "", "none") else "",
         f"α {first['alpha_level']}" if first.get("alpha_level") else "",
     ]
     how = [h for h in how if h]
@@ -711,15 +722,15 @@ def _runs(doc: Mapping[str, Any]) -> Iterable[Section]:
     paired = [p for p in doc.get("paired") or [] if isinstance(p, Mapping)]
     pairs: dict[tuple[str, str], list[list[str]]] = {}
     for p in paired:
-        difference = estimate(p, "difference", "ci", signed=True)
+        shown = enough(p)
         pairs.setdefault((str(p.get("a", "")), str(p.get("b", ""))), []).append(
             [
                 str(p.get("criterion", "")),
                 str(p.get("source", "")),
                 fmt_count(p.get("n")),
-                fmt(p.get("mean_a")),
-                fmt(p.get("mean_b")),
-                difference,
+                fmt(p.get("mean_a")) if shown else "",
+                fmt(p.get("mean_b")) if shown else "",
+                estimate(p, "difference", "ci", signed=True),
             ]
         )
     for (a, b), rows in pairs.items():
@@ -743,6 +754,10 @@ def _comparison(doc: Mapping[str, Any]) -> Iterable[Section]:
     names = [str(s) for s in comp.get("sessions") or []]
     if names:
         section.blocks.append(Note("Sessions compared: " + ", ".join(names)))
+    if _num(comp.get("stale")):
+        section.blocks.append(
+            Note(f"{fmt_count(comp['stale'])} stale pairs (a source's answer changed since) left out.")
+        )
     groups = [g for g in comp.get("groups") or [] if isinstance(g, Mapping)]
     sources = _dicts(comp.get("sources"))
     if sources and len(groups) <= 1:

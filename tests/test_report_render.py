@@ -37,7 +37,7 @@ GOLDEN = Path(__file__).parent / "data" / "report-80.txt"
 
 
 # ---------------------------------------------------------------------------------------
-# Hand-made documents, shaped as /tmp/report-schema.md (README "Reports") describes.
+# Hand-made documents, shaped as the report schema (README "Reports") describes.
 
 
 def run_doc() -> dict[str, Any]:
