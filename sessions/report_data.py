@@ -1,0 +1,339 @@
+"""The report's data: one JSON document for one or more session directories.
+
+`build_report(directories)` reads each session (without locking it: a running session
+can be reported on), and returns a typed `Report`; `Report.to_dict()` is the document
+`sftscope report --format json` prints and every other format renders
+(the report schema, README "Reports"). Three cases:
+
+- one run session: its criteria, agreement, judge health, checks, methods side by side
+  and rater reliability at the top level (sessions/report_run.py);
+- several run sessions over the same prompts: the first one's figures at the top level,
+  each one's under "runs", and under "paired" each source's B minus A difference on the
+  items both sessions share, for every pair of sessions in the order given;
+- one comparison session: "comparison", compare_stats' summary of its pairs.
+
+Bad input is a ReportError: one line naming the path (not a session, a comparison mixed
+with run sessions, run sessions with no item in common).
+
+The statistics (numpy, scipy, scikit-learn, krippendorff) are imported by this module
+and its report_* neighbours: the command line imports it only when it reports.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sftscope.scorers.agreement import percentile_interval
+from sftscope.scorers.rubric import DEFAULT_RUBRIC, Rubric, RubricError
+from sftscope.sessions.compare_stats import ComparisonSummary, summarize
+from sftscope.sessions.compare_summary import pair_records
+from sftscope.sessions.comparison import fold_comparison, same_prompt, source_names
+from sftscope.sessions.report_run import RunFigures, item_values, judge_source, run_figures
+from sftscope.sessions.report_stats import PairedDifference, finite, level_means
+from sftscope.sessions.state import SessionState, fold
+from sftscope.sessions.store import SessionError, load_session, paused_gc
+from sftscope.sessions.version import VERSION
+
+
+class ReportError(Exception):
+    """Directories that cannot be reported on: one line naming the path."""
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One directory given: what it is and how far it got."""
+
+    name: str
+    path: str
+    kind: str  # "run" | "comparison"
+    model: str | None
+    items: int
+    answered: int  # a run: items answered in full; a comparison: pairs in force
+    labelled: int  # a run: items with a human label; a comparison: pairs voted on
+    status: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "kind": self.kind,
+            "model": self.model,
+            "items": self.items,
+            "answered": self.answered,
+            "labelled": self.labelled,
+            "status": self.status,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """The whole report. `run` describes the first run session (None for a comparison);
+    `runs` every run session by name when there are several; `paired` their paired
+    differences; `comparison` a comparison session's summary."""
+
+    resamples: int
+    seed: int
+    sessions: tuple[SessionInfo, ...]
+    run: RunFigures | None = None
+    runs: dict[str, RunFigures] | None = None
+    paired: tuple[PairedDifference, ...] = ()
+    comparison: ComparisonSummary | None = None
+    warnings: tuple[str, ...] = ()
+    version: str = VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document: the schema's fixed keys always present (empty where they do
+        not apply), JSON-safe (no NaN, no tuples, no numpy numbers)."""
+        out: dict[str, Any] = {
+            "sftscope_version": self.version,
+            "resamples": self.resamples,
+            "seed": self.seed,
+            "sessions": [s.to_dict() for s in self.sessions],
+        }
+        if self.run is not None:
+            out.update(self.run.to_dict())
+        else:
+            out.update(criteria={}, agreement={}, judge_health={}, checks={})
+        if self.runs is not None:
+            out["runs"] = {name: figures.to_dict() for name, figures in self.runs.items()}
+            out["paired"] = [p.to_dict() for p in self.paired]
+        out["comparison"] = None if self.comparison is None else _comparison_dict(self.comparison)
+        out["warnings"] = list(self.warnings)
+        return _json_safe(out)
+
+
+def _comparison_dict(summary: ComparisonSummary) -> dict[str, Any]:
+    """compare_stats' summary, with the first pair of sessions' sources and agreement at
+    the top (a comparison of two sessions has exactly one pair)."""
+    data = summary.to_dict()
+    first = data["groups"][0] if data["groups"] else {"sources": {}, "agreement": {}}
+    return {
+        "sessions": data["sessions"],
+        "sources": first["sources"],
+        "agreement": first["agreement"],
+        "groups": data["groups"],
+        "ratings": data["ratings"],
+        "stale": data["stale"],
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    """Tuples as lists, numpy numbers as Python's, and a non-finite float as None: the
+    figures are built never to be NaN, this is the last guard of `allow_nan=False`."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+# ---------------------------------------------------------------------------------------
+# Reading the directories.
+
+
+@dataclass
+class _Loaded:
+    name: str
+    path: Path
+    header: dict[str, Any]
+    events: list[dict[str, Any]]
+    warnings: list[str]
+
+    @property
+    def comparison(self) -> bool:
+        return self.header.get("kind") == "comparison"
+
+
+def _load(directory: Path, name: str) -> _Loaded:
+    path = Path(directory)
+    if not path.is_dir():
+        why = "not a directory" if path.exists() else "no such directory"
+        raise ReportError(f"{path}: not a session directory ({why})")
+    if not (path / "session.toml").exists():
+        raise ReportError(f"{path}: not a session (no session.toml)")
+    try:
+        with paused_gc():
+            header, events, warnings = load_session(path)
+    except SessionError as exc:
+        raise ReportError(str(exc).splitlines()[0]) from None
+    return _Loaded(name, path.resolve(), header, events, warnings)
+
+
+def _rubric(loaded: _Loaded) -> Rubric:
+    raw = loaded.header.get("rubric")
+    if not raw:
+        return DEFAULT_RUBRIC
+    try:
+        return Rubric.from_dict(raw)
+    except RubricError as exc:
+        raise ReportError(f"{loaded.path}: the rubric in session.toml cannot be read ({exc})") from None
+
+
+def _model(header: dict[str, Any]) -> str | None:
+    engine = header.get("engine")
+    if not isinstance(engine, dict):
+        return None
+    model = engine.get("model") or engine.get("requested")
+    return str(model) if model else None
+
+
+def build_report(directories: Sequence[Path | str], *, resamples: int = 2000, seed: int = 0) -> Report:
+    """The report of `directories`: one or more run sessions, or one comparison session.
+
+    Every interval is a 95% bootstrap interval of `resamples` resamples seeded by `seed`:
+    the same sessions give the same document. Raises ReportError (one line naming the
+    path) for a directory that is not a session, a comparison given with other sessions,
+    or run sessions that share no item with the first."""
+    if not directories:
+        raise ReportError("no session directory given")
+    paths = [Path(d) for d in directories]
+    names = source_names([str(p) for p in paths])
+    loaded = [_load(path, name) for path, name in zip(paths, names, strict=True)]
+    warnings = tuple(w for session in loaded for w in session.warnings)
+    comparisons = [s for s in loaded if s.comparison]
+    if comparisons:
+        if len(loaded) > 1:
+            other = next(s for s in loaded if s is not comparisons[0])
+            what = "another comparison" if other.comparison else "a run session"
+            raise ReportError(
+                f"{comparisons[0].path}: is a comparison, given with {what} ({other.path}); "
+                "report a comparison on its own"
+            )
+        return _comparison_report(comparisons[0], resamples, seed, warnings)
+    return _runs_report(loaded, resamples, seed, warnings)
+
+
+def _comparison_report(loaded: _Loaded, resamples: int, seed: int, warnings: tuple[str, ...]) -> Report:
+    with paused_gc():
+        state = fold_comparison(loaded.events)
+    records = pair_records(state)
+    summary = summarize(records, resamples=resamples, seed=seed)
+    pairs = state.ordered()
+    info = SessionInfo(
+        name=loaded.name,
+        path=str(loaded.path),
+        kind="comparison",
+        model=None,
+        items=len(state.items),
+        answered=len(pairs),
+        labelled=sum(1 for p in pairs if p.human is not None),
+        status=loaded.header.get("status"),
+    )
+    return Report(resamples, seed, (info,), comparison=summary, warnings=warnings)
+
+
+def _run_info(loaded: _Loaded, state: SessionState) -> SessionInfo:
+    items = state.ordered()
+    return SessionInfo(
+        name=loaded.name,
+        path=str(loaded.path),
+        kind="run",
+        model=_model(loaded.header),
+        items=len(items),
+        answered=sum(1 for s in items if s.status == "done"),
+        labelled=sum(1 for s in items if s.human),
+        status=loaded.header.get("status"),
+    )
+
+
+def _runs_report(loaded: list[_Loaded], resamples: int, seed: int, warnings: tuple[str, ...]) -> Report:
+    states = []
+    for session in loaded:
+        with paused_gc():
+            states.append(fold(session.events))
+    rubrics = [_rubric(session) for session in loaded]
+    first = states[0]
+    for session, state in zip(loaded[1:], states[1:], strict=True):
+        _check_common(loaded[0], first, session, state)
+    figures = [
+        run_figures(state, session.events, rubric, resamples=resamples, seed=seed)
+        for session, state, rubric in zip(loaded, states, rubrics, strict=True)
+    ]
+    infos = tuple(_run_info(session, state) for session, state in zip(loaded, states, strict=True))
+    if len(loaded) == 1:
+        return Report(resamples, seed, infos, run=figures[0], warnings=warnings)
+    paired: list[PairedDifference] = []
+    for i, j in itertools.combinations(range(len(loaded)), 2):
+        paired += _paired(
+            (loaded[i].name, states[i], rubrics[i]), (loaded[j].name, states[j], rubrics[j]), resamples, seed
+        )
+    runs = {session.name: f for session, f in zip(loaded, figures, strict=True)}
+    return Report(resamples, seed, infos, figures[0], runs, tuple(paired), warnings=warnings)
+
+
+def _check_common(first: _Loaded, first_state: SessionState, other: _Loaded, state: SessionState) -> None:
+    """A later run session must share items with the first, each the same prompt."""
+    common = [item_id for item_id in state.items if item_id in first_state.items]
+    if not common:
+        raise ReportError(f"{other.path}: no item in common with {first.path}")
+    for item_id in common:
+        if not same_prompt(first_state.items[item_id].item, state.items[item_id].item):
+            raise ReportError(f"{other.path}: item {item_id}'s prompt differs from {first.path}'s")
+
+
+def _paired(
+    a: tuple[str, SessionState, Rubric], b: tuple[str, SessionState, Rubric], resamples: int, seed: int
+) -> list[PairedDifference]:
+    """Per criterion (likert and binary, the same kind and scale in both rubrics) and per
+    source (the human, each judge both sessions have), B minus A on the items both have a
+    value for, with a paired bootstrap interval (items resampled, both values together)."""
+    name_a, state_a, rubric_a = a
+    name_b, state_b, rubric_b = b
+    values_a, values_b = item_values(state_a, rubric_a), item_values(state_b, rubric_b)
+    ids_a = {s.item.id: p for p, s in enumerate(values_a.items)}
+    ids_b = {s.item.id: p for p, s in enumerate(values_b.items)}
+    common = [(ids_a[i], ids_b[i]) for i in ids_a if i in ids_b]
+    judges = [j for j in values_a.judges if j in values_b.judges]
+    out: list[PairedDifference] = []
+    for criterion in rubric_a.criteria:
+        other = rubric_b.get(criterion.name)
+        if criterion.kind not in ("likert", "binary") or other is None:
+            continue
+        if (other.kind, other.min, other.max) != (criterion.kind, criterion.min, criterion.max):
+            continue
+        sources = [("human", values_a.human, values_b.human)]
+        sources += [(judge_source(j), values_a.judges[j], values_b.judges[j]) for j in judges]
+        for source, got_a, got_b in sources:
+            in_a, in_b = got_a[criterion.name], got_b[criterion.name]
+            both = [(int(in_a[p]), int(in_b[q])) for p, q in common if p in in_a and q in in_b]
+            if not both and source != "human":
+                continue
+            out.append(
+                _difference(name_a, name_b, criterion.name, source, criterion.kind, both, resamples, seed)
+            )
+    return out
+
+
+def _difference(
+    a: str,
+    b: str,
+    criterion: str,
+    source: str,
+    kind: str,
+    both: list[tuple[int, int]],
+    resamples: int,
+    seed: int,
+) -> PairedDifference:
+    if not both:
+        return PairedDifference(a, b, criterion, source, kind, 0, None, None, None, None)
+    first = np.array([x for x, _ in both], dtype=float)
+    second = np.array([y for _, y in both], dtype=float)
+    differences = second - first
+    drawn = level_means(differences.tolist(), resamples, seed)
+    return PairedDifference(
+        a, b, criterion, source, kind, len(both),
+        finite(np.mean(first)), finite(np.mean(second)), finite(np.mean(differences)),
+        None if drawn is None else percentile_interval(drawn),
+    )  # fmt: skip
