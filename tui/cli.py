@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from sftscope.sessions.version import VERSION
 
-COMMANDS = ("run", "export", "replay", "judge", "compare")
+COMMANDS = ("run", "export", "replay", "judge", "compare", "report")
 
 class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
@@ -179,6 +179,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--source", default="human", metavar="human|JUDGE|agree", help="whose votes (dpo; default human)"
     )
     export.add_argument("-o", "--output", metavar="FILE", help="default: standard output")
+
+    report = sub.add_parser(
+        "report", help="numbers with intervals: scores, agreement, judge health, checks, comparisons"
+    )
+    report.add_argument(
+        "directories", nargs="+", metavar="DIR", help="run sessions (several: paired) or a comparison"
+    )
+    report.add_argument(
+        "--format",
+        choices=("text", "json", "html", "md"),
+        default="text",
+        help="text (default), json for scripts, html (one self-contained page), md for a pull request",
+    )
+    report.add_argument("-o", "--output", metavar="FILE", help="default: standard output")
+    report.add_argument(
+        "--resamples", type=int, default=2000, metavar="N", help="bootstrap resamples (default 2000)"
+    )
+    report.add_argument("--seed", type=int, default=0, metavar="N", help="bootstrap seed (default 0)")
     return parser
 
 
@@ -216,6 +234,10 @@ def main(argv: list[str] | None = None) -> int:
             from sftscope.tui.compare_command import compare_command
 
             return compare_command(args)
+        if args.command == "report":
+            from sftscope.tui.report_command import report_command
+
+            return report_command(args)
         if args.command == "judge":
             from sftscope.tui.commands import judge_command
 

@@ -1,0 +1,77 @@
+"""`sftscope report DIR [DIR ...]`: one session's (or several, or a comparison's) numbers
+as text, JSON, Markdown or a self-contained HTML page.
+
+The flags are checked before any statistic is computed (a bootstrap over a large session
+takes a while; a typo in -o should not cost that). Every known failure is one line on
+stderr and exit code 2, as for the other commands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from sftscope.tui.cli import UsageError, fail
+
+
+def check_args(args: Any) -> tuple[list[Path], Path | None]:
+    """The session directories and the output path, or UsageError naming the bad one."""
+    if args.resamples < 1:
+        raise UsageError(f"--resamples {args.resamples}: must be 1 or more")
+    directories = []
+    for text in args.directories:
+        path = Path(text)
+        if not path.exists():
+            raise UsageError(f"{text}: no such session directory")
+        if not path.is_dir():
+            raise UsageError(f"{text}: not a session directory (a file)")
+        directories.append(path)
+    output = Path(args.output) if args.output else None
+    if output is not None:
+        folder = output.parent
+        if output.is_dir():
+            raise UsageError(f"-o {args.output}: is a directory")
+        if not folder.is_dir():
+            raise UsageError(f"-o {args.output}: folder {folder} does not exist")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UsageError(f"-o {args.output}: folder {folder} is not writable")
+    return directories, output
+
+
+def report_command(args: Any) -> int:
+    try:
+        directories, output = check_args(args)
+    except UsageError as exc:
+        return fail(str(exc))
+    from sftscope.sessions.report_data import ReportError, build_report
+    from sftscope.sessions.store import SessionError
+
+    try:
+        doc = build_report(directories, resamples=args.resamples, seed=args.seed).to_dict()
+    except (ReportError, SessionError) as exc:
+        return fail(str(exc))
+    from sftscope.sessions.report_render import render, write_atomically
+    from sftscope.sessions.store import describe_os_error
+
+    to_terminal = output is None and args.format == "text" and sys.stdout.isatty()
+    width = max(60, shutil.get_terminal_size((80, 24)).columns) if to_terminal else 80
+    text = render(doc, args.format, width=width, color=to_terminal)
+    if output is not None:
+        try:
+            write_atomically(output, text)
+        except OSError as exc:
+            return fail(f"-o {args.output}: not written ({describe_os_error(exc)})")
+        return 0
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as exc:
+        # Nothing more can reach stdout; keep Python from trying again at exit.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return fail(f"standard output: not written ({describe_os_error(exc)})")
+    return 0
