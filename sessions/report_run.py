@@ -47,8 +47,9 @@ NO_CATEGORY = "(none)"
 ERROR_KINDS = ("parse", "timeout", "http", "other")
 METRICS_NOTE = "overlap with one reference answer; use with caution"
 IFEVAL_KEYS = ("ifeval_strict", "ifeval_loose")
-# An HTTP failure as engines word it ("HTTP 503: ...", "url: HTTP 429") or a bare status code.
-_HTTP = re.compile(r"\bHTTP\b|\b[1-5]\d\d\b", re.IGNORECASE)
+# An HTTP failure as engines word it ("HTTP 503: ...", "url: HTTP 429") or a bare 4xx/5xx
+# status code ("502 Bad Gateway").
+_HTTP = re.compile(r"\bHTTP\b|\b[45]\d\d\b", re.IGNORECASE)
 HOUR = 3600.0
 
 

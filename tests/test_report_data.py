@@ -236,6 +236,7 @@ def test_error_kinds() -> None:
     assert error_kind("http://h:1/v1: HTTP 429: slow down") == "http"
     assert error_kind("server said 502 Bad Gateway") == "http"
     assert error_kind("the judge's engine ended without an answer") == "other"
+    assert error_kind("connection refused after 200 ms") == "other"  # a number, not a status
 
 
 def test_constant_labels_give_null_figures_with_a_reason(tmp_path: Path) -> None:
