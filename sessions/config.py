@@ -51,6 +51,9 @@ class RunConfig:
     judge_template: str = "rubric-json"
     judge_concurrency: int | None = None
     judge_timeout: float | None = None
+    # Rater reliability probes: the share of fully scored items shown again later, blind
+    # (sessions/probes.py). 0 shows none.
+    probe_rate: float = 0.0
     # Resolved: the config's [[judges]] tables, then one judge per --judge.
     judges: tuple[JudgeSpec, ...] = ()
     given: frozenset[str] = field(default_factory=frozenset)
@@ -177,6 +180,7 @@ SETTING_RULES: dict[str, tuple[Any, str]] = {
     "judge_template": (_is_text, "a non-empty string (a template name or file)"),
     "judge_concurrency": (lambda v: _is_int(v) and v > 0, "a positive integer"),
     "judge_timeout": (lambda v: _is_number(v) and v > 0, "a finite number of seconds above 0"),
+    "probe_rate": (lambda v: _is_number(v) and 0 <= v <= 1, "a number from 0 to 1"),
 }
 
 

@@ -8,10 +8,12 @@ means. None of this is display code: a second front end gets it for free.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sftscope.scorers.rubric import Rubric
+from sftscope.scorers.agreement import MIN_N
+from sftscope.scorers.rubric import Criterion, Rubric
 from sftscope.sessions.state import ItemState
 
 # A session's status, one meaning everywhere (session.toml, headless, the console):
@@ -20,6 +22,8 @@ COMPLETE = "complete"  # every item has an answer and every criterion a label (o
 STOPPED = "stopped"  # the run ended (quit, or generation done) before that
 INTERRUPTED = "interrupted"  # Ctrl+C or a signal (SIGINT, SIGTERM, SIGHUP) ended it
 STATUSES = (RUNNING, COMPLETE, STOPPED, INTERRUPTED)
+
+AGREED_KINDS = ("likert", "binary")  # the kinds compared with a judge (agreement, disagreement)
 
 
 def fully_scored(state: ItemState, rubric: Rubric) -> bool:
@@ -50,6 +54,92 @@ def next_unfinished(states: list[ItemState], rubric: Rubric, after: int) -> int 
     return None
 
 
+def disagreement(state: ItemState, rubric: Rubric, judges: Iterable[str]) -> float | None:
+    """How far the operator and the `judges` (those whose scores are visible on this item)
+    differ on it, from 0 (the same everywhere) to 1 (opposite ends of a scale).
+
+    Per criterion both scored: |human - judge| / (max - min) on a likert scale, 0 or 1 on
+    a yes/no; the largest over judges and criteria, since one wide miss is what a second
+    look is for. None when there is nothing to compare, and always None for an item the
+    operator has not fully scored: otherwise the order of unscored items would leak
+    scores the operator must not see yet.
+    """
+    if not fully_scored(state, rubric):
+        return None
+    human = state.human
+    worst: float | None = None
+    for name in judges:
+        theirs = (state.judges.get(name) or {}).get("scores") or {}
+        for criterion in rubric.criteria:
+            if criterion.name not in human or criterion.name not in theirs:
+                continue
+            gap = _gap(criterion, human[criterion.name], theirs[criterion.name])
+            if gap is not None and (worst is None or gap > worst):
+                worst = gap
+    return worst
+
+
+def _gap(criterion: Criterion, mine: Any, theirs: Any) -> float | None:
+    """One criterion's distance in [0, 1]; None for kinds without one (tags, notes) or a
+    value off the rubric's scale (a judge's reply is parsed, not trusted)."""
+    if criterion.kind not in AGREED_KINDS or not (criterion.accepts(mine) and criterion.accepts(theirs)):
+        return None
+    if criterion.kind == "binary" or criterion.max == criterion.min:
+        return float(mine != theirs)
+    return abs(mine - theirs) / (criterion.max - criterion.min)
+
+
+def disagreement_order(
+    states: Sequence[ItemState],
+    rubric: Rubric,
+    judges: Iterable[str],
+    visible: Callable[[ItemState], bool],
+) -> list[int]:
+    """Indices of the items where a judge and the operator differ (disagreement above 0),
+    most disagreement first, ties in prompt order. Only items whose judges are `visible`
+    count (judge_visible, with the operator's reveals); items that agree, or that have
+    nothing to compare, are left out: there is nothing to look at twice."""
+    return [index for _, index in _places(states, rubric, judges, visible)]
+
+
+def _places(
+    states: Sequence[ItemState], rubric: Rubric, judges: Iterable[str], visible: Callable[[ItemState], bool]
+) -> list[tuple[float, int]]:
+    """(-disagreement, index) of every item that differs, sorted: the walk's order."""
+    names = list(judges)
+    places = []
+    for index, state in enumerate(states):
+        if not visible(state):
+            continue
+        value = disagreement(state, rubric, names)
+        if value:
+            places.append((-value, index))
+    places.sort()
+    return places
+
+
+def next_disagreement(
+    states: Sequence[ItemState],
+    rubric: Rubric,
+    judges: Iterable[str],
+    visible: Callable[[ItemState], bool],
+    after: tuple[float, int] | None = None,
+) -> tuple[int, tuple[float, int]] | None:
+    """The next item in disagreement order after the place `after` (a disagreement and an
+    index, as returned here), wrapping round to the most disagreeing; None when no item
+    differs. Returns the item's index and its place. The place, not the item, is what the
+    walk remembers: an item re-scored on the way leaves the order, and the walk goes on
+    from where it was instead of starting over."""
+    places = _places(states, rubric, judges, visible)
+    if not places:
+        return None
+    chosen = places[0]
+    if after is not None:
+        key = (-after[0], after[1])
+        chosen = next((place for place in places if place > key), places[0])
+    return chosen[1], (-chosen[0], chosen[1])
+
+
 def agreement_pairs(states: Iterable[ItemState], judge: str, criteria: Iterable[str]) -> dict[str, list[Any]]:
     """(human, judge) value pairs per criterion, over every item both have scored."""
     pairs: dict[str, list[tuple[Any, Any]]] = {name: [] for name in criteria}
@@ -62,6 +152,81 @@ def agreement_pairs(states: Iterable[ItemState], judge: str, criteria: Iterable[
             if name in human and name in theirs:
                 found.append((human[name], theirs[name]))
     return pairs
+
+
+@dataclass(frozen=True)
+class RunningAgreement:
+    """The operator against one judge on one criterion, over every item both have scored.
+
+    From MIN_N items on, Cohen's kappa (quadratic weights on a likert scale, none on yes/no)
+    and its 95% bootstrap interval; below that the count is all there is to say ("n too
+    small"). `kappa` is None when it is undefined (one side gave every item the same label)
+    or not computed (n < MIN_N)."""
+
+    kind: str
+    n: int
+    exact: float | None
+    kappa: float | None = None
+    kappa_ci: tuple[float, float] | None = None
+
+    @property
+    def enough(self) -> bool:
+        return self.n >= MIN_N
+
+
+def running_agreement(
+    states: Iterable[ItemState], rubric: Rubric, judge: str, *, resamples: int = 200, seed: int = 0
+) -> dict[str, RunningAgreement]:
+    """You against `judge`, per likert/binary criterion, as the console shows it while you
+    score. Pairs whose judge value is off the rubric's scale (a reply is parsed, not
+    trusted) are left out. The console calls it off its UI thread, a few times a second.
+
+    The kappa and its interval are the report's (scorers.agreement.agreement_stats): the
+    same contingency table, the same seeded multinomial resampling of it and the same
+    percentile interval, through the same module's `kappa_from_tables` (checked there
+    against scikit-learn's cohen_kappa_score). Only the kappa is computed: numpy alone is
+    loaded (0.1 s), not scikit-learn, scipy and krippendorff (over a second) for figures
+    the console does not show."""
+    criteria = [c for c in rubric.criteria if c.kind in AGREED_KINDS]
+    pairs = agreement_pairs(states, judge, [c.name for c in criteria])
+    out = {}
+    for criterion in criteria:
+        found = [(a, b) for a, b in pairs[criterion.name] if criterion.accepts(a) and criterion.accepts(b)]
+        n = len(found)
+        exact = sum(1 for a, b in found if a == b) / n if n else None
+        kappa: float | None = None
+        interval: tuple[float, float] | None = None
+        if n >= MIN_N:
+            kappa, interval = _kappa_interval(
+                found, criterion.kind, criterion.min, criterion.max, resamples, seed
+            )
+        out[criterion.name] = RunningAgreement(criterion.kind, n, exact, kappa, interval)
+    return out
+
+
+def _kappa_interval(
+    pairs: list[tuple[Any, Any]], kind: str, low: int, high: int, resamples: int, seed: int
+) -> tuple[float | None, tuple[float, float] | None]:
+    """Cohen's kappa of the pairs over the whole scale, and its 95% bootstrap interval."""
+    import numpy as np
+    from sftscope.scorers.agreement import kappa_from_tables, percentile_interval, scale_labels
+
+    likert = kind == "likert"
+    labels = scale_labels(kind, (low, high) if likert else None)
+    size = len(labels)
+    table = np.zeros((size, size))
+    for a, b in pairs:
+        table[labels.index(a), labels.index(b)] += 1
+    weights = "quadratic" if likert else None
+    value = float(kappa_from_tables(table[None], weights)[0])
+    if not np.isfinite(value):
+        return None, None
+    n = len(pairs)
+    if n < 2 or resamples <= 0:
+        return value, None
+    rng = np.random.default_rng(seed)
+    tables = rng.multinomial(n, table.ravel() / n, size=resamples).reshape(resamples, size, size)
+    return value, percentile_interval(kappa_from_tables(tables, weights))
 
 
 def final_status(states: Iterable[ItemState], rubric: Rubric, *, interrupted: bool = False) -> str:

@@ -22,6 +22,7 @@ from sftscope.sessions.events import (
     Flagged,
     ItemAdded,
     Notice,
+    Probed,
     Scored,
     Skipped,
     Undone,
@@ -194,6 +195,12 @@ class Session:
     ) -> dict[str, Any]:
         previous = self.state.items[item_id].human.get(criterion)
         return self.record(Scored(item_id, criterion, value, judge_visible, previous), durable=True)
+
+    def probe(self, item_id: str, criterion: str, value: Any, *, original: Any = None) -> dict[str, Any]:
+        """A rater reliability probe's answer (sessions/probes.py): its own event kind, never
+        a `score`, so the original label stays in force; `original` is that label, kept
+        beside the answer for test-retest agreement. Fsynced like every label."""
+        return self.record(Probed(item_id, criterion, value, original), durable=True)
 
     def undo(self, item_id: str) -> dict[str, Any] | None:
         state = self.state.items[item_id]

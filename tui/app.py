@@ -16,6 +16,8 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from rich.text import Text
@@ -23,19 +25,73 @@ from sftscope.engines.base import GenerationRequest
 from sftscope.scorers.rubric import Rubric
 from sftscope.sessions import progress, review
 from sftscope.sessions.launch import Launch
+from sftscope.sessions.probes import ProbeBook, ProbePlan, blind_view
 from sftscope.sessions.state import ItemState
 from sftscope.tui.conversation import SHOWN_CHARS, Conversation, shown
-from sftscope.tui.screens import CommentScreen, HelpScreen, SftscopeCommands, key_label
+from sftscope.tui.screens import (
+    DISAGREEMENT_KEY,
+    CommentScreen,
+    HelpScreen,
+    ReportScreen,
+    SftscopeCommands,
+    disagreement_key_free,
+    key_label,
+)
 from sftscope.tui.widgets import ItemList, ScorePanel
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Markdown, Static
 from textual.worker import Worker, WorkerState
 
 HARD_EXIT_SECONDS = 3.0  # after SIGHUP/SIGTERM all is saved: never hang on a dead terminal
 MODEL_NICE = 10  # local model threads run below the UI thread (bench/ui_latency.py)
+# The running agreement's intervals: enough resamples for a steady second decimal on screen
+# (the report uses 2,000), computed off the UI thread a few times a second at most.
+AGREEMENT_RESAMPLES = 200
+AGREEMENT_RATE = 4.0  # computations a second, on average
+AGREEMENT_BURST = 3  # at once: a key pressed now and then gets its figures without waiting
+REPORT_RESAMPLES = 1000  # the report screen and report.html (the command line's default is 2,000)
+
+
+class AgreementReady(Message):
+    """The running agreement, computed in a worker thread (None: the computation failed)."""
+
+    def __init__(self, result: dict[str, review.RunningAgreement] | None) -> None:
+        super().__init__()
+        self.result = result
+
+
+class ReportWritten(Message):
+    """What became of report.html, for the status line."""
+
+    def __init__(self, note: str) -> None:
+        super().__init__()
+        self.note = note
+
+
+class Throttle:
+    """A token bucket: `burst` starts at once, then `rate` a second. A key pressed now and
+    then gets fresh figures at once; a key held down does not queue a computation per press."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.at = time.monotonic()
+
+    def wait(self) -> float:
+        """Seconds until a start is allowed; 0.0 means now, and the start is counted."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return max(0.001, (1.0 - self.tokens) / self.rate)
 
 
 def build_bindings(rubric: Rubric) -> list[Binding]:
@@ -71,6 +127,8 @@ def build_bindings(rubric: Rubric) -> list[Binding]:
                 priority=key in ("tab", "shift+tab", "left", "right"),
             )
         )
+    if disagreement_key_free(rubric):  # not remappable: a rubric that takes `d` keeps it
+        bindings.append(Binding(DISAGREEMENT_KEY, "app.next_disagreement", "disagreement", show=False))
     bindings += [
         Binding("escape", "app.stop", "stop", show=False),
         Binding("up", "app.scroll(-1)", "scroll", show=False),
@@ -142,10 +200,31 @@ class SftscopeApp(App[int]):
         self.positions: dict[str, int] = {}
         self.close_problems: list[str] = []
         self.refused_note = ""  # why the last key did nothing (status line)
+        self.status_note = ""  # what a palette action did (status line, until the next item)
+        self.scoring: ScoringScreen | None = None
+        # Judges whose scores the panel shows: the run's, then any others found in the log.
+        self.judge_names: list[str] = []
+        # You against the first judge, computed off the UI thread (request_agreement).
+        self.agreement: dict[str, review.RunningAgreement] = {}
+        self._agreement_stale = True
+        self._agreement_running = False
+        self._agreement_timer: Timer | None = None
+        self._agreement_throttle = Throttle(AGREEMENT_RATE, AGREEMENT_BURST)
+        # Disagreement first: `d` and the queue mode walk review.next_disagreement's order.
+        self.queue_mode = False
+        self.queue_place: tuple[float, int] | None = None  # where the walk is
+        self.queue_item: str | None = None  # the item it showed last
+        # Rater reliability probes (--probe-rate): the book, and the probe on screen.
+        self.probes: ProbeBook | None = None
+        self.probe: str | None = None
+        self.probe_return: int | None = None  # where to go once the probe is answered
+        self.probe_trail: list[str] = []  # criteria answered on this probe, for undo
+        self.report_resamples = REPORT_RESAMPLES
 
     # --- start-up ----------------------------------------------------------------
     async def on_mount(self) -> None:
-        await self.push_screen(ScoringScreen.for_rubric(self.rubric))
+        self.scoring = ScoringScreen.for_rubric(self.rubric)
+        await self.push_screen(self.scoring)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGHUP, signal.SIGTERM):
             with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
@@ -174,9 +253,18 @@ class SftscopeApp(App[int]):
             return
         if self._session_closed:
             return
+        rate = self.launch.config.probe_rate
+        if rate > 0 and self.replay_speed is None:
+            params = self.launch.store.header.get("params") or {}
+            plan = ProbePlan(rate, int(params.get("seed", self.launch.config.seed) or 0))
+            self.probes = ProbeBook.from_log(plan, self.rubric, self.launch.store.events)
+            self.probes.attach(self.session)  # before the console's own: it is up to date first
         self.session.subscribe(self.on_session_event)
         self.session.subscribe_progress(self.on_progress)
         states = self.session.state.ordered()
+        self.note_judges([judge.spec.name for judge in self.pool.judges])
+        for state in states:
+            self.note_judges(state.judges)
         self.item_ids = [s.item.id for s in states]
         self.positions = {item_id: n for n, item_id in enumerate(self.item_ids)}
         self.scored = {s.item.id for s in states if self.is_finished(s)}
@@ -196,8 +284,13 @@ class SftscopeApp(App[int]):
 
     # --- widgets -----------------------------------------------------------------
     @property
+    def main_screen(self) -> Screen[None]:
+        """The scoring screen, also while a modal (help, report) is over it."""
+        return self.scoring if self.scoring is not None else self.screen
+
+    @property
     def items_widget(self) -> ItemList:
-        return self.screen.query_one("#items", ItemList)
+        return self.main_screen.query_one("#items", ItemList)
 
     @property
     def answer(self) -> Markdown:
@@ -205,7 +298,7 @@ class SftscopeApp(App[int]):
 
     @property
     def conversation(self) -> Conversation:
-        return self.screen.query_one("#conversation", Conversation)
+        return self.main_screen.query_one("#conversation", Conversation)
 
     @property
     def current(self) -> ItemState | None:
@@ -230,7 +323,7 @@ class SftscopeApp(App[int]):
         self.set_status()
 
     def set_status(self, message: str | None = None) -> None:
-        if not self.screen.query("#status"):
+        if not self.main_screen.query("#status"):
             return
         text = Text()
         text.append(" sftscope ", style="bold reverse")
@@ -250,9 +343,13 @@ class SftscopeApp(App[int]):
                 text.append(f"· judged {len(self.judged)} ", style="dim")
                 if self.pool.judging:
                     text.append(f"({self.pool.judging} running) ", style="dim")
+            if self.queue_mode:
+                text.append("· disagreement queue ", style="bold magenta")
             if self.refused_note:
                 text.append(f"· {self.refused_note}", style="bold yellow")
-        self.screen.query_one("#status", Static).update(text)
+            elif self.status_note:
+                text.append(f"· {self.status_note}", style="green")
+        self.main_screen.query_one("#status", Static).update(text)
 
     # --- the view ------------------------------------------------------------------
     def transcript_markdown(self, state: ItemState, answers: list[str], streaming: bool) -> str:
@@ -292,15 +389,25 @@ class SftscopeApp(App[int]):
             doc += f"\n\n**the server ended the answer:** finish_reason `{state.ended}` (r to generate again)"
         return doc, False
 
-    async def show(self, index: int) -> None:
+    async def show(self, index: int, *, probe: str | None = None) -> None:
+        """Show item `index`; `probe` (its id) shows it as a probe: like a fresh item."""
         if not self.item_ids:
             return
         self.index = max(0, min(index, len(self.item_ids) - 1))
+        left, self.probe = self.probe, probe
+        if probe is None:
+            self.probe_return = None
+        self.probe_trail = []
+        if left is not None and left != probe:
+            self.refresh_row(left)  # its row shows its own labels again
+        if probe is not None:
+            self.refresh_row(probe)
         state = self.current
         assert state is not None
-        self.criterion = self.first_open_criterion(state)
+        self.criterion = self.first_open_criterion(self.display_state(state))
         self.saved_note = ""
         self.refused_note = ""
+        self.status_note = ""
         self.items_widget.highlighted = self.index
         if self.replay_speed is None:
             self.generator.focus(state.item.id, self.ahead)
@@ -353,23 +460,80 @@ class SftscopeApp(App[int]):
     def judge_visible(self, state: ItemState) -> bool:
         return review.judge_visible(state, self.rubric, revealed=state.item.id in self.revealed_items)
 
+    def display_state(self, state: ItemState) -> ItemState:
+        """The item as it is shown: as a probe, none of its own labels (probes.blind_view)."""
+        if self.probe is not None and state.item.id == self.probe and self.probes is not None:
+            return blind_view(state, self.probes.answers.get(self.probe))
+        return state
+
+    def note_judges(self, names: Iterable[str]) -> None:
+        """The run's judges, and any found in the log (a session judged afterwards), get a
+        column each. With the first, numpy is loaded in a thread: not at the first reveal."""
+        first = not self.judge_names
+        for name in names:
+            if name not in self.judge_names:
+                self.judge_names.append(name)
+        if first and self.judge_names:
+            self.run_worker(warm_statistics, thread=True, group="warm", exit_on_error=False)
+
     def refresh_scores(self) -> None:
         """The score panel: your values, then (once revealed) each judge's in the same rows."""
         state = self.current
-        self.screen.query_one("#scores", ScorePanel).show_scores(
+        visible = state is not None and self.probe is None and self.judge_visible(state)
+        if not self.main_screen.query("#scores"):  # closing: the widgets are gone
+            return
+        self.main_screen.query_one("#scores", ScorePanel).show_scores(
             self.rubric,
-            state,
+            self.display_state(state) if state is not None else None,
             self.criterion,
             self.saved_note,
-            judges=[judge.spec.name for judge in self.pool.judges],
-            visible=state is not None and self.judge_visible(state),
-            states=self.session.state.items.values(),
+            judges=self.judge_names,
+            visible=visible,
+            agreement=self.agreement,
         )
+        if visible and state is not None and state.complete and self.judge_names:
+            self.request_agreement()
+
+    # --- the running agreement, off the UI thread -------------------------------------
+    def request_agreement(self) -> None:
+        """Compute the running agreement again if a label or a verdict changed since (in a
+        thread, throttled); the panel shows the last figures until the new ones are in."""
+        if not self._agreement_stale or self._agreement_running or self._agreement_timer is not None:
+            return
+        delay = self._agreement_throttle.wait()
+        if delay > 0:
+            self._agreement_timer = self.set_timer(delay, self._agreement_due)
+            return
+        self._agreement_stale = False
+        self._agreement_running = True
+        states = list(self.session.state.ordered())  # the list, copied here: the thread only reads
+        work = partial(self.compute_agreement, states, self.judge_names[0])
+        self.run_worker(work, thread=True, group="agreement", exit_on_error=False)
+
+    def _agreement_due(self) -> None:
+        self._agreement_timer = None
+        self.request_agreement()
+
+    def compute_agreement(self, states: list[ItemState], judge: str) -> None:
+        """In a worker thread: review.running_agreement, then a message to the UI thread
+        (post_message never waits, so a thread never blocks on an app that has gone)."""
+        result: dict[str, review.RunningAgreement] | None = None
+        try:
+            result = review.running_agreement(states, self.rubric, judge, resamples=AGREEMENT_RESAMPLES)
+        finally:
+            self.post_message(AgreementReady(result))
+
+    def on_agreement_ready(self, message: AgreementReady) -> None:
+        self._agreement_running = False
+        if message.result is not None:
+            self.agreement = message.result
+        if self.ready and not self._session_closed:
+            self.refresh_scores()  # and computes again if something changed meanwhile
 
     def refresh_row(self, item_id: str) -> None:
         state = self.session.state.items.get(item_id)
         index = self.positions.get(item_id)
-        if state is not None and index is not None:
+        if state is not None and index is not None and self.ready:
             self.scored.discard(item_id)
             if self.is_finished(state):
                 self.scored.add(item_id)
@@ -378,7 +542,7 @@ class SftscopeApp(App[int]):
             else:
                 self.judged.discard(item_id)
             self.items_widget.refresh_item(
-                index, self.session.state.items[item_id], self.rubric, item_id in self.generator.live
+                index, self.display_state(state), self.rubric, item_id in self.generator.live
             )
 
     def first_open_criterion(self, state: ItemState) -> int:
@@ -424,13 +588,21 @@ class SftscopeApp(App[int]):
             if item_id == current:
                 self.run_worker(self.refresh_view(), group="view")
             self.set_status()
-        elif kind in ("score", "undo", "flag", "comment"):
+        elif kind in ("score", "undo", "flag", "comment", "probe"):
             self.refresh_row(item_id)
         elif kind in ("judge", "checks"):
             self.refresh_row(item_id)
+            state = self.session.state.items.get(item_id)
+            if state is not None:
+                self.note_judges(state.judges)
             if item_id == current:
                 self.refresh_scores()
             self.set_status()
+        if kind in ("generation", "score", "undo", "judge"):  # what the agreement is made of
+            self._agreement_stale = True
+            state = self.current
+            if state is not None and self.probe is None and self.judge_visible(state) and self.judge_names:
+                self.request_agreement()
 
     # --- actions -------------------------------------------------------------------
     def goto(self, index: int) -> None:
@@ -446,14 +618,96 @@ class SftscopeApp(App[int]):
             await self.show(self.index - 1)
 
     async def action_next_unscored(self) -> None:
+        """`enter`: the next item not finished (a probe that is due first); in the queue
+        mode, the next item where a judge and you differ."""
         if not self.ready:
             return
-        states = [self.session.state.items[i] for i in self.item_ids]
-        target = review.next_unfinished(states, self.rubric, self.index)
+        if self.queue_mode:
+            await self.next_in_queue()
+            return
+        states = self.session.state.ordered()
+        leaving = self.probe is not None  # a probe left unanswered waits for the next move on
+        after = self.index if self.probe_return is None else self.probe_return - 1
+        target = review.next_unfinished(states, self.rubric, after)
+        if not leaving and self.due_probe() is not None:
+            await self.advance(target)
+            return
         if target is None:
             self.notify("every item is scored")
+            if leaving and self.probe_return is not None:
+                await self.show(self.probe_return)
             return
         await self.show(target)
+
+    # --- moving on: probes and the disagreement queue ------------------------------
+    def due_probe(self) -> str | None:
+        """The probe to show now, if one is due (never in the queue mode, nor on replay)."""
+        if self.probes is None or self.queue_mode or self.replay_speed is not None:
+            return None
+        remaining = len(self.item_ids) - len(self.scored)
+        due = self.probes.due(self.session.state.items, remaining)
+        return due[0] if due else None
+
+    async def advance(self, default: int | None) -> None:
+        """Move on: a probe that is due comes first, unannounced, then item `default`
+        (None: stay). After the probe the console goes where it was going."""
+        probe = self.due_probe()
+        if probe is not None and probe in self.positions:
+            if default is not None:
+                self.probe_return = default
+            elif self.probe_return is None:
+                self.probe_return = self.index
+            await self.show(self.positions[probe], probe=probe)
+            return
+        if default is not None:
+            await self.show(default)
+
+    async def move_on(self) -> bool:
+        """After the item on screen is done (auto-advance): the queue's next item in the
+        queue mode, else a due probe or the next item. False when there is nowhere to go."""
+        if self.queue_mode:
+            return await self.next_in_queue()
+        following = self.index + 1 if self.index < len(self.item_ids) - 1 else None
+        if following is None and self.due_probe() is None:
+            return False
+        await self.advance(following)
+        return True
+
+    async def action_next_disagreement(self) -> None:
+        """`d`: the next item, most disagreement first, where a revealed judge and you differ."""
+        if self.ready:
+            await self.next_in_queue()
+
+    async def next_in_queue(self) -> bool:
+        """Show the next item in disagreement order (review.next_disagreement) after the
+        walk's place; the walk starts at the top from an item that is not in it."""
+        state = self.current
+        if state is None:
+            return False
+        names = self.judge_names
+        after = None
+        if self.queue_item == state.item.id:
+            after = self.queue_place
+        elif self.probe is None and self.judge_visible(state):
+            here = review.disagreement(state, self.rubric, names)
+            after = (here, self.index) if here else None
+        states = self.session.state.ordered()
+        found = review.next_disagreement(states, self.rubric, names, self.judge_visible, after)
+        if found is None:
+            self.refuse("no scored item where a judge and you differ")
+            return False
+        index, place = found
+        await self.show(index)
+        self.queue_place, self.queue_item = place, self.item_ids[index]
+        return True
+
+    def action_toggle_queue(self) -> None:
+        """The disagreement queue: `enter` and auto-advance walk the items where a revealed
+        judge and you differ, most first (the status line says it is on)."""
+        self.queue_mode = not self.queue_mode
+        self.queue_place = self.queue_item = None
+        self.refused_note = ""
+        self.set_status()
 
     def action_next_criterion(self) -> None:
         self.criterion = (self.criterion + 1) % len(self.rubric.criteria)
@@ -502,10 +756,13 @@ class SftscopeApp(App[int]):
             await self.record_score(criterion.name, digit)
         elif criterion.kind == "tags" and 1 <= digit <= len(criterion.tags):
             tag = criterion.tags[digit - 1]
-            chosen = list(state.human.get(criterion.name) or [])
+            chosen = list(self.display_state(state).human.get(criterion.name) or [])
             chosen = [t for t in chosen if t != tag] if tag in chosen else [*chosen, tag]
-            visible = self.judge_visible(state)
-            self.label(self.session.score, state.item.id, criterion.name, chosen, judge_visible=visible)
+            if self.probe is not None:
+                self.record_probe(criterion.name, chosen)
+            else:
+                visible = self.judge_visible(state)
+                self.label(self.session.score, state.item.id, criterion.name, chosen, judge_visible=visible)
             self.refresh_scores()
         else:
             self.bell()
@@ -528,17 +785,39 @@ class SftscopeApp(App[int]):
     async def record_score(self, name: str, value: Any) -> None:
         state = self.current
         assert state is not None
+        if self.probe is not None:
+            if not self.record_probe(name, value):
+                return
+            if self.probes is not None and self.probes.done(state.item.id):
+                if self.rubric.auto_advance:  # answered: on as usual, where it was going
+                    await self.advance(self.probe_return)
+                    return
+            else:
+                self.criterion = self.next_open_criterion(self.display_state(state))
+            self.refresh_scores()
+            self.set_status()
+            return
         visible = self.judge_visible(state)
         if not self.label(self.session.score, state.item.id, name, value, judge_visible=visible):
             return
         if review.fully_scored(state, self.rubric):
-            if self.rubric.auto_advance and self.index < len(self.item_ids) - 1:
-                await self.show(self.index + 1)
+            if self.rubric.auto_advance and await self.move_on():
                 return
         else:
             self.criterion = self.next_open_criterion(state)
         self.refresh_scores()
         self.set_status()
+
+    def record_probe(self, name: str, value: Any) -> bool:
+        """A probe's answer: a `probe` event with the label in force as `original`, never a
+        `score` (the original label stays), fsynced before "saved ✓" like every label."""
+        state = self.current
+        assert state is not None and self.probe == state.item.id
+        original = state.human.get(name)
+        if not self.label(self.session.probe, state.item.id, name, value, original=original):
+            return False
+        self.probe_trail.append(name)
+        return True
 
     def next_open_criterion(self, state: ItemState) -> int:
         human = state.human
@@ -553,6 +832,14 @@ class SftscopeApp(App[int]):
     def action_undo(self) -> None:
         state = self.current
         if state is None:
+            return
+        if self.probe is not None:  # never the item's own labels: back to the last answer given
+            if not self.probe_trail:
+                self.bell()
+                return
+            names = [c.name for c in self.rubric.criteria]
+            self.criterion = names.index(self.probe_trail.pop())
+            self.refresh_scores()
             return
         last = state.actions[-1] if state.actions else None
         if last is None:
@@ -572,6 +859,10 @@ class SftscopeApp(App[int]):
         state = self.current
         if state is None:
             return
+        if self.probe is not None and self.probes is not None:  # set aside: nothing is written
+            self.probes.set_aside.add(self.probe)
+            await self.advance(self.probe_return)
+            return
         if state.status in ("pending", "partial") and not self.has_answer(state):
             self.refuse(f"no answer yet on {state.item.id}: not skipped")
             return
@@ -584,6 +875,9 @@ class SftscopeApp(App[int]):
 
     def action_flag(self) -> None:
         state = self.current
+        if self.probe is not None:  # the item's own flag is not shown here: never toggled blind
+            self.bell()
+            return
         if state is not None:
             self.label(self.session.flag, state.item.id)
             self.refresh_scores()
@@ -591,6 +885,9 @@ class SftscopeApp(App[int]):
     def action_comment(self) -> None:
         state = self.current
         if state is None:
+            return
+        if self.probe is not None:  # the item's own comment and notes stay as they are
+            self.bell()
             return
         criterion = self.rubric.criteria[self.criterion]
         item_id = state.item.id
@@ -615,7 +912,7 @@ class SftscopeApp(App[int]):
 
     async def action_regenerate(self) -> None:
         state = self.current
-        if state is None or self.replay_speed is not None:
+        if state is None or self.replay_speed is not None or self.probe is not None:
             self.bell()
             return
         self.generator.regenerate(state.item.id)
@@ -630,6 +927,9 @@ class SftscopeApp(App[int]):
         state = self.current
         if state is None:
             return
+        if self.probe is not None:  # a probe is answered blind
+            self.bell()
+            return
         self.revealed_items.symmetric_difference_update({state.item.id})
         self.refresh_scores()
 
@@ -643,6 +943,36 @@ class SftscopeApp(App[int]):
         target = self.launch.directory / f"export.{fmt}"
         target.write_text(to_csv(rows) if fmt == "csv" else to_jsonl(rows), encoding="utf-8")
         self.notify(f"exported {len(rows)} items to {target}")
+
+    def action_report(self) -> None:
+        """The session's report (the text `sftscope report` prints, with its charts) on a
+        screen of its own, computed in a thread."""
+        self.push_screen(ReportScreen(self.launch.directory, resamples=self.report_resamples))
+
+    def action_write_html_report(self) -> None:
+        """report.html in the session directory, computed in a thread; the status line
+        says where it is."""
+        self.status_note = "writing report.html …"
+        self.set_status()
+        self.run_worker(self.write_report, thread=True, group="report", exit_on_error=False)
+
+    def write_report(self) -> None:
+        """In a worker thread: build the report's document and write its HTML page."""
+        from sftscope.sessions.report_data import build_report
+        from sftscope.sessions.report_render import write_html_report
+
+        directory = self.launch.directory
+        try:
+            doc = build_report([directory], resamples=self.report_resamples).to_dict()
+            path = write_html_report(directory, doc)
+            note = f"wrote {path.name} in {path.parent}"
+        except Exception as exc:  # a report that cannot be made says why, and the run goes on
+            note = f"report.html not written: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        self.post_message(ReportWritten(note))
+
+    def on_report_written(self, message: ReportWritten) -> None:
+        self.status_note = message.note
+        self.set_status()
 
     async def action_quit(self) -> None:
         """Everything is already saved: stop the model and the judges, write the status,
@@ -718,4 +1048,11 @@ class SftscopeApp(App[int]):
             self.update_meta(state)
 
 
+def warm_statistics() -> None:
+    """In a worker thread: load numpy and run the kappa once (a tenth of a second) before
+    the first agreement is due, so the figures arrive in milliseconds once there are enough
+    items."""
+    import numpy as np
+    from sftscope.scorers.agreement import kappa_from_tables, percentile_interval
 
+    percentile_interval(kappa_from_tables(np.ones((2, 2, 2)), "quadratic"))

@@ -109,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--judge-timeout", type=float, metavar="S", help="seconds per judge attempt (default 120)"
     )
     run.add_argument(
+        "--probe-rate",
+        type=float,
+        metavar="R",
+        help="share of scored items shown again later, unannounced, to measure your own consistency "
+        "(0 to 1, default 0)",
+    )
+    run.add_argument(
         "--config", metavar="FILE.toml", help="settings file; flags given on the command line win"
     )
 

@@ -1,17 +1,19 @@
-"""Modal screens (help, comment) and the command-palette provider."""
+"""Modal screens (help, comment, report) and the command-palette provider."""
 
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
-from sftscope.scorers.rubric import ACTION_HELP, Rubric
+from sftscope.scorers.rubric import ACTION_HELP, Rubric, canonical_key
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
@@ -21,6 +23,16 @@ if TYPE_CHECKING:
 
 def key_label(key: str) -> str:
     return {"question_mark": "?", "right": "→", "left": "←", "shift+tab": "shift+tab"}.get(key, key)
+
+
+# The next item where a revealed judge and you differ. Not one of the rubric's remappable
+# actions: a rubric that binds `d` to an action keeps it, and the palette still has this.
+DISAGREEMENT_KEY = "d"
+
+
+def disagreement_key_free(rubric: Rubric) -> bool:
+    """`d` jumps to the next disagreement unless the rubric binds it to something else."""
+    return all(canonical_key(key) != DISAGREEMENT_KEY for key in rubric.keys.values())
 
 
 class HelpScreen(ModalScreen[None]):
@@ -50,8 +62,10 @@ class HelpScreen(ModalScreen[None]):
             row("1–9", "toggle a tag (tags criteria)")
         for action, key in self.rubric.keys.items():
             row(key_label(key), ACTION_HELP[action])
+        if disagreement_key_free(self.rubric):
+            row(DISAGREEMENT_KEY, "next item where a revealed judge and you differ")
         row("↑ ↓ pgup pgdn", "scroll the answer")
-        row("ctrl+p", "command palette: jump to item, export, …")
+        row("ctrl+p", "command palette: report, disagreements, jump to item, export, …")
         with VerticalScroll(id="help"):  # scrolls (↑ ↓) where the terminal is short
             yield Label(Text.assemble(("sftscope keys", "bold"), "  (remap them under [keys] in the rubric)"))
             yield Static(table)
@@ -79,15 +93,87 @@ class CommentScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+class ReportScreen(ModalScreen[None]):
+    """The session's report, as `sftscope report` prints it (tables and charts), scrollable.
+
+    The report reads the session from disk (report_data.build_report, without locking it)
+    in a worker thread, so the console goes on while it is computed."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "close")]
+
+    class Rendered(Message):
+        """The report's text, from the worker thread."""
+
+        def __init__(self, text: Text) -> None:
+            super().__init__()
+            self.text = text
+
+    def __init__(self, directory: Path, *, resamples: int) -> None:
+        super().__init__()
+        self.directory = Path(directory)
+        self.resamples = resamples
+        self.text = ""  # the report as shown, once computed
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="report"):
+            yield Static(Text("computing the report …", style="dim"), id="report-text")
+
+    def on_mount(self) -> None:
+        scroller = self.query_one("#report", VerticalScroll)
+        scroller.border_title = f" report · {self.directory.name} "
+        scroller.border_subtitle = " ↑ ↓ pgup pgdn scroll · escape closes "
+        scroller.focus()
+        # The text is cut to the box: its border, padding and scrollbar take 5 columns.
+        width = max(40, self.app.size.width - 5)
+        self.run_worker(partial(self.build, width), thread=True, group="report", exit_on_error=False)
+
+    def build(self, width: int) -> None:
+        """In a worker thread: the report's document, rendered as text `width` wide."""
+        from sftscope.sessions.report_data import build_report
+        from sftscope.sessions.report_render import render_text
+
+        try:
+            doc = build_report([self.directory], resamples=self.resamples).to_dict()
+            text = Text(render_text(doc, width=width))
+        except Exception as exc:  # a report that cannot be made says why, once
+            text = Text(f"no report: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            text.stylize("red")
+        self.post_message(self.Rendered(text))  # never waits: the screen may be closed by now
+
+    def on_report_screen_rendered(self, message: Rendered) -> None:
+        self.text = message.text.plain
+        self.query_one("#report-text", Static).update(message.text)
+
+
 class SftscopeCommands(Provider):
     """The command palette reaches every action: jump to an item, next unscored, toggle
     blind, regenerate, export, quit."""
 
     def _commands(self) -> list[tuple[str, object, str]]:
+        """The actions, then one "Go to item" per item."""
+        app: SftscopeApp = self.app  # type: ignore[assignment]
+        commands = self._actions()
+        for index, item_id in enumerate(app.item_ids):
+            commands.append((f"Go to item {item_id}", partial(app.goto, index), "jump to this item"))
+        return commands
+
+    def _actions(self) -> list[tuple[str, object, str]]:
         app: SftscopeApp = self.app  # type: ignore[assignment]
         commands: list[tuple[str, object, str]] = [
             ("Next unscored item", app.action_next_unscored, "jump to the first item not fully scored"),
             ("Toggle blind (reveal judge scores)", app.action_reveal, "show or hide judge scores"),
+            ("Report", app.action_report, "the session's figures with 95% intervals, and charts"),
+            ("Write HTML report", app.action_write_html_report, "write report.html in the session"),
+            (
+                "Next disagreement",
+                app.action_next_disagreement,
+                "the next scored item where a revealed judge and you differ, most first",
+            ),
+            (
+                "Disagreement queue",
+                app.action_toggle_queue,
+                "on or off: enter walks the items where a judge and you differ, most first",
+            ),
             ("Regenerate this answer", app.action_regenerate, "generate the current item again"),
             ("Stop generation", app.action_stop, "stop the current answer"),
             ("Skip this item", app.action_skip, "mark the item skipped"),
@@ -102,8 +188,6 @@ class SftscopeCommands(Provider):
             ("Help: keys", app.action_help, "list every key"),
             ("Quit", app.action_quit, "everything is already saved"),
         ]
-        for index, item_id in enumerate(app.item_ids):
-            commands.append((f"Go to item {item_id}", partial(app.goto, index), "jump to this item"))
         return commands
 
     async def search(self, query: str) -> Hits:
@@ -114,5 +198,5 @@ class SftscopeCommands(Provider):
                 yield Hit(score, matcher.highlight(name), callback, help=help_text)  # type: ignore[arg-type]
 
     async def discover(self) -> Hits:
-        for name, callback, help_text in self._commands()[:11]:
+        for name, callback, help_text in self._actions():
             yield Hit(1.0, name, callback, help=help_text)  # type: ignore[arg-type]

@@ -10,9 +10,8 @@ from collections.abc import Iterable
 from typing import Any, ClassVar, NamedTuple
 
 from rich.text import Text
-from sftscope.scorers.agreement import Agreement, agreement
 from sftscope.scorers.rubric import Criterion, Rubric
-from sftscope.sessions.review import agreement_pairs, fully_scored
+from sftscope.sessions.review import RunningAgreement, fully_scored
 from sftscope.sessions.state import ItemState
 from sftscope.tui.screens import key_label
 from textual import events
@@ -305,16 +304,9 @@ def check_lines(state: ItemState) -> list[Text]:
     return [line] if line.plain != "checks: " else []
 
 
-def running_agreement(rubric: Rubric, judge: str, states: Iterable[ItemState]) -> dict[str, Agreement]:
-    """You against `judge`, per likert/binary criterion, over every item both have scored."""
-    pairs = agreement_pairs(states, judge, [c.name for c in rubric.criteria if c.kind in JUDGED_KINDS])
-    out = {}
-    for criterion in rubric.criteria:
-        if criterion.name in pairs:
-            out[criterion.name] = agreement(
-                pairs[criterion.name], criterion.kind, criterion.min, criterion.max
-            )
-    return out
+def kappa_text(found: RunningAgreement) -> str:
+    """A criterion's kappa in its column (from MIN_N items): "–" when undefined."""
+    return "–" if found.kappa is None else f"{found.kappa:+.2f}"
 
 
 class ScorePanel(Widget):
@@ -333,7 +325,7 @@ class ScorePanel(Widget):
         self.saved = ""
         self.judges: tuple[str, ...] = ()
         self.revealed = False
-        self.agreement: dict[str, Agreement] = {}
+        self.agreement: dict[str, RunningAgreement] = {}
 
     def show_scores(
         self,
@@ -344,16 +336,16 @@ class ScorePanel(Widget):
         *,
         judges: Iterable[str] = (),
         visible: bool = False,
-        states: Iterable[ItemState] = (),
+        agreement: dict[str, RunningAgreement] | None = None,
     ) -> None:
         """Show `state` scored against `rubric`; `judges` are the configured judges' names,
-        `visible` whether their scores are revealed on this item, `states` every item (for
-        the running agreement, only computed once revealed)."""
+        `visible` whether their scores are revealed on this item, `agreement` you against
+        the first judge so far (computed off the UI thread; shown only once revealed)."""
         self.rubric, self.state, self.focus_index, self.saved = rubric, state, focus, saved
         self.judges = tuple(judges)
         self.revealed = visible
         show = self.judges and visible and state is not None and state.complete
-        self.agreement = running_agreement(rubric, self.judges[0], states) if show else {}
+        self.agreement = dict(agreement or {}) if show else {}
         self.refresh(layout=True)
 
     def render(self) -> Text:
@@ -426,9 +418,9 @@ class ScorePanel(Widget):
             for name in self.judges:
                 line.append_text(self.judge_cell(criterion, mine, events[name], cols.cell))
             if cols.kappa:
-                stats = self.agreement.get(criterion.name)
-                enough = stats is not None and stats.enough
-                value = stats.kappa_text() if stats is not None and enough else "·"
+                found = self.agreement.get(criterion.name)
+                enough = found is not None and found.enough
+                value = kappa_text(found) if found is not None and enough else "·"
                 line.append(value.rjust(KAPPA_CELL), style="cyan" if enough else "dim")
             lines.append(line)
         current = rubric.criteria[self.focus_index] if 0 <= self.focus_index < len(rubric.criteria) else None
@@ -452,6 +444,50 @@ class ScorePanel(Widget):
             line.no_wrap = True
             line.truncate(width, overflow="ellipsis")
         return Text("\n").join(lines)
+
+    def agreement_line(self, width: int) -> Text:
+        """You against the first judge: n (items both scored), below MIN_N "n too small";
+        from MIN_N on, the exact share over all criteria and the focused criterion's kappa
+        with its 95% interval (the κ column has each row's kappa, without room for this)."""
+        assert self.rubric is not None
+        found = self.agreement
+        n = max(a.n for a in found.values())  # items where both you and the judge gave a score
+        head = f"you vs {self.judges[0][:10]}: n={n}"
+        if not any(a.enough for a in found.values()):
+            line = Text(head, style="dim")  # dim throughout, as the judges' line above
+            line.append(" · n too small for κ", style="yellow")
+            return line
+        pairs = sum(a.n for a in found.values())
+        same = sum(round((a.exact or 0) * a.n) for a in found.values())
+        exact = f" · exact {100 * same / pairs:.0f}%"
+        criteria = self.rubric.criteria
+        focused = criteria[self.focus_index].name if 0 <= self.focus_index < len(criteria) else None
+        name = focused if focused in found else None
+        if name is None:  # a tags or note criterion in focus: the criterion with most pairs
+            name = max(found, key=lambda key: found[key].n)
+        entry = found[name]
+        if not entry.enough:
+            tails = [f" · {name} κ n too small", " · κ n too small"]
+        elif entry.kappa is None:
+            tails = [f" · {name} κ – (undefined)", " · κ – (undefined)", " · κ –"]
+        elif entry.kappa_ci is None:  # no resample defined it
+            tails = [f" · {name} κ {entry.kappa:+.2f}", f" · κ {entry.kappa:+.2f}"]
+        else:
+            kappa, (low, high) = f"{entry.kappa:+.2f}", (f"{v:+.2f}" for v in entry.kappa_ci)
+            tails = [
+                f" · {name} κ {kappa}, 95% CI [{low}, {high}]",
+                f" · κ {kappa}, 95% CI [{low}, {high}]",
+                f" · κ {kappa} [{low}, {high}]",
+            ]
+        # The longest that fits: the exact share goes first, then "you vs", then the interval.
+        short = f"{self.judges[0][:10]}: n={n}"
+        shapes = [(head, exact, tail) for tail in tails] + [(head, "", tail) for tail in tails]
+        shapes += [(short, "", tail) for tail in tails]
+        head, exact, tail = next((s for s in shapes if sum(map(len, s)) <= width), shapes[-1])
+        line = Text(head, style="dim")
+        line.append(exact)
+        line.append(tail, style="cyan")
+        return line
 
     @staticmethod
     def judge_cell(criterion: Criterion, mine: Any, event: dict[str, Any] | None, width: int) -> Text:
@@ -494,18 +530,8 @@ class ScorePanel(Widget):
                     break
             return [Text(text, style="dim")]
         lines = []
-        first = self.judges[0]
         if self.agreement:
-            stats = self.agreement.values()
-            n = max(a.n for a in stats)  # items where both you and the judge gave a score
-            line = Text(f"you vs {first[:10]}: n={n}", style="dim")
-            if not any(a.enough for a in stats):
-                line.append(" · n too small for κ", style="yellow")
-            else:
-                pairs = sum(a.n for a in stats)
-                same = sum(round((a.exact or 0) * a.n) for a in stats)
-                line.append(f" · exact {100 * same / pairs:.0f}%")
-            lines.append(line)
+            lines.append(self.agreement_line(width))
         for name, event in events.items():
             if event is None:
                 continue
