@@ -22,6 +22,18 @@ def example(kind: type[events.Event]) -> events.Event:
         "criterion": "helpfulness",
         "value": 4,
         "judge": "j",
+        # a comparison's kinds
+        "pair": "q1:a|b",
+        "a": "run-a",
+        "b": "run-b",
+        "answers_a": ["one"],
+        "answers_b": ["two"],
+        "first": "a",
+        "index": 0,
+        "choice": "tie",
+        "shown_first": "b",
+        "verdict": "a",
+        "reason": "the answer of run-b changed",
     }
     required = [f.name for f in dataclasses.fields(kind) if f.default is dataclasses.MISSING
                 and f.default_factory is dataclasses.MISSING]  # fmt: skip
