@@ -67,11 +67,13 @@ class Launch:
                 _remove_empty(self.directory)
             raise
         judges = [judge.info() for judge in self.pool.judges]  # specs and models, never keys
+        # The probe rate stays with the session, so a resume goes on probing at it.
+        probes = {"probe_rate": self.probe_rate} if self.probe_rate > 0 else {}
         if not self.resumed:
             self.header["engine"] = {**self.header.get("engine", {}), **self.engine.info.to_dict()}
-            self.store.update_header(**self.header, judges=judges)
+            self.store.update_header(**self.header, judges=judges, **probes)
         else:
-            self.store.update_header(status="running", rubric=self.rubric.to_dict(), judges=judges)
+            self.store.update_header(status="running", rubric=self.rubric.to_dict(), judges=judges, **probes)
         self.pool.catch_up()  # finished answers not yet checked or judged
         if self.items is not None:
             self.session.add_items(self.items)
@@ -91,6 +93,14 @@ class Launch:
                     await asyncio.wait_for(closer(), timeout=5.0)
         return problems
 
+
+    @property
+    def probe_rate(self) -> float:
+        """`--probe-rate` when given, else the rate the session was started with."""
+        if "probe_rate" in self.config.given:
+            return self.config.probe_rate
+        saved = self.store.header.get("probe_rate")
+        return float(saved) if isinstance(saved, (int, float)) and 0 <= saved <= 1 else self.config.probe_rate
 
     def stop(self) -> None:
         """Stop generating and judging, and write nothing more (quit, a signal)."""

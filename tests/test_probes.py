@@ -182,8 +182,10 @@ async def test_a_probe_comes_back_blind_and_never_replaces_the_label(tmp_path: P
         "format": True,
     }
 
-    # Resume: q1 was probed, q2 is half done and q3 still due, from the log alone.
-    again = make_app(session, engine=FakeEngine(), probe_rate=1.0)
+    # Resume: q1 was probed, q2 is half done and q3 still due, from the log alone; the rate
+    # comes from the header (no --probe-rate given again).
+    assert header["probe_rate"] == 1.0
+    again = make_app(session, engine=FakeEngine())
     async with again.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: again.ready)
         assert again.probes is not None and again.probes.probed == ["q1"]

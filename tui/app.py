@@ -253,7 +253,7 @@ class SftscopeApp(App[int]):
             return
         if self._session_closed:
             return
-        rate = self.launch.config.probe_rate
+        rate = self.launch.probe_rate
         if rate > 0 and self.replay_speed is None:
             params = self.launch.store.header.get("params") or {}
             plan = ProbePlan(rate, int(params.get("seed", self.launch.config.seed) or 0))
