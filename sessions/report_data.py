@@ -249,10 +249,14 @@ def _run_info(loaded: _Loaded, state: SessionState) -> SessionInfo:
 
 
 def _runs_report(loaded: list[_Loaded], resamples: int, seed: int, warnings: tuple[str, ...]) -> Report:
-    states = []
-    for session in loaded:
-        with paused_gc():
-            states.append(fold(session.events))
+    # The folds and figures are many small objects without cycles, built over a log of a
+    # hundred thousand events: the cyclic collector would only walk them again and again.
+    with paused_gc():
+        return _runs_figures(loaded, resamples, seed, warnings)
+
+
+def _runs_figures(loaded: list[_Loaded], resamples: int, seed: int, warnings: tuple[str, ...]) -> Report:
+    states = [fold(session.events) for session in loaded]
     rubrics = [_rubric(session) for session in loaded]
     first = states[0]
     for session, state in zip(loaded[1:], states[1:], strict=True):

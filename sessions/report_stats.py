@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -300,9 +301,10 @@ def _mean_and_draws(
     n = len(values)
     distribution = None
     if scale is not None:
-        distribution = {str(point): 0 for point in range(scale[0], scale[1] + 1)}
-        for value in values:
-            distribution[str(value)] += 1
+        found = Counter(values)
+        distribution = {str(point): found.get(point, 0) for point in range(scale[0], scale[1] + 1)}
+        if sum(distribution.values()) != n:  # the callers keep only values the rubric accepts
+            raise ValueError(f"a value off the scale {scale[0]}-{scale[1]}")
     if not n:
         return Mean(0, None, None, distribution), None
     mean = finite(np.mean(np.asarray(values, dtype=float)))
