@@ -40,6 +40,7 @@ bench: install
 	$(PY) bench/judge_throughput.py
 	$(PY) bench/large_sets.py
 	$(PY) bench/session_scale.py
+	$(PY) bench/report_speed.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
