@@ -258,22 +258,30 @@ def export_command(args: Any) -> int:
     else:
         rows = export_rows(header, events)
         text = to_csv(rows) if args.format == "csv" else to_jsonl(rows)
+
+    return emit(text, Path(args.output) if args.output else None, flag=args.output)
+
+
+def emit(text: str, output: Path | None, *, flag: str | None = None) -> int:
+    """Write a command's result to `-o FILE` (whole, or not at all) or to standard output;
+    a failed write is one line, exit 2 (export and report)."""
+    from sftscope.sessions.report_render import write_atomically
     from sftscope.sessions.store import describe_os_error
 
-    if args.output:
+    if output is not None:
         try:
-            Path(args.output).write_text(text, encoding="utf-8")
+            write_atomically(output, text)
         except OSError as exc:
-            return fail(f"-o {args.output}: not written ({describe_os_error(exc)})")
-    else:
-        try:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        except OSError as exc:
-            # Nothing more can reach stdout; keep Python from trying again at exit.
-            with contextlib.suppress(OSError):
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return fail(f"standard output: not written ({describe_os_error(exc)})")
+            return fail(f"-o {flag or output}: not written ({describe_os_error(exc)})")
+        return 0
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as exc:
+        # Nothing more can reach stdout; keep Python from trying again at exit.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return fail(f"standard output: not written ({describe_os_error(exc)})")
     return 0
 
 

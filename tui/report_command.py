@@ -8,7 +8,6 @@ stderr and exit code 2, as for the other commands.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import sys
@@ -54,24 +53,10 @@ def report_command(args: Any) -> int:
         doc = build_report(directories, resamples=args.resamples, seed=args.seed).to_dict()
     except (ReportError, SessionError) as exc:
         return fail(str(exc))
-    from sftscope.sessions.report_render import render, write_atomically
-    from sftscope.sessions.store import describe_os_error
+    from sftscope.sessions.report_render import render
+    from sftscope.tui.commands import emit
 
     to_terminal = output is None and args.format == "text" and sys.stdout.isatty()
     width = max(60, shutil.get_terminal_size((80, 24)).columns) if to_terminal else 80
     text = render(doc, args.format, width=width, color=to_terminal)
-    if output is not None:
-        try:
-            write_atomically(output, text)
-        except OSError as exc:
-            return fail(f"-o {args.output}: not written ({describe_os_error(exc)})")
-        return 0
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except OSError as exc:
-        # Nothing more can reach stdout; keep Python from trying again at exit.
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return fail(f"standard output: not written ({describe_os_error(exc)})")
-    return 0
+    return emit(text, output, flag=args.output)
