@@ -11,10 +11,6 @@ streaming.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
-import threading
 import time
 from collections.abc import Iterable
 from functools import partial
@@ -28,6 +24,7 @@ from sftscope.sessions.launch import Launch
 from sftscope.sessions.probes import ProbeBook, ProbePlan, blind_view
 from sftscope.sessions.state import ItemState
 from sftscope.tui.conversation import SHOWN_CHARS, Conversation, shown
+from sftscope.tui.leaving import Leaving
 from sftscope.tui.screens import (
     DISAGREEMENT_KEY,
     CommentScreen,
@@ -47,7 +44,6 @@ from textual.timer import Timer
 from textual.widgets import Footer, Markdown, Static
 from textual.worker import Worker, WorkerState
 
-HARD_EXIT_SECONDS = 3.0  # after SIGHUP/SIGTERM all is saved: never hang on a dead terminal
 MODEL_NICE = 10  # local model threads run below the UI thread (bench/ui_latency.py)
 # The running agreement's intervals: enough resamples for a steady second decimal on screen
 # (the report uses 2,000), computed off the UI thread a few times a second at most.
@@ -166,7 +162,7 @@ class ScoringScreen(Screen[None]):
         app.goto(event.index)
 
 
-class SftscopeApp(App[int]):
+class SftscopeApp(Leaving, App[int]):
     CSS_PATH = "sftscope.tcss"
     TITLE = "sftscope"
     COMMANDS = App.COMMANDS | {SftscopeCommands}
@@ -225,14 +221,7 @@ class SftscopeApp(App[int]):
     async def on_mount(self) -> None:
         self.scoring = ScoringScreen.for_rubric(self.rubric)
         await self.push_screen(self.scoring)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGHUP, signal.SIGTERM):
-            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
-                loop.add_signal_handler(sig, self.hang_up)
-        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
-            loop.add_signal_handler(signal.SIGINT, lambda: self.run_worker(self.action_interrupt()))
-        if self.early_signal:  # SIGTERM/SIGHUP before the console was up
-            self.hang_up()
+        if not self.install_signal_handlers():
             return
         self.set_status("loading model …")
         self.run_worker(self.start_session(), group="session", exit_on_error=False)
@@ -974,17 +963,6 @@ class SftscopeApp(App[int]):
         self.status_note = message.note
         self.set_status()
 
-    async def action_quit(self) -> None:
-        """Everything is already saved: stop the model and the judges, write the status,
-        and leave without waiting for a model (the process ends right after)."""
-        await self.shutdown()
-        self.exit(0)
-
-    async def action_interrupt(self) -> None:
-        """Ctrl+C (the key, or SIGINT): like quit, but the session is marked interrupted."""
-        await self.shutdown("interrupted")
-        self.exit(130, return_code=130)
-
     # --- leaving -------------------------------------------------------------------
     def final_status(self) -> str:
         """review.final_status, from the counts kept item by item (no pass over 20,000 items)."""
@@ -1008,23 +986,10 @@ class SftscopeApp(App[int]):
         if self._runner_task is not None:
             self._runner_task.cancel()
 
-    def hang_up(self) -> None:
-        """SIGHUP (the SSH link dropped) or SIGTERM: save, mark interrupted, unlock, leave.
-
-        Everything is done synchronously first; Textual's own exit may then block on
-        a terminal that is gone, so a timer ends the process regardless.
-        """
-        if not self._session_closed:
-            self._session_closed = True
-            self.launch.stop()
-            self.close_problems = self.launch.store.close(status="interrupted")
-        timer = threading.Timer(HARD_EXIT_SECONDS, os._exit, args=(0,))
-        timer.daemon = True
-        timer.start()
-        self.exit(0)
-
-    async def on_unmount(self) -> None:
-        await self.shutdown()
+    def close_now(self, status: str) -> None:
+        """A signal: stop and close synchronously (Leaving.hang_up)."""
+        self.launch.stop()
+        self.close_problems = self.launch.store.close(status=status)
 
     # --- replay ----------------------------------------------------------------------
     async def replay_item(self, state: ItemState) -> None:

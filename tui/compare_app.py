@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import threading
 from typing import Any
 
 from rich.console import Group
@@ -29,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 from sftscope.sessions.comparison import Comparison, PairState
 from sftscope.tui.conversation import shown
+from sftscope.tui.leaving import Leaving
 from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -38,7 +36,6 @@ from textual.timer import Timer
 from textual.widgets import Footer, Label, Static
 from textual.worker import Worker, WorkerState
 
-HARD_EXIT_SECONDS = 3.0  # after SIGHUP/SIGTERM all is saved: never hang on a dead terminal
 JUDGE_NICE = 10  # a local judge's threads run below the UI thread, as in the run console
 REVEAL_SECONDS = 0.8  # how long "1 = runA · 2 = runB" stays before the next pair
 TALLY_RESAMPLES = 200  # the running line's bootstrap: enough for an interval, cheap per vote
@@ -212,7 +209,7 @@ class CompareHelpScreen(ModalScreen[None]):
             yield Static(table)
 
 
-class CompareApp(App[int]):
+class CompareApp(Leaving, App[int]):
     """The A/B console on an open comparison; closes it (status, unlock) before it ends."""
 
     CSS_PATH = "compare.tcss"
@@ -265,14 +262,7 @@ class CompareApp(App[int]):
     # --- start-up ----------------------------------------------------------------
     async def on_mount(self) -> None:
         await self.push_screen(self.main)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGHUP, signal.SIGTERM):
-            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
-                loop.add_signal_handler(sig, self.hang_up)
-        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
-            loop.add_signal_handler(signal.SIGINT, lambda: self.run_worker(self.action_interrupt()))
-        if self.early_signal:
-            self.hang_up()
+        if not self.install_signal_handlers():
             return
         self.main.set_class(self.size.width >= WIDE, "wide")
         self.session.subscribe(self.on_comparison_event)
@@ -663,16 +653,6 @@ class CompareApp(App[int]):
     def action_help(self) -> None:
         self.push_screen(CompareHelpScreen())
 
-    async def action_quit(self) -> None:
-        """Every vote is already saved: stop the judges, write the status, leave."""
-        await self.shutdown()
-        self.exit(0)
-
-    async def action_interrupt(self) -> None:
-        """Ctrl+C (the key, or SIGINT): like quit, but the comparison is marked interrupted."""
-        await self.shutdown("interrupted")
-        self.exit(130, return_code=130)
-
     # --- leaving -------------------------------------------------------------------
     def final_status(self) -> str:
         """complete once every pair is voted (or skipped), else stopped."""
@@ -697,25 +677,13 @@ class CompareApp(App[int]):
         with contextlib.suppress(Exception, asyncio.TimeoutError):
             await asyncio.wait_for(closing, timeout=1.0)
 
-    def hang_up(self) -> None:
-        """SIGHUP (the SSH link dropped) or SIGTERM: save, mark interrupted, unlock, leave.
-
-        Everything is done synchronously first; Textual's own exit may then block on a
-        terminal that is gone, so a timer ends the process regardless."""
-        if not self._session_closed:
-            self._session_closed = True
-            self.cancel_advance()
-            if self.judging is not None:
-                self.judging.cancel()
-            self.session.retry_writes()
-            self.close_problems = self.comparison.close("interrupted")
-        timer = threading.Timer(HARD_EXIT_SECONDS, os._exit, args=(0,))
-        timer.daemon = True
-        timer.start()
-        self.exit(0)
-
-    async def on_unmount(self) -> None:
-        await self.shutdown()
+    def close_now(self, status: str) -> None:
+        """A signal: stop the judges and close synchronously (Leaving.hang_up)."""
+        self.cancel_advance()
+        if self.judging is not None:
+            self.judging.cancel()
+        self.session.retry_writes()
+        self.close_problems = self.comparison.close(status)
 
 
 def warm_statistics() -> None:
