@@ -54,6 +54,15 @@ def _run_console(launch: Any, *, ahead: int = 3, replay_speed: float | None = No
     from sftscope.tui.app import SftscopeApp
 
     app = SftscopeApp(launch, ahead=ahead, replay_speed=replay_speed)
+    return run_console_app(app, f"session saved in {launch.directory}")
+
+
+def run_console_app(app: Any, saved: str) -> int:
+    """Run a console (the run console or the A/B console) and end the process at once.
+
+    A SIGTERM/SIGHUP before the console is up is noted and handled once it is. After the
+    app returns, its session is already closed: the lines it has to say, then `os._exit`,
+    never waiting on a model or its threads."""
 
     def early(signum: int, frame: Any) -> None:  # a signal before the console is up
         app.early_signal = True
@@ -69,7 +78,7 @@ def _run_console(launch: Any, *, ahead: int = 3, replay_speed: float | None = No
     else:
         for problem in app.close_problems:
             print(f"sftscope: error: {problem}", file=sys.stderr)
-        print(f"sftscope: session saved in {launch.directory}", file=sys.stderr)
+        print(f"sftscope: {saved}", file=sys.stderr)
         code = int(code or 0)
     sys.stdout.flush()
     sys.stderr.flush()

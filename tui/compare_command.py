@@ -155,20 +155,11 @@ def _all_voted(comparison: Any) -> bool:
 
 def _compare_console(comparison: Any, *, review: bool = False) -> int:
     """The A/B console; the comparison is closed (status, unlock) before the process ends."""
+    from sftscope.tui.commands import run_console_app
     from sftscope.tui.compare_app import CompareApp
 
     app = CompareApp(comparison, review=review)
-    code = app.run()
-    if app.error_message:
-        code = fail(app.error_message)
-    else:
-        for problem in app.close_problems:
-            print(f"sftscope: error: {problem}", file=sys.stderr)
-        print(f"sftscope: comparison saved in {comparison.directory}", file=sys.stderr)
-        code = int(code or 0)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    return run_console_app(app, f"comparison saved in {comparison.directory}")
 
 
 def replay_comparison(directory: Path, *, headless: bool) -> int:
