@@ -7,76 +7,17 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.compare_helpers import write_run_session
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli
+from tests.tmux_helpers import Terminal, alive, wait_gone
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-
-
-class Terminal:
-    """One tmux session at 80x24 running a command, on a tmux server of its own (-L)."""
-
-    def __init__(self, command: list[str]) -> None:
-        self.server = f"sftscope-compare-{uuid.uuid4().hex[:10]}"
-        self.name = "compare"
-        env = f"PYTHONPATH={ROOT} HF_HUB_OFFLINE=1"
-        line = "exec env " + env + " " + " ".join(_quote(c) for c in command)
-        self.tmux("new-session", "-d", "-s", self.name, "-x", "80", "-y", "24", line)
-        self.pid = int(self.tmux("display-message", "-p", "-t", self.name, "#{pane_pid}").strip())
-
-    def tmux(self, *args: str) -> str:
-        out = subprocess.run(["tmux", "-L", self.server, *args], capture_output=True, text=True, timeout=10)
-        return out.stdout
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", self.name)
-
-    def keys(self, *keys: str) -> None:
-        self.tmux("send-keys", "-t", self.name, *keys)
-
-    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 60.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.screen()
-            if predicate(text):
-                return text
-            time.sleep(0.03)
-        raise AssertionError(f"screen never matched:\n{self.screen()}")
-
-    def close(self) -> None:
-        """Only this test's own server is killed."""
-        subprocess.run(["tmux", "-L", self.server, "kill-server"], capture_output=True, timeout=10)
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie still answers kill(0)
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
-
-
-def wait_gone(pid: int, limit: float = 10.0) -> float:
-    started = time.monotonic()
-    while alive(pid) and time.monotonic() - started < limit:
-        time.sleep(0.01)
-    return time.monotonic() - started
 
 
 def two_runs(tmp_path: Path) -> tuple[Path, Path]:

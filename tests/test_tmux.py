@@ -7,56 +7,17 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_cli, write_jsonl
+from tests.conftest import run_cli, write_jsonl
+from tests.tmux_helpers import Terminal, alive
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
-
-class Terminal:
-    """One tmux session at 80x24 running a command, with its own server socket."""
-
-    def __init__(self, tmp_path: Path, command: list[str]) -> None:
-        # tmux's socket path must stay short (108 bytes for a UNIX socket).
-        self.socket = tempfile.mktemp(prefix="sft-", suffix=".sock", dir="/tmp")
-        self.name = "sftscope-test"
-        env = f"PYTHONPATH={ROOT} HF_HUB_OFFLINE=1"
-        line = "exec env " + env + " " + " ".join(_quote(c) for c in command)
-        self.tmux("new-session", "-d", "-s", self.name, "-x", "80", "-y", "24", line)
-        self.pid = int(self.tmux("display-message", "-p", "-t", self.name, "#{pane_pid}").strip())
-
-    def tmux(self, *args: str) -> str:
-        out = subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True, timeout=10)
-        return out.stdout
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", self.name)
-
-    def keys(self, *keys: str) -> None:
-        self.tmux("send-keys", "-t", self.name, *keys)
-
-    def wait_for(self, predicate, timeout: float = 60.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.screen()
-            if predicate(text):
-                return text
-            time.sleep(0.05)
-        raise AssertionError(f"screen never matched:\n{self.screen()}")
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True, timeout=10)
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
 
 
 def console_on_server(tmp_path: Path, server_url: str, prompts: Path, session: Path) -> Terminal:
@@ -73,25 +34,13 @@ def console_on_server(tmp_path: Path, server_url: str, prompts: Path, session: P
         "--engine",
         f"openai:{server_url}#m",
     ]
-    return Terminal(tmp_path, command)
+    return Terminal(command)
 
 
 def streaming_text(screen: str) -> bool:
     """An answer is streaming and some of its text is on screen (labels need an answer)."""
     found = re.search(r"streaming · (\d+) tok", screen)
     return found is not None and int(found.group(1)) >= 8
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0); read its state.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 def export(session: Path) -> dict[str, dict]:
@@ -112,7 +61,6 @@ def test_kill_9_mid_stream_loses_no_label_shown_as_saved(tmp_path: Path) -> None
     )
     session = tmp_path / "session"
     term = Terminal(
-        tmp_path,
         [
             sys.executable,
             "-m",
@@ -227,7 +175,6 @@ def test_q_while_streaming_and_judging_is_gone_within_half_a_second(tmp_path: Pa
     )
     session = tmp_path / "session"
     term = Terminal(
-        tmp_path,
         [sys.executable, "-m", "sftscope.tui.cli", "run", "--session", str(session),
          "--prompts", str(prompts), "--max-tokens", "400", "--n-ctx", "1024",
          "--judge", "local", "--judge-timeout", "300"],
@@ -271,7 +218,7 @@ def test_ctrl_c_in_the_console_saves_and_marks_interrupted(tmp_path: Path, serve
 def test_sigterm_while_the_model_loads_restores_the_terminal(tmp_path: Path) -> None:
     """A signal before the console is up: no traceback, no half header, the terminal restored."""
     session = tmp_path / "session"
-    term = Terminal(tmp_path, [sys.executable, "-m", "sftscope.tui.cli", "run", "--session", str(session)])
+    term = Terminal([sys.executable, "-m", "sftscope.tui.cli", "run", "--session", str(session)])
     term.tmux("set-option", "-t", term.name, "remain-on-exit", "on")  # keep the screen to read
     try:
         deadline = time.monotonic() + 30
