@@ -30,7 +30,8 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="sftscope",
-        description="Evaluate a fine-tuned model in the terminal: stream, hand-score, judge, export.",
+        description="Evaluate a fine-tuned model in the terminal: "
+        "stream, hand-score, judge, compare, report, export.",
         epilog="`sftscope` alone runs the bundled model on the built-in prompt set.",
     )
     parser.add_argument("--version", action="version", version=f"sftscope {VERSION}")
