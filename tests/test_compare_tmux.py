@@ -27,11 +27,11 @@ def two_runs(tmp_path: Path) -> tuple[Path, Path]:
     return a, b
 
 
-def compare_in_tmux(tmp_path: Path) -> tuple[Terminal, Path]:
+def compare_in_tmux(tmp_path: Path, size: tuple[int, int] = (80, 24)) -> tuple[Terminal, Path]:
     a, b = two_runs(tmp_path)
     target = tmp_path / "cmp"
     command = [sys.executable, "-m", "sftscope.tui.cli", "compare", str(a), str(b), "--session", str(target)]
-    return Terminal(command), target
+    return Terminal(command, size=size), target
 
 
 def exported(target: Path) -> dict[str, dict]:
@@ -92,3 +92,19 @@ def test_sigterm_saves_the_votes_and_marks_the_comparison_interrupted(tmp_path: 
     store = SessionStore(target)
     store.open()  # the lock was released
     store.close()
+
+
+def test_a_60x20_split_shows_both_answers_and_the_keys(tmp_path: Path) -> None:
+    """A tmux split of 60x20: both answers, the running line and the voting keys fit."""
+    term, target = compare_in_tmux(tmp_path, size=(60, 20))
+    try:
+        screen = term.wait_for(lambda s: "pair 1/3" in s and showing("one")(s))
+        assert "1/2 better" in screen and "q quit" in screen
+        assert max(len(line) for line in screen.splitlines()) <= 60
+        term.keys("2")
+        term.wait_for(lambda s: "pair 2/3" in s)
+        term.keys("q")
+        wait_gone(term.pid)
+    finally:
+        term.close()
+    assert exported(target)["q1"]["human"] in ("a", "b")

@@ -20,9 +20,11 @@ class Terminal:
         # tmux's socket path must stay short (108 bytes for a UNIX socket).
         self.socket = tempfile.mktemp(prefix="sft-", suffix=".sock", dir="/tmp")
         self.name = "sftscope-test"
-        env = f"PYTHONPATH={ROOT} HF_HUB_OFFLINE=1"
-        line = "exec env " + env + " " + " ".join(_quote(c) for c in command)
+        # COLUMNS and LINES (set in a test process, inherited by the tmux server) would tell
+        # the console a size other than the pane's.
+        env = f"-u COLUMNS -u LINES PYTHONPATH={ROOT} HF_HUB_OFFLINE=1"
         width, height = size
+        line = "exec env " + env + " " + " ".join(_quote(c) for c in command)
         self.tmux("new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), line)
         self.pid = int(self.tmux("display-message", "-p", "-t", self.name, "#{pane_pid}").strip())
 
