@@ -303,10 +303,9 @@ def judge_command(args: Any) -> int:
 
 
 async def _judge_session(args: Any) -> int:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from sftscope.scorers.judge import parse_judge_flag
     from sftscope.sessions.launch import open_judging
+    from sftscope.tui.headless import show_judging
 
     directory = Path(args.session)
     if not directory.is_dir():
@@ -339,21 +338,8 @@ async def _judge_session(args: Any) -> int:
                 errors += 1
 
         session.subscribe(count)
-        if stream.isatty():
-            with Progress(
-                TextColumn("[bold]judging"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=Console(file=stream),
-            ) as progress:
-                task = progress.add_task("judge", total=total)
-                while pool.judging:
-                    progress.update(task, completed=total - pool.judging)
-                    await asyncio.sleep(0.2)
-                progress.update(task, completed=total)
-        else:
-            await pool.wait()
+        await show_judging("judging", total, lambda: total - pool.judging, lambda: not pool.judging, stream)
+        await pool.wait()
         print(f"sftscope: {total} judgments, {errors} errors; session {directory}", file=stream)
     finally:
         pool.cancel()

@@ -80,11 +80,10 @@ def describe_opening(comparison: Any) -> list[str]:
 
 
 async def _compare_headless(config: Any) -> int:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from sftscope.sessions.compare_summary import summary_lines, summary_of
     from sftscope.sessions.comparison import open_comparison
     from sftscope.sessions.pair_judging import PairJudging
+    from sftscope.tui.headless import show_judging
 
     comparison = open_comparison(config)
     for line in describe_opening(comparison):
@@ -109,19 +108,9 @@ async def _compare_headless(config: Any) -> int:
             await judge.start()
         pool.start()
         stream = sys.stderr
-        if pool.total and stream.isatty():
-            with Progress(
-                TextColumn("[bold]judging pairs"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=Console(file=stream),
-            ) as progress:
-                task = progress.add_task("judge", total=pool.total)
-                while pool.pending and not interrupted:
-                    progress.update(task, completed=pool.done)
-                    await asyncio.sleep(0.2)
-                progress.update(task, completed=pool.done)
+        await show_judging(
+            "judging pairs", pool.total, lambda: pool.done, lambda: interrupted or not pool.pending, stream
+        )
         with contextlib.suppress(asyncio.CancelledError):
             await pool.wait()
         if pool.total:

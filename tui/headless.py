@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -130,3 +131,27 @@ class HeadlessDisplay:
             self.progress.console.print(line, markup=False, highlight=False)
         else:
             print(line, file=self.stream, flush=True)
+
+
+async def show_judging(
+    label: str, total: int, done: Callable[[], int], finished: Callable[[], bool], stream: Any = None
+) -> None:
+    """A progress bar for judging on a terminal (`sftscope judge`, `compare --headless`),
+    until `finished()`; nothing is drawn when the output is piped."""
+    import asyncio
+
+    stream = stream or sys.stderr
+    if not total or not stream.isatty():
+        return
+    with Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(file=stream),
+    ) as bar:
+        task = bar.add_task("judge", total=total)
+        while not finished():
+            bar.update(task, completed=done())
+            await asyncio.sleep(0.2)
+        bar.update(task, completed=done())
