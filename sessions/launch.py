@@ -212,22 +212,48 @@ def open_run(config: RunConfig, *, engine: Engine | None = None) -> Launch:
     store.open(create=True)
     for warning in store.warnings:
         print(f"sftscope: warning: {warning}", flush=True)
-    session = Session(store)
-    pool = JudgePool(session, _judges(config, header if resumed else None, rubric))
-    generator = Generator(session, engine, params, system=system, concurrency=config.concurrency, pool=pool)
+    return _assemble(
+        Session(store),
+        engine,
+        params,
+        system,
+        rubric,
+        directory,
+        judges=_judges(config, header if resumed else None, rubric),
+        concurrency=config.concurrency,
+        resumed=resumed,
+        header=header if not resumed else {},
+        items=items,
+        created=created,
+        config=config,
+    )
+
+
+def _assemble(
+    session: Session,
+    engine: Engine,
+    params: SamplingParams,
+    system: str | None,
+    rubric: Rubric,
+    directory: Path,
+    *,
+    judges: list[Any] | None = None,
+    concurrency: int | None = None,
+    **launch: Any,
+) -> Launch:
+    """The parts every launch has, wired the one way: the Session, its JudgePool and a
+    Generator writing through both."""
+    pool = JudgePool(session, judges)
+    generator = Generator(session, engine, params, system=system, concurrency=concurrency, pool=pool)
     return Launch(
-        store=store,
+        store=session.store,
         engine=engine,
         session=session,
         generator=generator,
         pool=pool,
         rubric=rubric,
-        resumed=resumed,
-        directory=directory,
-        header=header if not resumed else {},
-        items=items,
-        created=created,
-        config=config,
+        directory=Path(directory),
+        **launch,
     )
 
 
@@ -246,30 +272,19 @@ def open_replay(directory: Path, speed: float) -> Launch:
     from sftscope.sessions.replay import ReplaySource
 
     # A session on a read-only disk (or someone else's) still replays; labels are refused.
-    header, rubric, store, session = _open_saved(Path(directory), read_only=not _writable(Path(directory)))
+    header, rubric, session = _open_saved(Path(directory), read_only=not _writable(Path(directory)))
     engine = ReplaySource(str(directory), speed=speed)
-    pool = JudgePool(session)
     params = SamplingParams(**header.get("params", {}))
-    generator = Generator(session, engine, params, system=header.get("system"), pool=pool)
-    return Launch(
-        store=store,
-        engine=engine,
-        session=session,
-        generator=generator,
-        pool=pool,
-        rubric=rubric,
-        resumed=True,
-        directory=Path(directory),
-    )
+    return _assemble(session, engine, params, header.get("system"), rubric, directory, resumed=True)
 
 
-def _open_saved(directory: Path, *, read_only: bool) -> tuple[dict[str, Any], Rubric, SessionStore, Session]:
-    """A saved session's header, rubric, open store and Session (replay and judging)."""
+def _open_saved(directory: Path, *, read_only: bool) -> tuple[dict[str, Any], Rubric, Session]:
+    """A saved session's header, rubric and Session on its open store (replay and judging)."""
     header = read_header(directory)
     rubric = Rubric.from_dict(header["rubric"]) if header.get("rubric") else load_rubric(None)
     store = SessionStore(directory)
     store.open(read_only=read_only)
-    return header, rubric, store, Session(store)
+    return header, rubric, Session(store)
 
 
 @dataclass
@@ -287,9 +302,9 @@ def open_judging(directory: Path, specs: list[Any]) -> Judging:
     """The third entry point: judge (or re-judge) a saved session's answers."""
     from sftscope.scorers.judge import Judge
 
-    header, rubric, store, session = _open_saved(Path(directory), read_only=False)
+    header, rubric, session = _open_saved(Path(directory), read_only=False)
     pool = JudgePool(session, [Judge(spec, rubric) for spec in specs])
-    return Judging(store=store, session=session, pool=pool, header=header)
+    return Judging(store=session.store, session=session, pool=pool, header=header)
 
 
 def _batch_size(config: RunConfig, engine: Engine) -> int:
