@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sftscope.sessions.comparison import ComparisonState, PairState, fold_comparison
+from sftscope.sessions.comparison import PairState, fold_comparison
 from sftscope.sessions.export import to_csv, to_jsonl
 
 COLUMNS = ["item", "pair", "a", "b", "human", "human_shown_first", "judges", "stale"]
@@ -78,7 +78,7 @@ def _decision(pair: PairState, source: str) -> str | None:
     return verdict if verdict in ("a", "b") else None
 
 
-def _system(state: ComparisonState, header: dict[str, Any], name: str) -> str | None:
+def _system(header: dict[str, Any], name: str) -> str | None:
     for source in header.get("sources", []):
         if source.get("name") == name:
             return source.get("system")
@@ -103,7 +103,7 @@ def dpo_rows(
         rejected = (pair.answers_b if side == "a" else pair.answers_a)[-1]
         # The conversation the chosen answer continued: its session's system prompt and,
         # on a multi-turn item, its own earlier answers.
-        system = _system(state, header, pair.name(side))
+        system = _system(header, pair.name(side))
         messages = pair.item.transcript(list(chosen_answers[:-1]), system)
         chosen = chosen_answers[-1]
         if options.style == "standard":

@@ -295,14 +295,6 @@ class ComparisonState:
             self._order = None
         return state
 
-    def sessions(self) -> list[str]:
-        names: list[str] = []
-        for pair in self.ordered():
-            for name in (pair.a, pair.b):
-                if name not in names:
-                    names.append(name)
-        return names
-
 
 def fold_comparison(events: list[dict[str, Any]]) -> ComparisonState:
     state = ComparisonState()
@@ -575,7 +567,7 @@ def _bring_up_to_date(
             )
             next_index += 1
     # Pairs whose item a source no longer answers are stale too.
-    live = set(itertools.product([i.id for i in matching.items], [w for w in wanted]))
+    live = set(itertools.product([i.id for i in matching.items], wanted))
     for pair in list(session.state.ordered()):
         if (pair.item.id, (pair.a, pair.b)) not in live:
             session.record(PairStale(pair.item.id, pair.pair, "a source no longer answers this item"))
