@@ -373,12 +373,12 @@ def is_comparison(directory: Path) -> bool:
         return False
 
 
-def open_comparison(config: CompareConfig, *, read_only: bool = False) -> Comparison:
+def open_comparison(config: CompareConfig, *, read_only: bool = False, review: bool = False) -> Comparison:
     """Validate, read the sources, lock, and bring the pairs up to date with the sources.
 
     A new comparison needs its sources; a saved one (`--session DIR`, no sources)
     reads the sources its header names, and goes on without those that moved (its
-    pairs hold their answers)."""
+    pairs hold their answers). `review` (replay) opens it with no judges at work."""
     from sftscope.scorers.judge import Judge
     from sftscope.scorers.rubric import load_rubric
 
@@ -441,7 +441,7 @@ def open_comparison(config: CompareConfig, *, read_only: bool = False) -> Compar
 
     rubric = load_rubric(None)
     judges = [Judge(spec, rubric) for spec in config.judges]
-    if not judges and saved is not None and not read_only:
+    if not judges and saved is not None and not (read_only or review):
         from sftscope.scorers.judge import JudgeSpec
 
         judges = [Judge(JudgeSpec.from_dict(s), rubric) for s in saved.get("judges", [])]
@@ -515,7 +515,8 @@ def _bring_up_to_date(
         "sources": [s.to_header(item_ids) for s in comparison.sources]
         if matching
         else comparison.header["sources"],
-        "judges": [j.spec.to_dict() for j in comparison.judges],
+        # The judges of this opening, else those it was run with (a review asks none).
+        "judges": [j.spec.to_dict() for j in comparison.judges] or comparison.header.get("judges", []),
     }
     if baseline:
         header["baseline"] = baseline

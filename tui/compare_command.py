@@ -167,8 +167,7 @@ def replay_comparison(directory: Path, *, headless: bool) -> int:
             print(line)
         return 0
     writable = os.access(directory, os.W_OK)
-    comparison = open_comparison(CompareConfig(session=str(directory)), read_only=not writable)
-    comparison.judges = []
+    comparison = open_comparison(CompareConfig(session=str(directory)), read_only=not writable, review=True)
     return _compare_console(comparison, review=True)
 
 
