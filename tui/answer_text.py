@@ -1,0 +1,44 @@
+"""An answer as written, for every place a console shows one.
+
+Markdown joins single line breaks into one paragraph: a three-line haiku shows
+as one line, and whoever scores "format" scores something the model never
+wrote. `as_markdown` keeps each line break (a hard break) outside fenced code,
+so headings, lists and code still render; `as_raw` is exactly the saved
+characters. Both are inert: no control character from a model reaches the
+terminal.
+"""
+
+from __future__ import annotations
+
+from sftscope.sessions.inert import inert
+
+
+def as_markdown(text: str) -> str:
+    """Markdown whose every single line break is a line break on screen."""
+    lines = inert(text).split("\n")
+    out: list[str] = []
+    fence: str | None = None
+    for n, line in enumerate(lines):
+        stripped = line.lstrip()
+        marker = stripped[:3]
+        if fence is None and marker in ("```", "~~~"):
+            fence = marker
+        elif fence is not None and stripped.startswith(fence):
+            fence = None
+            out.append(line)
+            continue
+        last = n == len(lines) - 1
+        following = lines[n + 1] if not last else ""
+        # A hard break (two trailing spaces: unlike a backslash, never shown literally at
+        # the end of a heading, a list item or a table row) where the next line continues;
+        # a blank line, a fence or the end needs none.
+        if fence is None and line.strip() and following.strip() and not last:
+            out.append(line.rstrip(" ") + "  ")
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def as_raw(text: str) -> str:
+    """The saved characters, control characters shown as symbols."""
+    return inert(text)
