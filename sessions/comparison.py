@@ -64,6 +64,8 @@ class Source:
     system: str | None = None
     model: str | None = None
     reference: bool = False
+    # item id -> (finish reason, tokens) of every turn: the A/B console says "cut at 64 tokens"
+    finishes: dict[str, tuple[tuple[str, int | None], ...]] = field(default_factory=dict)
 
     def sha256(self, item_ids: list[str]) -> str:
         """The hash of the answers compared: a changed answer changes it."""
@@ -103,6 +105,11 @@ def load_source(path: str) -> tuple[dict[str, Any], SessionState]:
 def run_source(path: str, name: str) -> Source:
     header, state = load_source(path)
     answers = {s.item.id: tuple(s.answers) for s in state.ordered() if s.status == "done"}
+    finishes = {
+        s.item.id: tuple((str(t.get("finish_reason")), t.get("tokens")) for t in s.turns)
+        for s in state.ordered()
+        if s.item.id in answers
+    }
     items = {s.item.id: s.item for s in state.ordered()}
     engine = header.get("engine") or {}
     return Source(
@@ -112,6 +119,7 @@ def run_source(path: str, name: str) -> Source:
         items=items,
         system=header.get("system"),
         model=engine.get("model") or engine.get("requested"),
+        finishes=finishes,
     )
 
 
