@@ -39,12 +39,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sftscope.scorers.intervals import MIN_N as MIN_N  # its home is scorers.intervals
+from sftscope.scorers.intervals import RESAMPLES, SEED, proportion_interval
+from sftscope.scorers.intervals import enough as is_enough
+
 if TYPE_CHECKING:
     import numpy as np
-
-# Below this many paired items a kappa is not shown: at n = 1 it is 0.00 or undefined,
-# and a handful of items gives an interval far wider than the value itself.
-MIN_N = 10
 
 Interval = tuple[float, float]
 
@@ -58,7 +58,7 @@ class Agreement:
     @property
     def enough(self) -> bool:
         """Enough paired items for a kappa worth showing (MIN_N or more)."""
-        return self.n >= MIN_N
+        return is_enough(self.n)
 
     def kappa_text(self) -> str:
         """The kappa as shown: "n too small" below MIN_N, "–" when undefined (no variation)."""
@@ -120,7 +120,9 @@ class AgreementStats:
     `kappa_weights` "quadratic" on a likert scale, "none" on yes/no. alpha: Krippendorff's
     alpha (krippendorff), `alpha_level` "ordinal" or "nominal". spearman: Spearman's rho
     (scipy), likert only. Each `*_ci` is a 95% percentile-bootstrap interval over items
-    (None below 2 items or when no resample defines the figure). A figure is None when it
+    (None below 2 items or when no resample defines the figure); `exact_ci` is Wilson's
+    score interval when every item agrees, or none does (every resample would say the same:
+    a zero-width interval is never given, scorers.intervals). A figure is None when it
     is undefined (a source that gave one value to every item: no variation to agree on),
     and `undefined` then says which and why. Below MIN_N items `enough` is False: the value
     is kept, the renderers print "n too small"."""
@@ -141,7 +143,7 @@ class AgreementStats:
 
     @property
     def enough(self) -> bool:
-        return self.n >= MIN_N
+        return is_enough(self.n)
 
     def to_dict(self) -> dict[str, Any]:
         """The report's JSON entry (every key of the schema's agreement block)."""
@@ -197,8 +199,8 @@ def agreement_stats(
     kind: str,
     scale: Sequence[int] | None = None,
     *,
-    resamples: int = 2000,
-    seed: int = 0,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
     names: tuple[str, str] = ("the human", "the judge"),
 ) -> AgreementStats:
     """Agreement of two aligned label lists (item i: human[i] against judge[i]).
@@ -244,8 +246,9 @@ def _table_stats(
     exact = float(np.trace(table) / n)
     if size < 2:  # a one-point scale: every label agrees, and nothing can vary
         return AgreementStats(
-            kind, n, exact, (exact, exact) if n >= 2 and resamples > 0 else None, None, None, weights,
-            None, None, level, None, None, "kappa, alpha and Spearman undefined: the scale has one point",
+            kind, n, exact, proportion_interval(exact, n, None) if resamples > 0 else None, None,
+            None, weights, None, None, level, None, None,
+            "kappa, alpha and Spearman undefined: the scale has one point",
         )  # fmt: skip
     kappa = _library_kappa(table, "quadratic" if likert else None)
     alpha = _library_alpha(table, low, level)
@@ -261,6 +264,8 @@ def _table_stats(
             alpha_ci = percentile_interval(alpha_from_tables(tables, level))
         if rho is not None:
             rho_ci = percentile_interval(spearman_from_tables(tables))
+    if resamples > 0:  # every item agreeing (or none): so does every resample; Wilson's interval
+        exact_ci = proportion_interval(exact, n, exact_ci)
     undefined = _undefined_reason(table, low, kind, kappa, alpha, rho, names)
     return AgreementStats(
         kind, n, exact, exact_ci, kappa, kappa_ci, weights, alpha, alpha_ci, level, rho, rho_ci, undefined

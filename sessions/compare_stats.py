@@ -31,18 +31,20 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from sftscope.scorers.intervals import MIN_N as MIN_N  # below it: "n too small" (the value is kept)
+from sftscope.scorers.intervals import RESAMPLES, SEED, figure_text, proportion_interval
+from sftscope.scorers.intervals import enough as is_enough
+from sftscope.sessions.inert import inert_line
 
-# Below this many pairs a number is shown as "n too small" (its value is kept).
-MIN_N = 10
 # Answers closer in length than this many characters count as the same length for the
 # prefer-longer rate: a few characters is formatting, not a longer answer.
 LONGER_MARGIN = 30
 # |LC - raw| above this means length explains part of the preference (a warning is set).
 LC_WARNING_GAP = 0.10
-# Bradley-Terry on Chatbot Arena's scale: 400 points is 10:1 odds, anchored so the
-# sessions' mean rating, each weighted by its comparisons, is 1000 (with every pair
-# compared on every item, the plain mean: what Arena's unpenalised fit gives before it
-# re-anchors on a reference model).
+# Bradley-Terry on Chatbot Arena's scale: 400 points is 10:1 odds, anchored so the rated
+# sessions' mean rating is 1000 (what Arena's unpenalised fit gives before it re-anchors on
+# a reference model), however unevenly they were compared (a --baseline comparison
+# compares the baseline k times as often as each other session).
 BT_SCALE = 400.0
 BT_BASE = 10.0
 BT_INIT = 1000.0
@@ -98,10 +100,6 @@ class PairRecord:
 Interval = tuple[float, float]
 
 
-def _fmt_ci(ci: Interval | None, digits: int = 2) -> str:
-    return "" if ci is None else f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
-
-
 @dataclass(frozen=True)
 class SourceSummary:
     """One source's (the human's or one judge's) verdicts on the pairs of sessions a and b.
@@ -111,7 +109,9 @@ class SourceSummary:
     alone in `both_bad`; `errors` are the judge's failed pairs.
 
     win_rate_b = (wins_b + ties/2) / n, its 95% percentile-bootstrap interval over items in
-    `win_rate_b_ci` (None below 2 items; [v, v] when every item has the same value).
+    `win_rate_b_ci` (None below 2 items; Wilson's when every item has the same value:
+    never a zero-width interval). Every rate below, like this one, is shown only from
+    MIN_N of its own n on ("n too small" below).
 
     lc_win_rate_b: AlpacaEval 2's length-controlled win rate in its minimal form (see
     `length_controlled`), with a bootstrap interval; None below MIN_N pairs, when the
@@ -152,23 +152,27 @@ class SourceSummary:
     @property
     def enough(self) -> bool:
         """MIN_N verdicts or more: below that the rate is shown as "n too small"."""
-        return self.n >= MIN_N
+        return is_enough(self.n)
 
     def line(self) -> str:
         """Compact text for the console's status line, B's wins/ties/losses after the rate:
-        "B over A: 0.62 [0.48, 0.75] n=40 · W12 T8 L20"."""
-        head = f"{self.b} over {self.a}: "
+        "B over A: 0.62 [0.48, 0.75] n=40 · W12 T8 L20", and a judge's failed pairs
+        ("· 3 failed"): a judge's numbers never appear without its errors."""
+        head = f"{inert_line(self.b)} over {inert_line(self.a)}: "
         tally = f"W{self.wins_b} T{self.ties} L{self.wins_a}"
+        failed = f" · {self.errors} failed" if self.errors else ""
         if not self.n:
-            return f"{head}n=0" if self.a or self.b else "n=0"
-        if not self.enough:
-            return f"{head}n too small n={self.n} · {tally}"
-        text = f"{head}{self.win_rate_b:.2f}{_fmt_ci(self.win_rate_b_ci)} n={self.n} · {tally}"
-        if self.lc_win_rate_b is not None:
+            return (f"{head}n=0" if self.a or self.b else "n=0") + failed
+        text = f"{head}{figure_text(self.win_rate_b, self.win_rate_b_ci, self.n)} n={self.n} · {tally}"
+        if self.enough and self.lc_win_rate_b is not None:
             text += f" · LC {self.lc_win_rate_b:.2f}"
-        if self.lc_warning and (self.lc_win_rate_b is not None or self.lc_warning == LC_SEPARATED):
+        if (
+            self.enough
+            and self.lc_warning
+            and (self.lc_win_rate_b is not None or self.lc_warning == LC_SEPARATED)
+        ):
             text += " (length!)"
-        return text
+        return text + failed
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "enough": self.enough}
@@ -191,12 +195,12 @@ class PairAgreement:
 
     @property
     def enough(self) -> bool:
-        return self.n >= MIN_N
+        return is_enough(self.n)
 
     def line(self) -> str:
         """Text like "you vs J: n=40 agree 80% [68%, 90%] κ +0.58 [+0.31, +0.80]"; below MIN_N,
         "n too small for κ"."""
-        head = f"you vs {self.judge}: n={self.n}"
+        head = f"you vs {inert_line(self.judge)}: n={self.n}"
         if not self.n or self.agreement is None:
             return head
         text = f"{head} agree {100 * self.agreement:.0f}%"
@@ -230,12 +234,12 @@ class Rating:
 
     @property
     def enough(self) -> bool:
-        return self.n >= MIN_N
+        return is_enough(self.n)
 
     def line(self) -> str:
         """Text like "1. sft-b 1062 [1010, 1120] n=80"."""
         interval = f"[{self.ci_low:.0f}, {self.ci_high:.0f}]"
-        text = f"{self.rank}. {self.session} {self.rating:.0f} {interval} n={self.n}"
+        text = f"{self.rank}. {inert_line(self.session)} {self.rating:.0f} {interval} n={self.n}"
         if not self.enough:
             text += " (n too small)"
         return text + (" (unbounded)" if self.unbounded else "")
@@ -316,17 +320,17 @@ def _ratio_ci(num: np.ndarray, den: np.ndarray, resamples: int, seed: int) -> In
     """95% percentile-bootstrap interval of sum(num)/sum(den), resampling units (items).
 
     A unit is an item: its numerator and denominator move together, so an item with two
-    single-order verdicts counts as one draw. None below 2 units (one value has no
-    spread to resample); [v, v] when every unit has the same ratio (every resample gives v,
-    and scipy would warn about degenerate data)."""
+    single-order verdicts counts as one draw. When every unit has the same ratio v (every
+    verdict alike: every resample would give v, and scipy warns about degenerate data),
+    the interval is Wilson's for v × units successes in units trials: 16 of 16 is
+    [0.81, 1.00], never [1.00, 1.00] (scorers.intervals). None below 2 units."""
     num = np.asarray(num, dtype=float)
     den = np.asarray(den, dtype=float)
     if len(num) < 2:
         return None
     ratios = num / den
     if np.all(ratios == ratios[0]):
-        value = float(ratios[0])
-        return (value, value)
+        return proportion_interval(float(num.sum() / den.sum()), len(num), None)
     from scipy.stats import bootstrap
 
     def statistic(n: np.ndarray, d: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -498,8 +502,8 @@ def length_controlled(
     values: Sequence[float],
     items: Sequence[str],
     *,
-    resamples: int = 2000,
-    seed: int = 0,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
 ) -> tuple[float | None, Interval | None, str | None]:
     """AlpacaEval 2's length-controlled win rate, minimal form: (rate, interval, reason).
 
@@ -591,7 +595,7 @@ def _separated(x: np.ndarray, y: np.ndarray) -> bool:
 
 
 def source_summary(
-    pairs: Iterable[PairRecord], source: str, *, resamples: int = 2000, seed: int = 0
+    pairs: Iterable[PairRecord], source: str, *, resamples: int = RESAMPLES, seed: int = SEED
 ) -> SourceSummary:
     """One source's verdicts on pairs that all compare the same sessions (a, b).
 
@@ -687,7 +691,7 @@ def _kappas(human: np.ndarray, judge: np.ndarray, weights: Sequence[np.ndarray |
 
 
 def human_judge_agreement(
-    pairs: Iterable[PairRecord], judge: str, *, resamples: int = 2000, seed: int = 0
+    pairs: Iterable[PairRecord], judge: str, *, resamples: int = RESAMPLES, seed: int = SEED
 ) -> PairAgreement:
     """The human against `judge` on the non-stale pairs where both chose a side.
 
@@ -753,20 +757,27 @@ def _agreement_numbers(
 
 
 def bradley_terry(
-    pairs: Iterable[PairRecord], source: str, sessions: Sequence[str], *, resamples: int = 2000, seed: int = 0
+    pairs: Iterable[PairRecord],
+    source: str,
+    sessions: Sequence[str],
+    *,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
 ) -> list[Rating]:
     """Bradley-Terry ratings of `sessions` from `source`'s verdicts, best first.
 
     As Chatbot Arena computes them: a logistic regression without intercept or penalty on
     the design matrix with +log(10) for one session and -log(10) for the other, a win as
     one row and a tie (or the human's both_bad) as two half-weight rows, one each way;
-    rating = 1000 + 400 × coefficient, centred so the mean rating, each session weighted
-    by its comparisons, is 1000 (a session compared on a handful of items swings wildly
-    from resample to resample; under a plain mean it would drag every other session's
-    interval along). Fitted with scipy.optimize on the log-likelihood (the same model
-    scikit-learn's LogisticRegression fits; the tests check they agree), because the 95%
-    intervals refit it on `resamples` resamples of items (every pair of an item drawn
-    together), all in one vectorised call.
+    rating = 1000 + 400 × coefficient, anchored so the ratings' plain mean is 1000 (the
+    README's promise, whatever the design: a --baseline comparison included). The
+    resamples are centred on their mean weighted by comparisons, then moved by the same
+    offset as the point estimate: a session compared on a handful of items swings wildly
+    from resample to resample, and centring each resample on the plain mean would drag
+    every other session's interval along with it. Fitted with scipy.optimize on the
+    log-likelihood (the same model scikit-learn's LogisticRegression fits; the tests check
+    they agree), because the 95% intervals refit it on `resamples` resamples of items
+    (every pair of an item drawn together), all in one vectorised call.
 
     Sessions with no comparison from this source are left out; with a single item there
     is nothing to resample and the interval is the degenerate [rating, rating]. When some
@@ -825,7 +836,9 @@ def bradley_terry(
         return BT_INIT + BT_SCALE * (kept - (kept * share).sum(axis=-1, keepdims=True))
 
     value = ratings(point)
-    low, high = np.percentile(ratings(boot), [2.5, 97.5], axis=0)
+    offset = BT_INIT - float(value.mean())  # the plain mean at 1000; widths unchanged
+    value = value + offset
+    low, high = np.percentile(ratings(boot) + offset, [2.5, 97.5], axis=0)
     sub = beat[np.ix_(rated, rated)] > 0
     components, _ = connected_components(sub, directed=True, connection="strong")
     unbounded = components > 1
@@ -843,7 +856,9 @@ def bradley_terry(
 # The whole comparison.
 
 
-def summarize(pairs: Iterable[PairRecord], *, resamples: int = 2000, seed: int = 0) -> ComparisonSummary:
+def summarize(
+    pairs: Iterable[PairRecord], *, resamples: int = RESAMPLES, seed: int = SEED
+) -> ComparisonSummary:
     """Every number of a comparison: per pair of sessions (a, b), in the order first seen,
     a SourceSummary for the human and each judge seen, and the human against each judge;
     with three or more sessions, Bradley-Terry ratings per source. Stale pairs are counted

@@ -6,15 +6,17 @@ comparison's fold into its typed input and the results into text.
 
 from __future__ import annotations
 
-from typing import Any
-
+from sftscope.scorers.intervals import RESAMPLES, SEED, figure_text
 from sftscope.sessions.compare_stats import (
+    HUMAN,
     ComparisonSummary,
     JudgeRecord,
     PairRecord,
+    SourceSummary,
     summarize,
 )
 from sftscope.sessions.comparison import ComparisonState
+from sftscope.sessions.inert import inert_line
 
 
 def pair_records(state: ComparisonState) -> list[PairRecord]:
@@ -41,54 +43,64 @@ def pair_records(state: ComparisonState) -> list[PairRecord]:
     return records
 
 
-def summary_of(state: ComparisonState, *, resamples: int = 2000, seed: int = 0) -> ComparisonSummary:
+def summary_of(state: ComparisonState, *, resamples: int = RESAMPLES, seed: int = SEED) -> ComparisonSummary:
+    """The comparison's numbers with the intervals every screen shows (scorers.intervals'
+    resample count and seed, unless told otherwise)."""
     return summarize(pair_records(state), resamples=resamples, seed=seed)
 
 
-def _rate(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f}"
+BIASES = (
+    ("flip_rate", "flip"),
+    ("first_position_rate", "first position"),
+    ("prefer_longer_rate", "prefer longer"),
+)
 
 
-def _ci(ci: Any) -> str:
-    if not ci or ci[0] is None:
-        return ""
-    return f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+def _bias_text(source: SourceSummary) -> str:
+    """Each bias rate the source has, with its interval and its own n, "n too small" below
+    MIN_N of it: the same rule as the win rate's."""
+    parts = []
+    for key, label in BIASES:
+        value, n = getattr(source, key), getattr(source, f"{key}_n")
+        if value is None:
+            continue
+        parts.append(f"{label} {figure_text(value, getattr(source, f'{key}_ci'), n)} n={n}")
+    return " · ".join(parts)
 
 
 def summary_lines(summary: ComparisonSummary) -> list[str]:
-    """The headless print: per pair of sessions, a row per source, then agreement."""
+    """The headless print: per pair of sessions, a row per source (with a judge's failed
+    pairs), its bias rates, then agreement. Names are shown inert: a session or judge
+    name cannot move the cursor or break a row."""
     lines: list[str] = []
     for group in summary.groups:
-        lines.append(f"{group.b} (B) against {group.a} (A): {group.pairs} pairs")
+        a, b = inert_line(group.a), inert_line(group.b)
+        lines.append(f"{b} (B) against {a} (A): {group.pairs} pairs")
         lines.append(
-            f"  {'source':<18}{'n':>5}{'A':>5}{'tie':>5}{'B':>5}  {'B win rate [95% CI]':<24}"
-            f"{'LC':>6}{'flip':>6}{'first':>7}{'longer':>8}"
+            f"  {'source':<18}{'n':>5}{'A':>5}{'tie':>5}{'B':>5}{'failed':>7}  "
+            f"{'B win rate [95% CI]':<24}{'LC':>6}"
         )
         for name, source in group.sources.items():
-            rate = (
-                "n too small"
-                if not source.enough
-                else f"{_rate(source.win_rate_b)}{_ci(source.win_rate_b_ci)}"
-            )
+            shown = inert_line(name)
+            failed = str(source.errors) if name != HUMAN else "–"
+            rate = figure_text(source.win_rate_b, source.win_rate_b_ci, source.n)
+            lc = "–" if source.lc_win_rate_b is None else figure_text(source.lc_win_rate_b, None, source.n)
             lines.append(
-                f"  {name[:17]:<18}{source.n:>5}{source.wins_a:>5}{source.ties:>5}{source.wins_b:>5}  "
-                f"{rate:<24}{_rate(source.lc_win_rate_b):>6}{_rate(source.flip_rate):>6}"
-                f"{_rate(source.first_position_rate):>7}{_rate(source.prefer_longer_rate):>8}"
+                f"  {shown[:17]:<18}{source.n:>5}{source.wins_a:>5}{source.ties:>5}{source.wins_b:>5}"
+                f"{failed:>7}  {rate:<24}{lc:>6}"
             )
+            biases = _bias_text(source)
+            if biases:
+                lines.append(f"    {shown}: {biases}")
             if source.lc_warning:
-                lines.append(f"    {name}: {source.lc_warning}")
+                lines.append(f"    {shown}: {source.lc_warning}")
         for judge, agreement in group.agreement.items():
             if not agreement.n:
-                lines.append(f"  you vs {judge}: no decisive pair in common yet")
-            elif not agreement.enough:
-                lines.append(f"  you vs {judge}: n={agreement.n}, n too small")
+                lines.append(f"  you vs {inert_line(judge)}: no decisive pair in common yet")
             else:
-                lines.append(
-                    f"  you vs {judge}: n={agreement.n} agree {100 * agreement.agreement:.0f}% "
-                    f"κ {_rate(agreement.kappa)}{_ci(agreement.kappa_ci)}"
-                )
+                lines.append(f"  {agreement.line()}")
     for source, ratings in summary.ratings.items():
-        lines.append(f"Bradley-Terry ({source}):")
+        lines.append(f"Bradley-Terry ({inert_line(source)}):")
         lines += [f"  {rating.line()}" for rating in ratings]
     if summary.stale:
         lines.append(f"{summary.stale} stale pairs left out (a source's answer changed)")

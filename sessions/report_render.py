@@ -17,18 +17,17 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-# Below this many observations a number is shown as "n too small" (the schema's `enough`;
-# used only when an aggregate lacks that key, so the rule stays the document's).
-MIN_N = 10
+from sftscope.scorers.intervals import MIN_N as MIN_N  # used only when an aggregate lacks `enough`
+from sftscope.scorers.intervals import TOO_SMALL, UNDEFINED, figure_text, interval_text, number_text
+from sftscope.sessions.inert import inert_line
 
-TOO_SMALL = "n too small"
-UNDEFINED = "undefined"
 DASH = "–"
 
 FORMATS = ("text", "json", "html", "md")
@@ -112,21 +111,12 @@ def _num(value: Any) -> float | None:
 
 def fmt(value: Any, digits: int = 2, *, signed: bool = False) -> str:
     """A number as the report prints it; null is "undefined" (the schema's rule)."""
-    number = _num(value)
-    if number is None:
-        return UNDEFINED
-    return f"{number:+.{digits}f}" if signed else f"{number:.{digits}f}"
+    return number_text(value, digits, signed=signed)
 
 
 def fmt_ci(ci: Any, digits: int = 2, *, signed: bool = False) -> str:
     """ "[low, high]", or "" when the interval is null (n < 2)."""
-    if not isinstance(ci, Sequence) or isinstance(ci, str) or len(ci) != 2:
-        return ""
-    low, high = _num(ci[0]), _num(ci[1])
-    if low is None or high is None:
-        return ""
-    spec = f"+.{digits}f" if signed else f".{digits}f"
-    return f"[{low:{spec}}, {high:{spec}}]"
+    return interval_text(ci, digits, signed=signed)
 
 
 def fmt_count(value: Any) -> str:
@@ -155,12 +145,8 @@ def estimate(
     """ "3.90 [3.70, 4.10]", "n too small", "undefined", or "–" when there is no entry."""
     if not isinstance(entry, Mapping) or not entry:
         return DASH
-    if check_n and not enough(entry):
-        return TOO_SMALL
-    if _num(entry.get(key)) is None:
-        return UNDEFINED
-    ci = fmt_ci(entry.get(ci_key), signed=signed)
-    return f"{fmt(entry.get(key), signed=signed)} {ci}".rstrip()
+    shown = enough(entry) if check_n else True
+    return figure_text(entry.get(key), entry.get(ci_key), entry.get("n"), shown=shown, signed=signed)
 
 
 def value_key(entry: Mapping[str, Any]) -> str:
@@ -178,6 +164,66 @@ def _dicts(value: Any) -> dict[str, Any]:
 
 def _with_n(text: str, entry: Mapping[str, Any]) -> str:
     return f"{text} n={fmt_count(entry.get('n'))}" if "n" in entry else text
+
+
+# ---------------------------------------------------------------------------------------
+# A judge's failures, shown wherever its numbers are: a judge that failed on most items
+# must never look like a judge with few items.
+
+
+@dataclass(frozen=True)
+class Failures:
+    """A judge's failed judgments in a run (its judge_health entry)."""
+
+    judged: int
+    errors: int
+    by_kind: str  # "parse 2, http 1", or "" when the kinds are unknown
+    what: str = "judgments"
+
+    def text(self, judge: str) -> str:
+        kinds = f" ({self.by_kind})" if self.by_kind else ""
+        return f"{judge}: {self.errors} of {self.judged} {self.what} failed{kinds}, left out of the numbers"
+
+
+def _pair_failures(groups: Iterable[Mapping[str, Any]]) -> dict[str, Failures]:
+    """Per judge of a comparison with failed pairs, its Failures over the given groups'
+    sources (a judge's `errors` are pairs on which it failed; `n`, those it decided)."""
+    errors: dict[str, int] = {}
+    judged: dict[str, int] = {}
+    for sources in groups:
+        for name, source in sources.items():
+            if name == "human" or not isinstance(source, Mapping):
+                continue
+            failed = int(_num(source.get("errors")) or 0)
+            errors[name] = errors.get(name, 0) + failed
+            judged[name] = judged.get(name, 0) + failed + int(_num(source.get("n")) or 0)
+    return {name: Failures(judged[name], count, "", "pairs") for name, count in errors.items() if count}
+
+
+def _failures(health: Any) -> dict[str, Failures]:
+    """Per judge with at least one failed judgment, its Failures (from judge_health)."""
+    out: dict[str, Failures] = {}
+    for judge, h in _dicts(health).items():
+        if not isinstance(h, Mapping):
+            continue
+        errors, judged = _num(h.get("errors")), _num(h.get("judged"))
+        if not errors or judged is None:
+            continue
+        kinds = _dicts(h.get("errors_by_kind"))
+        by_kind = ", ".join(f"{k} {fmt_count(v)}" for k, v in kinds.items() if _num(v))
+        out[str(judge)] = Failures(int(judged), int(errors), by_kind)
+    return out
+
+
+def _failure_notes(names: Iterable[str], failures: Mapping[str, Failures]) -> list[str]:
+    """A note for each judge among `names` (judge names, or "judge:NAME" method keys) that
+    failed on some judgments."""
+    notes = []
+    for name in dict.fromkeys(names):
+        judge = name.removeprefix("judge:")
+        if judge in failures:
+            notes.append(failures[judge].text(judge))
+    return notes
 
 
 # ---------------------------------------------------------------------------------------
@@ -203,7 +249,40 @@ def layout(doc: Mapping[str, Any]) -> tuple[str, list[Section]]:
         _comparison,
     )
     sections = [section for build in builders for section in build(doc) if section.blocks]
-    return title, sections
+    return inert_line(title), [_inert(section) for section in sections]
+
+
+def _inert(section: Section) -> Section:
+    """Every string of the section made inert (scorers' names, categories, judge and
+    session names, paths and warnings come from files sftscope does not control): a
+    control character is shown as a symbol (ESC as ␛) and a line break as ␊, so no cell,
+    title or note can drive a terminal, break a row or start a new line in any format.
+    Done once here, every format draws the same inert strings (HTML and Markdown escape
+    their own markup on top)."""
+    blocks: list[Block] = []
+    for block in section.blocks:
+        if isinstance(block, Table):
+            blocks.append(
+                Table(
+                    inert_line(block.title),
+                    [inert_line(c) for c in block.columns],
+                    [[inert_line(c) for c in row] for row in block.rows],
+                    list(block.align),
+                    [inert_line(n) for n in block.notes],
+                )
+            )
+        elif isinstance(block, Chart):
+            series = [
+                Series(inert_line(s.name), s.values, s.lows, s.highs, [inert_line(t) for t in s.texts])
+                for s in block.series
+            ]
+            labels = [inert_line(label) for label in block.labels]
+            title, caption = inert_line(block.title), inert_line(block.caption)
+            chart = Chart(title, labels, series, block.kind, block.lo, block.hi, block.reference, caption)
+            blocks.append(chart)
+        else:
+            blocks.append(Note(inert_line(block.text)))
+    return Section(inert_line(section.title), blocks)
 
 
 def _sessions(doc: Mapping[str, Any]) -> Iterable[Section]:
@@ -271,37 +350,47 @@ def _criterion_title(name: str, criterion: Mapping[str, Any]) -> str:
 
 def _criteria(doc: Mapping[str, Any]) -> Iterable[Section]:
     section = Section("Scores")
+    failures = _failures(doc.get("judge_health"))
     for name, criterion in _dicts(doc.get("criteria")).items():
         if not isinstance(criterion, Mapping):
             continue
-        section.blocks += _criterion_blocks(name, criterion)
+        section.blocks += _criterion_blocks(name, criterion, failures)
     yield section
 
 
-def _criterion_blocks(name: str, criterion: Mapping[str, Any]) -> list[Block]:
+def _criterion_blocks(
+    name: str, criterion: Mapping[str, Any], failures: Mapping[str, Failures] | None = None
+) -> list[Block]:
     kind = criterion.get("kind")
     sources = _sources(criterion)
     title = _criterion_title(name, criterion)
     if kind == "tags":
         return [_tags_table(title, sources)]
+    failures = failures or {}
     blocks: list[Block] = []
     stat = "rate" if kind == "binary" else "mean"
     rows = []
     for source, agg in sources:
         key = value_key(agg)
         shown = enough(agg)
+        failed = DASH if source == "human" else str(failures[source].errors if source in failures else 0)
         rows.append(
             [
                 source,
                 fmt_count(agg.get("n")),
                 (fmt(agg.get(key)) if shown else TOO_SMALL) if agg else DASH,
                 fmt_ci(agg.get("ci")) if shown else "",
+                failed,
             ]
         )
+    listed = {source for source, _ in sources}
+    for judge, failed in failures.items():  # a judge that failed on every item has no figure
+        if judge not in listed and failed.errors >= failed.judged:
+            rows.append([judge, "0", DASH, "", fmt_count(failed.errors)])
     notes = []
     if _num(criterion.get("off_scale")):
         notes.append(f"{fmt_count(criterion['off_scale'])} judge values outside the rubric's scale left out.")
-    blocks.append(Table(title, ["source", "n", stat, "95% CI"], rows, notes=notes))
+    blocks.append(Table(title, ["source", "n", stat, "95% CI", "failed"], rows, notes=notes))
     if kind == "likert":
         chart = _distribution_chart(name, criterion, sources)
         if chart:
@@ -419,17 +508,22 @@ def _agreement_title(name: str, entries: Mapping[str, Any]) -> str:
 def _agreement(doc: Mapping[str, Any]) -> Iterable[Section]:
     section = Section("Agreement")
     columns = ["judge", "n", "exact", "κ [95% CI]", "α [95% CI]", "ρ"]
+    judges: list[str] = []
     for name, entries in _dicts(doc.get("agreement")).items():
         entries = _dicts(entries)
         rows, notes = _agreement_rows(entries)
+        judges += [row[0] for row in rows]
         if rows:
             section.blocks.append(Table(_agreement_title(name, entries), columns, rows, notes=notes))
     for name, entries in _dicts(doc.get("agreement_by_template")).items():
         entries = _dicts(entries)
         rows, notes = _agreement_rows(entries)
+        judges += [str(e.get("judge")) for e in entries.values() if isinstance(e, Mapping) and e.get("judge")]
         if rows:
             title = f"{name}: human vs judge, per judge template"
             section.blocks.append(Table(title, ["template", *columns[1:]], rows, notes=notes))
+    if section.blocks:  # once for the section: every table above has the same judges' failures
+        section.blocks += [Note(n) for n in _failure_notes(judges, _failures(doc.get("judge_health")))]
     yield section
 
 
@@ -600,6 +694,7 @@ def _methods(doc: Mapping[str, Any]) -> Iterable[Section]:
             ["criterion / category", *names],
             rows,
             ["l"] * (len(names) + 1),
+            _failure_notes(names, _failures(doc.get("judge_health"))),
         )
     )
     criteria = _dicts(doc.get("criteria"))
@@ -710,6 +805,12 @@ def _runs(doc: Mapping[str, Any]) -> Iterable[Section]:
             [criterion, source] + [cells[(criterion, source)].get(r, DASH) for r in runs]
             for criterion, source in keys
         ]
+        sources = [source for _, source in keys]
+        notes = [
+            f"{run}: {note}"
+            for run, data in runs.items()
+            for note in _failure_notes(sources, _failures(data.get("judge_health")))
+        ]
         if rows:
             section.blocks.append(
                 Table(
@@ -717,6 +818,7 @@ def _runs(doc: Mapping[str, Any]) -> Iterable[Section]:
                     ["criterion", "source", *runs],
                     rows,
                     ["l"] * (len(runs) + 2),
+                    notes,
                 )
             )
     paired = [p for p in doc.get("paired") or [] if isinstance(p, Mapping)]
@@ -734,12 +836,19 @@ def _runs(doc: Mapping[str, Any]) -> Iterable[Section]:
             ]
         )
     for (a, b), rows in pairs.items():
+        sources = [row[1] for row in rows]
+        notes = [
+            f"{run}: {note}"
+            for run in (a, b)
+            for note in _failure_notes(sources, _failures(runs.get(run, {}).get("judge_health")))
+        ]
         section.blocks.append(
             Table(
                 f"Paired differences {b} − {a} (over the items both answered)",
                 ["criterion", "source", "n", a, b, "difference [95% CI]"],
                 rows,
                 ["l", "l", "r", "r", "r", "r"],
+                notes,
             )
         )
     yield section
@@ -771,8 +880,10 @@ def _comparison(doc: Mapping[str, Any]) -> Iterable[Section]:
                 str(group.get("a", "A")), str(group.get("b", "B")),
                 _dicts(group.get("sources")), _dicts(group.get("agreement")),
             )  # fmt: skip
+    every = [_dicts(g.get("sources")) for g in groups] if groups else [sources]
+    failures = _pair_failures(every)
     for source, ratings in _dicts(comp.get("ratings")).items():
-        rows, notes = [], []
+        rows, notes = [], _failure_notes([source], failures)
         for r in ratings or []:
             if not isinstance(r, Mapping):
                 continue
@@ -819,6 +930,7 @@ def _pair_blocks(a: str, b: str, sources: Mapping[str, Any], agreement: Mapping[
     blocks: list[Block] = []
     rows, bias_rows, notes = [], [], []
     labels, values, lows, highs, texts = [], [], [], [], []
+    failures = _pair_failures([sources])
     for name, s in sources.items():
         if not isinstance(s, Mapping):
             continue
@@ -827,9 +939,10 @@ def _pair_blocks(a: str, b: str, sources: Mapping[str, Any], agreement: Mapping[
         lc = estimate(s, "lc_win_rate_b", "lc_win_rate_b_ci", check_n=False) if shown else TOO_SMALL
         if shown and _num(s.get("lc_win_rate_b")) is None:
             lc = DASH
+        failed = DASH if name == "human" else fmt_count(s.get("errors") or 0)
         rows.append(
             [name, fmt_count(s.get("n")), fmt_count(s.get("wins_a")), fmt_count(s.get("wins_b")),
-             fmt_count(s.get("ties")), win, lc]
+             fmt_count(s.get("ties")), failed, win, lc]
         )  # fmt: skip
         for key, label in BIASES.items():
             if _num(s.get(key)) is not None:
@@ -848,7 +961,7 @@ def _pair_blocks(a: str, b: str, sources: Mapping[str, Any], agreement: Mapping[
         blocks.append(
             Table(
                 f"B = {b} vs A = {a}: win rate of B (ties count half)",
-                ["source", "n", "A wins", "B wins", "ties", "win rate [95% CI]", "LC [95% CI]"],
+                ["source", "n", "A", "B", "tie", "failed", "win rate [95% CI]", "LC [95% CI]"],
                 rows,
                 notes=notes,
             )
@@ -862,7 +975,8 @@ def _pair_blocks(a: str, b: str, sources: Mapping[str, Any], agreement: Mapping[
                 ["l", "l", "r", "r", "r"],
                 notes=[
                     "flip: share of pairs whose two orders disagree; first position, prefer longer: "
-                    "share of decisive verdicts that chose the answer shown first, or the longer one."
+                    "share of decisive verdicts that chose the answer shown first, or the longer one.",
+                    *_failure_notes([row[0] for row in bias_rows], failures),
                 ],
             )
         )
@@ -898,6 +1012,7 @@ def _pair_blocks(a: str, b: str, sources: Mapping[str, Any], agreement: Mapping[
                 f"B = {b} vs A = {a}: human vs judge on the pairs both decided",
                 ["judge", "n", "agreement [95% CI]", "κ [95% CI]"],
                 agree_rows,
+                notes=_failure_notes([row[0] for row in agree_rows], failures),
             )
         )
     return blocks
@@ -907,10 +1022,21 @@ def _pair_blocks(a: str, b: str, sources: Mapping[str, Any], agreement: Mapping[
 # Public API.
 
 
+# What json.dumps leaves raw with ensure_ascii=False that a terminal or a browser acts on:
+# DEL, the C1 controls (0x9b is a CSI to some terminals) and the characters that reorder
+# or hide text (bidi overrides, zero-width marks, line and paragraph separators).
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
 def render_json(doc: Mapping[str, Any]) -> str:
     """The document itself, for scripts. allow_nan=False: the schema promises null, never
-    NaN, and a NaN would make the output unreadable to strict JSON parsers."""
-    return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    NaN, and a NaN would make the output unreadable to strict JSON parsers. Every string is
+    kept exactly (a script reads the real names), but written so that the text printed to
+    a terminal is inert: json escapes the C0 controls (ESC as \\u001b) and the rest of
+    what a terminal would obey is written as a \\uXXXX escape too (the same string to
+    any JSON reader)."""
+    text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 def render_text(doc: Mapping[str, Any], width: int = 80, *, color: bool = False) -> str:

@@ -2,7 +2,9 @@
 
 Every aggregate carries its n and a 95% percentile-bootstrap interval over items; below
 MIN_N it keeps its value with `enough` False (the renderers print "n too small"); a figure
-that is undefined (a constant column) is None with the reason, never NaN.
+that is undefined (a constant column) is None with the reason, never NaN. A proportion
+whose items all agree (every resample then gives the same value) gets Wilson's score
+interval instead of a zero-width one (scorers.intervals.proportion_interval).
 
 Point estimates come from libraries (numpy's mean, scipy.stats.spearmanr). The
 intervals are computed without calling them thousands of times, in two ways that are
@@ -40,7 +42,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sftscope.scorers.agreement import MIN_N, percentile_interval
+from sftscope.scorers.agreement import percentile_interval
+from sftscope.scorers.intervals import enough as is_enough
+from sftscope.scorers.intervals import proportion_interval
 
 Interval = tuple[float, float]
 # Above this many distinct values a multinomial over the levels costs more than drawing
@@ -82,7 +86,7 @@ class Mean:
 
     @property
     def enough(self) -> bool:
-        return self.n >= MIN_N
+        return is_enough(self.n)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"n": self.n, "mean": self.mean, "ci": listed(self.ci)}
@@ -103,7 +107,7 @@ class Rate:
 
     @property
     def enough(self) -> bool:
-        return self.n >= MIN_N
+        return is_enough(self.n)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -124,7 +128,7 @@ class TagCounts:
 
     @property
     def enough(self) -> bool:
-        return self.n >= MIN_N
+        return is_enough(self.n)
 
     def to_dict(self) -> dict[str, Any]:
         return {"n": self.n, "counts": dict(self.counts), "enough": self.enough}
@@ -142,7 +146,7 @@ class Correlation:
 
     @property
     def enough(self) -> bool:
-        return self.n >= MIN_N
+        return is_enough(self.n)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -167,7 +171,7 @@ class MethodValue:
 
     @property
     def enough(self) -> bool:
-        return self.n >= MIN_N
+        return is_enough(self.n)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -230,7 +234,7 @@ class PairedDifference:
 
     @property
     def enough(self) -> bool:
-        return self.n >= MIN_N
+        return is_enough(self.n)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -313,14 +317,17 @@ def _mean_and_draws(
 
 
 def rate_of(flags: Sequence[bool], resamples: int, seed: int) -> Rate:
-    """The share of True with its interval."""
+    """The share of True with its interval: the bootstrap's, or Wilson's when every flag is
+    alike (16 of 16 yes: [0.81, 1.00], never [1.00, 1.00])."""
     n = len(flags)
     if not n:
         return Rate(0, 0, None, None)
     values = [1.0 if flag else 0.0 for flag in flags]
     count = int(sum(values))
     drawn = level_means(values, resamples, seed)
-    return Rate(n, count, finite(np.mean(values)), None if drawn is None else percentile_interval(drawn))
+    ci = None if drawn is None else percentile_interval(drawn)
+    rate = finite(np.mean(values))
+    return Rate(n, count, rate, proportion_interval(rate, n, ci) if resamples > 0 else None)
 
 
 def ratio_of(numerators: Sequence[int], denominators: Sequence[int], resamples: int, seed: int) -> Rate:
@@ -330,7 +337,13 @@ def ratio_of(numerators: Sequence[int], denominators: Sequence[int], resamples: 
         return Rate(0, 0, None, None)
     count = int(sum(numerators))
     drawn = level_ratios(numerators, denominators, resamples, seed)
-    return Rate(total, count, count / total, None if drawn is None else percentile_interval(drawn))
+    ci = None if drawn is None else percentile_interval(drawn)
+    # Wilson over the units resampled (the items), not the trials: the trials of an item
+    # move together, so they are not that many independent ones.
+    units = sum(1 for d in denominators if d)
+    if resamples > 0:
+        ci = proportion_interval(count / total, units, ci)
+    return Rate(total, count, count / total, ci)
 
 
 def drift_of(

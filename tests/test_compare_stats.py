@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pytest
 from sftscope.scorers.agreement import agreement, cohen_kappa
+from sftscope.scorers.intervals import wilson_interval
 from sftscope.sessions.compare_stats import (
     MIN_N,
     JudgeRecord,
@@ -114,7 +115,12 @@ def test_judge_that_always_picks_the_first_answer() -> None:
     assert s.flip_rate == 1.0 and s.flip_rate_n == 30
     assert s.first_position_rate == 1.0 and s.first_position_rate_n == 60
     assert s.win_rate_b == 0.5 and s.ties == 30 and s.n == 30
-    assert s.win_rate_b_ci == (0.5, 0.5)  # every item the same value: the degenerate interval
+    # Every item the same value: never a zero-width interval, Wilson's over the 30 items
+    # (15 of 30 for the ties; 30 of 30 for the flips and the first-position verdicts).
+    assert s.win_rate_b_ci == pytest.approx(wilson_interval(15, 30))
+    assert s.flip_rate_ci == pytest.approx(wilson_interval(30, 30))
+    assert s.first_position_rate_ci == pytest.approx(wilson_interval(30, 30))
+    assert s.flip_rate_ci[0] < 1.0
     assert s.prefer_longer_rate is None and s.prefer_longer_rate_n == 0  # no decisive verdict
 
 
@@ -386,9 +392,7 @@ def test_bradley_terry_a_barely_compared_session_does_not_widen_the_others() -> 
     for name in strength:
         width = alone[name].ci_high - alone[name].ci_low
         assert joined[name].ci_high - joined[name].ci_low < 1.5 * width
-    assert sum(r.rating * r.n for r in joined.values()) / sum(r.n for r in joined.values()) == pytest.approx(
-        1000
-    )
+    assert np.mean([r.rating for r in joined.values()]) == pytest.approx(1000)
 
 
 def test_bradley_terry_2000_resamples_is_fast() -> None:

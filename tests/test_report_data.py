@@ -207,7 +207,9 @@ def test_judge_health_errors_lengths_and_revisions(twelve_doc: dict[str, Any]) -
     assert b["error_rate"] == pytest.approx(4 / 12)
     assert b["errors_by_kind"] == {"parse": 1, "timeout": 1, "http": 1, "other": 1}
     a = twelve_doc["judge_health"]["A"]
-    assert a["errors"] == 0 and a["error_rate"] == 0.0 and a["error_rate_ci"] == [0.0, 0.0]
+    assert a["errors"] == 0 and a["error_rate"] == 0.0
+    # No error in 12: Wilson's interval, never the zero-width [0.00, 0.00].
+    assert a["error_rate_ci"] == pytest.approx([0.0, 0.2425], abs=1e-4)
     lengths = [10 * (k + 1) for k in range(12)]
     rho = a["length_spearman"]["helpfulness"]
     assert rho["n"] == 12 and rho["rho"] == pytest.approx(spearmanr(JUDGE_A, lengths).statistic)
