@@ -4,6 +4,11 @@ The DPO rows are in the format TRL's DPOTrainer reads: conversational (`prompt`
 a list of messages, `chosen`/`rejected` one assistant message each) or standard
 (plain strings). Only decisive pairs go out: ties, both-bad, flipped (tied)
 judge verdicts, errors and stale pairs are left out.
+
+A row's prompt must not give the winner away: when the compared sessions were run
+with different system messages, the chosen side's system message would predict the
+chosen answer, so the export is refused unless `system` says which one every row
+gets ("none", "a", "b", or a text of its own).
 """
 
 from __future__ import annotations
@@ -11,15 +16,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sftscope.sessions.comparison import PairState, fold_comparison
+from sftscope.sessions.comparison import ComparisonState, PairState, fold_comparison
 from sftscope.sessions.export import to_csv, to_jsonl
 
 COLUMNS = ["item", "pair", "a", "b", "human", "human_shown_first", "judges", "stale"]
 
 
-def comparison_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _state(events: list[dict[str, Any]] | ComparisonState) -> ComparisonState:
+    return events if isinstance(events, ComparisonState) else fold_comparison(events)
+
+
+def comparison_rows(events: list[dict[str, Any]] | ComparisonState) -> list[dict[str, Any]]:
     """Every pair ever made (stale ones too, marked), in the order they were made."""
-    state = fold_comparison(events)
+    state = _state(events)
     rows = []
     for pair in sorted(state.pairs.values(), key=lambda p: p.index):
         judges = {}
@@ -57,6 +66,9 @@ def comparison_text(rows: list[dict[str, Any]], form: str) -> str:
 class DpoOptions:
     style: str = "conversational"  # or "standard"
     source: str = "human"  # "human", a judge's name, or "agree"
+    # Every row's system message when the sessions' differ: "none", "a" or "b" (that
+    # side's), or a text; None (not given) refuses such a comparison.
+    system: str | None = None
 
 
 class DpoError(Exception):
@@ -85,14 +97,44 @@ def _system(header: dict[str, Any], name: str) -> str | None:
     return None
 
 
+def _systems(header: dict[str, Any]) -> dict[str, str | None]:
+    return {
+        str(s.get("name")): (s.get("system") or None)
+        for s in header.get("sources", [])
+        if isinstance(s, dict)
+    }
+
+
+def _row_system(header: dict[str, Any], pair: PairState, side: str, choice: str | None) -> str | None:
+    """The system message a row's prompt carries: the sessions' common one, or the one
+    `--dpo-system` chose."""
+    if choice is None:
+        return _system(header, pair.name(side))
+    if choice == "none":
+        return None
+    if choice in ("a", "b"):
+        return _system(header, pair.name(choice))
+    return choice
+
+
 def dpo_rows(
-    header: dict[str, Any], events: list[dict[str, Any]], options: DpoOptions
+    header: dict[str, Any], events: list[dict[str, Any]] | ComparisonState, options: DpoOptions
 ) -> list[dict[str, Any]]:
-    state = fold_comparison(events)
+    state = _state(events)
     judges = {name for p in state.pairs.values() for name in p.judges}
     if options.source not in ("human", "agree") and options.source not in judges:
         known = ", ".join(sorted(judges)) or "none"
         raise DpoError(f"--source {options.source}: not human, agree or a judge of this comparison ({known})")
+    if options.system is None:
+        compared = {name for p in state.ordered() for name in (p.a, p.b)}
+        systems = {name: text for name, text in _systems(header).items() if name in compared}
+        if len(set(systems.values())) > 1:
+            shown = ", ".join(f"{name}: {_quote(text)}" for name, text in systems.items())
+            raise DpoError(
+                f"the compared sessions' system messages differ ({shown}), so a row's system "
+                "message would give its chosen side away; say which every row gets with "
+                "--dpo-system none|a|b|TEXT"
+            )
     rows = []
     for pair in state.ordered():  # stale pairs are not in force
         side = _decision(pair, options.source)
@@ -103,7 +145,7 @@ def dpo_rows(
         rejected = (pair.answers_b if side == "a" else pair.answers_a)[-1]
         # The conversation the chosen answer continued: its session's system prompt and,
         # on a multi-turn item, its own earlier answers.
-        system = _system(header, pair.name(side))
+        system = _row_system(header, pair, side, options.system)
         messages = pair.item.transcript(list(chosen_answers[:-1]), system)
         chosen = chosen_answers[-1]
         if options.style == "standard":
@@ -122,6 +164,12 @@ def dpo_rows(
         )
         rows.append(row)
     return rows
+
+
+def _quote(text: str | None) -> str:
+    if text is None:
+        return "none"
+    return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
 def render(messages: list[dict[str, str]]) -> str:

@@ -154,10 +154,16 @@ def same_prompt(x: Item, y: Item) -> bool:
     return x.turns == y.turns and x.prefix == y.prefix
 
 
+NO_REFERENCE = "no reference answer"
+SOME_SESSIONS = "answered in only some sessions"
+NOT_ANSWERED = "not answered in the session"
+
+
 @dataclass
 class Matching:
     items: list[Item]  # in the first source's order
-    left_out: int  # items answered in only some sessions
+    left_out: int  # items not compared, for every reason
+    reasons: dict[str, int] = field(default_factory=dict)  # why, with how many items each
 
 
 def match_items(sources: list[Source]) -> Matching:
@@ -179,8 +185,21 @@ def match_items(sources: list[Source]) -> Matching:
     if not common:
         names = ", ".join(s.path or s.name for s in sources)
         raise CompareError(f"{names}: no answered item in common")
-    left_out = sum(1 for i in every if any(i in s.items for s in sources) and i not in common)
-    return Matching([first.items[i] for i in common], left_out)
+    reasons: dict[str, int] = {}
+    chosen = set(common)
+    for item_id in every:
+        if item_id in chosen:
+            continue
+        # An item every session answered, missing only on the reference side, lacks a
+        # reference answer: saying "answered in only some sessions" sent users looking
+        # for a session that never finished.
+        runs_answered = all(item_id in s.answers for s in sources if not s.reference)
+        if any(s.reference for s in sources):
+            reason = NO_REFERENCE if runs_answered else NOT_ANSWERED
+        else:
+            reason = SOME_SESSIONS
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return Matching([first.items[i] for i in common], sum(reasons.values()), reasons)
 
 
 def session_pairs(names: list[str], baseline: str | None) -> list[tuple[str, str]]:
@@ -196,7 +215,15 @@ def shown_first(seed: int, item: str, a: str, b: str) -> str:
     return "a" if digest[0] % 2 == 0 else "b"
 
 
+_ID_SPECIALS = str.maketrans({"%": "%25", ":": "%3A", "|": "%7C", "#": "%23"})
+
+
 def pair_id(item: str, a: str, b: str, revision: int = 1) -> str:
+    """`ITEM:A|B` (`#N` for a pair made again): each part with `%`, `:`, `|` and `#`
+    percent-encoded, so no two (item, a, b, revision) share an id whatever the names
+    (`y|z` against `x|y` made the same id as `y` against `z|x|y`, and one pair vanished).
+    Names without those characters keep the ids earlier versions wrote."""
+    item, a, b = (part.translate(_ID_SPECIALS) for part in (item, a, b))
     base = f"{item}:{a}|{b}"
     return base if revision == 1 else f"{base}#{revision}"
 
@@ -311,6 +338,46 @@ def fold_comparison(events: list[dict[str, Any]]) -> ComparisonState:
     return state
 
 
+def check_sources(state: ComparisonState, header: dict[str, Any], directory: Path | str) -> list[str]:
+    """Leave out the pairs whose answers a source session no longer has, and say so.
+
+    Only `compare --session` writes the stale marks and makes new pairs; every other
+    reader (report, export, replay) must not use a pair whose answer was regenerated
+    since, or it reports and trains on an answer that no longer exists. The pairs are
+    marked stale in `state` (in memory, nothing is written); a source that cannot be
+    read is said once and its pairs are used as saved (they hold their answers).
+    Returns the lines to show."""
+    current: dict[str, Source] = {}
+    notes: list[str] = []
+    for entry in header.get("sources", []):
+        if not isinstance(entry, dict) or entry.get("reference") or not entry.get("path"):
+            continue
+        name = str(entry.get("name"))
+        try:
+            current[name] = run_source(str(entry["path"]), name)
+        except CompareError as exc:
+            notes.append(f"source {name} cannot be read ({exc}); its pairs are used as saved")
+    changed = 0
+    for pair in list(state.ordered()):
+        for side, saved in (("a", pair.answers_a), ("b", pair.answers_b)):
+            source = current.get(pair.name(side))
+            if source is None:
+                continue
+            now = source.answers.get(pair.item.id)
+            if now is None or tuple(now) != tuple(saved):
+                what = "no longer answers this item" if now is None else "changed its answer"
+                pair.stale = f"{source.name} {what}"
+                state._order = None
+                changed += 1
+                break
+    if changed:
+        notes.append(
+            f"{changed} pairs left out: a source's answer changed since they were made "
+            f"(sftscope compare --session {directory} makes new pairs)"
+        )
+    return notes
+
+
 class ComparisonSession(Session):
     """The Session of a comparison: the same writer, with the A/B label API."""
 
@@ -356,6 +423,7 @@ class Comparison:
     left_out: int = 0
     created: bool = False
     stale_marked: int = 0
+    left_out_reasons: dict[str, int] = field(default_factory=dict)
 
     @property
     def state(self) -> ComparisonState:
@@ -491,6 +559,7 @@ def open_comparison(config: CompareConfig, *, read_only: bool = False, review: b
         judges=judges,
         left_out=matching.left_out if matching else 0,
         created=created,
+        left_out_reasons=dict(matching.reasons) if matching else {},
     )
     if read_only:
         return comparison
@@ -560,6 +629,9 @@ def _bring_up_to_date(
                 comparison.stale_marked += 1
                 replaces = old.pair
             revision = revisions.get(key, 0) + 1
+            # An id an older version wrote (its ids were ambiguous) is never reused.
+            while pair_id(item.id, a, b, revision) in session.state.pairs:
+                revision += 1
             revisions[key] = revision
             session.record(
                 PairAdded(

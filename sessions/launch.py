@@ -24,6 +24,7 @@ from sftscope.engines.registry import EngineSpec, load_engine, parse_spec
 from sftscope.scorers.rubric import Rubric, load_rubric
 from sftscope.sessions.config import ConfigError, RunConfig
 from sftscope.sessions.generator import Generator
+from sftscope.sessions.inert import inert_line
 from sftscope.sessions.judging import JudgePool
 from sftscope.sessions.prompts import Item, load_prompt_set
 from sftscope.sessions.session import Session
@@ -69,6 +70,11 @@ class Launch:
         judges = [judge.info() for judge in self.pool.judges]  # specs and models, never keys
         # The probe rate stays with the session, so a resume goes on probing at it.
         probes = {"probe_rate": self.probe_rate} if self.probe_rate > 0 else {}
+        if self.store.read_only:
+            # A replay of a session on a read-only disk: watched as saved, nothing written
+            # (refreshing the header here made the console exit 2 before it opened).
+            self.started = True
+            return
         if not self.resumed:
             self.header["engine"] = {**self.header.get("engine", {}), **self.engine.info.to_dict()}
             self.store.update_header(**self.header, judges=judges, **probes)
@@ -207,11 +213,14 @@ def open_run(config: RunConfig, *, engine: Engine | None = None) -> Launch:
     resumed = (directory / "session.toml").exists()
     if engine is None:
         engine = open_source(spec, config)
+    # The judges (their templates) are checked before anything is created: a refused
+    # --judge-template left an empty events.jsonl and a session.lock behind.
+    judges = _judges(config, header if resumed else None, rubric)
     created = not directory.exists()
     store = SessionStore(directory)
     store.open(create=True)
     for warning in store.warnings:
-        print(f"sftscope: warning: {warning}", flush=True)
+        print(f"sftscope: warning: {inert_line(warning)}", flush=True)
     return _assemble(
         Session(store),
         engine,
@@ -219,7 +228,7 @@ def open_run(config: RunConfig, *, engine: Engine | None = None) -> Launch:
         system,
         rubric,
         directory,
-        judges=_judges(config, header if resumed else None, rubric),
+        judges=judges,
         concurrency=config.concurrency,
         resumed=resumed,
         header=header if not resumed else {},

@@ -33,7 +33,7 @@ from sftscope.scorers.agreement import percentile_interval
 from sftscope.scorers.rubric import DEFAULT_RUBRIC, Rubric, RubricError
 from sftscope.sessions.compare_stats import ComparisonSummary, summarize
 from sftscope.sessions.compare_summary import pair_records
-from sftscope.sessions.comparison import fold_comparison, same_prompt, source_names
+from sftscope.sessions.comparison import check_sources, fold_comparison, same_prompt, source_names
 from sftscope.sessions.report_run import RunFigures, item_values, judge_source, run_figures
 from sftscope.sessions.report_stats import PairedDifference, finite, level_means
 from sftscope.sessions.state import SessionState, fold
@@ -218,6 +218,8 @@ def build_report(directories: Sequence[Path | str], *, resamples: int = 2000, se
 def _comparison_report(loaded: _Loaded, resamples: int, seed: int, warnings: tuple[str, ...]) -> Report:
     with paused_gc():
         state = fold_comparison(loaded.events)
+    # Pairs whose source answer changed since are left out, and the report says so.
+    warnings = (*warnings, *check_sources(state, loaded.header, loaded.path))
     records = pair_records(state)
     summary = summarize(records, resamples=resamples, seed=seed)
     pairs = state.ordered()

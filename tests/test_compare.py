@@ -136,7 +136,7 @@ def test_a_changed_source_answer_makes_its_pair_stale(tmp_path: Path) -> None:
     assert [r["stale"] for r in rows if r["item"] == "3"] == [True, False]
     # The stale vote is never exported as a preference.
     header, log, _ = load_session(target)
-    assert dpo_rows(header, log, DpoOptions()) == []
+    assert dpo_rows(header, log, DpoOptions(system="none")) == []
     # A later resume with nothing changed makes no new pair.
     again = open_comparison(CompareConfig(session=str(target)))
     assert again.stale_marked == 0 and len(again.state.pairs) == 13
@@ -171,14 +171,21 @@ def test_dpo_rows_in_trl_formats(tmp_path: Path) -> None:
     comparison.session.prefer(p3.pair, "both_bad")
     comparison.close("stopped")
     header, log, _ = load_session(target)
-    rows = dpo_rows(header, log, DpoOptions())
+    # B ran with a system prompt and A without: a row carrying its chosen side's system
+    # message would give the winner away, so the export asks which one every row gets.
+    with pytest.raises(DpoError, match="system messages differ .*--dpo-system none[|]a[|]b[|]TEXT"):
+        dpo_rows(header, log, DpoOptions())
+    rows = dpo_rows(header, log, DpoOptions(system="b"))
     assert [r["item"] for r in rows] == ["0", "1"]  # ties and both-bad are left out
     chosen_b, chosen_a = rows
-    # B ran with a system prompt: the conversation it answered carries it.
     assert chosen_b["prompt"] == [
         {"role": "system", "content": "Be kind."},
         {"role": "user", "content": "question 0"},
     ]
+    assert chosen_a["prompt"] == chosen_b["prompt"][:1] + [{"role": "user", "content": "question 1"}]
+    rows = dpo_rows(header, log, DpoOptions(system="none"))
+    chosen_b, chosen_a = rows
+    assert chosen_b["prompt"] == [{"role": "user", "content": "question 0"}]
     assert chosen_b["chosen"] == [{"role": "assistant", "content": "a longer answer number 0"}]
     assert chosen_b["rejected"] == [{"role": "assistant", "content": "short 0"}]
     assert (chosen_b["chosen_session"], chosen_b["rejected_session"], chosen_b["source"]) == (
@@ -187,9 +194,11 @@ def test_dpo_rows_in_trl_formats(tmp_path: Path) -> None:
         "human",
     )
     assert chosen_a["prompt"] == [{"role": "user", "content": "question 1"}]
-    standard = dpo_rows(header, log, DpoOptions(style="standard"))
+    standard = dpo_rows(header, log, DpoOptions(style="standard", system="none"))
     assert standard[1]["prompt"] == "question 1" and standard[1]["chosen"] == "short 1"
-    assert standard[0]["prompt"] == "System: Be kind.\n\nUser: question 0"
+    own = dpo_rows(header, log, DpoOptions(style="standard", system="Answer well."))
+    assert [r["prompt"] for r in own] == [f"System: Answer well.\n\nUser: question {i}" for i in (0, 1)]
+    assert dpo_rows(header, log, DpoOptions(style="standard", system="a"))[0]["prompt"] == "question 0"
     with pytest.raises(DpoError, match="--source nobody"):
         dpo_rows(header, log, DpoOptions(source="nobody"))
 
@@ -209,13 +218,13 @@ def test_dpo_rows_by_judge_and_by_agreement(tmp_path: Path) -> None:
     comparison.session.prefer(pairs[2].pair, "a")  # j flipped: a tie
     comparison.close("stopped")
     header, log, _ = load_session(target)
-    by_judge = dpo_rows(header, log, DpoOptions(source="j"))
+    by_judge = dpo_rows(header, log, DpoOptions(source="j", system="none"))
     assert [(r["item"], r["chosen_session"]) for r in by_judge] == [
         ("0", "runB"),
         ("1", "runA"),
         ("3", "runB"),
     ]
-    agree = dpo_rows(header, log, DpoOptions(source="agree"))
+    agree = dpo_rows(header, log, DpoOptions(source="agree", system="none"))
     assert [r["item"] for r in agree] == ["0"]
 
 
@@ -232,14 +241,14 @@ def test_dpo_rows_pass_trls_own_checks(tmp_path: Path, hf_checkpoint: Path) -> N
     comparison.session.prefer(comparison.state.ordered()[0].pair, "b")
     comparison.close("stopped")
     header, log, _ = load_session(target)
-    row = dpo_rows(header, log, DpoOptions())[0]
+    row = dpo_rows(header, log, DpoOptions(system="b"))[0]
     assert is_conversational(row)
     tokenizer = AutoTokenizer.from_pretrained(hf_checkpoint)
     applied = apply_chat_template(row, tokenizer)
     assert applied["prompt"].endswith("assistant\n") and "Be kind." in applied["prompt"]
     assert applied["chosen"].startswith("a longer answer number 0")
     assert applied["rejected"].startswith("short 0")
-    standard = dpo_rows(header, log, DpoOptions(style="standard"))[0]
+    standard = dpo_rows(header, log, DpoOptions(style="standard", system="b"))[0]
     assert not is_conversational(standard)
     assert isinstance(standard["prompt"], str) and isinstance(standard["chosen"], str)
 

@@ -12,9 +12,17 @@ import math
 import sys
 from typing import Any, NoReturn
 
+from sftscope.scorers.intervals import RESAMPLES, SEED
 from sftscope.sessions.version import VERSION
 
 COMMANDS = ("run", "export", "replay", "judge", "compare", "report")
+# The most bootstrap resamples a report draws: 100,000 already gives an interval's ends to
+# the third decimal; a billion only ate memory until the process died.
+MAX_RESAMPLES = 100_000
+# Seeds are given to numpy's generator and hashed into the A/B order: a 32-bit
+# unsigned range that every consumer accepts (a negative seed was a traceback).
+MAX_SEED = 2**32 - 1
+
 
 class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
@@ -186,6 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--source", default="human", metavar="human|JUDGE|agree", help="whose votes (dpo; default human)"
     )
+    export.add_argument(
+        "--dpo-system",
+        metavar="none|a|b|TEXT",
+        help="dpo: the system message of every row when the sessions' differ "
+        "(none: no system message; a, b: that side's; else this text)",
+    )
+    export.add_argument(
+        "--csv-raw",
+        action="store_true",
+        help="csv: write cells as they are (by default a cell starting with = + - @, a tab or a "
+        "carriage return gets a leading ' so a spreadsheet does not run it as a formula)",
+    )
     export.add_argument("-o", "--output", metavar="FILE", help="default: standard output")
 
     report = sub.add_parser(
@@ -202,10 +222,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("-o", "--output", metavar="FILE", help="default: standard output")
     report.add_argument(
-        "--resamples", type=int, default=2000, metavar="N", help="bootstrap resamples (default 2000)"
+        "--resamples",
+        type=int,
+        default=RESAMPLES,
+        metavar="N",
+        help=f"bootstrap resamples (default {RESAMPLES}, at most {MAX_RESAMPLES:,})",
     )
-    report.add_argument("--seed", type=int, default=0, metavar="N", help="bootstrap seed (default 0)")
+    report.add_argument(
+        "--seed", type=int, default=SEED, metavar="N", help=f"bootstrap seed (default {SEED})"
+    )
     return parser
+
+
+def check_bounds(args: argparse.Namespace) -> None:
+    """Numbers checked before anything is read or computed: one line naming the flag."""
+    resamples = getattr(args, "resamples", None)
+    if resamples is not None and not 1 <= resamples <= MAX_RESAMPLES:
+        raise UsageError(f"--resamples {resamples}: must be between 1 and {MAX_RESAMPLES}")
+    seed = getattr(args, "seed", None)
+    if args.command in ("report", "compare") and seed is not None and not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed {seed}: must be between 0 and {MAX_SEED}")
 
 
 def resolve_run_options(args: argparse.Namespace) -> Any:
@@ -234,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse exits 2 with one line on bad flags
     try:
+        check_bounds(args)
         if args.command == "export":
             from sftscope.tui.commands import export_command
 
@@ -267,7 +304,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def fail(message: str) -> int:
-    print(f"sftscope: error: {message}", file=sys.stderr)
+    """One line on stderr, exit code 2. The message may quote a path, an item id or a
+    judge's reply: shown inert, so it cannot drive the terminal or break the line."""
+    from sftscope.sessions.inert import inert_line
+
+    print(f"sftscope: error: {inert_line(message)}", file=sys.stderr)
     return 2
 
 

@@ -10,10 +10,13 @@ import asyncio
 import contextlib
 import os
 import signal
+import stat
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sftscope.sessions.inert import inert_line
 from sftscope.tui.cli import UsageError, fail
 
 
@@ -77,8 +80,8 @@ def run_console_app(app: Any, saved: str) -> int:
         code = fail(app.error_message)
     else:
         for problem in app.close_problems:
-            print(f"sftscope: error: {problem}", file=sys.stderr)
-        print(f"sftscope: {saved}", file=sys.stderr)
+            print(f"sftscope: error: {inert_line(problem)}", file=sys.stderr)
+        print(f"sftscope: {inert_line(saved)}", file=sys.stderr)
         code = int(code or 0)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -100,7 +103,7 @@ def replay_command(args: Any) -> int:
         if args.headless:
             header, events, warnings = load_session(directory)
             for warning in warnings:
-                print(f"sftscope: warning: {warning}", file=sys.stderr)
+                print(f"sftscope: warning: {inert_line(warning)}", file=sys.stderr)
             return asyncio.run(_print_replay(directory, header, events, args.speed if args.speed else 0.0))
         return _run_console(open_replay(directory, args.speed), replay_speed=args.speed)
     except _known_errors() as exc:
@@ -110,45 +113,74 @@ def replay_command(args: Any) -> int:
 async def _print_replay(
     directory: Path, header: dict[str, Any], events: list[dict[str, Any]], speed: float
 ) -> int:
-    """Transcripts and scores as text; answers stream at the recorded pace when speed > 0."""
+    """Transcripts and scores as text; answers stream at the recorded pace when speed > 0.
+
+    Each conversation is printed as the model got it (the system message too) and each
+    answer as it was written, with its finish reason when it did not simply stop; every
+    piece of it inert, so an answer cannot drive the terminal. A reader that stops early
+    (`| head`) ends the transcript quietly."""
     from sftscope.engines.base import GenerationRequest
+    from sftscope.sessions.inert import inert, inert_line
     from sftscope.sessions.replay import ReplaySource
     from sftscope.sessions.state import fold
 
     state = fold(events)
     engine = ReplaySource(str(directory), speed=speed)
     out = sys.stdout
-    for item_state in state.ordered():
-        item = item_state.item
-        out.write(
-            f"=== {item.id} [{item_state.status}]" + (f" {item.category}" if item.category else "") + "\n"
-        )
-        for message in item.prefix:
-            out.write(f"{message['role']}: {message['content']}\n")
-        for turn, user in enumerate(item.turns):
-            out.write(f"user: {user}\n")
-            if turn >= len(item_state.turns):
-                break
-            out.write("assistant: ")
-            if speed > 0:
-                async for chunk in engine.stream(GenerationRequest(messages=[], key=(item.id, turn))):
-                    out.write(chunk.text)
-                    out.flush()
-            else:
-                out.write(item_state.turns[turn]["text"])
+    system = header.get("system")
+    try:
+        for item_state in state.ordered():
+            item = item_state.item
+            category = f" {inert_line(item.category)}" if item.category else ""
+            out.write(f"=== {inert_line(item.id)} [{item_state.status}]{category}\n")
+            for message in item.transcript([], system)[:-1]:  # the system message and prefix
+                out.write(f"{inert_line(message['role'])}: {inert(message['content'])}\n")
+            for turn, user in enumerate(item.turns):
+                out.write(f"user: {inert(user)}\n")
+                if turn >= len(item_state.turns):
+                    break
+                record = item_state.turns[turn]
+                out.write("assistant: ")
+                if speed > 0:
+                    key = (item.id, turn)
+                    async for chunk in engine.stream(GenerationRequest(messages=[], key=key)):
+                        out.write(inert(chunk.text))
+                        out.flush()
+                else:
+                    out.write(inert(record.get("text", "")))
+                out.write("\n")
+                ending = finish_note(record)
+                if ending:
+                    out.write(f"({ending})\n")
+            if item_state.error or item_state.skipped:
+                out.write(f"({inert(item_state.error or item_state.skipped)})\n")
+            human = item_state.human
+            if human:
+                shown = ", ".join(f"{inert_line(k)}={inert_line(_show(v))}" for k, v in human.items())
+                out.write(f"scores: {shown}\n")
+            if item_state.flagged:
+                out.write("flagged\n")
+            if item_state.comment:
+                out.write(f"comment: {inert(item_state.comment)}\n")
             out.write("\n")
-        if item_state.error or item_state.skipped:
-            out.write(f"({item_state.error or item_state.skipped})\n")
-        human = item_state.human
-        if human:
-            out.write("scores: " + ", ".join(f"{k}={_show(v)}" for k, v in human.items()) + "\n")
-        if item_state.flagged:
-            out.write("flagged\n")
-        if item_state.comment:
-            out.write(f"comment: {item_state.comment}\n")
-        out.write("\n")
-        out.flush()
+            out.flush()
+    except BrokenPipeError:
+        _quiet_stdout()  # `replay --headless | head`: the reader has what it wanted
     return 0
+
+
+def finish_note(record: dict[str, Any]) -> str | None:
+    """Why an answer ended, when it did not simply stop: `cut at 64 tokens` for the
+    token limit, else the reason by name (content_filter, cancelled, error)."""
+    reason = record.get("finish_reason")
+    if reason in (None, "stop"):
+        return None
+    if reason == "length":
+        tokens = record.get("tokens")
+        return f"cut at {tokens} tokens" if tokens else "cut at the token limit"
+    from sftscope.sessions.inert import inert_line
+
+    return f"ended: {inert_line(reason)}"
 
 
 def _show(value: Any) -> str:
@@ -161,9 +193,10 @@ def _show(value: Any) -> str:
 
 async def _run_headless(config: Any) -> int:
     from sftscope.sessions.launch import open_run
-    from sftscope.tui.headless import HeadlessDisplay
+    from sftscope.tui.headless import HeadlessDisplay, JudgeTally
 
     launch = open_run(config)
+    tally = JudgeTally([judge.spec.name for judge in launch.pool.judges])
     loop = asyncio.get_running_loop()
     interrupted = False
     signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -199,7 +232,8 @@ async def _run_headless(config: Any) -> int:
                 f"sftscope: resuming {launch.directory}: {len(pending)} of {total} items to generate",
                 file=sys.stderr,
             )
-        with HeadlessDisplay(session, total):
+        session.subscribe(tally.on_event)
+        with HeadlessDisplay(session, total, pool=launch.pool):
             summary = await generator.run()
         from sftscope.sessions import review
 
@@ -211,19 +245,22 @@ async def _run_headless(config: Any) -> int:
             loop.remove_signal_handler(sig)
         if launch.started:
             for problem in await launch.close(status):
-                print(f"sftscope: error: {problem}", file=sys.stderr)
+                print(f"sftscope: error: {inert_line(problem)}", file=sys.stderr)
     assert summary is not None
     rate = summary.tokens / summary.seconds if summary.seconds else 0.0
     extra = f", {summary.incomplete} incomplete" if summary.incomplete else ""
     print(
         f"sftscope: {summary.done} done, {summary.skipped} skipped, {summary.errors} errors, "
         f"{summary.cancelled} cancelled{extra}; {summary.tokens} tokens at {rate:.1f} tok/s; "
-        f"session {launch.directory}",
+        f"session {inert_line(launch.directory)}",
         file=sys.stderr,
     )
+    for line in tally.lines():
+        print(line, file=sys.stderr)
     if interrupted:
         print("sftscope: interrupted; run again with the same --session to resume", file=sys.stderr)
-    return 130 if interrupted else 0
+        return 130
+    return tally.exit_code()
 
 
 def _interrupted() -> int:
@@ -251,7 +288,7 @@ def export_command(args: Any) -> int:
     except _known_errors() as exc:
         return fail(str(exc))
     for warning in warnings:
-        print(f"sftscope: warning: {warning}", file=sys.stderr)
+        print(f"sftscope: warning: {inert_line(warning)}", file=sys.stderr)
     if header.get("kind") == "comparison":
         from sftscope.tui.compare_command import comparison_export
 
@@ -266,32 +303,85 @@ def export_command(args: Any) -> int:
         )
     else:
         rows = export_rows(header, events)
-        text = to_csv(rows) if args.format == "csv" else to_jsonl(rows)
+        text = to_csv(rows, raw=args.csv_raw) if args.format == "csv" else to_jsonl(rows)
 
     return emit(text, Path(args.output) if args.output else None, flag=args.output)
+
+
+@dataclass(frozen=True)
+class OutputTarget:
+    """Where `-o PATH` really writes. `regular`: a file replaced atomically at `path`
+    (a symlink's target, beside it); else a node written into as it is (a FIFO, a
+    character device such as /dev/null, anything under /dev or /proc): replacing
+    one of those with a regular file broke the system's /dev/null when run as root."""
+
+    path: Path
+    regular: bool
+
+
+def output_target(output: Path, flag: str | None = None) -> OutputTarget:
+    """The target of `-o output`, or UsageError naming the flag (a directory, a socket)."""
+    shown = flag or str(output)
+    try:
+        mode = os.stat(output).st_mode  # follows symlinks: what the link points at
+    except FileNotFoundError:
+        mode = None
+    except OSError:
+        return OutputTarget(output, True)  # the write says why, as one line
+    if mode is not None and stat.S_ISDIR(mode):
+        raise UsageError(f"-o {shown}: is a directory")
+    system = os.path.abspath(output).startswith(("/dev/", "/proc/"))
+    if mode is not None and (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode) or system):
+        return OutputTarget(output, False)
+    if mode is not None and not stat.S_ISREG(mode):
+        raise UsageError(f"-o {shown}: not a regular file, a FIFO or a character device")
+    if system:
+        raise UsageError(f"-o {shown}: no such device")
+    return OutputTarget(Path(os.path.realpath(output)), True)
+
+
+def write_output(target: OutputTarget, text: str) -> None:
+    """A regular file whole or not at all (temporary file beside it, then os.replace);
+    a device or FIFO written into, never replaced."""
+    if target.regular:
+        from sftscope.sessions.report_render import write_atomically
+
+        write_atomically(target.path, text)
+        return
+    with open(target.path, "w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
 
 
 def emit(text: str, output: Path | None, *, flag: str | None = None) -> int:
     """Write a command's result to `-o FILE` (whole, or not at all) or to standard output;
     a failed write is one line, exit 2 (export and report)."""
-    from sftscope.sessions.report_render import write_atomically
     from sftscope.sessions.store import describe_os_error
 
     if output is not None:
         try:
-            write_atomically(output, text)
+            write_output(output_target(output, flag), text)
+        except UsageError as exc:
+            return fail(str(exc))
         except OSError as exc:
             return fail(f"-o {flag or output}: not written ({describe_os_error(exc)})")
         return 0
     try:
         sys.stdout.write(text)
         sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_stdout()  # the reader stopped (`| head`): nothing is wrong, nothing to say
+        return 0
     except OSError as exc:
-        # Nothing more can reach stdout; keep Python from trying again at exit.
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _quiet_stdout()
         return fail(f"standard output: not written ({describe_os_error(exc)})")
     return 0
+
+
+def _quiet_stdout() -> None:
+    """Nothing more can reach stdout; keep Python from trying again at exit."""
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def judge_command(args: Any) -> int:
@@ -305,7 +395,7 @@ def judge_command(args: Any) -> int:
 async def _judge_session(args: Any) -> int:
     from sftscope.scorers.judge import parse_judge_flag
     from sftscope.sessions.launch import open_judging
-    from sftscope.tui.headless import show_judging
+    from sftscope.tui.headless import JudgeTally, show_judging
 
     directory = Path(args.session)
     if not directory.is_dir():
@@ -318,6 +408,7 @@ async def _judge_session(args: Any) -> int:
     judging = open_judging(directory, specs)
     session, pool, store = judging.session, judging.pool, judging.store
     status = judging.header.get("status", "complete")
+    tally = JudgeTally([judge.spec.name for judge in pool.judges])
     try:
         for judge in pool.judges:
             await judge.start()
@@ -330,17 +421,16 @@ async def _judge_session(args: Any) -> int:
                 pool.judge_item(state.item.id, [judge], only_missing=False)
         total = pool.judging
         stream = sys.stderr
-        errors = 0
-
-        def count(event: dict[str, Any]) -> None:
-            nonlocal errors
-            if event.get("type") == "judge" and event.get("error"):
-                errors += 1
-
-        session.subscribe(count)
-        await show_judging("judging", total, lambda: total - pool.judging, lambda: not pool.judging, stream)
+        session.subscribe(tally.on_event)
+        await show_judging("judging", total, lambda: tally.judged, lambda: not pool.judging, stream)
         await pool.wait()
-        print(f"sftscope: {total} judgments, {errors} errors; session {directory}", file=stream)
+        errors = sum(count.failed for count in tally.counts.values())
+        print(
+            f"sftscope: {tally.judged} judgments, {errors} errors; session {inert_line(directory)}",
+            file=stream,
+        )
+        for line in tally.lines():
+            print(line, file=stream)
     finally:
         pool.cancel()
         for judge in pool.judges:
@@ -350,4 +440,4 @@ async def _judge_session(args: Any) -> int:
     if unsaved or problems:
         reason = session.write_error or "; ".join(problems)
         raise UsageError(f"{directory}: {unsaved} judgments not saved ({reason})")
-    return 0
+    return tally.exit_code()

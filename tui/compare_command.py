@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sftscope.sessions.inert import inert, inert_line
 from sftscope.tui.cli import UsageError, fail
 
 
@@ -71,7 +72,9 @@ def describe_opening(comparison: Any) -> list[str]:
         f"; session {comparison.directory}"
     ]
     if comparison.left_out:
-        lines.append(f"sftscope: {comparison.left_out} items left out (answered in only some sessions)")
+        reasons = comparison.left_out_reasons or {"answered in only some sessions": comparison.left_out}
+        why = "; ".join(f"{count} {reason}" for reason, count in reasons.items())
+        lines.append(f"sftscope: {comparison.left_out} items left out ({why})")
     if comparison.stale_marked:
         lines.append(
             f"sftscope: {comparison.stale_marked} pairs stale (a source's answer changed); new pairs made"
@@ -83,11 +86,13 @@ async def _compare_headless(config: Any) -> int:
     from sftscope.sessions.compare_summary import summary_lines, summary_of
     from sftscope.sessions.comparison import open_comparison
     from sftscope.sessions.pair_judging import PairJudging
-    from sftscope.tui.headless import show_judging
+    from sftscope.tui.headless import JudgeTally, show_judging
 
     comparison = open_comparison(config)
     for line in describe_opening(comparison):
-        print(line, file=sys.stderr)
+        print(inert_line(line), file=sys.stderr)
+    tally = JudgeTally([judge.spec.name for judge in comparison.judges])
+    comparison.session.subscribe(tally.on_event)
     loop = asyncio.get_running_loop()
     interrupted = False
     signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -115,6 +120,8 @@ async def _compare_headless(config: Any) -> int:
             await pool.wait()
         if pool.total:
             print(f"sftscope: {pool.done} pair judgments, {pool.errors} errors", file=stream)
+        for line in tally.lines():
+            print(line, file=stream)
         if not interrupted:
             status = "complete" if _all_voted(comparison) else "stopped"
     finally:
@@ -132,9 +139,9 @@ async def _compare_headless(config: Any) -> int:
     if interrupted:
         print("sftscope: interrupted; run again with the same --session to resume", file=sys.stderr)
         return 130
-    for line in summary_lines(summary_of(comparison.state, seed=comparison.header.get("seed", 0))):
-        print(line)
-    return 0
+    for line in summary_lines(summary_of(comparison.state)):  # the report's resamples and seed
+        print(inert(line))
+    return tally.exit_code()
 
 
 def _all_voted(comparison: Any) -> bool:
@@ -158,16 +165,30 @@ def replay_comparison(directory: Path, *, headless: bool) -> int:
 
     if headless:
         from sftscope.sessions.compare_summary import summary_lines, summary_of
-        from sftscope.sessions.comparison import fold_comparison
+        from sftscope.sessions.comparison import check_sources, fold_comparison
         from sftscope.sessions.store import load_session
 
-        header, events, _ = load_session(directory)
+        header, events, warnings = load_session(directory)
+        for warning in warnings:
+            print(f"sftscope: warning: {inert_line(warning)}", file=sys.stderr)
         state = fold_comparison(events)
-        for line in summary_lines(summary_of(state, seed=int(header.get("seed", 0)))):
-            print(line)
+        for note in check_sources(state, header, directory):
+            print(f"sftscope: note: {inert_line(note)}", file=sys.stderr)
+        try:
+            for line in summary_lines(summary_of(state)):  # the report's resamples and seed
+                print(inert(line))
+            sys.stdout.flush()
+        except BrokenPipeError:
+            from sftscope.tui.commands import _quiet_stdout
+
+            _quiet_stdout()
         return 0
     writable = os.access(directory, os.W_OK)
     comparison = open_comparison(CompareConfig(session=str(directory)), read_only=not writable, review=True)
+    if not writable:  # nothing can be written: the changed pairs are left out in memory
+        from sftscope.sessions.comparison import check_sources
+
+        check_sources(comparison.state, comparison.header or comparison.store.header, directory)
     return _compare_console(comparison, review=True)
 
 
@@ -179,12 +200,19 @@ def comparison_export(header: dict[str, Any], events: list[dict[str, Any]], args
         comparison_text,
         dpo_rows,
     )
+    from sftscope.sessions.comparison import check_sources, fold_comparison
     from sftscope.sessions.export import to_jsonl
 
+    state = fold_comparison(events)
+    for note in check_sources(state, header, args.session):
+        print(f"sftscope: note: {inert_line(note)}", file=sys.stderr)
     if args.format == "dpo":
+        options = DpoOptions(style=args.dpo_style, source=args.source, system=args.dpo_system)
         try:
-            rows = dpo_rows(header, events, DpoOptions(style=args.dpo_style, source=args.source))
+            rows = dpo_rows(header, state, options)
         except DpoError as exc:
             raise UsageError(str(exc)) from None
         return to_jsonl(rows)
-    return comparison_text(comparison_rows(events), args.format)
+    if getattr(args, "dpo_system", None) is not None:
+        raise UsageError("--dpo-system: only with --format dpo")
+    return comparison_text(comparison_rows(state), args.format)

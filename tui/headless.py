@@ -1,13 +1,18 @@
 """The headless display: a rich progress bar on a terminal, plain lines when piped.
 
-It is one subscriber of the Session, like the console; it only reads events.
+It is one subscriber of the Session, like the console; it only reads events. The
+JudgeTally counts each judge's judgments and failures, so a headless command ends
+with one line per judge and a dead judge fails the command (exit 3) instead of
+passing a CI step with "0 errors".
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
@@ -20,17 +25,107 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from sftscope.sessions import progress
+from sftscope.sessions.inert import inert_line
 from sftscope.sessions.session import Session
 
 TERMINAL_EVENTS = ("generation", "skip", "error", "regenerate")
 # An item counts as finished in the bar once nothing more will be generated for it.
 FINISHED_STATUSES = ("done", "skipped", "incomplete")
+JUDGE_EVENTS = ("judge", "pair_judge")
+# The exit code of a headless command whose judge failed on every judgment it attempted:
+# distinct from 2 (bad input) so a CI step can tell a dead judge from a typo.
+DEAD_JUDGE_EXIT = 3
+
+
+def failure_kind(error: str) -> str:
+    """The kind of a recorded judge error, for the closing count: a reply that did not
+    parse, a timeout, an item the template cannot take, else the request itself failed
+    (unreachable URL, HTTP error, the engine crashed)."""
+    text = error.lower()
+    if "parse error" in text:
+        return "parse"
+    if "timed out" in text:
+        return "timeout"
+    if text.startswith("the item has"):
+        return "unjudgeable"
+    return "request"
+
+
+def judgment_error(event: dict[str, Any]) -> str | None:
+    """A judge or pair_judge event's error, or None when it gave a verdict."""
+    error = event.get("error")
+    if error:
+        return str(error)
+    if event.get("type") == "pair_judge" and event.get("verdict") == "error":
+        return "no verdict"
+    return None
+
+
+@dataclass
+class JudgeCount:
+    """One judge's judgments in this command: how many, how many failed and why."""
+
+    judged: int = 0
+    failed: int = 0
+    kinds: Counter[str] = field(default_factory=Counter)
+    first_error: str | None = None
+
+    @property
+    def dead(self) -> bool:
+        """It failed on every judgment it attempted (and attempted some)."""
+        return self.judged > 0 and self.failed == self.judged
+
+
+class JudgeTally:
+    """Counts every judge's judgments as the Session writes them (a subscriber)."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.counts: dict[str, JudgeCount] = {name: JudgeCount() for name in names}
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") not in JUDGE_EVENTS:
+            return
+        count = self.counts.setdefault(str(event.get("judge")), JudgeCount())
+        count.judged += 1
+        error = judgment_error(event)
+        if error is not None:
+            count.failed += 1
+            count.kinds[failure_kind(error)] += 1
+            if count.first_error is None:
+                count.first_error = error
+
+    @property
+    def judged(self) -> int:
+        return sum(c.judged for c in self.counts.values())
+
+    @property
+    def dead(self) -> list[str]:
+        return [name for name, count in self.counts.items() if count.dead]
+
+    def lines(self) -> list[str]:
+        """`judge NAME: 8 judged, 8 failed (parse 8)`, one per judge; a judge that failed
+        on every judgment is an error line, with its first error."""
+        out = []
+        for name, count in self.counts.items():
+            line = f"judge {inert_line(name)}: {count.judged} judged, {count.failed} failed"
+            if count.kinds:
+                line += " (" + ", ".join(f"{k} {n}" for k, n in count.kinds.most_common()) + ")"
+            if count.dead and count.first_error:
+                line += f"; first error: {inert_line(count.first_error)[:300]}"
+            out.append(f"sftscope: error: {line}" if count.dead else f"sftscope: {line}")
+        return out
+
+    def exit_code(self) -> int:
+        return DEAD_JUDGE_EXIT if self.dead else 0
 
 
 class HeadlessDisplay:
-    def __init__(self, session: Session, total: int, stream: Any = None) -> None:
+    def __init__(self, session: Session, total: int, stream: Any = None, pool: Any = None) -> None:
         self.session = session
         self.total = total
+        self.pool = pool  # the run's JudgePool: its judgments get a bar (or lines) of their own
+        self.judged = 0
+        self.judge_task: Any = None
         self.stream = stream or sys.stderr
         self.console = Console(file=self.stream)
         self.tty = self.stream.isatty()
@@ -47,10 +142,10 @@ class HeadlessDisplay:
     def __enter__(self) -> HeadlessDisplay:
         if self.tty:
             self.progress = Progress(
-                TextColumn("[bold]generating"),
+                TextColumn("[bold]{task.description:<10}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]:>7} tok/s"),
+                TextColumn("{task.fields[rate]:>13}"),
                 TimeElapsedColumn(),
                 TextColumn("eta"),
                 TimeRemainingColumn(),
@@ -59,8 +154,10 @@ class HeadlessDisplay:
             )
             self.progress.start()
             self.task = self.progress.add_task(
-                "run", total=self.total, completed=len(self.finished), rate="-"
+                "generating", total=self.total, completed=len(self.finished), rate="- tok/s"
             )
+            if self.pool is not None and self.pool.judges:
+                self.judge_task = self.progress.add_task("judging", total=0, rate="")
         self.session.subscribe(self.on_event)
         self.session.subscribe_progress(self.on_progress)
         return self
@@ -77,7 +174,7 @@ class HeadlessDisplay:
         if isinstance(message, progress.Text):
             self.tokens += message.tokens
             if self.progress is not None:
-                self.progress.update(self.task, rate=f"{self.rate():.1f}")
+                self.progress.update(self.task, rate=f"{self.rate():.1f} tok/s")
         elif isinstance(message, progress.WriteFailed):
             self._say(
                 f"sftscope: error: {message.error} ({self.session.store.events_path}); "
@@ -89,7 +186,10 @@ class HeadlessDisplay:
     def on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "notice":
-            self._say(f"sftscope: note: {event.get('text')}")
+            self._say(f"sftscope: note: {inert_line(event.get('text'))}")
+            return
+        if kind == "judge":
+            self.on_judgment(event)
             return
         if kind not in TERMINAL_EVENTS:
             return
@@ -106,11 +206,14 @@ class HeadlessDisplay:
         ):
             return  # a multi-turn item is finished only after its last turn
         done = len(self.finished)
+        shown_id = inert_line(item_id)
         if self.progress is not None:
-            self.progress.update(self.task, completed=done, rate=f"{self.rate():.1f}")
+            self.progress.update(self.task, completed=done, rate=f"{self.rate():.1f} tok/s")
+            self.update_judging()
             if kind in ("skip", "error") or state.status == "incomplete":
+                why = inert_line(state.error or state.skipped or state.ended)
                 self.progress.console.print(
-                    f"{item_id}: {state.status}: {state.error or state.skipped or state.ended}",
+                    f"{shown_id}: {state.status}: {why}",
                     style="yellow",
                     markup=False,
                 )
@@ -119,12 +222,40 @@ class HeadlessDisplay:
             if kind == "generation":
                 detail = f"{state.tokens} tokens in {state.seconds:.2f}s"
             else:
-                detail = str(state.error or state.skipped or state.ended)
+                detail = inert_line(state.error or state.skipped or state.ended)
             print(
-                f"[{done}/{self.total}] {item_id}: {state.status} {detail}".rstrip(),
+                f"[{done}/{self.total}] {shown_id}: {state.status} {detail}".rstrip(),
                 file=self.stream,
                 flush=True,
             )
+
+    def judging_total(self, recording: int = 0) -> int:
+        """Judgments made plus those in flight: it grows as answers finish. `recording`:
+        the judgments whose task is still writing (it counts as made, not in flight)."""
+        in_flight = self.pool.judging - recording if self.pool is not None else 0
+        return self.judged + max(0, in_flight)
+
+    def update_judging(self, recording: int = 0) -> None:
+        if self.progress is not None and self.judge_task is not None:
+            total = self.judging_total(recording)
+            self.progress.update(self.judge_task, completed=self.judged, total=total)
+
+    def on_judgment(self, event: dict[str, Any]) -> None:
+        """A judge's verdict: the judging bar moves; piped, one line per judgment, so a
+        run whose answers are done is never silent while its judges work."""
+        self.judged += 1
+        error = judgment_error(event)
+        # The judge's task records the event before it ends: it is still counted in flight.
+        if self.progress is not None:
+            self.update_judging(recording=1)
+            return
+        outcome = f"failed: {inert_line(error)[:200]}" if error else "judged"
+        print(
+            f"[judged {self.judged}/{self.judging_total(recording=1)}] {inert_line(event.get('item'))} "
+            f"by {inert_line(event.get('judge'))}: {outcome}",
+            file=self.stream,
+            flush=True,
+        )
 
     def _say(self, line: str) -> None:
         if self.progress is not None:

@@ -19,8 +19,9 @@ from sftscope.tui.cli import UsageError, fail
 
 def check_args(args: Any) -> tuple[list[Path], Path | None]:
     """The session directories and the output path, or UsageError naming the bad one."""
-    if args.resamples < 1:
-        raise UsageError(f"--resamples {args.resamples}: must be 1 or more")
+    from sftscope.tui.cli import check_bounds
+
+    check_bounds(args)
     directories = []
     for text in args.directories:
         path = Path(text)
@@ -31,13 +32,15 @@ def check_args(args: Any) -> tuple[list[Path], Path | None]:
         directories.append(path)
     output = Path(args.output) if args.output else None
     if output is not None:
-        folder = output.parent
-        if output.is_dir():
-            raise UsageError(f"-o {args.output}: is a directory")
-        if not folder.is_dir():
-            raise UsageError(f"-o {args.output}: folder {folder} does not exist")
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise UsageError(f"-o {args.output}: folder {folder} is not writable")
+        from sftscope.tui.commands import output_target
+
+        target = output_target(output, args.output)
+        if target.regular:
+            folder = target.path.parent
+            if not folder.is_dir():
+                raise UsageError(f"-o {args.output}: folder {folder} does not exist")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise UsageError(f"-o {args.output}: folder {folder} is not writable")
     return directories, output
 
 
@@ -53,8 +56,12 @@ def report_command(args: Any) -> int:
         doc = build_report(directories, resamples=args.resamples, seed=args.seed).to_dict()
     except (ReportError, SessionError) as exc:
         return fail(str(exc))
+    from sftscope.sessions.inert import inert_line
     from sftscope.sessions.report_render import render
     from sftscope.tui.commands import emit
+
+    for warning in doc.get("warnings") or []:  # also in the report; said here for -o FILE
+        print(f"sftscope: warning: {inert_line(warning)}", file=sys.stderr)
 
     to_terminal = output is None and args.format == "text" and sys.stdout.isatty()
     width = max(60, shutil.get_terminal_size((80, 24)).columns) if to_terminal else 80
