@@ -355,6 +355,8 @@ def _criteria(doc: Mapping[str, Any]) -> Iterable[Section]:
         if not isinstance(criterion, Mapping):
             continue
         section.blocks += _criterion_blocks(name, criterion, failures)
+    if section.blocks:  # once for the section: its tables' "failed" column, in words
+        section.blocks += [Note(note) for note in _failure_notes(failures, failures)]
     yield section
 
 

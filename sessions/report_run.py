@@ -760,7 +760,10 @@ def _drift(values: ItemValues, scored: list[Criterion], resamples: int, seed: in
         labels = values.human[criterion.name]
         first = [_number(labels[p]) for p, ts in given.items() if ts < first_before]
         last = [_number(labels[p]) for p, ts in given.items() if ts >= last_after]
-        out[criterion.name] = drift_of(first, last, split, resamples, seed, scale=_scale(criterion))
+        binary = criterion.kind == "binary"
+        out[criterion.name] = drift_of(
+            first, last, split, resamples, seed, scale=_scale(criterion), proportion=binary
+        )
     return out
 
 

@@ -38,7 +38,7 @@ import os
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -354,11 +354,17 @@ def drift_of(
     seed: int,
     *,
     scale: tuple[int, int] | None = None,
+    proportion: bool = False,
 ) -> Drift:
     """Mean early and late, and late minus early with an interval from resampling each part
-    on its own (they are different items)."""
+    on its own (they are different items). A `proportion` (a yes/no criterion's 1s and 0s)
+    whose part is all alike gets Wilson's interval for that part, as every rate does."""
     early, drawn_first = _mean_and_draws(first, resamples, seed, scale)
     late, drawn_last = _mean_and_draws(last, resamples, seed + 1, scale)
+    if proportion and resamples > 0:
+        early, late = (
+            replace(part, ci=proportion_interval(part.mean, part.n, part.ci)) for part in (early, late)
+        )
     difference = None if early.mean is None or late.mean is None else late.mean - early.mean
     ci = None
     if drawn_first is not None and drawn_last is not None:
