@@ -18,6 +18,7 @@ from typing import Any
 
 from rich.text import Text
 from sftscope.engines.base import GenerationRequest
+from sftscope.scorers.intervals import RESAMPLES
 from sftscope.scorers.rubric import Rubric
 from sftscope.sessions import progress, review
 from sftscope.sessions.launch import Launch
@@ -45,12 +46,12 @@ from textual.widgets import Footer, Markdown, Static
 from textual.worker import Worker, WorkerState
 
 MODEL_NICE = 10  # local model threads run below the UI thread (bench/ui_latency.py)
-# The running agreement's intervals: enough resamples for a steady second decimal on screen
-# (the report uses 2,000), computed off the UI thread a few times a second at most.
-AGREEMENT_RESAMPLES = 200
+# The running agreement's intervals: the same resamples and seed as every report
+# (scorers.intervals), computed off the UI thread a few times a second at most.
+AGREEMENT_RESAMPLES = RESAMPLES
 AGREEMENT_RATE = 4.0  # computations a second, on average
 AGREEMENT_BURST = 3  # at once: a key pressed now and then gets its figures without waiting
-REPORT_RESAMPLES = 1000  # the report screen and report.html (the command line's default is 2,000)
+REPORT_RESAMPLES = RESAMPLES  # the report screen and report.html: as `sftscope report`
 
 
 class AgreementReady(Message):

@@ -24,6 +24,7 @@ from rich.console import Group
 from rich.markdown import Markdown as RichMarkdown
 from rich.table import Table
 from rich.text import Text
+from sftscope.scorers.intervals import RESAMPLES, SEED
 from sftscope.sessions.comparison import Comparison, PairState
 from sftscope.tui.conversation import shown
 from sftscope.tui.leaving import Leaving
@@ -38,7 +39,7 @@ from textual.worker import Worker, WorkerState
 
 JUDGE_NICE = 10  # a local judge's threads run below the UI thread, as in the run console
 REVEAL_SECONDS = 0.8  # how long "1 = runA · 2 = runB" stays before the next pair
-TALLY_RESAMPLES = 200  # the running line's bootstrap: enough for an interval, cheap per vote
+TALLY_RESAMPLES = RESAMPLES  # the running line's bootstrap: the same intervals as every report
 TALLY_PAUSE = 0.25  # at most about four recomputations a second, however fast the votes
 WIDE = 110  # from this width the answers sit side by side
 
@@ -447,7 +448,7 @@ class CompareApp(Leaving, App[int]):
         if not self.stats_warm:  # seconds of imports, on the thread, before the first vote needs them
             await asyncio.to_thread(warm_statistics)
             self.stats_warm = True
-        seed = int(self.comparison.header.get("seed", 0) or 0)
+        seed = SEED  # the bootstrap's seed, as every report's (the header's seed orders the pairs)
         try:
             while self._tally_dirty and not self._session_closed:
                 self._tally_dirty = False
