@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 from sftscope.scorers.agreement import percentile_interval
+from sftscope.scorers.intervals import RESAMPLES, SEED
 from sftscope.scorers.rubric import DEFAULT_RUBRIC, Rubric, RubricError
 from sftscope.sessions.compare_stats import ComparisonSummary, summarize
 from sftscope.sessions.compare_summary import pair_records
@@ -189,7 +190,9 @@ def _model(header: dict[str, Any]) -> str | None:
     return str(model) if model else None
 
 
-def build_report(directories: Sequence[Path | str], *, resamples: int = 2000, seed: int = 0) -> Report:
+def build_report(
+    directories: Sequence[Path | str], *, resamples: int = RESAMPLES, seed: int = SEED
+) -> Report:
     """The report of `directories`: one or more run sessions, or one comparison session.
 
     Every interval is a 95% bootstrap interval of `resamples` resamples seeded by `seed`:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 from sftscope.scorers.agreement import AgreementStats, agreement_stats, percentile_interval
+from sftscope.scorers.intervals import RESAMPLES, SEED
 from sftscope.scorers.rubric import Criterion, Rubric
 from sftscope.sessions.report_stats import (
     Correlation,
@@ -366,8 +367,8 @@ def run_figures(
     events: list[dict[str, Any]],
     rubric: Rubric,
     *,
-    resamples: int = 2000,
-    seed: int = 0,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
 ) -> RunFigures:
     """Every figure of one run session. `events` is its log (for the `probe` events, which
     the fold keeps apart). The figures on continuous values are registered first, then
