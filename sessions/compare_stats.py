@@ -260,7 +260,7 @@ class SessionPairSummary:
     agreement: dict[str, PairAgreement]
 
     def lines(self) -> list[str]:
-        out = [f"{name}: {source.line()}" for name, source in self.sources.items()]
+        out = [f"{inert_line(name)}: {source.line()}" for name, source in self.sources.items()]
         out += [agreement.line() for agreement in self.agreement.values() if agreement.n]
         return out
 
@@ -290,7 +290,7 @@ class ComparisonSummary:
         for group in self.groups:
             out += group.lines()
         for source, ratings in self.ratings.items():
-            out.append(f"{source}: " + " · ".join(r.line() for r in ratings))
+            out.append(f"{inert_line(source)}: " + " · ".join(r.line() for r in ratings))
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -316,9 +316,13 @@ def test_json_escapes_c1_controls_and_bidi_marks_but_keeps_the_string() -> None:
 
 def test_headless_comparison_lines_are_inert() -> None:
     pairs = [PairRecord(f"q{i}", "A\x1b[2J", "B\nfake", 10, 10, "b", "a", {}) for i in range(12)]
-    lines = summary_lines(summarize(pairs, resamples=RESAMPLED))
-    assert all("\x1b" not in line and "\n" not in line for line in lines)
-    assert lines[0].startswith("B␊fake (B) against A␛[2J (A)")
+    judged = [PairRecord(p.item, p.a, p.b, 10, 10, "b", "a", {"j\x1b]0;t\x07": JudgeRecord("b", "b", "b")})
+              for p in pairs]  # fmt: skip
+    summary = summarize(judged, resamples=RESAMPLED)
+    for lines in (summary_lines(summary), summary.lines()):
+        assert all("\x1b" not in line and "\n" not in line and "\x07" not in line for line in lines)
+    assert summary_lines(summary)[0].startswith("B␊fake (B) against A␛[2J (A)")
+    assert any(line.startswith("j␛]0;t␇: B␊fake over A␛[2J: ") for line in summary.lines())
 
 
 # ---------------------------------------------------------------------------------------
