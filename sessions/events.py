@@ -5,6 +5,13 @@ but wrong fields (a `score` without `criterion`, `turn: "second"`) must stop
 the reader with the file and line, not crash the fold later with a traceback.
 Event types this version does not know (written by a newer sftscope) are kept
 in the file and skipped by the fold, with one warning.
+
+Format 2 binds what judges an answer to the answer judged: every generation
+attempt has an id, `gen`, drawn when it starts; `generation` (and `error`, an
+engine `skip`) carry it, and so do `score`, `probe`, `judge` and `checks`, so
+that a label or a verdict can never land on another answer than the one it was
+given on (sessions/state.py decides which are current). Format-1 lines have no
+`gen` and are read as before.
 """
 
 from __future__ import annotations
@@ -70,6 +77,7 @@ class Generated(Event):
     prompt_tokens: int | None = None
     ttft: float | None = None
     seconds: float | None = None
+    gen: str | None = None  # the attempt's id (format 2): what labels and verdicts bind to
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,7 @@ class Failed(Event):
     item: ItemId
     error: str
     turn: int | None = None
+    gen: str | None = None  # the attempt that failed
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,7 @@ class Skipped(Event):
     reason: str | None = None
     turn: int | None = None
     pair: str | None = None  # in a comparison: the pair skipped
+    gen: str | None = None  # an engine skip: the attempt it ends
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,7 @@ class Scored(Event):
     value: Value
     judge_visible: bool | None = None
     previous: Value | None = None
+    gen: str | None = None  # the answer labelled (format 2; a format-1 label has none)
 
 
 @dataclass(frozen=True)
@@ -126,6 +137,7 @@ class Probed(Event):
     criterion: str
     value: Value
     original: Value | None = None
+    gen: str | None = None  # the answer the probe was answered on
 
 
 @dataclass(frozen=True)
@@ -141,6 +153,7 @@ class Flagged(Event):
     TYPE: ClassVar[str] = "flag"
     item: ItemId
     on: bool | None = None
+    gen: str | None = None  # the answer on screen when flagged (on record; a flag stays on the item)
 
 
 @dataclass(frozen=True)
@@ -148,22 +161,24 @@ class Commented(Event):
     TYPE: ClassVar[str] = "comment"
     item: ItemId
     text: str
+    gen: str | None = None  # the answer on screen when written (on record; the comment stays)
 
 
 @dataclass(frozen=True)
 class Judged(Event):
-    """A judge's verdict (or its error) on the item's current answer."""
+    """A judge's verdict (or its error) on the answer `gen` (the one it was sent)."""
 
     TYPE: ClassVar[str] = "judge"
     item: ItemId
     judge: str
     scores: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # error, raw, model, latency, attempts, ...
+    gen: str | None = None  # the answer the judge was sent
 
 
 @dataclass(frozen=True)
 class Checked(Event):
-    """Deterministic checks and reference metrics on the item's current answer."""
+    """Deterministic checks and reference metrics on the answer `gen`."""
 
     TYPE: ClassVar[str] = "checks"
     item: ItemId
@@ -171,6 +186,7 @@ class Checked(Event):
     metrics: dict[str, Any] | None = None
     errors: list[Any] | None = None
     ifeval_loose_detail: dict[str, Any] | None = None  # which loose variant passed, per instruction
+    gen: str | None = None  # the answer checked
 
 
 @dataclass(frozen=True)
@@ -295,6 +311,7 @@ _CHECKS: dict[str, tuple[tuple[str, frozenset[type], tuple[type, ...], bool], ..
     for kind, fields in SCHEMA.items()
 }
 _TURNED = ("generation", "error", "skip", "regenerate")
+CHOICES = ("a", "b", "tie", "both_bad")  # a preference's votes (sessions/comparison.py)
 
 
 def problem(event: dict[str, Any]) -> str | None:
@@ -324,6 +341,8 @@ def problem(event: dict[str, Any]) -> str | None:
             return "item event whose data has no id"
     elif kind in _TURNED and int(event.get("turn") or 0) < 0:
         return f"{event['type']} event with a negative turn"
+    elif kind == "preference" and event["choice"] not in CHOICES:
+        return f"preference event with choice {event['choice']!r} (expected one of {', '.join(CHOICES)})"
     return None
 
 

@@ -1,4 +1,11 @@
-"""Exports: one row per item, in prompt-set order, computed from the fold."""
+"""Exports: one row per item, in prompt-set order, computed from the fold.
+
+What is written is safe to open: JSON is strict (a NaN or infinity, which no
+log holds but a row from elsewhere might, is written as null), and a CSV cell
+that a spreadsheet would run as a formula (it starts with =, +, -, @, a tab or
+a carriage return) is written with a leading `'`, as OWASP advises, unless the
+caller asks for the raw text (`export --csv-raw`).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ from typing import Any
 
 import orjson
 from sftscope.sessions.state import fold
-from sftscope.sessions.store import paused_gc
+from sftscope.sessions.store import finite_json, paused_gc
 
 # The one list of export columns, in order: JSONL keys and the CSV header both come from it.
 COLUMNS = [
@@ -27,6 +34,7 @@ COLUMNS = [
     "ttft",
     "engine",
     "human",
+    "stale_labels",
     "judge",
     "judges",
     "judge_error",
@@ -70,6 +78,8 @@ def _rows(header: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str
                 "ttft": item_state.ttft,
                 "engine": engine,
                 "human": item_state.human,
+                # labels given on an earlier answer of the item: on record, in no number
+                "stale_labels": item_state.stale_labels,
                 "judge": (first.get("scores") or {}) if first else {},
                 "judges": {name: event.get("scores") for name, event in judges.items()},
                 "judge_error": first.get("error") if first else None,
@@ -99,7 +109,7 @@ def to_jsonl(rows: list[dict[str, Any]]) -> str:
             line = None
         # Checked after orjson took the row: it refuses cycles and nesting past 254 levels.
         if line is None or not _orjson_writes_as_json(row):
-            text = json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+            text = _strict_dumps(row, separators=(",", ":")) + "\n"
             line = text.encode("utf-8", "surrogatepass")
         lines.append(line)
     data = b"".join(lines)
@@ -132,18 +142,44 @@ def _orjson_writes_as_json(row: dict[str, Any]) -> bool:
 _PLAIN = frozenset((str, int, bool, type(None)))
 
 
-def to_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
-    """Nested values (transcript, scores) and true/false are JSON inside their cell."""
+def _strict_dumps(value: Any, **options: Any) -> str:
+    """json.dumps, never writing a bare NaN or Infinity (not JSON): they become null."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, **options)
+    except ValueError:
+        return json.dumps(finite_json(value), ensure_ascii=False, **options)
+
+
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
+# (OWASP, "CSV Injection"): `=HYPERLINK(...)` in a model's answer would run when opened.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(text: str) -> str:
+    """A cell a spreadsheet shows as text: a leading `'` before a formula's first character."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def to_csv(rows: list[dict[str, Any]], columns: list[str] | None = None, *, raw: bool = False) -> str:
+    """Nested values (transcript, scores) and true/false are JSON inside their cell. Every
+    cell that starts like a formula gets a leading `'` (safe_cell) unless `raw`; a number
+    is written as it is (-3 is a number to a spreadsheet, not a formula)."""
     columns = COLUMNS if columns is None else columns
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
+    writer.writerow({key: key if raw else safe_cell(key) for key in columns})
     for row in rows:
         flat = {}
         for key in columns:
             value = row.get(key)
             if isinstance(value, (dict, list, bool)):  # JSON in the cell: true/false, not True/False
-                value = json.dumps(value, ensure_ascii=False)
-            flat[key] = "" if value is None else value
+                value = _strict_dumps(value)
+            elif isinstance(value, float) and not math.isfinite(value):
+                value = None  # strict: an empty cell, never "nan"
+            if value is None:
+                value = ""
+            elif isinstance(value, str) and not raw:
+                value = safe_cell(value)
+            flat[key] = value
         writer.writerow(flat)
     return buffer.getvalue()

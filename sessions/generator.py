@@ -55,6 +55,8 @@ class Generator:
         self._pending: deque[str] = deque()
         self._wakeup = asyncio.Event()
         self._active: dict[str, int] = {}  # item -> turn being generated
+        # Items whose stream is being stopped to be asked again (`r` while it streams).
+        self._regenerating: set[str] = set()
         # item -> the answer streaming now (displays read it; it goes when the turn is written)
         self.live: dict[str, LiveAnswer] = {}
         self.stopping = False
@@ -111,12 +113,31 @@ class Generator:
         self._wakeup.set()
 
     def regenerate(self, item_id: str) -> None:
-        self.cancel(item_id)
+        """Ask for a new answer from the first turn. While the item streams, its stream is
+        stopped first: the stopped answer is written (it was on screen, and a label may be
+        bound to it), then the regenerate request, then the new answer is asked for by the
+        same worker, in that order. Asking for it here at once let the stopped stream's
+        event land after the request, leaving the item "cancelled" and never asked again."""
+        if item_id in self._active:
+            self._regenerating.add(item_id)
+            self.cancel(item_id)
+            return
         self.session.record(Regenerated(item_id, 0))
         if item_id in self._pending:
             self._pending.remove(item_id)
         self._pending.appendleft(item_id)
         self._wakeup.set()
+
+    def _regenerate_now(self, item_id: str) -> bool:
+        """After a stream ends: whether it was stopped to be asked again (then the request
+        is written here, after the stopped answer)."""
+        if item_id not in self._regenerating:
+            return False
+        self._regenerating.discard(item_id)
+        if self.stopping or self.session.closed:
+            return False
+        self.session.record(Regenerated(item_id, 0))
+        return True
 
     @property
     def idle(self) -> bool:
@@ -152,6 +173,7 @@ class Generator:
         within `grace` seconds (a stalled server) has its task cancelled."""
         self.stopping = True
         self._pending.clear()
+        self._regenerating.clear()
         self.cancel_all()
         if self.pool is not None:
             self.pool.cancel()
@@ -189,27 +211,42 @@ class Generator:
 
     async def _generate_item(self, state: ItemState) -> None:
         item_id = state.item.id
+        while True:
+            if not await self._generate_turns(state) or not self._regenerate_now(item_id):
+                return
+
+    async def _generate_turns(self, state: ItemState) -> bool:
+        """The item's turns from the first unfinished one; False when the task must end
+        at once (cancelled by stop), True when the attempts ended as the log says."""
+        item_id = state.item.id
         for turn in range(state.next_turn, len(state.item.turns)):
             request = self._request(state, turn)
+            gen = self.session.begin_attempt(item_id)
             self._active[item_id] = turn
             self.live[item_id] = LiveAnswer(turn, time.monotonic())
             self.session.progress(Started(item_id, turn))
+            written = False
             try:
                 final = await self._stream(request)
             except PromptTooLong as exc:
-                self.session.record(Skipped(item_id, by="engine", reason=str(exc), turn=turn))
-                return
+                written = True
+                self.session.record(Skipped(item_id, by="engine", reason=str(exc), turn=turn, gen=gen))
+                return True
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # recorded on the item; the run goes on
-                self.session.record(Failed(item_id, describe(exc), turn))
-                return
+                written = True
+                self.session.record(Failed(item_id, describe(exc), turn, gen=gen))
+                return True
             finally:
                 self._active.pop(item_id, None)
                 self.live.pop(item_id, None)
-            self.session.record(_generation_event(item_id, turn, final))
+                if not written:
+                    self.session.end_attempt(item_id, gen)  # its event (if any) comes next
+            self.session.record(_generation_event(item_id, turn, final, gen))
             if final.finish_reason not in FINISHED or self.session.unwritten:
-                return  # not finished, or not on disk yet (the late write carries on)
+                return True  # not finished, or not on disk yet (the late write carries on)
+        return True
 
     async def _stream(self, request: GenerationRequest) -> Generation:
         item_id, turn = request.key
@@ -243,8 +280,10 @@ class Generator:
         states = [self.state.items[i] for i in item_ids]
         while states:
             requests = []
+            gens = []
             for state in states:
                 requests.append(self._request(state, state.next_turn))
+                gens.append(self.session.begin_attempt(state.item.id))
                 self._active[state.item.id] = state.next_turn
                 self.live[state.item.id] = LiveAnswer(state.next_turn, time.monotonic())
                 self.session.progress(Started(state.item.id, state.next_turn))
@@ -253,25 +292,31 @@ class Generator:
             except Exception as exc:
                 results = [exc] * len(requests)
             finally:
-                for state in states:
+                for state, gen in zip(states, gens, strict=True):
                     self._active.pop(state.item.id, None)
                     self.live.pop(state.item.id, None)
+                    self.session.end_attempt(state.item.id, gen)  # its event comes next
             remaining = []
-            for state, request, result in zip(states, requests, results, strict=True):
+            for state, request, result, gen in zip(states, requests, results, gens, strict=True):
                 item_id, turn = request.key
                 if isinstance(result, PromptTooLong):
-                    self.session.record(Skipped(item_id, by="engine", reason=str(result), turn=turn))
+                    self.session.record(Skipped(item_id, by="engine", reason=str(result), turn=turn, gen=gen))
                 elif isinstance(result, BaseException):
-                    self.session.record(Failed(item_id, describe(result), turn))
+                    self.session.record(Failed(item_id, describe(result), turn, gen=gen))
                 else:
-                    self.session.record(_generation_event(item_id, turn, result))
+                    self.session.record(_generation_event(item_id, turn, result, gen))
                     if result.finish_reason in FINISHED and state.next_turn < len(state.item.turns):
                         remaining.append(state)
+                if self._regenerate_now(item_id):  # `r` during the batch: asked again next
+                    if state in remaining:
+                        remaining.remove(state)
+                    self._pending.appendleft(item_id)
             states = remaining
 
 
-def _generation_event(item_id: str, turn: int, final: Generation) -> Generated:
+def _generation_event(item_id: str, turn: int, final: Generation, gen: str) -> Generated:
     return Generated(
+        gen=gen,
         item=item_id,
         turn=turn,
         text=final.text,

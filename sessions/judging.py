@@ -3,7 +3,9 @@
 It listens to the Session: when an item's answer is complete (written at once, or
 late after a full disk), the deterministic checks run inline and each judge is
 asked in its own task, bounded by the judge's own concurrency. Verdicts are
-written through the Session, and dropped when the answer changed meanwhile. The
+written through the Session bound to the answer judged (its `gen`), and dropped
+when the answer changed meanwhile; a verdict that is written late (after a full
+disk) still names its answer, so the fold never puts it beside a newer one. The
 console never waits on a judge; a headless run waits for them at the end.
 """
 
@@ -50,7 +52,7 @@ class JudgePool:
             return
         result = evaluate_item(state.item, state.response)
         if result:
-            self.session.record(Checked(item_id, **result))
+            self.session.record(Checked(item_id, **result, gen=state.gen))
 
     def judge_item(self, item_id: str, judges: list[Any] | None = None, *, only_missing: bool = True) -> None:
         """Judge a finished item in the background; the console never waits on it."""
@@ -66,15 +68,15 @@ class JudgePool:
 
     async def _run_judge(self, judge: Any, item_id: str) -> None:
         state = self.session.state.items[item_id]
-        answer = state.response
+        gen = state.gen  # the answer sent to the judge
         try:
             verdict = await judge.judge(state.judge_input())
             verdict = {k: v for k, v in verdict.items() if k not in ("type", "item", "judge")}
         except Exception as exc:  # recorded on the item; the run goes on
             verdict = {"scores": None, "error": describe(exc), "raw": None}
         scores = verdict.pop("scores", None)
-        if self.session.state.items[item_id].response == answer:  # not regenerated meanwhile
-            self.session.record(Judged(item_id, judge.spec.name, scores, extra=verdict))
+        if self.session.state.items[item_id].gen == gen:  # not regenerated meanwhile
+            self.session.record(Judged(item_id, judge.spec.name, scores, extra=verdict, gen=gen))
 
     def cancel(self) -> None:
         for task in list(self._tasks):

@@ -289,7 +289,7 @@ def item_values(state: SessionState, rubric: Rubric) -> ItemValues:
     for position, item in enumerate(items):
         in_force: dict[str, dict[str, Any]] = {}
         for action in item.actions:  # the labels in force: the latest score of each criterion
-            if action["type"] == "score":
+            if action["type"] == "score" and item.is_current(action):  # not on an earlier answer
                 in_force[action["criterion"]] = action
         for name, action in in_force.items():
             accept = accepts.get(name)
@@ -551,7 +551,7 @@ def _judge_health(
         for c in likert
         if values.human[c.name] and judges  # reported beside each judge's: none without one
     }
-    history = [event for item in values.items for event in item.score_history]
+    history = [event for item in values.items for event in item.score_history if item.is_current(event)]
     revised = sum(1 for e in history if e.get("judge_visible") and e.get("previous") is not None)
     revisions = Revisions(revised, len(history))
     out: dict[str, Callable[[], JudgeHealth]] = {}
@@ -712,7 +712,12 @@ def _reliability(
 ) -> Reliability:
     """Test-retest agreement of the rater with their own earlier labels (probe events),
     and drift: the labels in force given early against those given late."""
-    probes = [e for e in events if e.get("type") == "probe"]
+    states = {item.item.id: item for item in values.items}
+    probes = [  # a probe given on an earlier answer of its item is stale, like a label
+        e
+        for e in events
+        if e.get("type") == "probe" and (s := states.get(str(e.get("item")))) is not None and s.is_current(e)
+    ]
     pairs: dict[str, tuple[list[Any], list[Any]]] = {}
     for event in probes:
         criterion = rubric.get(str(event.get("criterion")))

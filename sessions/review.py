@@ -37,6 +37,41 @@ def is_finished(state: ItemState, rubric: Rubric) -> bool:
     return state.status == "skipped" or (state.complete and fully_scored(state, rubric))
 
 
+def is_scored(state: ItemState, rubric: Rubric) -> bool:
+    """Counted as scored: answered and fully labelled on its current answer, and not
+    skipped. A skipped item is finished (nothing left to do) but was not scored, and an
+    item whose answer changed since it was labelled is unscored again."""
+    return state.status == "done" and fully_scored(state, rubric)
+
+
+@dataclass(frozen=True)
+class LabelCounts:
+    """How far the labelling is: the numbers every front end shows ("12/40 scored")."""
+
+    total: int
+    scored: int  # is_scored: skipped items are not among them
+    skipped: int
+    answer_changed: int  # labelled on an earlier answer, not on the current one yet
+
+    @property
+    def finished(self) -> int:
+        """Nothing left to do: scored or skipped."""
+        return self.scored + self.skipped
+
+
+def label_counts(states: Iterable[ItemState], rubric: Rubric) -> LabelCounts:
+    total = scored = skipped = changed = 0
+    for state in states:
+        total += 1
+        if state.status == "skipped":
+            skipped += 1
+        elif is_scored(state, rubric):
+            scored += 1
+        elif state.answer_changed:
+            changed += 1
+    return LabelCounts(total, scored, skipped, changed)
+
+
 def judge_visible(state: ItemState, rubric: Rubric, *, revealed: bool = False) -> bool:
     """Blind, then reveal: a judge's scores show once the operator has scored every
     criterion of the item, or asked to see them (recorded on each label as

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,11 @@ class RunSummary:
     incomplete: int = 0
     tokens: int = 0
     seconds: float = 0.0
+
+
+def new_gen() -> str:
+    """A generation attempt's id: 12 hex digits, unique within any session."""
+    return os.urandom(6).hex()
 
 
 class Session:
@@ -189,18 +195,42 @@ class Session:
             with contextlib.suppress(Exception):
                 callback(message)
 
+    # --- generation attempts (the Generator asks; labels bind to them) ------------
+    def begin_attempt(self, item_id: str) -> str:
+        """A new answer of `item_id` starts streaming: its `gen`, the id its `generation`
+        (or `error`) event will carry. Until that event is written, a label given on the
+        item is bound to this attempt, not to the answer before it."""
+        gen = new_gen()
+        state = self.state.items.get(item_id)
+        if state is not None:
+            state.streaming = gen
+        return gen
+
+    def end_attempt(self, item_id: str, gen: str) -> None:
+        """The attempt `gen` ended without its event being written (the task cancelled,
+        the session closed): labels bound to it are stale, as its answer is not on record."""
+        state = self.state.items.get(item_id)
+        if state is not None and state.streaming == gen:
+            state.streaming = None
+
     # --- the operator's labels (fsynced before they are shown as saved) ---------
     def score(
         self, item_id: str, criterion: str, value: Any, *, judge_visible: bool = False
     ) -> dict[str, Any]:
-        previous = self.state.items[item_id].human.get(criterion)
-        return self.record(Scored(item_id, criterion, value, judge_visible, previous), durable=True)
+        """A label on the answer on screen: the one streaming, else the current one (its
+        `gen` is stamped here, so it can never land on a later answer)."""
+        state = self.state.items[item_id]
+        previous = state.human.get(criterion)
+        event = Scored(item_id, criterion, value, judge_visible, previous, gen=state.label_gen)
+        return self.record(event, durable=True)
 
     def probe(self, item_id: str, criterion: str, value: Any, *, original: Any = None) -> dict[str, Any]:
         """A rater reliability probe's answer (sessions/probes.py): its own event kind, never
         a `score`, so the original label stays in force; `original` is that label, kept
-        beside the answer for test-retest agreement. Fsynced like every label."""
-        return self.record(Probed(item_id, criterion, value, original), durable=True)
+        beside the answer for test-retest agreement. Fsynced like every label, and bound
+        to the answer it was given on like a score."""
+        gen = self.state.items[item_id].label_gen
+        return self.record(Probed(item_id, criterion, value, original, gen=gen), durable=True)
 
     def undo(self, item_id: str) -> dict[str, Any] | None:
         state = self.state.items[item_id]
@@ -212,12 +242,17 @@ class Session:
     def skip(self, item_id: str) -> dict[str, Any]:
         return self.record(Skipped(item_id, by="human", reason="skipped by the operator"), durable=True)
 
+    # A flag and a comment are about the item, not bound to one answer: a flag asks for a
+    # second look (more needed, not less, once the answer changed) and a comment is free
+    # text that may speak of the prompt. They stay in force across answers; the `gen` on
+    # screen when they were made is kept on record.
     def flag(self, item_id: str) -> dict[str, Any]:
-        on = not self.state.items[item_id].flagged
-        return self.record(Flagged(item_id, on), durable=True)
+        state = self.state.items[item_id]
+        return self.record(Flagged(item_id, not state.flagged, gen=state.label_gen), durable=True)
 
     def comment(self, item_id: str, text: str) -> dict[str, Any]:
-        return self.record(Commented(item_id, text), durable=True)
+        gen = self.state.items[item_id].label_gen
+        return self.record(Commented(item_id, text, gen=gen), durable=True)
 
     def summary(self) -> RunSummary:
         out = RunSummary()

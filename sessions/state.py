@@ -3,6 +3,21 @@
 Nothing else keeps state that is not in `events.jsonl`. Resume, export, replay
 and the console all call `fold` (or apply events one at a time with
 `SessionState.apply`), so they can never disagree about what happened.
+
+Binding (format 2, sessions/events.py): every answer has a `gen`, and every
+label, judge verdict and check names the `gen` it judged. A label is current
+while its `gen` is one of the item's current turns (or the answer streaming
+now); otherwise it is stale: kept on record (`stale_labels`, the log), out of
+`human` and so out of every number, and the item is unscored again. A verdict
+or check on an earlier answer is kept out of `judges` and `checks`.
+
+Format-1 lines have no `gen`. A generation gets a stand-in id (`v1:N`, its
+order among the item's generations), and a verdict or check the gen of the
+answer current when it was written (verdicts always came after their answer).
+A format-1 label stays bound to whatever answer is current, as it always did:
+its log cannot say which answer it was given on (a label given while the
+answer streamed is written before that answer), so binding it after the fact
+would unscore old sessions that are fine.
 """
 
 from __future__ import annotations
@@ -22,6 +37,12 @@ class ItemState:
     index: int
     # One generation event per answered turn (the latest wins after a regenerate).
     turns: list[dict[str, Any]] = field(default_factory=list)
+    # The `gen` of each of `turns` (a format-1 generation's stand-in included).
+    gens: list[str] = field(default_factory=list)
+    # The attempt streaming now, set by the Session (never from the log): a label
+    # given while an answer streams is bound to it.
+    streaming: str | None = None
+    generations: int = 0  # generation events seen (the stand-in ids of format 1)
     error: str | None = None
     skipped: str | None = None
     cancelled: bool = False
@@ -31,17 +52,59 @@ class ItemState:
     score_history: list[dict[str, Any]] = field(default_factory=list)
     # judge name -> its latest `judge` event for the current answer.
     judges: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # The latest `checks` event (IFEval, per-item checks, reference metrics).
+    # The latest `checks` event (IFEval, per-item checks, reference metrics) on the current answer.
     checks: dict[str, Any] = field(default_factory=dict)
+    # The gen each of `judges` and `checks` is bound to (None: a format-1 verdict on no answer).
+    _judge_gens: dict[str, str | None] = field(default_factory=dict, repr=False)
+    _checks_gen: str | None = field(default=None, repr=False)
+
+    @property
+    def gen(self) -> str | None:
+        """The gen of the current answer (its last turn), None without one."""
+        return self.gens[-1] if self.gens else None
+
+    @property
+    def label_gen(self) -> str | None:
+        """What a label given now is bound to: the answer streaming, else the current one."""
+        return self.streaming or self.gen
+
+    def is_current(self, event: dict[str, Any]) -> bool:
+        """Whether a label event (`score`, `probe`) is bound to one of the current answers:
+        a current turn, or the one streaming now. A format-1 label (no gen) always is."""
+        gen = event.get("gen")
+        return gen is None or gen in self.gens or gen == self.streaming
 
     @property
     def human(self) -> dict[str, Any]:
-        """criterion -> value, after undos: the latest score of each criterion wins."""
+        """criterion -> value, after undos: the latest current score of each criterion wins.
+        Labels given on an earlier answer are left out (`stale_labels`)."""
         out: dict[str, Any] = {}
+        gens, streaming = self.gens, self.streaming
         for action in self.actions:
             if action["type"] == "score":
-                out[action["criterion"]] = action["value"]
+                gen = action.get("gen")
+                if gen is None or gen in gens or gen == streaming:
+                    out[action["criterion"]] = action["value"]
         return out
+
+    @property
+    def stale_labels(self) -> dict[str, Any]:
+        """criterion -> the latest label in force (after undos) that was given on an earlier
+        answer of this item: kept on record, out of every number."""
+        out: dict[str, Any] = {}
+        gens, streaming = self.gens, self.streaming
+        for action in self.actions:
+            if action["type"] == "score":
+                gen = action.get("gen")
+                if not (gen is None or gen in gens or gen == streaming):
+                    out[action["criterion"]] = action["value"]
+        return out
+
+    @property
+    def answer_changed(self) -> bool:
+        """ "answer changed since you scored": labels were given on an earlier answer and
+        none on this one yet."""
+        return bool(self.stale_labels) and not self.human
 
     # The properties below run for every item on every export and console start
     # (16,000 items): plain loops, the latest action found from the end.
@@ -183,38 +246,85 @@ class SessionState:
             return None
         if kind == "generation":
             turn = int(event.get("turn", 0))
+            gen = event.get("gen")
+            if not isinstance(gen, str):
+                gen = f"v1:{state.generations}"  # format 1: a stand-in, the same on every fold
+            state.generations += 1
             del state.turns[turn:]
+            del state.gens[turn:]
             state.turns.append(event)
-            state.judges.clear()  # verdicts on an earlier answer no longer apply
-            state.checks = {}
+            state.gens.append(gen)
+            _attempt_ended(state, event)
+            _unbind(state)  # verdicts on an earlier answer no longer apply
             state.error = None
             state.skipped = None
             state.cancelled = event.get("finish_reason") == "cancelled"
         elif kind == "error":
             turn = int(event.get("turn", 0))
             del state.turns[turn:]
+            del state.gens[turn:]
+            _attempt_ended(state, event)
+            _unbind(state)
             state.error = str(event.get("error"))
         elif kind == "skip" and event.get("by") == "human":
             state.actions.append(event)
         elif kind == "skip":
+            _attempt_ended(state, event)
             state.skipped = str(event.get("reason") or "skipped")
         elif kind in ("score", "flag", "comment"):
             state.actions.append(event)
             if kind == "score":
                 state.score_history.append(event)
         elif kind == "judge":
-            state.judges[str(event.get("judge"))] = event
+            gen = _verdict_gen(state, event)
+            if gen is None or gen in state.gens:
+                name = str(event.get("judge"))
+                state.judges[name] = event
+                state._judge_gens[name] = gen
         elif kind == "checks":
-            state.checks = event
+            gen = _verdict_gen(state, event)
+            if gen is None or gen in state.gens:
+                state.checks = event
+                state._checks_gen = gen
         elif kind == "undo":
             if state.actions:
                 state.actions.pop()
         elif kind == "regenerate":
             # Earlier answers stay in the log; the item starts over from `turn`.
-            del state.turns[int(event.get("turn", 0)) :]
+            turn = int(event.get("turn", 0))
+            del state.turns[turn:]
+            del state.gens[turn:]
+            _unbind(state)
             state.error = None
             state.cancelled = False
         return state
+
+
+def _verdict_gen(state: ItemState, event: dict[str, Any]) -> str | None:
+    """The answer a verdict or check judged: its own `gen`, or (format 1) the answer
+    current when it was written."""
+    gen = event.get("gen")
+    return gen if isinstance(gen, str) else state.gen
+
+
+def _unbind(state: ItemState) -> None:
+    """The answers changed: verdicts and checks bound to an answer no longer current leave
+    `judges` and `checks` (they stay in the log)."""
+    gens = state.gens
+    for name, gen in list(state._judge_gens.items()):
+        if gen not in gens:
+            del state._judge_gens[name]
+            state.judges.pop(name, None)
+    if state.checks and state._checks_gen not in gens:
+        state.checks = {}
+        state._checks_gen = None
+
+
+def _attempt_ended(state: ItemState, event: dict[str, Any]) -> None:
+    """An answer, its error or its engine skip was written: the attempt streaming ends."""
+    gen = event.get("gen")
+    if gen is None or gen == state.streaming:
+        state.streaming = None
 
 
 def fold(events: list[dict[str, Any]]) -> SessionState:

@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import gc
 import json
+import math
 import os
 import socket
 import time
@@ -31,7 +32,9 @@ import tomli_w
 from sftscope.engines.toml import tomllib
 from sftscope.sessions.events import KNOWN, problem
 
-FORMAT_VERSION = 1
+# 2: answers carry `gen`, and labels, verdicts and checks the `gen` they judged
+# (sessions/events.py). Format 1 is read as before.
+FORMAT_VERSION = 2
 HEADER = "session.toml"
 EVENTS = "events.jsonl"
 LOCK = "session.lock"
@@ -122,7 +125,9 @@ def read_events(path: Path, *, repair: bool = False) -> LoadResult:
                                 torn_at = offset + sum(map(len, lines[: number - first - 1]))
                                 break
                             raise SessionError(f"{path}:{number}: corrupt event line ({exc})") from None
-                    _check(event, path, number, unknown)
+                        _check(event, path, number, unknown)
+                    else:  # orjson read it: it refuses NaN and infinities itself
+                        _check(event, path, number, unknown, finite=True)
                     append(event)
                 if torn_at is not None:
                     break
@@ -202,7 +207,16 @@ def _event(raw: bytes) -> dict[str, Any]:
     return event
 
 
-def _check(event: dict[str, Any], path: Path, number: int, unknown: dict[str, int]) -> None:
+def _check(
+    event: dict[str, Any], path: Path, number: int, unknown: dict[str, int], *, finite: bool = False
+) -> None:
+    """Refuse a malformed event with its file and line. `finite`: the line is known to hold
+    no NaN or infinity (orjson refuses them), so its numbers need no walk."""
+    if not finite:
+        bad = _non_finite(event)
+        if bad is not None:
+            kind = event.get("type")
+            raise SessionError(f"{path}:{number}: a non-finite number ({bad}) in a {kind!r} event")
     kind = str(event["type"])
     if kind not in KNOWN:
         unknown[kind] = unknown.get(kind, 0) + 1
@@ -210,6 +224,104 @@ def _check(event: dict[str, Any], path: Path, number: int, unknown: dict[str, in
     wrong = problem(event)
     if wrong is not None:
         raise SessionError(f"{path}:{number}: {wrong}")
+
+
+def _non_finite(value: Any) -> str | None:
+    """The first NaN or infinity in a parsed value (the json module reads NaN, Infinity and
+    1e400): no count, mean or interval can be made from one, and no strict JSON holds it."""
+    stack = [value]
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind is float:
+            if not math.isfinite(value):
+                return repr(value)
+        elif kind is dict:
+            stack.extend(value.values())
+        elif kind is list:
+            stack.extend(value)
+    return None
+
+
+def finite_json(value: Any) -> Any:
+    """`value` with every NaN and infinity replaced by None (JSON's null): what is written
+    (the log, exports) is strict JSON, which has no such numbers. Only called when
+    json.dumps(allow_nan=False) refused the value."""
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict or isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
+
+
+def check_labels(header: dict[str, Any], events: list[dict[str, Any]], path: Path) -> None:
+    """Refuse a run session's log whose labels its own rubric (session.toml) does not
+    accept: a value off its criterion's scale (99 on 1-5, "maybe" on yes/no), a criterion
+    the rubric does not have, or a label on an item the log never registered. Such a
+    label was never given through sftscope; counting it, or dropping it quietly, would
+    both misreport. A comparison's votes are checked per line (events.problem)."""
+    if header.get("kind") == "comparison":
+        return
+    from sftscope.scorers.rubric import Rubric, RubricError, load_rubric
+
+    try:
+        rubric = Rubric.from_dict(header["rubric"]) if header.get("rubric") else load_rubric(None)
+    except (RubricError, TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise SessionError(f"{path.parent / HEADER}: rubric: {exc}") from None
+    criteria = {c.name: c for c in rubric.criteria}
+    items: set[str] = set()
+    for index, event in enumerate(events):
+        kind = event.get("type")
+        if kind == "item":
+            items.add(str(event.get("item")))
+            continue
+        if kind not in _LABELS or (kind == "skip" and event.get("by") != "human"):
+            continue
+        wrong = None
+        if str(event.get("item")) not in items:
+            wrong = f"a {kind} on item {event.get('item')!r}, which this session does not have"
+        elif kind in ("score", "probe"):
+            name = event.get("criterion")
+            criterion = criteria.get(name)  # type: ignore[arg-type]
+            if criterion is None:
+                wrong = f"a {kind} for criterion {name!r}, which the session's rubric does not have"
+            else:
+                for field in ("value", "previous", "original"):
+                    value = event.get(field)
+                    if (value is not None or field == "value") and not criterion.accepts(value):
+                        wrong = f"a {kind} of {value!r} for {name!r}, outside its {_scale(criterion)}"
+                        break
+        if wrong is not None:
+            raise SessionError(f"{path}:{_line_of(path, index)}: {wrong}")
+
+
+_LABELS = frozenset(("score", "probe", "flag", "comment", "undo", "skip"))
+
+
+def _scale(criterion: Any) -> str:
+    if criterion.kind == "likert":
+        return f"scale {criterion.min}-{criterion.max}"
+    if criterion.kind == "binary":
+        return "yes/no (true or false)"
+    if criterion.kind == "tags":
+        return f"tags ({', '.join(criterion.tags)})"
+    return "text"
+
+
+def _line_of(path: Path, index: int) -> int:
+    """The line of the `index`-th event read from `path` (blank lines are skipped when
+    reading): looked up only to name a line in an error."""
+    seen = -1
+    with contextlib.suppress(OSError), open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if raw.strip():
+                seen += 1
+                if seen == index:
+                    return number
+    return index + 1
 
 
 def check_log(header: dict[str, Any], events: list[dict[str, Any]], directory: Path) -> None:
@@ -227,6 +339,11 @@ def check_log(header: dict[str, Any], events: list[dict[str, Any]], directory: P
         f"{path} {what}; the session cannot be used as it is "
         "(restore the file, or move the directory aside and start a new --session)"
     )
+
+
+def _version(header: dict[str, Any]) -> int:
+    version = header.get("format_version")
+    return version if isinstance(version, int) else FORMAT_VERSION
 
 
 def _torn(path: Path, offset: int) -> str:
@@ -399,6 +516,7 @@ class SessionStore:
             self._check_version()
             loaded = read_events(self.events_path)
             check_log(self.header, loaded.events, self.directory)
+            check_labels(self.header, loaded.events, self.events_path)
             self.events, self.warnings = loaded.events, loaded.warnings
             self.read_only = True
             return
@@ -415,14 +533,14 @@ class SessionStore:
                 self.header = read_header(self.directory)
                 self._check_version()
             elif header is not None:
-                self.header = dict(header)
-                self.header.setdefault("format_version", FORMAT_VERSION)
+                self.header = {**header, "format_version": FORMAT_VERSION}
                 write_toml_atomic(self.header_path, self.header)
             elif not create:
                 raise SessionError(f"{self.directory}: not a session (no {HEADER})")
             loaded = read_events(self.events_path, repair=True)
             if existing:
                 check_log(self.header, loaded.events, self.directory)  # before creating a log
+                check_labels(self.header, loaded.events, self.events_path)
             self.events = loaded.events
             self.warnings = loaded.warnings
             self._fd = os.open(self.events_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -453,6 +571,9 @@ class SessionStore:
         if self.read_only:
             raise SessionWriteError(f"{self.header_path}: not saved (the session is open read-only)")
         merged = {**self.header, **changes}
+        # What this sftscope appends is format FORMAT_VERSION: a format-1 session it
+        # resumed says so, and an older sftscope refuses it rather than misread it.
+        merged["format_version"] = max(_version(merged), FORMAT_VERSION)
         write_toml_atomic(self.header_path, merged)  # raises before anything changes
         self.header = merged
 
@@ -467,7 +588,12 @@ class SessionStore:
         if self._fd is None:
             raise SessionError(f"{self.directory}: session is not open for writing")
         event = {"v": FORMAT_VERSION, "ts": round(time.time(), 3), **event}
-        data = (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        try:
+            text = json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        except ValueError:  # a NaN or infinity (a judge's reply, a metric): never written, null
+            event = finite_json(event)
+            text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        data = (text + "\n").encode("utf-8")
         try:
             view = memoryview(data)
             while view:
@@ -539,4 +665,5 @@ def load_session(directory: Path) -> tuple[dict[str, Any], list[dict[str, Any]],
     header = read_header(directory)
     loaded = read_events(directory / EVENTS)
     check_log(header, loaded.events, directory)
+    check_labels(header, loaded.events, directory / EVENTS)
     return header, loaded.events, loaded.warnings

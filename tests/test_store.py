@@ -19,14 +19,15 @@ def _new(tmp_path: Path) -> SessionStore:
 
 def test_append_and_reload_round_trip(tmp_path: Path) -> None:
     store = _new(tmp_path)
+    store.append({"type": "item", "item": "a", "data": {"id": "a", "turns": ["?"]}})
     store.append({"type": "generation", "item": "a", "turn": 0, "text": "héllo", "finish_reason": "stop"})
-    store.append({"type": "score", "item": "a", "criterion": "c", "value": 3}, durable=True)
+    store.append({"type": "score", "item": "a", "criterion": "helpfulness", "value": 3}, durable=True)
     store.close(status="complete")
     header, events, warnings = load_session(tmp_path / "s")
     assert header["status"] == "complete"
-    assert header["format_version"] == 1
-    assert [e["type"] for e in events] == ["generation", "score"]
-    assert events[0]["text"] == "héllo" and events[0]["v"] == 1 and "ts" in events[0]
+    assert header["format_version"] == 2
+    assert [e["type"] for e in events] == ["item", "generation", "score"]
+    assert events[1]["text"] == "héllo" and events[1]["v"] == 2 and "ts" in events[1]
     assert warnings == []
 
 
