@@ -18,7 +18,7 @@ from rich.console import Console
 from sftscope.scorers.judge import JudgeSpec
 from sftscope.sessions.comparison import CompareConfig, open_comparison
 from sftscope.tui import compare_app
-from sftscope.tui.compare_app import REVEAL_SECONDS, CompareApp
+from sftscope.tui.compare_app import KEY_SETTLE, REVEAL_SECONDS, CompareApp
 
 from tests.compare_helpers import write_run_session
 from tests.conftest import ScriptedServer
@@ -78,13 +78,16 @@ async def shows(pilot: Any, app: CompareApp, text: str, selector: str = "#note")
 
 
 async def on_screen(pilot: Any, app: CompareApp, index: int | None = None) -> None:
-    """Wait until a pair (the current one, or the one at `index`) has its answers painted."""
+    """Wait until a pair (the current one, or the one at `index`) has its answers painted
+    and has been on screen long enough (KEY_SETTLE) for a key to count as read, not typed
+    ahead."""
 
     def painted() -> bool:
         current = app.current
         return current is not None and app.on_screen == current.pair and (index is None or app.index == index)
 
     await wait_until(pilot, painted, timeout=10)
+    await wait_until(pilot, lambda: time.monotonic() - app.painted_at >= KEY_SETTLE, timeout=10)
 
 
 async def test_votes_land_on_the_session_shown_with_that_number(
@@ -220,6 +223,11 @@ async def test_judges_verdicts_only_after_a_vote_and_v(
         assert f"gpt: tie (the orders disagree: {orders})" in shown
         await pilot.pause(REVEAL_SECONDS + 0.2)
         assert app.index == 0 and "gpt: tie" in note(app)
+        await pilot.press("2")  # the names are still shown: no vote
+        await shows(pilot, app, "no vote while the names are shown")
+        assert len(preferences(tmp_path)) == 1
+        await pilot.press("right", "left")  # away and back: the names are hidden
+        await on_screen(pilot, app, 0)
         await pilot.press("2")  # a vote changed after the verdicts were seen says so
         await shows(pilot, app, "saved ✓")
         await pilot.press("v")

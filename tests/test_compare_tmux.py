@@ -8,10 +8,12 @@ import os
 import shutil
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sftscope.tui.compare_app import KEY_SETTLE
 
 from tests.compare_helpers import write_run_session
 from tests.conftest import run_cli
@@ -40,6 +42,12 @@ def exported(target: Path) -> dict[str, dict]:
     return {row["item"]: row for row in map(json.loads, result.stdout.splitlines())}
 
 
+def read_it() -> None:
+    """An operator reads a pair before voting: a key sooner than KEY_SETTLE after the pair
+    appeared is taken as typed ahead and dropped."""
+    time.sleep(KEY_SETTLE + 0.15)
+
+
 def showing(word: str) -> Callable[[str], bool]:
     """Both answers of the item whose answers end in `word` are on screen."""
     return lambda s: f"Alpha answer {word}." in s and f"Beta answer {word}." in s
@@ -49,12 +57,15 @@ def test_compare_votes_with_real_keys_quit_and_export(tmp_path: Path) -> None:
     term, target = compare_in_tmux(tmp_path)
     try:
         term.wait_for(lambda s: "pair 1/3" in s and showing("one")(s))
+        read_it()
         term.keys("1")
         screen = term.wait_for(lambda s: "saved ✓" in s)
         assert "1 = run" in screen and "2 = run" in screen  # the moment the names are shown
         term.wait_for(lambda s: "pair 2/3" in s and showing("two")(s))  # moved on by itself
+        read_it()
         term.keys("2")
         term.wait_for(lambda s: "pair 3/3" in s and showing("three")(s))
+        read_it()
         term.keys("t")
         term.wait_for(lambda s: "voted 3" in s and "saved ✓" in s)
         term.keys("q")
@@ -78,6 +89,7 @@ def test_sigterm_saves_the_votes_and_marks_the_comparison_interrupted(tmp_path: 
     term, target = compare_in_tmux(tmp_path)
     try:
         term.wait_for(showing("one"))
+        read_it()
         term.keys("b")
         term.wait_for(lambda s: "saved ✓" in s)
         os.kill(term.pid, signal.SIGTERM)
@@ -101,6 +113,7 @@ def test_a_60x20_split_shows_both_answers_and_the_keys(tmp_path: Path) -> None:
         screen = term.wait_for(lambda s: "pair 1/3" in s and showing("one")(s))
         assert "1/2 better" in screen and "q quit" in screen
         assert max(len(line) for line in screen.splitlines()) <= 60
+        read_it()
         term.keys("2")
         term.wait_for(lambda s: "pair 2/3" in s)
         term.keys("q")

@@ -7,7 +7,16 @@ before it returns, so "saved ✓" on screen means on disk. The operator stays bl
 sessions are never named on an unvoted pair, which session is shown first is the
 pair's own (`pair.first`, shuffled per item from --seed), and the judges' verdicts stay
 hidden until the pair is voted and `v` is pressed. Right after a vote the screen says,
-for a moment, which session was which, then moves on to the next unvoted pair.
+for a moment, which session was which, then moves on to the next unvoted pair; no vote
+is taken while the names are shown.
+
+What is shown is what the sessions saw and wrote: each answer with its line breaks
+(`m` shows the exact saved characters instead of Markdown), why it ended when it did
+not end by itself ("cut at 64 tokens"), the system message with the prompt (each
+side's when they differ), and every text that came from a model or a file made inert,
+so an answer cannot clear the screen or retitle the terminal. A key that arrives less
+than KEY_SETTLE after a pair appeared was typed ahead (keys pile up over a slow link
+while a pair loads): it is dropped, not counted as a vote on an answer nobody read.
 
 The running numbers (win rates with their bootstrap intervals, agreement with each
 judge) are computed on a worker thread and throttled, so a key press never waits on
@@ -18,15 +27,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Sequence
 from typing import Any
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.markdown import Markdown as RichMarkdown
 from rich.table import Table
 from rich.text import Text
 from sftscope.scorers.intervals import RESAMPLES, SEED
 from sftscope.sessions.comparison import Comparison, PairState
-from sftscope.tui.conversation import shown
+from sftscope.sessions.inert import inert, inert_line
+from sftscope.tui.answer_text import as_markdown, as_raw
+from sftscope.tui.conversation import SHOWN_CHARS
 from sftscope.tui.leaving import Leaving
 from textual import events
 from textual.app import App, ComposeResult
@@ -42,6 +55,10 @@ REVEAL_SECONDS = 0.8  # how long "1 = runA · 2 = runB" stays before the next pa
 TALLY_RESAMPLES = RESAMPLES  # the running line's bootstrap: the same intervals as every report
 TALLY_PAUSE = 0.25  # at most about four recomputations a second, however fast the votes
 WIDE = 110  # from this width the answers sit side by side
+KEY_SETTLE = 0.15  # a vote key sooner than this after the pair appeared was typed ahead
+TYPED_AHEAD = "key ignored: answer just appeared"
+
+Ending = tuple[str, "int | None"]  # a turn's finish reason and token count
 
 
 def vote_text(pair: PairState, choice: str | None) -> str:
@@ -61,14 +78,14 @@ def shown_number(pair: PairState, side: str | None) -> str:
 def verdict_text(pair: PairState, judge: str, event: dict[str, Any] | None) -> Text:
     """One judge's verdict on the pair in the operator's terms (1, 2, tie), with what each
     order said when they disagree: a judge that only picks the first answer shows here."""
-    text = Text(f"{judge}: ", style="bold")
+    text = Text(f"{inert_line(judge)}: ", style="bold")
     if event is None:
         text.append("not judged yet", style="dim")
         return text
     verdict = event.get("verdict")
     if verdict == "error":
         error = str(event.get("error") or "no verdict").splitlines()[0]
-        text.append(f"error · {error}", style="red")
+        text.append(f"error · {inert_line(error)}", style="red")
         return text
     ab, ba = event.get("ab"), event.get("ba")
     if verdict in ("a", "b"):
@@ -97,28 +114,88 @@ def not_saved(message: str) -> str:
     return f"not saved{why} · {where.strip().rstrip(':')}"
 
 
-def answer_markdown(answers: list[str]) -> str:
+def ending_text(ending: Ending | None) -> str | None:
+    """Why an answer ended, said under it when it did not end by itself: "cut at 64
+    tokens" for the token limit, any other reason by name. None for a natural stop."""
+    if ending is None:
+        return None
+    reason, tokens = ending
+    if reason in ("stop", "None", ""):
+        return None
+    if reason == "length":
+        return f"cut at {tokens} tokens" if tokens else "cut at the token limit"
+    return f"ended: {inert_line(reason)}"
+
+
+def answer_body(answer: str, *, raw: bool) -> RenderableType:
+    """One answer as written: Markdown with every line break kept, or (raw) exactly the
+    saved characters; control characters inert either way; bounded like the run console's."""
+    if not answer.strip():
+        return Text("(empty answer)", style="italic dim")
+    cut = answer[:SHOWN_CHARS]
+    body: RenderableType = Text(as_raw(cut)) if raw else RichMarkdown(as_markdown(cut))
+    if len(answer) <= SHOWN_CHARS:
+        return body
+    more = Text(
+        f"(shown: the first {SHOWN_CHARS:,} of {len(answer):,} characters; "
+        "the whole answer is saved: see export)",
+        style="italic dim",
+    )
+    return Group(body, more)
+
+
+def answer_view(answers: list[str], endings: Sequence[Ending] | None, *, raw: bool = False) -> Group:
     """One side's answers: the last is the one compared; on a multi-turn item each turn is
-    headed, because each session continued its own conversation."""
-    if len(answers) <= 1:
-        answer = answers[-1] if answers else ""
-        return shown(answer) if answer.strip() else "*(empty answer)*"
-    parts = []
-    for turn, answer in enumerate(answers, start=1):
-        parts.append(f"**turn {turn}**")
-        parts.append(shown(answer) if answer.strip() else "*(empty answer)*")
-    return "\n\n".join(parts)
+    headed, because each session continued its own conversation. Under a turn that did not
+    stop by itself, why it ended (endings: per turn, None when not known)."""
+    parts: list[RenderableType] = []
+    turns = answers or [""]
+    for turn, answer in enumerate(turns):
+        if len(turns) > 1:
+            parts.append(Text(f"turn {turn + 1}", style="bold"))
+        parts.append(answer_body(answer, raw=raw))
+        ended = ending_text(endings[turn] if endings is not None and turn < len(endings) else None)
+        if ended:
+            parts.append(Text(ended, style="bold yellow"))
+    return Group(*parts)
 
 
-def prompt_markdown(pair: PairState) -> str:
-    """What both sessions were asked: the prompt set's own context, then each user turn."""
-    item = pair.item
-    parts = [f"> *{m['role']}:* {m['content']}" for m in item.prefix if m.get("content")]
-    if len(item.turns) == 1:
-        parts.append(item.turns[0])
+def system_lines(item_system: bool, one: str | None, two: str | None) -> list[Text]:
+    """The system message each side's model was given, by the number it is shown as. A
+    prompt set's own system message is in the item (shown with it); otherwise each
+    session's `--system`: once when both were the same, each side's when they differ
+    (what an operator needs to know to judge, e.g., a system-prompt comparison)."""
+    if item_system or (not one and not two):
+        return []
+    if one == two:
+        return [_labelled("system: ", one or "")]
+    return [_labelled(f"system {n}: ", text) for n, text in ((1, one), (2, two))]
+
+
+def _labelled(label: str, text: str | None) -> Text:
+    line = Text(label, style="bold dim")
+    if text:
+        line.append(inert(text))
     else:
-        parts += [f"**turn {turn}** {text}" for turn, text in enumerate(item.turns, start=1)]
-    return "\n\n".join(parts)
+        line.append("(none)", style="dim")
+    return line
+
+
+def prompt_view(pair: PairState, systems: tuple[str | None, str | None], *, raw: bool = False) -> Group:
+    """What both sessions were asked: the system message(s), the prompt set's own context,
+    then each user turn, line breaks kept, inert."""
+    item = pair.item
+    parts: list[RenderableType] = []
+    item_system = any(m.get("role") == "system" for m in item.prefix)
+    parts += system_lines(item_system, *systems)
+    for message in item.prefix:
+        if message.get("content"):
+            parts.append(_labelled(f"{inert_line(message.get('role'))}: ", str(message["content"])))
+    for turn, text in enumerate(item.turns, start=1):
+        if len(item.turns) > 1:
+            parts.append(Text(f"turn {turn}", style="bold"))
+        parts.append(Text(as_raw(str(text))) if raw else RichMarkdown(as_markdown(str(text))))
+    return Group(*parts)
 
 
 class AnswerPane(VerticalScroll):
@@ -133,8 +210,8 @@ class AnswerPane(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(id=f"answer-{self.number}-text", classes="answer-text")
 
-    def show(self, markdown: str) -> None:
-        self.query_one(Static).update(RichMarkdown(markdown))
+    def show(self, view: RenderableType) -> None:
+        self.query_one(Static).update(view)
         self.scroll_home(animate=False)
 
     def on_focus(self, event: events.Focus) -> None:
@@ -159,6 +236,7 @@ class CompareScreen(Screen[None]):
         Binding("u", "app.undo", "undo"),
         Binding("s", "app.skip", "skip"),
         Binding("v", "app.verdicts", "judges"),
+        Binding("m", "app.toggle_raw", "raw/md"),
         # Before the answer panes' own (horizontal scroll) bindings: the answers wrap.
         Binding("right", "app.move(1)", "pair", show=False, priority=True),
         Binding("left", "app.move(-1)", "pair", show=False, priority=True),
@@ -189,7 +267,11 @@ class CompareHelpScreen(ModalScreen[None]):
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column()
         rows = (
-            ("1 / 2", "the first / the second answer is better"),
+            (
+                "1 / 2",
+                "the first / the second answer is better (a key sooner than 0.15 s after "
+                "the pair appeared is ignored: typed ahead)",
+            ),
             ("t", "a tie"),
             ("b", "both are bad"),
             ("u", "undo the vote (or skip) on this pair; on a pair not voted yet, your last vote"),
@@ -197,6 +279,7 @@ class CompareHelpScreen(ModalScreen[None]):
             ("→ / ←", "the next / the previous pair"),
             ("enter", "the next pair not voted yet"),
             ("v", "show or hide the judges' verdicts (once you have voted on this pair)"),
+            ("m", "Markdown or raw text: exactly the characters saved (control characters as ␛)"),
             ("tab", "focus the other answer (marked ▶)"),
             ("↑ ↓ pgup pgdn", "scroll the focused answer"),
             ("?", "this help"),
@@ -229,6 +312,18 @@ class CompareApp(Leaving, App[int]):
         self.positions = {pair.pair: n for n, pair in enumerate(self.pairs)}
         self.index = 0
         self.on_screen: str | None = None  # the pair whose answers are painted: votes apply to it
+        self.painted_at = 0.0  # when `on_screen` was painted (monotonic, as Textual's event times)
+        self.shown_at = 0.0  # when the pair on screen was asked for (show)
+        self.displayed_at = 0.0  # when the screen was last written to the terminal
+        self.key_time: float | None = None  # when the key being handled arrived from the terminal
+        self.raw = False  # m: answers and prompt as the saved characters instead of Markdown
+        # Each side's system message by session name, from the header (kept when sources move).
+        self.systems: dict[str, str | None] = {
+            str(s.get("name")): s.get("system")
+            for s in comparison.header.get("sources", [])
+            if not s.get("reference")
+        }
+        self.sources = {source.name: source for source in comparison.sources}
         # Kept pair by pair from the events, so a key press costs the same on 16,000 pairs.
         self.voted = {pair.pair for pair in self.pairs if pair.voted}
         self.judge_names = [judge.spec.name for judge in comparison.judges]
@@ -308,7 +403,9 @@ class CompareApp(Leaving, App[int]):
         """One place where a failed background task becomes visible."""
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             error = event.worker.error
-            self.notify(f"{type(error).__name__}: {error}", severity="error", timeout=10)
+            self.notify(
+                inert_line(f"{type(error).__name__}: {error}"), severity="error", timeout=10, markup=False
+            )
 
     # --- the pair on screen --------------------------------------------------------
     @property
@@ -328,39 +425,108 @@ class CompareApp(Leaving, App[int]):
         if self.on_screen is not None:
             self.opening_note = ""  # a second pair: the operator has read it
         self.on_screen = None
+        self.shown_at = time.monotonic()
         if not self.saved_note.startswith("✗"):  # a failed write stays until one succeeds
             self.saved_note = ""
         self.reveal_note = ""
         self.refused_note = ""
-        screen = self.main
-        prompt = screen.query_one("#prompt", VerticalScroll)
-        title = f" prompt · {pair.item.id}"
-        if pair.item.category:
-            title += f" · {pair.item.category}"
-        prompt.border_title = title + " "
-        screen.query_one("#prompt-text", Static).update(RichMarkdown(prompt_markdown(pair)))
-        prompt.scroll_home(animate=False)
-        for number in (1, 2):
-            side = pair.side(number)
-            answers = pair.answers_a if side == "a" else pair.answers_b
-            screen.query_one(f"#answer-{number}", AnswerPane).show(answer_markdown(answers))
+        self.render_pair(pair)
         self.refresh_note()
         self.set_status()
         self.call_after_refresh(self.painted, pair.pair)
 
+    def render_pair(self, pair: PairState) -> None:
+        """The prompt and both answers, as Markdown or (m) raw; everything inert."""
+        screen = self.main
+        prompt = screen.query_one("#prompt", VerticalScroll)
+        title = f" prompt · {inert_line(pair.item.id)}"
+        if pair.item.category:
+            title += f" · {inert_line(pair.item.category)}"
+        prompt.border_title = Text(title + " ")  # Text: an id is never read as markup
+        systems = (self.system_of(pair, pair.side(1)), self.system_of(pair, pair.side(2)))
+        screen.query_one("#prompt-text", Static).update(prompt_view(pair, systems, raw=self.raw))
+        prompt.scroll_home(animate=False)
+        for number in (1, 2):
+            side = pair.side(number)
+            answers = pair.answers_a if side == "a" else pair.answers_b
+            view = answer_view(answers, self.endings_of(pair, side), raw=self.raw)
+            screen.query_one(f"#answer-{number}", AnswerPane).show(view)
+
+    def system_of(self, pair: PairState, side: str) -> str | None:
+        """The system message the side's session ran with (`--system`), None if none."""
+        system = self.systems.get(pair.name(side))
+        return str(system) if system else None
+
+    def endings_of(self, pair: PairState, side: str) -> tuple[Ending, ...] | None:
+        """How each turn of the side's answer ended, from its session; None when the session
+        is not readable now or its answer is no longer the one in the pair (then unknown)."""
+        source = self.sources.get(pair.name(side))
+        if source is None:
+            return None
+        answers = pair.answers_a if side == "a" else pair.answers_b
+        if list(source.answers.get(pair.item.id, ())) != answers:
+            return None
+        return source.finishes.get(pair.item.id)
+
     def painted(self, pair_id: str) -> None:
+        """After the refresh that drew the pair: votes apply to it from now on. It was on
+        screen from the last write to the terminal (the callback itself may come a good
+        while later on a busy start)."""
         current = self.current
         if current is not None and current.pair == pair_id:
             self.on_screen = pair_id
+            written = self.displayed_at >= self.shown_at
+            self.painted_at = self.displayed_at if written else time.monotonic()
+
+    def post_display_hook(self) -> None:
+        """Textual's hook after each write of the screen to the terminal."""
+        self.displayed_at = time.monotonic()
+
+    def on_key(self, event: events.Key) -> None:
+        """Runs before the key's binding: its action learns when the key arrived (read from
+        the terminal), not when it is handled, so keys typed ahead are told apart."""
+        self.key_time = event.time
+
+    def typed_ahead(self) -> bool:
+        """True for a key that arrived less than KEY_SETTLE after the pair was painted: it
+        was typed (or piled up) before anyone could read the answers. It is dropped with
+        a line on the note, and no bell (a burst of them would ring on and on)."""
+        arrived = self.key_time if self.key_time is not None else time.monotonic()
+        self.key_time = None
+        if arrived - self.painted_at >= KEY_SETTLE:
+            return False
+        self.refused_note = TYPED_AHEAD
+        self.refresh_note()
+        return True
+
+    def action_toggle_raw(self) -> None:
+        """m: the answers (and prompt) as Markdown with their line breaks, or as the exact
+        saved characters. The pair stays as it is: its votes are not held back again."""
+        self.raw = not self.raw
+        pair = self.current
+        if pair is not None:
+            self.render_pair(pair)
+        self.set_status()
 
     def shown_pair(self) -> PairState | None:
-        """The current pair if its answers are on screen, else None (and the key says why)."""
+        """The pair a vote (or skip) applies to: the current one, if its answers are on
+        screen, the key was not typed ahead, and the sessions' names are not shown; else
+        None (and the note says why)."""
         pair = self.current
         if pair is None or self._session_closed:
+            self.key_time = None
             self.bell()
             return None
         if self.on_screen != pair.pair:
+            self.key_time = None
             self.refuse("the answers are not on screen yet: nothing done")
+            return None
+        if self.typed_ahead():
+            return None
+        if self.reveal_note:
+            # The names are on screen: a vote now would not be blind (and was recorded as if
+            # it were). u undoes the vote; → ← leave the pair, hiding the names again.
+            self.refuse("no vote while the names are shown: u undoes yours, → moves on")
             return None
         return pair
 
@@ -384,8 +550,10 @@ class CompareApp(Leaving, App[int]):
             text.append(f"· {self.comparison.left_out} left out ", style="dim")
         if self.review:
             text.append("· review ", style="magenta")
+        if self.raw:
+            text.append("· raw ", style="bold magenta")
         for name in self.judge_names:
-            text.append(f"· {name} {len(self.judged.get(name, ()))}/{total} ", style="dim")
+            text.append(f"· {inert_line(name)} {len(self.judged.get(name, ()))}/{total} ", style="dim")
             errors = len(self.judge_errors.get(name, ()))
             if errors:
                 text.append(f"({errors} err) ", style="red")
@@ -397,7 +565,7 @@ class CompareApp(Leaving, App[int]):
         ):
             text.append("· judges starting … ", style="yellow")
         if self.session.write_error is not None:
-            text.append(f"· {self.session.write_error} ", style="bold white on red")
+            text.append(f"· {inert_line(self.session.write_error)} ", style="bold white on red")
         screen.query_one("#status", Static).update(text)
 
     def refresh_note(self) -> None:
@@ -410,11 +578,11 @@ class CompareApp(Leaving, App[int]):
         lines: list[Text] = []
         first = Text(no_wrap=True, overflow="ellipsis")
         if self.opening_note and not (self.refused_note or self.saved_note):
-            first.append(self.opening_note, style="dim")
+            first.append(inert_line(self.opening_note), style="dim")
         elif self.refused_note:
             first.append(self.refused_note, style="bold yellow")
         elif self.saved_note.startswith("✗"):
-            first.append(self.saved_note, style="bold white on red")
+            first.append(inert_line(self.saved_note), style="bold white on red")
         else:
             if self.saved_note:
                 first.append(self.saved_note, style="bold green")
@@ -466,7 +634,7 @@ class CompareApp(Leaving, App[int]):
         if not screen.query("#tally"):
             return
         lines = tally_lines(self.summary)
-        texts = [Text(line, no_wrap=True, overflow="ellipsis") for line in lines]
+        texts = [Text(inert_line(line), no_wrap=True, overflow="ellipsis") for line in lines]
         screen.query_one("#tally", Static).update(Group(*texts))
 
     # --- the session's events ----------------------------------------------------------
@@ -533,7 +701,9 @@ class CompareApp(Leaving, App[int]):
         if not self.label(self.session.prefer, pair.pair, side, judges_visible=visible):
             return
         self.note_history(pair.pair)
-        self.reveal_note = f"1 = {pair.name(pair.side(1))} · 2 = {pair.name(pair.side(2))}"
+        self.reveal_note = (
+            f"1 = {inert_line(pair.name(pair.side(1)))} · 2 = {inert_line(pair.name(pair.side(2)))}"
+        )
         self.refresh_note()
         self.set_status()
         self.cancel_advance()
