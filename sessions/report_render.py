@@ -536,7 +536,8 @@ def _judge_health(doc: Mapping[str, Any]) -> Iterable[Section]:
     for judge, h in health.items():
         kinds = _dicts(h.get("errors_by_kind"))
         by_kind = ", ".join(f"{k} {fmt_count(v)}" for k, v in kinds.items() if _num(v)) or DASH
-        rate = f"{fmt(h.get('error_rate'))} {fmt_ci(h.get('error_rate_ci'))}".rstrip()
+        shown = bool(h["enough"]) if "enough" in h else None  # else: from n = judged
+        rate = figure_text(h.get("error_rate"), h.get("error_rate_ci"), h.get("judged"), shown=shown)
         rows.append([judge, fmt_count(h.get("judged")), fmt_count(h.get("errors")), rate, by_kind])
     if rows:
         section.blocks.append(
@@ -570,7 +571,12 @@ def _judge_health(doc: Mapping[str, Any]) -> Iterable[Section]:
         rev = _dicts(h.get("revisions_after_reveal"))
         if rev:
             revision_rows.append(
-                [judge, fmt_count(rev.get("n")), fmt_count(rev.get("of_labels")), fmt(rev.get("rate"), 3)]
+                [
+                    judge,
+                    fmt_count(rev.get("n")),
+                    fmt_count(rev.get("of_labels")),
+                    figure_text(rev.get("rate"), None, rev.get("of_labels"), digits=3),
+                ]
             )
     if revision_rows:
         section.blocks.append(

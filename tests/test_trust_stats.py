@@ -347,3 +347,16 @@ def test_bradley_terry_of_a_baseline_comparison_averages_1000() -> None:
     rated = bradley_terry(even, "human", ["p", "q", "r"], resamples=RESAMPLED)
     assert np.mean([r.rating for r in rated]) == pytest.approx(1000.0)
     assert max(r.rating for r in rated) - min(r.rating for r in rated) < 1.0
+
+
+def test_error_and_revision_rates_follow_the_same_n_too_small_rule(tmp_path: Path) -> None:
+    few = report(run_with_labels(tmp_path / "few", n=6, judge_fails=2))
+    _, sections = layout(few)
+    errors = next(s for s in sections if s.title == "Judge health").blocks[0]
+    assert errors.rows[0][:4] == ["qwen", "6", "2", TOO_SMALL]  # 2 of 6: no rate at n = 6
+    # Negative: from MIN_N judgments on, the rate and its interval are shown.
+    many = report(run_with_labels(tmp_path / "many", n=12, judge_fails=2))
+    _, sections = layout(many)
+    errors = next(s for s in sections if s.title == "Judge health").blocks[0]
+    assert errors.rows[0][3].startswith("0.17 [")
+
