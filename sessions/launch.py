@@ -28,7 +28,7 @@ from sftscope.sessions.inert import inert_line
 from sftscope.sessions.judging import JudgePool
 from sftscope.sessions.prompts import Item, load_prompt_set
 from sftscope.sessions.session import Session
-from sftscope.sessions.store import SessionStore, read_header
+from sftscope.sessions.store import SessionError, SessionStore, check_labels, read_header
 from sftscope.sessions.version import VERSION
 
 
@@ -219,6 +219,12 @@ def open_run(config: RunConfig, *, engine: Engine | None = None) -> Launch:
     created = not directory.exists()
     store = SessionStore(directory)
     store.open(create=True)
+    if resumed and config.rubric:  # the labels saved so far must stay readable under it
+        try:
+            check_labels({"rubric": rubric.to_dict()}, store.events, store.events_path)
+        except SessionError as exc:
+            store.close()
+            raise LaunchError(f"--rubric {config.rubric}: does not accept a saved label: {exc}") from None
     for warning in store.warnings:
         print(f"sftscope: warning: {inert_line(warning)}", flush=True)
     return _assemble(

@@ -480,3 +480,31 @@ async def test_a_skipped_item_is_not_counted_as_scored(tmp_path: Path) -> None:
         session.score("q2", name, value)
     assert review.label_counts(session.state.ordered(), DEFAULT_RUBRIC).scored == 1
     session.store.close()
+
+
+def test_a_resume_with_a_rubric_that_refuses_a_saved_label_is_refused(
+    tmp_path: Path, server_url: str
+) -> None:
+    """Otherwise the header would take the new rubric and the session would no longer open."""
+    from tests.conftest import run_headless, write_jsonl
+
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": "first"}])
+    session = tmp_path / "s"
+    assert run_headless(server_url, prompts, session).returncode == 0
+    store = _reopen(session)
+    gen = Session(store).state.items["a"].gen
+    store.append(
+        {"type": "score", "item": "a", "criterion": "helpfulness", "value": 5, "gen": gen}, durable=True
+    )
+    store.close()
+    narrow = tmp_path / "r.toml"
+    narrow.write_text('[[criteria]]\nname = "helpfulness"\nkind = "likert"\nmin = 1\nmax = 3\n')
+    wide = tmp_path / "w.toml"
+    wide.write_text('[[criteria]]\nname = "helpfulness"\nkind = "likert"\nmin = 1\nmax = 7\n')
+    refused = run_headless(server_url, prompts, session, "--rubric", str(narrow))
+    assert refused.returncode == 2, refused.stderr
+    assert f"--rubric {narrow}" in refused.stderr and "outside its scale 1-3" in refused.stderr
+    assert run_cli("export", str(session)).returncode == 0  # still opens
+    accepted = run_headless(server_url, prompts, session, "--rubric", str(wide))
+    assert accepted.returncode == 0, accepted.stderr
+    assert rows_of(session)["a"]["human"] == {"helpfulness": 5}
