@@ -199,7 +199,8 @@ def match_items(sources: list[Source]) -> Matching:
         else:
             reason = SOME_SESSIONS
         reasons[reason] = reasons.get(reason, 0) + 1
-    return Matching([first.items[i] for i in common], sum(reasons.values()), reasons)
+    ordered = {r: reasons[r] for r in (NO_REFERENCE, NOT_ANSWERED, SOME_SESSIONS) if r in reasons}
+    return Matching([first.items[i] for i in common], sum(ordered.values()), ordered)
 
 
 def session_pairs(names: list[str], baseline: str | None) -> list[tuple[str, str]]:

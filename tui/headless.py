@@ -40,7 +40,7 @@ DEAD_JUDGE_EXIT = 3
 def failure_kind(error: str) -> str:
     """The kind of a recorded judge error, for the closing count: a reply that did not
     parse, a timeout, an item the template cannot take, else the request itself failed
-    (unreachable URL, HTTP error, the engine crashed)."""
+    (HTTP error, the engine crashed), or never reached its server (connection)."""
     text = error.lower()
     if "parse error" in text:
         return "parse"
@@ -48,6 +48,8 @@ def failure_kind(error: str) -> str:
         return "timeout"
     if text.startswith("the item has"):
         return "unjudgeable"
+    if "cannot connect" in text or "connection refused" in text or "connect call failed" in text:
+        return "connection"
     return "request"
 
 
@@ -124,7 +126,13 @@ class HeadlessDisplay:
         self.session = session
         self.total = total
         self.pool = pool  # the run's JudgePool: its judgments get a bar (or lines) of their own
+        self.judges = [judge.spec.name for judge in pool.judges] if pool is not None else []
         self.judged = 0
+        # (item, judge) judgments owed: every finished answer, for each judge that has not
+        # judged it. Kept event by event (a recount per event would be quadratic).
+        self.awaiting: set[tuple[str, str]] = set()
+        for item_id, item_state in session.state.items.items():
+            self.owe(item_id, item_state)
         self.judge_task: Any = None
         self.stream = stream or sys.stderr
         self.console = Console(file=self.stream)
@@ -201,6 +209,10 @@ class HeadlessDisplay:
             self.finished.add(item_id)
         else:
             self.finished.discard(item_id)
+        if kind == "regenerate":  # its judgments will be of the new answer
+            self.awaiting = {(i, j) for i, j in self.awaiting if i != item_id}
+        elif kind == "generation":
+            self.owe(item_id, state)
         if kind == "regenerate" or (
             kind == "generation" and not state.complete and state.status not in ("cancelled", "incomplete")
         ):
@@ -229,29 +241,31 @@ class HeadlessDisplay:
                 flush=True,
             )
 
-    def judging_total(self, recording: int = 0) -> int:
-        """Judgments made plus those in flight: it grows as answers finish. `recording`:
-        the judgments whose task is still writing (it counts as made, not in flight)."""
-        in_flight = self.pool.judging - recording if self.pool is not None else 0
-        return self.judged + max(0, in_flight)
+    def owe(self, item_id: str, state: Any) -> None:
+        """A finished answer is owed a judgment by each judge that has not judged it."""
+        if state.complete:
+            self.awaiting.update((item_id, name) for name in self.judges if name not in state.judges)
 
-    def update_judging(self, recording: int = 0) -> None:
+    def judging_total(self) -> int:
+        """Judgments made plus those owed: it grows as answers finish."""
+        return self.judged + len(self.awaiting)
+
+    def update_judging(self) -> None:
         if self.progress is not None and self.judge_task is not None:
-            total = self.judging_total(recording)
-            self.progress.update(self.judge_task, completed=self.judged, total=total)
+            self.progress.update(self.judge_task, completed=self.judged, total=self.judging_total())
 
     def on_judgment(self, event: dict[str, Any]) -> None:
         """A judge's verdict: the judging bar moves; piped, one line per judgment, so a
         run whose answers are done is never silent while its judges work."""
         self.judged += 1
+        self.awaiting.discard((str(event.get("item")), str(event.get("judge"))))
         error = judgment_error(event)
-        # The judge's task records the event before it ends: it is still counted in flight.
         if self.progress is not None:
-            self.update_judging(recording=1)
+            self.update_judging()
             return
         outcome = f"failed: {inert_line(error)[:200]}" if error else "judged"
         print(
-            f"[judged {self.judged}/{self.judging_total(recording=1)}] {inert_line(event.get('item'))} "
+            f"[judged {self.judged}/{self.judging_total()}] {inert_line(event.get('item'))} "
             f"by {inert_line(event.get('judge'))}: {outcome}",
             file=self.stream,
             flush=True,
