@@ -493,3 +493,21 @@ def test_the_console_replays_a_session_on_a_read_only_disk(tmp_path: Path) -> No
         assert (mount / "events.jsonl").stat().st_size == size
     finally:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_an_export_onto_a_terminal_is_inert_and_into_a_pipe_exact(tmp_path: Path) -> None:
+    from tests.tmux_helpers import Terminal
+
+    session = cut_session(tmp_path)
+    piped = run_cli("export", str(session), "--format", "csv")
+    assert "\x1b[2J" in piped.stdout  # a file or a pipe gets exactly what was saved
+    script = f"{sys.executable} -m sftscope.tui.cli export {session} --format csv; echo EXPORTED; sleep 30"
+    terminal = Terminal(["sh", "-c", script], size=(200, 50))
+    try:
+        screen = terminal.wait_for(lambda s: "EXPORTED" in s, timeout=60)
+        title = terminal.tmux("display-message", "-p", "-t", terminal.name, "#{pane_title}")
+    finally:
+        terminal.close()
+    assert "␛[2J␛[H␛[31mFAKE: saved" in screen and screen.lstrip().startswith("item,category")
+    assert "pwned" not in title

@@ -305,7 +305,7 @@ def export_command(args: Any) -> int:
         rows = export_rows(header, events)
         text = to_csv(rows, raw=args.csv_raw) if args.format == "csv" else to_jsonl(rows)
 
-    return emit(text, Path(args.output) if args.output else None, flag=args.output)
+    return emit(text, Path(args.output) if args.output else None, flag=args.output, data=True)
 
 
 @dataclass(frozen=True)
@@ -353,10 +353,19 @@ def write_output(target: OutputTarget, text: str) -> None:
         out.flush()
 
 
-def emit(text: str, output: Path | None, *, flag: str | None = None) -> int:
+def emit(text: str, output: Path | None, *, flag: str | None = None, data: bool = False) -> int:
     """Write a command's result to `-o FILE` (whole, or not at all) or to standard output;
-    a failed write is one line, exit 2 (export and report)."""
+    a failed write is one line, exit 2 (export and report).
+
+    `data` (an export): written exactly, except onto a terminal, where a CSV cell's
+    escape sequences would be obeyed, not shown; there it is shown inert. A file or a
+    pipe always gets the exact characters."""
     from sftscope.sessions.store import describe_os_error
+
+    if output is None and data and sys.stdout.isatty():
+        from sftscope.sessions.inert import inert
+
+        text = inert(text)
 
     if output is not None:
         try:
