@@ -36,3 +36,28 @@ async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float =
             raise AssertionError("condition not met in time")
         await pilot.pause(0.02)
     await pilot.pause()
+
+
+def screen_text(app: Any) -> str:
+    """The screen as plain text, row by row (what the operator reads)."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(
+        width=width, height=height, file=io.StringIO(), force_terminal=True, record=True, legacy_windows=False
+    )
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text()
+
+
+async def settle(pilot: Any, app: Any, timeout: float = 30.0) -> None:
+    """Wait until the answer on screen has been there long enough for keys to label it
+    (typed-ahead keys are dropped: app.SETTLE)."""
+    from sftscope.tui.app import SETTLE
+
+    await wait_until(pilot, lambda: app.answer_since is not None, timeout)
+    left = app.answer_since + SETTLE + 0.02 - time.monotonic()
+    if left > 0:
+        await pilot.pause(left)

@@ -14,7 +14,7 @@ from sftscope.sessions.export import export_rows
 from sftscope.sessions.store import load_session
 
 from tests.conftest import write_jsonl
-from tests.console_helpers import make_app, wait_until
+from tests.console_helpers import make_app, settle, wait_until
 from tests.fake_engine import FakeEngine
 
 
@@ -39,11 +39,13 @@ async def test_score_auto_advance_and_export(tmp_path: Path) -> None:
     app = make_app(session, engine=FakeEngine(), prompts=prompts_file(tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and done(app, "q1"))
+        await settle(pilot, app)
         assert app.index == 0 and app.criterion == 0
         await pilot.press("4", "3", "y")
         assert app.index == 0 and app.criterion == 3
         await pilot.press("n")  # last criterion: moves on
         assert app.index == 1 and app.criterion == 0
+        await settle(pilot, app)
         await pilot.press("5")
         await pilot.press("q")
     exported = rows(session)
@@ -67,6 +69,7 @@ async def test_scoring_while_streaming_and_look_ahead(tmp_path: Path) -> None:
     app = make_app(session, engine=engine, prompts=prompts_file(tmp_path, 8), ahead=2)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and "q1" in app.generator.live)
+        await settle(pilot, app)
         await pilot.press("2")  # scores while the answer streams
         assert app.session.state.items["q1"].human == {"helpfulness": 2}
         assert "q1" in app.generator.live
@@ -85,6 +88,7 @@ async def test_undo_skip_flag_comment(tmp_path: Path) -> None:
     app = make_app(session, engine=FakeEngine(), prompts=prompts_file(tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and done(app, "q1"))
+        await settle(pilot, app)
         await pilot.press("4", "2")
         assert app.criterion == 2
         await pilot.press("u")  # undo the 2: focus returns to that criterion
@@ -114,7 +118,10 @@ async def test_resume_opens_at_first_unscored_with_labels_shown(tmp_path: Path) 
     app = make_app(session, engine=FakeEngine(), prompts=prompts)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and done(app, "q2"))
-        await pilot.press("4", "4", "y", "y", "3")
+        await settle(pilot, app)
+        await pilot.press("4", "4", "y", "y")
+        await settle(pilot, app)
+        await pilot.press("3")
         await pilot.press("q")
     engine = FakeEngine()
     again = make_app(session, engine=engine)
@@ -172,6 +179,7 @@ async def test_remapped_keys_from_the_rubric(tmp_path: Path) -> None:
     app = make_app(session, engine=FakeEngine(), prompts=prompts_file(tmp_path, 2), rubric=rubric)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and done(app, "q1"))
+        await settle(pilot, app)
         await pilot.press("j")
         await pilot.press("2", "1", "2")  # toggle refusal, verbose, refusal off
         assert app.index == 0  # auto_advance off
@@ -189,6 +197,7 @@ async def test_replay_streams_recorded_answers_and_labels_go_on(tmp_path: Path) 
     app = make_app(session, engine=FakeEngine(), prompts=prompts_file(tmp_path, 3), ahead=5)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and all(done(app, f"q{i}") for i in (1, 2, 3)))
+        await settle(pilot, app)
         await pilot.press("4", "4", "y", "y")
         await pilot.press("q")
     recorded = rows(session)
@@ -199,7 +208,9 @@ async def test_replay_streams_recorded_answers_and_labels_go_on(tmp_path: Path) 
         await wait_until(pilot, lambda: recorded["q2"]["response"].split("\n")[0] in replay.answer.source)
         await pilot.press("left")
         assert replay.session.state.items["q1"].human["helpfulness"] == 4
-        await pilot.press("right", "2", "2", "n", "n")
+        await pilot.press("right")
+        await settle(pilot, replay)
+        await pilot.press("2", "2", "n", "n")
         await pilot.press("q")
     after = rows(session)
     assert after["q2"]["human"] == {
@@ -220,6 +231,7 @@ async def test_real_llama_engine_end_to_end(tmp_path: Path) -> None:
         await wait_until(pilot, lambda: app.session.state.items["q1"].status == "done", timeout=60)
         answer = app.session.state.items["q1"].response
         await wait_until(pilot, lambda: answer.strip()[:20] in app.answer.source)
+        await settle(pilot, app)
         await pilot.press("3", "3", "y", "y")
         assert app.index == 1
         await pilot.press("q")
@@ -254,8 +266,10 @@ async def test_judge_blind_until_scored_then_revealed_with_revisions(tmp_path: P
         await wait_until(pilot, lambda: app.ready and "fj" in app.session.state.items["q1"].judges)
         panel = str(app.screen.query_one("#scores").render())
         assert "hidden until you score" in panel and "fj" not in panel and "│" not in panel
+        await settle(pilot, app)
         await pilot.press("4", "3", "y", "y")  # fully scored: moves on
         await pilot.press("left")
+        await settle(pilot, app)
         lines = str(app.screen.query_one("#scores").render()).splitlines()
         assert lines[0].split() == ["fj"]  # one column per judge, its name above
         judged = {line[2:].split()[0]: line.split("│")[1].strip() for line in lines if "│" in line}
@@ -266,6 +280,7 @@ async def test_judge_blind_until_scored_then_revealed_with_revisions(tmp_path: P
         await wait_until(pilot, lambda: "fj" in app.session.state.items["q2"].judges)
         await pilot.press("v")  # reveal before scoring
         assert str(app.screen.query_one("#scores").render()).splitlines()[0].split() == ["fj"]
+        await settle(pilot, app)
         await pilot.press("2")
     _, events, _ = load_session(session)
     scores = [e for e in events if e["type"] == "score"]

@@ -18,24 +18,28 @@ from typing import Any
 
 from rich.text import Text
 from sftscope.engines.base import GenerationRequest
-from sftscope.scorers.intervals import RESAMPLES
+from sftscope.scorers.intervals import RESAMPLES, SEED
 from sftscope.scorers.rubric import Rubric
 from sftscope.sessions import progress, review
+from sftscope.sessions.inert import inert, inert_line
 from sftscope.sessions.launch import Launch
 from sftscope.sessions.probes import ProbeBook, ProbePlan, blind_view
 from sftscope.sessions.state import ItemState
-from sftscope.tui.conversation import SHOWN_CHARS, Conversation, shown
+from sftscope.tui.conversation import Conversation, Transcript
 from sftscope.tui.leaving import Leaving
 from sftscope.tui.screens import (
     DISAGREEMENT_KEY,
+    MARKDOWN_KEY,
     CommentScreen,
     HelpScreen,
     ReportScreen,
     SftscopeCommands,
     disagreement_key_free,
     key_label,
+    markdown_key_free,
 )
-from sftscope.tui.widgets import ItemList, ScorePanel
+from sftscope.tui.widgets import ItemList, ScorePanel, finish_note
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -45,6 +49,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Markdown, Static
 from textual.worker import Worker, WorkerState
 
+SETTLE = 0.15  # seconds an answer is on screen before a key may label it
 MODEL_NICE = 10  # local model threads run below the UI thread (bench/ui_latency.py)
 # The running agreement's intervals: the same resamples and seed as every report
 # (scorers.intervals), computed off the UI thread a few times a second at most.
@@ -126,6 +131,8 @@ def build_bindings(rubric: Rubric) -> list[Binding]:
         )
     if disagreement_key_free(rubric):  # not remappable: a rubric that takes `d` keeps it
         bindings.append(Binding(DISAGREEMENT_KEY, "app.next_disagreement", "disagreement", show=False))
+    if markdown_key_free(rubric):  # last in the footer: the first cut on a narrow terminal
+        bindings.append(Binding(MARKDOWN_KEY, "app.toggle_markdown", "raw/md", show=True))
     bindings += [
         Binding("escape", "app.stop", "stop", show=False),
         Binding("up", "app.scroll(-1)", "scroll", show=False),
@@ -182,7 +189,8 @@ class SftscopeApp(Leaving, App[int]):
         self.item_ids: list[str] = []
         self.index = 0
         self.criterion = 0
-        self.revealed_items: set[str] = set()
+        self.revealed_items: set[str] = set()  # `v` showed the judges before you scored
+        self.hidden_items: set[str] = set()  # `v` hid them again on a fully scored item
         self.saved_note = ""
         self.error_message: str | None = None
         self._last_meta = 0.0
@@ -192,7 +200,9 @@ class SftscopeApp(Leaving, App[int]):
         self._runner_task: asyncio.Task[Any] | None = None
         self.early_signal = False  # set by the command line's handler before mount
         # Kept item by item, so a key press costs the same on 20,000 items as on 30.
-        self.scored: set[str] = set()
+        self.finished: set[str] = set()  # nothing left to do: fully scored, or skipped
+        self.scored: set[str] = set()  # answered and fully scored (a skip is not a score)
+        self.judge_failures: dict[str, set[str]] = {}  # judge -> items its latest verdict failed on
         self.judged: set[str] = set()
         self.positions: dict[str, int] = {}
         self.close_problems: list[str] = []
@@ -217,6 +227,11 @@ class SftscopeApp(Leaving, App[int]):
         self.probe_return: int | None = None  # where to go once the probe is answered
         self.probe_trail: list[str] = []  # criteria answered on this probe, for undo
         self.report_resamples = REPORT_RESAMPLES
+        # Typed-ahead keys are not labels: when the answer on screen first showed, and when
+        # the key being handled arrived (its event's time, not when it was handled).
+        self.answer_since: float | None = None
+        self.key_at: float | None = None
+        self._blind_rows: set[str] = set()  # rows shown blind: probes due or on screen
 
     # --- start-up ----------------------------------------------------------------
     async def on_mount(self) -> None:
@@ -257,8 +272,11 @@ class SftscopeApp(Leaving, App[int]):
             self.note_judges(state.judges)
         self.item_ids = [s.item.id for s in states]
         self.positions = {item_id: n for n, item_id in enumerate(self.item_ids)}
-        self.scored = {s.item.id for s in states if self.is_finished(s)}
+        self.finished = {s.item.id for s in states if self.is_finished(s)}
+        self.scored = {s.item.id for s in states if self.is_scored(s)}
         self.judged = {s.item.id for s in states if s.judges}
+        for state in states:
+            self.note_failures(state)
         self.items_widget.fill(states, self.rubric, self.generator.live)
         first = next((i for i, s in enumerate(states) if not self.is_finished(s)), 0)
         self.ready = True
@@ -270,7 +288,8 @@ class SftscopeApp(Leaving, App[int]):
         """One place where a failed background task becomes visible (harlequin's pattern)."""
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             error = event.worker.error
-            self.notify(f"{type(error).__name__}: {error}", severity="error", timeout=10)
+            message = inert_line(f"{type(error).__name__}: {error}")
+            self.notify(message, severity="error", timeout=10, markup=False)
 
     # --- widgets -----------------------------------------------------------------
     @property
@@ -299,6 +318,23 @@ class SftscopeApp(Leaving, App[int]):
     def is_finished(self, state: ItemState) -> bool:
         return review.is_finished(state, self.rubric)
 
+    def is_scored(self, state: ItemState) -> bool:
+        """Counted as scored in the header: answered and every criterion labelled, not skipped."""
+        return state.status == "done" and review.fully_scored(state, self.rubric)
+
+    def note_failures(self, state: ItemState) -> None:
+        """Which judges failed on this item's current answer (their latest verdict is an error)."""
+        item_id = state.item.id
+        for name, failed in self.judge_failures.items():
+            if name not in state.judges:
+                failed.discard(item_id)
+        for name, event in state.judges.items():
+            failed = self.judge_failures.setdefault(name, set())
+            if event.get("error"):
+                failed.add(item_id)
+            else:
+                failed.discard(item_id)
+
     def has_answer(self, state: ItemState) -> bool:
         """An answer is on screen (finished, stopped or streaming): labels apply to it only."""
         live = self.generator.live.get(state.item.id)
@@ -317,8 +353,8 @@ class SftscopeApp(Leaving, App[int]):
             return
         text = Text()
         text.append(" sftscope ", style="bold reverse")
-        text.append(f" {self.launch.engine.info.model[:20]} ", style="bold")
-        text.append(f"· {self.launch.directory.name[:30]} ", style="dim")
+        text.append(f" {inert_line(self.launch.engine.info.model)[:20]} ", style="bold")
+        text.append(f"· {inert_line(self.launch.directory.name)[:30]} ", style="dim")
         if self.session.write_error is not None:
             text.append(f"· {self.session.write_error} ", style="bold white on red")
         if message:
@@ -333,6 +369,9 @@ class SftscopeApp(Leaving, App[int]):
                 text.append(f"· judged {len(self.judged)} ", style="dim")
                 if self.pool.judging:
                     text.append(f"({self.pool.judging} running) ", style="dim")
+            for name, failed in self.judge_failures.items():
+                if failed:  # loud: a judge that fails is seen as it happens, not at the end
+                    text.append(f"· judge {inert_line(name)[:16]}: {len(failed)} failed ", style="bold red")
             if self.queue_mode:
                 text.append("· disagreement queue ", style="bold magenta")
             if self.refused_note:
@@ -342,48 +381,68 @@ class SftscopeApp(Leaving, App[int]):
         self.main_screen.query_one("#status", Static).update(text)
 
     # --- the view ------------------------------------------------------------------
-    def transcript_markdown(self, state: ItemState, answers: list[str], streaming: bool) -> str:
-        parts: list[str] = []
-        for message in state.item.prefix:
-            if message["role"] == "system":
-                parts.append(f"> *system:* {message['content']}")
-        for turn, user in enumerate(state.item.turns):
-            parts.append(f"**▍user** {user}")
-            if turn >= len(answers):
+    def transcript_for(self, state: ItemState, turns: list[dict[str, Any]], *, streaming: bool) -> Transcript:
+        """The item's conversation as written: the system message (the item's own, else the
+        run's), earlier messages, then each prompt with its answer and, under an answer that
+        did not simply stop, why it ended. `turns` are the generation events shown (a replay
+        shows them one by one); `streaming`: the next answer streams in after them."""
+        transcript = Transcript()
+        item = state.item
+        if not any(m["role"] == "system" for m in item.prefix) and self.generator.system:
+            transcript.message("system", self.generator.system, style="bold magenta", quote=True)
+        for message in item.prefix:
+            role = str(message.get("role"))
+            if role == "system":
+                transcript.message("system", str(message["content"]), style="bold magenta", quote=True)
+            elif role == "assistant":
+                transcript.message("assistant (given)", str(message["content"]), style="bold")
+            else:
+                transcript.message(role, str(message["content"]), style="bold cyan")
+        for turn, user in enumerate(item.turns):
+            transcript.message("user", user, style="bold cyan")
+            if turn >= len(turns):
                 if streaming:
-                    parts.append("")  # the answer streams in here
+                    transcript.streaming()
                 break
-            parts.append(shown(answers[turn]) if answers[turn] else "*(empty answer)*")
-        return "\n\n".join(parts)
+            transcript.answer(str(turns[turn].get("text", "")))
+            note = finish_note(turns[turn])
+            if note is not None:
+                last = turn == len(turns) - 1 and turns[turn].get("finish_reason") != "length"
+                again = self.replay_speed is None and last
+                transcript.note(f"{note} (r to generate again)" if again else note)
+        return transcript
 
-    def body_for(self, state: ItemState) -> tuple[str, bool]:
-        """The document to show and whether more is streaming into it."""
-        item_id = state.item.id
-        answers = list(state.answers)
-        live = self.generator.live.get(item_id)
+    def body_for(self, state: ItemState) -> tuple[Transcript, bool]:
+        """What to show and whether an answer streams into it."""
+        turns = list(state.turns)
+        live = self.generator.live.get(state.item.id)
         if live is not None:
-            partial = live.text
-            if len(partial) > SHOWN_CHARS:
-                return self.transcript_markdown(state, [*answers, partial], False), False
-            return self.transcript_markdown(state, answers, True) + partial, True
-        doc = self.transcript_markdown(state, answers, False)
+            return self.transcript_for(state, turns[: live.turn], streaming=True), True
+        transcript = self.transcript_for(state, turns, streaming=False)
         if state.status == "error":
-            doc += f"\n\n**error:** {state.error}"
+            transcript.note(f"error: {state.error}", style="bold red", strong=True)
         elif state.skipped:
-            doc += f"\n\n*skipped: {state.skipped}*"
+            transcript.note(f"skipped: {state.skipped}")
         elif state.status in ("pending", "partial"):
-            doc += "\n\n*waiting for the model …*"
-        elif state.status == "cancelled":
-            doc += "\n\n*stopped (r to generate again)*"
-        elif state.status == "incomplete":
-            doc += f"\n\n**the server ended the answer:** finish_reason `{state.ended}` (r to generate again)"
-        return doc, False
+            transcript.note("waiting for the model …")
+        return transcript, False
+
+    def live_text(self, item_id: str) -> str:
+        """The answer streaming now for `item_id` ("" once it is written)."""
+        live = self.generator.live.get(item_id)
+        return live.text if live is not None else ""
 
     async def show(self, index: int, *, probe: str | None = None) -> None:
         """Show item `index`; `probe` (its id) shows it as a probe: like a fresh item."""
         if not self.item_ids:
             return
         self.index = max(0, min(index, len(self.item_ids) - 1))
+        target = self.item_ids[self.index]
+        if probe is None and target in self.pending_probes():
+            # Reached by `d`, an arrow, the palette or the item list: still the probe, blind.
+            probe = target
+            if self.probe_return is None:
+                self.probe_return = self.index + 1 if self.index < len(self.item_ids) - 1 else None
         left, self.probe = self.probe, probe
         if probe is None:
             self.probe_return = None
@@ -398,6 +457,7 @@ class SftscopeApp(Leaving, App[int]):
         self.saved_note = ""
         self.refused_note = ""
         self.status_note = ""
+        self.answer_since = None  # a new view: its answer has not been on screen yet
         self.items_widget.highlighted = self.index
         if self.replay_speed is None:
             self.generator.focus(state.item.id, self.ahead)
@@ -411,23 +471,25 @@ class SftscopeApp(Leaving, App[int]):
             if state is None:
                 return
             if self.replay_speed is not None:
-                doc, streaming = self.transcript_markdown(state, [], True), False
+                doc, streaming = self.transcript_for(state, [], streaming=True), False
             else:
                 doc, streaming = self.body_for(state)
             if streaming:
-                await self.conversation.stream(doc, state.item.id)
+                await self.conversation.stream(doc, state.item.id, partial(self.live_text, state.item.id))
             else:
                 await self.conversation.show(doc)
+            if self.replay_speed is None and self.has_answer(state):
+                self.answer_on_screen(state.item.id)
             self.update_meta(state)
             self.refresh_scores()
             self.set_status()
 
     def update_meta(self, state: ItemState) -> None:
         item = state.item
-        title = f" {item.id} · {self.index + 1}/{len(self.item_ids)}"
+        title = f" {inert_line(item.id)} · {self.index + 1}/{len(self.item_ids)}"
         if item.category:
-            title += f" · {item.category}"
-        self.conversation.border_title = title + " "
+            title += f" · {inert_line(item.category)}"
+        self.conversation.border_title = Text(title + " ")  # Text: never read as markup
         live = self.generator.live.get(item.id)
         if state.turns and live is None:
             tokens = state.tokens
@@ -448,13 +510,39 @@ class SftscopeApp(Leaving, App[int]):
             self.conversation.border_subtitle = ""
 
     def judge_visible(self, state: ItemState) -> bool:
-        return review.judge_visible(state, self.rubric, revealed=state.item.id in self.revealed_items)
+        """Blind, then reveal (review.judge_visible), with the operator's `v` either way;
+        never while a probe of the item is pending (its judges would give the label away)."""
+        item_id = state.item.id
+        if item_id in self.hidden_items or item_id in self.pending_probes():
+            return False
+        return review.judge_visible(state, self.rubric, revealed=item_id in self.revealed_items)
+
+    def pending_probes(self) -> set[str]:
+        """Items whose probe is due or on screen: shown blind wherever they are reached."""
+        pending = {self.probe} if self.probe is not None else set()
+        if self.probes is not None and self.replay_speed is None:
+            remaining = len(self.item_ids) - len(self.finished)
+            pending.update(self.probes.due(self.session.state.items, remaining))
+        return pending
 
     def display_state(self, state: ItemState) -> ItemState:
-        """The item as it is shown: as a probe, none of its own labels (probes.blind_view)."""
-        if self.probe is not None and state.item.id == self.probe and self.probes is not None:
-            return blind_view(state, self.probes.answers.get(self.probe))
+        """The item as it is shown: as a probe (on screen, or due), none of its own labels
+        (probes.blind_view)."""
+        item_id = state.item.id
+        if self.probes is not None and (item_id == self.probe or item_id in self._blind_rows):
+            return blind_view(state, self.probes.answers.get(item_id))
         return state
+
+    def sync_probe_rows(self) -> None:
+        """The item list shows a due probe's row blind too: its labels at a glance would
+        give the answer away before it is asked."""
+        if self.probes is None:
+            return
+        pending = self.pending_probes()
+        changed = pending ^ self._blind_rows
+        self._blind_rows = pending
+        for item_id in changed:
+            self.refresh_row(item_id)
 
     def note_judges(self, names: Iterable[str]) -> None:
         """The run's judges, and any found in the log (a session judged afterwards), get a
@@ -509,7 +597,9 @@ class SftscopeApp(Leaving, App[int]):
         (post_message never waits, so a thread never blocks on an app that has gone)."""
         result: dict[str, review.RunningAgreement] | None = None
         try:
-            result = review.running_agreement(states, self.rubric, judge, resamples=AGREEMENT_RESAMPLES)
+            result = review.running_agreement(
+                states, self.rubric, judge, resamples=AGREEMENT_RESAMPLES, seed=SEED
+            )
         finally:
             self.post_message(AgreementReady(result))
 
@@ -524,9 +614,13 @@ class SftscopeApp(Leaving, App[int]):
         state = self.session.state.items.get(item_id)
         index = self.positions.get(item_id)
         if state is not None and index is not None and self.ready:
-            self.scored.discard(item_id)
+            self.finished.discard(item_id)
             if self.is_finished(state):
+                self.finished.add(item_id)
+            self.scored.discard(item_id)
+            if self.is_scored(state):
                 self.scored.add(item_id)
+            self.note_failures(state)
             if state.judges:
                 self.judged.add(item_id)
             else:
@@ -553,14 +647,18 @@ class SftscopeApp(Leaving, App[int]):
                 self._last_meta = time.monotonic()
                 self.update_meta(self.session.state.items[item_id])
             self.conversation.feed(item_id, message.text)
+            if item_id == current and message.text:
+                self.answer_on_screen(item_id)
         elif isinstance(message, progress.Started):
             item_id = message.item
             self.refresh_row(item_id)
             if item_id == current:
+                self.answer_since = None  # a new answer: keys wait until it shows
                 self.run_worker(self.refresh_view(), group="view")
             self.set_status()
         elif isinstance(message, progress.Restart):  # asked again from the start: clear the text
             if message.item == current:
+                self.answer_since = None
                 self.run_worker(self.refresh_view(), group="view")
         else:  # WriteFailed, WriteOk
             self.set_status()
@@ -572,14 +670,18 @@ class SftscopeApp(Leaving, App[int]):
         item_id = str(event.get("item"))
         current = self.item_ids[self.index] if self.item_ids else None
         if kind == "notice":
-            self.notify(str(event.get("text")), title="sftscope", timeout=12)
+            self.notify(inert(event.get("text")), title="sftscope", timeout=12, markup=False)
         elif kind in ("generation", "error", "skip", "regenerate"):
             self.refresh_row(item_id)
             if item_id == current:
+                if kind == "regenerate":
+                    self.answer_since = None
                 self.run_worker(self.refresh_view(), group="view")
             self.set_status()
         elif kind in ("score", "undo", "flag", "comment", "probe"):
             self.refresh_row(item_id)
+            self.sync_probe_rows()
+            self.set_status()  # the header's count follows at once
         elif kind in ("judge", "checks"):
             self.refresh_row(item_id)
             state = self.session.state.items.get(item_id)
@@ -593,6 +695,36 @@ class SftscopeApp(Leaving, App[int]):
             state = self.current
             if state is not None and self.probe is None and self.judge_visible(state) and self.judge_names:
                 self.request_agreement()
+
+    # --- typed-ahead keys are not labels -----------------------------------------------
+    async def on_event(self, event: events.Event) -> None:
+        """Note when each key arrived (its event's time, taken as it was read), before the
+        key is handled: a label is judged by when it was typed, not when it was processed."""
+        if isinstance(event, events.Key):
+            self.key_at = event.time
+        await super().on_event(event)
+
+    def answer_on_screen(self, item_id: str) -> None:
+        """The answer of the item on screen has text on screen (once painted): from then on,
+        after SETTLE seconds, keys label it."""
+        if self.answer_since is not None or not self.item_ids or self.item_ids[self.index] != item_id:
+            return
+
+        def painted() -> None:
+            if self.answer_since is None and self.item_ids[self.index] == item_id:
+                self.answer_since = time.monotonic()
+
+        self.call_after_refresh(painted)
+
+    def settled(self) -> bool:
+        """A key labels the answer on screen only if it arrived at least SETTLE seconds after
+        that answer was first on screen; an earlier key was typed ahead (for the item before,
+        or before the answer loaded) and is dropped, saying so."""
+        arrived = self.key_at if self.key_at is not None else time.monotonic()
+        if self.answer_since is None or arrived - self.answer_since < SETTLE:
+            self.refuse("key ignored: answer just appeared")
+            return False
+        return True
 
     # --- actions -------------------------------------------------------------------
     def goto(self, index: int) -> None:
@@ -634,7 +766,7 @@ class SftscopeApp(Leaving, App[int]):
         """The probe to show now, if one is due (never in the queue mode, nor on replay)."""
         if self.probes is None or self.queue_mode or self.replay_speed is not None:
             return None
-        remaining = len(self.item_ids) - len(self.scored)
+        remaining = len(self.item_ids) - len(self.finished)
         due = self.probes.due(self.session.state.items, remaining)
         return due[0] if due else None
 
@@ -708,7 +840,8 @@ class SftscopeApp(Leaving, App[int]):
         self.refresh_scores()
 
     def action_scroll(self, lines: int) -> None:
-        self.conversation.scroll_relative(y=lines, animate=False)
+        """↑ ↓ pgup pgdn: scrolling up while an answer streams stops following its end."""
+        self.conversation.scroll_by(lines)
 
     def label(self, write: Any, *args: Any, **kwargs: Any) -> bool:
         """Write one label through the Session (fsynced before it returns). "saved ✓" is
@@ -727,13 +860,16 @@ class SftscopeApp(Leaving, App[int]):
         self.refused_note = ""
         return True
 
-    def answered(self) -> ItemState | None:
-        """The current item if its answer is on screen, else None (and the key says why)."""
+    def answered(self, what: str = "nothing scored") -> ItemState | None:
+        """The current item if its answer is on screen and was there before the key came,
+        else None (and the key says why)."""
         state = self.current
         if state is None:
             return None
         if not self.has_answer(state):
-            self.refuse(f"no answer yet on {state.item.id}: nothing scored")
+            self.refuse(f"no answer yet on {inert_line(state.item.id)}: {what}")
+            return None
+        if not self.settled():
             return None
         return state
 
@@ -744,6 +880,8 @@ class SftscopeApp(Leaving, App[int]):
         criterion = self.rubric.criteria[self.criterion]
         if criterion.kind == "likert" and criterion.min <= digit <= criterion.max:
             await self.record_score(criterion.name, digit)
+        elif criterion.kind == "tags" and digit == 0:  # none apply: the criterion is done
+            await self.record_score(criterion.name, [])
         elif criterion.kind == "tags" and 1 <= digit <= len(criterion.tags):
             tag = criterion.tags[digit - 1]
             chosen = list(self.display_state(state).human.get(criterion.name) or [])
@@ -754,6 +892,7 @@ class SftscopeApp(Leaving, App[int]):
                 visible = self.judge_visible(state)
                 self.label(self.session.score, state.item.id, criterion.name, chosen, judge_visible=visible)
             self.refresh_scores()
+            self.set_status()
         else:
             self.bell()
 
@@ -854,7 +993,9 @@ class SftscopeApp(Leaving, App[int]):
             await self.advance(self.probe_return)
             return
         if state.status in ("pending", "partial") and not self.has_answer(state):
-            self.refuse(f"no answer yet on {state.item.id}: not skipped")
+            self.refuse(f"no answer yet on {inert_line(state.item.id)}: not skipped")
+            return
+        if self.has_answer(state) and not self.settled():
             return
         if not self.label(self.session.skip, state.item.id):
             return
@@ -864,10 +1005,10 @@ class SftscopeApp(Leaving, App[int]):
             self.refresh_scores()
 
     def action_flag(self) -> None:
-        state = self.current
         if self.probe is not None:  # the item's own flag is not shown here: never toggled blind
             self.bell()
             return
+        state = self.answered("not flagged")  # a flag is a label: only on an answer on screen
         if state is not None:
             self.label(self.session.flag, state.item.id)
             self.refresh_scores()
@@ -898,7 +1039,7 @@ class SftscopeApp(Leaving, App[int]):
                 self.label(self.session.comment, item_id, text)
                 self.refresh_scores()
 
-        self.push_screen(CommentScreen(f"comment on {item_id}", state.comment or ""), save)
+        self.push_screen(CommentScreen(f"comment on {inert_line(item_id)}", state.comment or ""), save)
 
     async def action_regenerate(self) -> None:
         state = self.current
@@ -920,8 +1061,27 @@ class SftscopeApp(Leaving, App[int]):
         if self.probe is not None:  # a probe is answered blind
             self.bell()
             return
-        self.revealed_items.symmetric_difference_update({state.item.id})
+        item_id = state.item.id
+        if self.judge_visible(state):  # hide: also on a fully scored item, until `v` again
+            self.revealed_items.discard(item_id)
+            self.hidden_items.add(item_id)
+        else:
+            self.hidden_items.discard(item_id)
+            self.revealed_items.add(item_id)
         self.refresh_scores()
+
+    async def action_toggle_markdown(self) -> None:
+        """`m`: the answer as Markdown (with its line breaks) or as raw text (exactly the
+        saved characters); the choice holds for every item until `m` again."""
+        self.conversation.raw_view = not self.conversation.raw_view
+        self.status_note = "raw text" if self.conversation.raw_view else "markdown"
+        if self.replay_speed is not None and self.current is not None:
+            async with self._view_lock:
+                doc, _ = self.body_for(self.current)
+                await self.conversation.show(doc)
+            self.set_status()
+            return
+        await self.refresh_view()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.rubric))
@@ -932,7 +1092,7 @@ class SftscopeApp(Leaving, App[int]):
         rows = export_rows(self.launch.store.header, self.launch.store.events)
         target = self.launch.directory / f"export.{fmt}"
         target.write_text(to_csv(rows) if fmt == "csv" else to_jsonl(rows), encoding="utf-8")
-        self.notify(f"exported {len(rows)} items to {target}")
+        self.notify(inert_line(f"exported {len(rows)} items to {target}"), markup=False)
 
     def action_report(self) -> None:
         """The session's report (the text `sftscope report` prints, with its charts) on a
@@ -968,7 +1128,7 @@ class SftscopeApp(Leaving, App[int]):
     def final_status(self) -> str:
         """review.final_status, from the counts kept item by item (no pass over 20,000 items)."""
         items = self.session.state.items
-        return review.COMPLETE if items and len(self.scored) == len(items) else review.STOPPED
+        return review.COMPLETE if items and len(self.finished) == len(items) else review.STOPPED
 
     async def shutdown(self, status: str | None = None) -> None:
         """Stop generating and judging, then close the session (fsync, header, lock).
@@ -1000,14 +1160,17 @@ class SftscopeApp(Leaving, App[int]):
         engine = self.launch.engine
         assert isinstance(engine, ReplaySource)
         engine.speed = float(self.replay_speed or 0.0)
-        answers: list[str] = []
         for turn in range(len(state.turns)):
+            parts: list[str] = []
             async with self._view_lock:
-                await self.conversation.stream(self.transcript_markdown(state, answers, True), state.item.id)
+                doc = self.transcript_for(state, state.turns[:turn], streaming=True)
+                await self.conversation.stream(doc, state.item.id, partial("".join, parts))
             request = GenerationRequest(messages=[], key=(state.item.id, turn))
             async for chunk in engine.stream(request):
-                self.conversation.feed(state.item.id, chunk.text)
-            answers.append(state.turns[turn]["text"])
+                if chunk.text:
+                    parts.append(chunk.text)
+                    self.conversation.feed(state.item.id)
+                    self.answer_on_screen(state.item.id)
         async with self._view_lock:
             doc, _ = self.body_for(state)
             await self.conversation.show(doc)

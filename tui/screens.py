@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 from sftscope.scorers.rubric import ACTION_HELP, Rubric, canonical_key
+from sftscope.sessions.inert import inert_line
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
@@ -33,6 +34,16 @@ DISAGREEMENT_KEY = "d"
 def disagreement_key_free(rubric: Rubric) -> bool:
     """`d` jumps to the next disagreement unless the rubric binds it to something else."""
     return all(canonical_key(key) != DISAGREEMENT_KEY for key in rubric.keys.values())
+
+
+# Markdown or the raw text of the answer (exactly the saved characters). Like `d`, not one
+# of the rubric's remappable actions: a rubric that binds `m` keeps it (the palette has this).
+MARKDOWN_KEY = "m"
+
+
+def markdown_key_free(rubric: Rubric) -> bool:
+    """`m` toggles Markdown / raw text unless the rubric binds it to something else."""
+    return all(canonical_key(key) != MARKDOWN_KEY for key in rubric.keys.values())
 
 
 class HelpScreen(ModalScreen[None]):
@@ -60,10 +71,13 @@ class HelpScreen(ModalScreen[None]):
             row(f"{low}–{high}", "score the focused criterion and move on")
         if any(c.kind == "tags" for c in self.rubric.criteria):
             row("1–9", "toggle a tag (tags criteria)")
+            row("0", "none apply (tags criteria): done, move on")
         for action, key in self.rubric.keys.items():
             row(key_label(key), ACTION_HELP[action])
         if disagreement_key_free(self.rubric):
             row(DISAGREEMENT_KEY, "next item where a revealed judge and you differ")
+        if markdown_key_free(self.rubric):
+            row(MARKDOWN_KEY, "answer as Markdown / raw text (exactly the saved characters)")
         row("↑ ↓ pgup pgdn", "scroll the answer")
         row("ctrl+p", "command palette: report, disagreements, jump to item, export, …")
         with VerticalScroll(id="help"):  # scrolls (↑ ↓) where the terminal is short
@@ -83,7 +97,7 @@ class CommentScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="comment"):
-            yield Label(self.title_text)
+            yield Label(Text(self.title_text))  # Text: an item id is never read as markup
             yield Input(value=self.value, id="comment-input")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -154,7 +168,8 @@ class SftscopeCommands(Provider):
         app: SftscopeApp = self.app  # type: ignore[assignment]
         commands = self._actions()
         for index, item_id in enumerate(app.item_ids):
-            commands.append((f"Go to item {item_id}", partial(app.goto, index), "jump to this item"))
+            name = f"Go to item {inert_line(item_id)}"
+            commands.append((name, partial(app.goto, index), "jump to this item"))
         return commands
 
     def _actions(self) -> list[tuple[str, object, str]]:
@@ -162,6 +177,11 @@ class SftscopeCommands(Provider):
         commands: list[tuple[str, object, str]] = [
             ("Next unscored item", app.action_next_unscored, "jump to the first item not fully scored"),
             ("Toggle blind (reveal judge scores)", app.action_reveal, "show or hide judge scores"),
+            (
+                "Toggle Markdown / raw text",
+                app.action_toggle_markdown,
+                "the answer rendered, or exactly the saved characters",
+            ),
             ("Report", app.action_report, "the session's figures with 95% intervals, and charts"),
             ("Write HTML report", app.action_write_html_report, "write report.html in the session"),
             (

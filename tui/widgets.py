@@ -11,6 +11,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from rich.text import Text
 from sftscope.scorers.rubric import Criterion, Rubric
+from sftscope.sessions.inert import inert_line
 from sftscope.sessions.review import RunningAgreement, fully_scored
 from sftscope.sessions.state import ItemState
 from sftscope.tui.screens import key_label
@@ -35,6 +36,24 @@ GLYPHS = {
 }
 
 
+def finish_note(turn: dict[str, Any]) -> str | None:
+    """Why an answer ended, when it did not simply stop: "cut at 64 tokens" (the token
+    limit), "cancelled", or the server's own reason by name ("ended: content_filter")."""
+    reason = turn.get("finish_reason")
+    if reason in (None, "stop"):
+        return None
+    if reason == "length":
+        return f"cut at {int(turn.get('tokens') or 0)} tokens"
+    if reason == "cancelled":
+        return "cancelled"
+    return f"ended: {inert_line(reason)}"
+
+
+def cut_short(state: ItemState) -> bool:
+    """An answer of the item stopped at the token limit (marked ✂ in the item list)."""
+    return any(turn.get("finish_reason") == "length" for turn in state.turns)
+
+
 def item_status(state: ItemState, rubric: Rubric, generating: bool) -> str:
     if generating:
         return "generating"
@@ -49,10 +68,10 @@ def format_value(criterion: Criterion, value: Any) -> str:
     if criterion.kind == "binary":
         return "y" if value else "n"
     if criterion.kind == "tags":
-        return ",".join(value) if value else "∅"
+        return inert_line(",".join(map(str, value))) if value else "∅"
     if criterion.kind == "note":
         return "✎"
-    return str(value)
+    return inert_line(value)
 
 
 class ItemList(ScrollView):
@@ -111,8 +130,9 @@ class ItemList(ScrollView):
         status = item_status(state, rubric, generating)
         glyph, style = GLYPHS[status]
         text = Text()
-        text.append(glyph + " ", style=style)
-        text.append(state.item.id[:12].ljust(12), style="bold" if status == "unscored" else "")
+        text.append(glyph, style=style)
+        text.append("✂" if cut_short(state) else " ", style="yellow")  # cut at the token limit
+        text.append(inert_line(state.item.id)[:12].ljust(12), style="bold" if status == "unscored" else "")
         human = state.human
         scores = "".join(
             format_value(c, human.get(c.name))[:1] for c in rubric.criteria if c.kind in ("likert", "binary")
@@ -263,17 +283,20 @@ def options_text(criterion: Criterion, value: Any, mode: int, room: int, comment
         option("y", "reverse green" if value is True else "dim")
         option("n", "reverse red" if value is False else "dim")
     elif criterion.kind == "tags":
-        chosen = value or []
-        tags = list(enumerate(criterion.tags, start=1))
+        chosen = [inert_line(t) for t in value or []]
+        tags = [(n, inert_line(tag)) for n, tag in enumerate(criterion.tags, start=1)]
         # The longest tag names that fit: whole, then cut, then the numbers alone.
-        for cut in (max((len(t) for t in criterion.tags), default=0), 8, 3, 0):
+        for cut in (max((len(t) for _, t in tags), default=0), 8, 3, 0):
             cells = [f" {n}:{tag[:cut]}" if cut else f" {n}" for n, tag in tags]
             if sum(len(c) for c in cells) <= room or cut == 0:
                 break
         for (_, tag), cell in zip(tags, cells, strict=True):
             text.append(cell, style="reverse cyan" if tag in chosen else "dim")
     else:
-        text.append(" " + (value or f"({comment_key} to write)"), style="italic" if value else "dim")
+        text.append(
+            " " + (inert_line(value) if value else f"({comment_key} to write)"),
+            style="italic" if value else "dim",
+        )
     text.truncate(room, overflow="ellipsis")
     return text
 
@@ -391,7 +414,9 @@ class ScorePanel(Widget):
         if judged:
             header = Text(" " * (3 + cols.name + cols.options + len(SEPARATOR)))
             for name in self.judges:
-                header.append(name[: cols.cell - 1].rjust(cols.cell - 1) + " ", style="bold magenta")
+                header.append(
+                    inert_line(name)[: cols.cell - 1].rjust(cols.cell - 1) + " ", style="bold magenta"
+                )
             if cols.kappa:
                 header.append("κ".rjust(KAPPA_CELL), style="bold cyan")
             lines.append(header)
@@ -400,7 +425,7 @@ class ScorePanel(Widget):
         for index, criterion in enumerate(rubric.criteria):
             focused = index == self.focus_index
             line = Text("▶ " if focused else "  ", style="bold yellow")
-            name = criterion.name
+            name = inert_line(criterion.name)
             shown = name if len(name) <= cols.name else name[: cols.name - 1] + "…"
             line.append(shown.ljust(cols.name) + " ", style="bold" if focused else "")
             mine = human.get(criterion.name)
@@ -425,12 +450,12 @@ class ScorePanel(Widget):
             lines.append(line)
         current = rubric.criteria[self.focus_index] if 0 <= self.focus_index < len(rubric.criteria) else None
         if current is not None and current.description:
-            lines.append(Text(current.description, style="dim italic"))
+            lines.append(Text(inert_line(current.description), style="dim italic"))
         status = Text()
         if state.flagged:
             status.append("⚑ flagged  ", style="bold red")
         if state.comment:
-            status.append(f"✎ {state.comment}  ", style="italic")
+            status.append(f"✎ {inert_line(state.comment)}  ", style="italic")
         if state.skipped_by_human:
             status.append("skipped  ", style="dim")
         if self.saved:
@@ -452,7 +477,8 @@ class ScorePanel(Widget):
         assert self.rubric is not None
         found = self.agreement
         n = max(a.n for a in found.values())  # items where both you and the judge gave a score
-        head = f"you vs {self.judges[0][:10]}: n={n}"
+        judge = inert_line(self.judges[0])[:10]
+        head = f"you vs {judge}: n={n}"
         if not any(a.enough for a in found.values()):
             line = Text(head, style="dim")  # dim throughout, as the judges' line above
             line.append(" · n too small for κ", style="yellow")
@@ -480,7 +506,7 @@ class ScorePanel(Widget):
                 f" · κ {kappa} [{low}, {high}]",
             ]
         # The longest that fits: the exact share goes first, then "you vs", then the interval.
-        short = f"{self.judges[0][:10]}: n={n}"
+        short = f"{judge}: n={n}"
         shapes = [(head, exact, tail) for tail in tails] + [(head, "", tail) for tail in tails]
         shapes += [(short, "", tail) for tail in tails]
         head, exact, tail = next((s for s in shapes if sum(map(len, s)) <= width), shapes[-1])
@@ -536,11 +562,10 @@ class ScorePanel(Widget):
             if event is None:
                 continue
             if event.get("error"):
-                lines.append(Text(f"{name}: error {event['error']}", style="red"))
+                lines.append(Text(f"{inert_line(name)}: error {inert_line(event['error'])}", style="red"))
                 continue
             other = {k: v for k, v in (event.get("scores") or {}).items() if rubric.get(k) is None}
             if other:
-                lines.append(
-                    Text(f"{name}: " + "  ".join(f"{k} {v}" for k, v in other.items()), style="magenta")
-                )
+                shown = "  ".join(f"{inert_line(k)} {inert_line(v)}" for k, v in other.items())
+                lines.append(Text(f"{inert_line(name)}: {shown}", style="magenta"))
         return lines
