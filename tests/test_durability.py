@@ -30,6 +30,7 @@ from tests.console_helpers import make_app
 from tests.fake_engine import FakeEngine
 
 SAVED = "saved ✓"
+SETTLE = 0.2  # past the console's 150 ms: keys typed ahead of an answer are not labels
 HUMAN = {"score", "undo", "flag", "comment"}
 
 
@@ -179,6 +180,7 @@ async def test_saved_is_shown_only_once_the_label_is_fsynced(tmp_path: Path, pro
     probe.watch(app)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_screen(pilot, probe, lambda text: "streaming" in text and "▶" in text)
+        await pilot.pause(SETTLE)  # a key earlier than this after the answer appears is not a label
         lines = 0
         # While q1 streams: two likert scores, a yes, a flag (each shows "saved ✓").
         for key in ("4", "3", "y", "f"):
@@ -209,6 +211,7 @@ async def test_the_check_catches_a_label_shown_saved_before_fsync(
     probe.watch(app)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_screen(pilot, probe, idle)
+        await pilot.pause(SETTLE)
         probe.mode = mode  # from here on, events.jsonl is not fsynced with each label
         for lines, key in enumerate(("4", "3", "y", "f", "f"), start=1):
             await label(pilot, probe, key, lines)
