@@ -173,7 +173,7 @@ def test_dpo_rows_in_trl_formats(tmp_path: Path) -> None:
     header, log, _ = load_session(target)
     # B ran with a system prompt and A without: a row carrying its chosen side's system
     # message would give the winner away, so the export asks which one every row gets.
-    with pytest.raises(DpoError, match="system messages differ .*--dpo-system none[|]a[|]b[|]TEXT"):
+    with pytest.raises(DpoError, match=r"system messages differ .*--dpo-system none\|a\|b\|TEXT"):
         dpo_rows(header, log, DpoOptions())
     rows = dpo_rows(header, log, DpoOptions(system="b"))
     assert [r["item"] for r in rows] == ["0", "1"]  # ties and both-bad are left out
@@ -182,7 +182,7 @@ def test_dpo_rows_in_trl_formats(tmp_path: Path) -> None:
         {"role": "system", "content": "Be kind."},
         {"role": "user", "content": "question 0"},
     ]
-    assert chosen_a["prompt"] == chosen_b["prompt"][:1] + [{"role": "user", "content": "question 1"}]
+    assert chosen_a["prompt"] == [*chosen_b["prompt"][:1], {"role": "user", "content": "question 1"}]
     rows = dpo_rows(header, log, DpoOptions(system="none"))
     chosen_b, chosen_a = rows
     assert chosen_b["prompt"] == [{"role": "user", "content": "question 0"}]
