@@ -519,7 +519,7 @@ class CompareApp(Leaving, App[int]):
             return None
         if self.on_screen != pair.pair:
             self.key_time = None
-            self.refuse("the answers are not on screen yet: nothing done")
+            self.refuse("key ignored: the answers are not on screen yet")
             return None
         if self.typed_ahead():
             return None
