@@ -278,6 +278,7 @@ async def test_the_console_never_shows_saved_for_a_label_that_is_not(
     app = make_app(tmp_path / "s", engine=FakeEngine(), prompts=prompts_file(tmp_path, 3))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and app.session.state.items["q1"].complete)
+        await pilot.pause(0.2)  # past the console's 150 ms: a key typed ahead of an answer is no label
         await pilot.press("4")
         assert app.saved_note == "saved ✓"
         size = (tmp_path / "s" / "events.jsonl").stat().st_size
@@ -349,8 +350,9 @@ async def test_a_key_storm_labels_only_answers_that_are_on_screen(tmp_path: Path
         if "score" in kinds:  # every label is on an answer (scored while it streamed, or after)
             assert "generation" in kinds, (item, kinds)
     scores = sum(kind == "score" for kinds in by_item.values() for kind in kinds)
-    assert sum(answered_at_key) < len(keys)  # the storm did hit items with no answer yet
-    assert 0 < scores <= sum(answered_at_key)
+    # The storm outran the answers: keys on an item with no answer, or within 150 ms of its
+    # answer appearing, labelled nothing.
+    assert 0 < scores <= sum(answered_at_key) and scores < len(keys)
     exported = rows(tmp_path / "s")
     for row in exported.values():
         if row["human"]:  # never a label on a pending row with an empty response
