@@ -55,6 +55,23 @@ class SamplingParams:
 
 
 @dataclass(frozen=True)
+class OutputConstraint:
+    """The form a reply must take, for an engine that can hold its model to it (judges).
+
+    A judge's verdict is only worth something when it parses, and a small model left free
+    rarely writes `[[7]]` or a whole JSON object. `json_schema` is a JSON schema (a rubric
+    verdict): servers get it as `response_format`, llama.cpp decodes under the grammar built
+    from it. `grammar` is a llama.cpp GBNF grammar, for replies that are not JSON (reasoning,
+    then `[[rating]]` or `[[A]]`); it wins over `json_schema` where both are given and the
+    engine decodes under grammars. An engine honours the forms its `Capabilities` declare and
+    ignores the rest: the reply is parsed the same way either way.
+    """
+
+    json_schema: dict[str, Any] | None = None
+    grammar: str | None = None
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """One assistant turn to produce: the conversation so far and how to sample.
 
@@ -65,8 +82,13 @@ class GenerationRequest:
     messages: list[dict[str, str]]
     params: SamplingParams = field(default_factory=SamplingParams)
     key: tuple[str, int] = ("", 0)
-    # Engine hints: {"json_schema": {...}} asks for structured output (judges).
-    extra: dict[str, Any] = field(default_factory=dict)
+    # The form the reply must take (judges); None: free text.
+    constraint: OutputConstraint | None = None
+
+    @property
+    def json_schema(self) -> dict[str, Any] | None:
+        """The JSON schema the reply must follow, if any."""
+        return self.constraint.json_schema if self.constraint is not None else None
 
 
 def raw_prompt(messages: list[dict[str, str]], template: str) -> str:
@@ -161,10 +183,11 @@ class Capabilities:
     """What an engine can do beyond `stream`, declared by the engine, never guessed.
 
     `batching`: it has `generate_batch(requests)`, answering a list at once (transformers).
-    `structured_output`: the forms in which it honours `request.extra["json_schema"]`, in
-    the order it tries them: "grammar" (llama.cpp decodes under a grammar built from the
-    schema), "json_schema" and "json_object" (the server's `response_format`). Empty: the
-    schema is ignored and the reply is parsed as plain text.
+    `structured_output`: the forms in which it honours `request.constraint`, in the order
+    it tries them: "grammar" (llama.cpp decodes under the constraint's GBNF grammar, or one
+    built from its JSON schema), "json_schema" and "json_object" (the server's
+    `response_format`, for a JSON schema only: a GBNF grammar is not sent). Empty: the
+    constraint is ignored and the reply is parsed as plain text.
     `model_thread`: it runs a local model on its own thread, whose priority
     `lower_priority` lowers; without one, `lower_priority` has nothing to do.
     """

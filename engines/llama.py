@@ -28,7 +28,9 @@ from sftscope.engines.base import (
     EngineError,
     EngineInfo,
     Generation,
+    GenerationFailed,
     GenerationRequest,
+    OutputConstraint,
     PromptTooLong,
     raw_prompt,
 )
@@ -172,14 +174,15 @@ class LlamaEngine(ThreadedEngine):
 
     # --- prompt ----------------------------------------------------------------
     def _completion_args(
-        self, messages: list[dict[str, str]], params: Any, schema: dict[str, Any] | None = None
+        self, messages: list[dict[str, str]], params: Any, constraint: OutputConstraint | None = None
     ) -> dict[str, Any]:
         """What `create_chat_completion` would pass to `create_completion`."""
         llama = self.llama
+        grammar = _grammar(constraint)
         if self.prompt_template:
             text = raw_prompt(messages, self.prompt_template)
             tokens = llama.tokenize(text.encode("utf-8"), add_bos=True, special=True)
-            return {"prompt": tokens, "stop": [], "stopping_criteria": None, "grammar": None}
+            return {"prompt": tokens, "stop": [], "stopping_criteria": None, "grammar": grammar}
         from llama_cpp import llama_chat_format
 
         handler = (
@@ -188,11 +191,6 @@ class LlamaEngine(ThreadedEngine):
             or llama_chat_format.get_chat_completion_handler(llama.chat_format)
         )
         capture = _CaptureCompletion(llama)
-        grammar = None
-        if schema is not None:
-            from llama_cpp import LlamaGrammar
-
-            grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
         handler(
             grammar=grammar,
             llama=capture,
@@ -220,7 +218,7 @@ class LlamaEngine(ThreadedEngine):
         llama = self.llama
         started = time.monotonic()
         params = request.params
-        args = self._completion_args(request.messages, params, request.extra.get("json_schema"))
+        args = self._completion_args(request.messages, params, request.constraint)
         prompt_tokens: list[int] = list(args["prompt"])
         n_ctx = llama.n_ctx()
         if len(prompt_tokens) >= n_ctx:
@@ -334,6 +332,22 @@ class LlamaEngine(ThreadedEngine):
         if self.llama is not None:
             self.llama.close()
             self.llama = None
+
+
+def _grammar(constraint: OutputConstraint | None) -> Any:
+    """The llama.cpp grammar a reply is decoded under: the constraint's own GBNF, else one
+    built from its JSON schema; None for free text. A grammar llama.cpp cannot parse is the
+    caller's bug, so it fails loudly (GenerationFailed on that request), never silently free."""
+    if constraint is None or (constraint.grammar is None and constraint.json_schema is None):
+        return None
+    from llama_cpp import LlamaGrammar
+
+    try:
+        if constraint.grammar is not None:
+            return LlamaGrammar.from_string(constraint.grammar, verbose=False)
+        return LlamaGrammar.from_json_schema(json.dumps(constraint.json_schema), verbose=False)
+    except (ValueError, RuntimeError) as exc:
+        raise GenerationFailed(f"llama.cpp cannot use the reply's grammar: {exc}") from None
 
 
 def _partial_stop(data: bytearray, stops: list[bytes]) -> int:

@@ -228,7 +228,7 @@ class OpenAIClient:
                 error: Exception = HTTPStatusError(response.status, self.redact(body), retry_after)
                 retriable = response.status in RETRY_STATUS
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                error = GenerationFailed(self.redact(f"{url}: {_reason(exc)}"))
+                error = GenerationFailed(self.redact(_reason(exc)))  # the URL is said once, below
                 retriable = True
             status = error.status if isinstance(error, HTTPStatusError) else None
             if status in fail_fast:
@@ -248,8 +248,15 @@ class OpenAIClient:
 
 
 def _reason(exc: BaseException) -> str:
+    """Why a request failed, without the URL (the caller names it once)."""
+    import aiohttp
+
     if isinstance(exc, asyncio.TimeoutError):
         return "timed out"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        # aiohttp's own text repeats the host ("Cannot connect to host H:P ssl:default [...]").
+        why = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
+        return f"cannot connect ({why})"
     return str(exc) or type(exc).__name__
 
 
@@ -325,7 +332,7 @@ class OpenAIEngine:
         }
         if params.seed is not None:
             payload["seed"] = params.seed
-        schema = request.extra.get("json_schema")
+        schema = request.json_schema
         if schema is not None and self.structured_output is not None:
             payload["response_format"] = structured_format(self.structured_output, schema)
         return payload
@@ -383,7 +390,7 @@ class OpenAIEngine:
         if self.model is None:
             await self.start()
         payload = self._payload(request)
-        schema = request.extra.get("json_schema")
+        schema = request.json_schema
         self._cancelled.discard(request.key)
         await self.client.session()
         slots = server_slots(self.client.base_url)

@@ -25,8 +25,16 @@ COUNTERS = {
 KINDS = ("contains", "not_contains", "regex", "json", "starts_with", "ends_with", *COUNTERS)
 
 
+# A prompt set's regular expression runs under the `regex` package's time bound: a pattern
+# that backtracks without end (`^(a+)+$` against "aaa…a!") would otherwise hold the event
+# loop, and with it the console, `q` and SIGTERM, for as long as it runs.
+REGEX_TIMEOUT = 0.5  # seconds
+
+
 class CheckError(Exception):
-    """A check declared in a prompt set that cannot be run (unknown type, bad regex)."""
+    """A check declared in a prompt set that cannot be run (unknown type, bad regex, a
+    regex that ran out of time, a bound that is not a number): recorded as that check's
+    error on the item, never a pass or a fail."""
 
 
 def _name(check: dict[str, Any]) -> str:
@@ -54,10 +62,15 @@ def run_check(check: dict[str, Any], text: str) -> bool:
         values = value if isinstance(value, list) else [value]
         return not any((str(v).lower() if fold else str(v)) in haystack for v in values)
     if kind == "regex":
+        import regex
+
+        pattern = str(check.get("pattern", value))
         try:
-            return re.search(str(check.get("pattern", value)), text, flags=re.MULTILINE) is not None
-        except re.error as exc:
-            raise CheckError(f"bad regex {check.get('pattern', value)!r}: {exc}") from None
+            return regex.search(pattern, text, flags=regex.MULTILINE, timeout=REGEX_TIMEOUT) is not None
+        except regex.error as exc:
+            raise CheckError(f"bad regex {pattern!r}: {exc}") from None
+        except TimeoutError:
+            raise CheckError(f"regex {pattern!r} took longer than {REGEX_TIMEOUT:g}s: stopped") from None
     if kind == "json":
         return ifeval.json_format(text, {})
     if kind == "starts_with":
@@ -65,8 +78,17 @@ def run_check(check: dict[str, Any], text: str) -> bool:
     if kind == "ends_with":
         return haystack.strip().endswith(str(needle))
     count = COUNTERS[kind](text)
-    low, high = check.get("min"), check.get("max")
-    return (low is None or count >= int(low)) and (high is None or count <= int(high))
+    low, high = (_bound(check, key) for key in ("min", "max"))
+    return (low is None or count >= low) and (high is None or count <= high)
+
+
+def _bound(check: dict[str, Any], key: str) -> int | None:
+    value = check.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise CheckError(f"{check['type']}: {key} must be a whole number, not {value!r}")
+    return int(value)
 
 
 def metrics(text: str, reference: str) -> dict[str, float]:
@@ -89,6 +111,7 @@ def evaluate_item(item: Any, response: str) -> dict[str, Any]:
         checks.update(result["checks"])
         checks["ifeval_loose_detail"] = result["loose"]
         errors += [f"unknown IFEval instruction {u!r}" for u in result["unknown"]]
+        errors += result["errors"]
     for check in item.checks or []:
         if not isinstance(check, dict) or "type" not in check:
             errors.append(f"check {check!r} has no type")
@@ -97,6 +120,8 @@ def evaluate_item(item: Any, response: str) -> dict[str, Any]:
             checks[_name(check)] = run_check(check, response)
         except CheckError as exc:
             errors.append(str(exc))
+        except Exception as exc:  # a check written in a way no rule foresaw: that check's error
+            errors.append(f"check {_name(check)}: {type(exc).__name__}: {exc}".splitlines()[0][:300])
     out: dict[str, Any] = {}
     loose = checks.pop("ifeval_loose_detail", None)
     if checks:

@@ -235,27 +235,55 @@ def loose_variants(text: str) -> list[str]:
     return [*base, *(v.replace("*", "") for v in base)]
 
 
+class UnknownInstruction(KeyError):
+    """An instruction id that is none of IFEval's 25 types."""
+
+
+class BadKwargs(ValueError):
+    """An instruction's kwargs that its check cannot use: missing, or of the wrong type
+    (`"num_words": "x"`). One line naming the instruction and why."""
+
+
 def check_instruction(instruction: str, kwargs: dict[str, Any] | None, text: str, *, loose: bool) -> bool:
     check = CHECKS.get(instruction)
     if check is None:
-        raise KeyError(instruction)
+        raise UnknownInstruction(instruction)
+    if kwargs is not None and not isinstance(kwargs, dict):
+        raise BadKwargs(f"IFEval {instruction}: kwargs must be an object, not {kwargs!r}")
     kw = {k: v for k, v in (kwargs or {}).items() if v is not None}
     variants = loose_variants(text) if loose else [text]
-    return any(variant.strip() and check(variant, kw) for variant in variants)
+    try:
+        return any(variant.strip() and check(variant, kw) for variant in variants)
+    except KeyError as exc:
+        raise BadKwargs(f"IFEval {instruction}: kwargs lack {exc.args[0]!r}") from None
+    except (ValueError, TypeError, AttributeError, re.error) as exc:
+        # int("x"), a list where a string belongs, a relation no check knows: the item's data
+        # is wrong, not the answer, so this is an error on the item, never a pass or a fail.
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise BadKwargs(f"IFEval {instruction}: bad kwargs {kw!r} ({reason})") from None
 
 
 def evaluate(instructions: list[str], kwargs: list[dict[str, Any]], text: str) -> dict[str, Any]:
-    """Per-instruction strict results plus `ifeval_strict` / `ifeval_loose` (all followed)."""
+    """Per-instruction strict results plus `ifeval_strict` / `ifeval_loose` (all followed).
+
+    An instruction whose kwargs its check cannot use is listed in `errors` with no result;
+    the item's `ifeval_strict` / `ifeval_loose` are then left out (whether it followed every
+    instruction is unknown), so the numbers never count a broken check as a fail or a pass."""
     strict: dict[str, bool] = {}
     loose: dict[str, bool] = {}
     unknown: list[str] = []
+    errors: list[str] = []
     for instruction, kw in zip(instructions, kwargs or [{}] * len(instructions), strict=False):
         try:
             strict[instruction] = check_instruction(instruction, kw, text, loose=False)
             loose[instruction] = check_instruction(instruction, kw, text, loose=True)
-        except KeyError:
+        except UnknownInstruction:
             unknown.append(instruction)
+        except BadKwargs as exc:
+            strict.pop(instruction, None)
+            errors.append(str(exc))
     out: dict[str, Any] = dict(strict)
-    out["ifeval_strict"] = bool(strict) and all(strict.values()) and not unknown
-    out["ifeval_loose"] = bool(loose) and all(loose.values()) and not unknown
-    return {"checks": out, "loose": loose, "unknown": unknown}
+    if not errors:
+        out["ifeval_strict"] = bool(strict) and all(strict.values()) and not unknown
+        out["ifeval_loose"] = bool(loose) and all(loose.values()) and not unknown
+    return {"checks": out, "loose": loose, "unknown": unknown, "errors": errors}

@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sftscope.engines.base import GenerationRequest, SamplingParams
+from sftscope.engines.base import GenerationRequest, OutputConstraint, SamplingParams
 from sftscope.engines.cache import cache_dir
 from sftscope.engines.retry import backoff_delay
 from sftscope.engines.toml import tomllib
@@ -41,6 +41,10 @@ BUILTIN_TEMPLATES = ("rubric-json", "mt-bench-single", "mt-bench-pair", "referen
 # user's turns, {answer_a_2} session a's second answer, {ref_answer_1} the first turn's reference.
 PLACEHOLDER = re.compile(
     r"\{(question(?:_[12])?|answer(?:_[ab])?(?:_[12])?|ref_answer_[12]|reference|criteria|keys)\}"
+)
+KNOWN_PLACEHOLDERS = (
+    "{question}, {answer}, {answer_a}, {answer_b}, {reference}, {criteria}, {keys}, "
+    "{question_1}, {question_2}, {answer_1}, {answer_a_2}, ..., {ref_answer_1}, {ref_answer_2}"
 )
 
 
@@ -74,6 +78,9 @@ class Template:
     needs_reference: bool = False
     sha256: str = ""
     multi_turn: bool = False  # FastChat's "-multi-turn" prompts: two-turn items, both turns shown
+    # The prompt asks for an explanation before the [[verdict]] (MT-Bench's and FastChat's do):
+    # a local judge's grammar then lets it reason first, within a bound, before the verdict.
+    reasoning: bool = True
 
     @property
     def placeholders(self) -> frozenset[str]:
@@ -172,6 +179,7 @@ def load_template(name: str) -> Template:
         raise JudgeConfigError(f"{where}: unknown protocol {protocol!r} (rubric-json, rating or pair)")
     if not isinstance(data.get("prompt"), str) or "{answer" not in data["prompt"]:
         raise JudgeConfigError(f"{where}: the template needs a prompt with an {{answer}} placeholder")
+    check_placeholders(data["prompt"], "pair" if protocol == "pair" else "single", where)
     return Template(
         name=str(data.get("name", Path(name).stem)),
         protocol=protocol,
@@ -183,6 +191,7 @@ def load_template(name: str) -> Template:
         needs_reference=bool(data.get("needs_reference", False)),
         sha256=hashlib.sha256(text.encode()).hexdigest(),
         multi_turn=bool(data.get("multi_turn", False)),
+        reasoning=bool(data.get("reasoning", True)),
     )
 
 
@@ -194,19 +203,7 @@ def load_fastchat_template(path: Path, name: str) -> Template:
         prompt = find_judge_prompt(path, name)
     except JudgePromptsError as exc:
         raise JudgeConfigError(str(exc)) from None
-    used = set(PLACEHOLDER.findall(prompt.prompt_template))
-    if prompt.type == "pairwise":
-        sides = [any(p.startswith(f"answer_{side}") for p in used) for side in "ab"]
-        if not all(sides):
-            raise JudgeConfigError(
-                f"{path}:{prompt.line}: {prompt.name}: a pairwise prompt needs {{answer_a}} and {{answer_b}} "
-                "placeholders (or {answer_a_1} ... {answer_b_2})"
-            )
-    elif not used & {"answer", "answer_1", "answer_2"}:
-        raise JudgeConfigError(
-            f"{path}:{prompt.line}: {prompt.name}: a single prompt needs an {{answer}} placeholder "
-            "(or {answer_1}, {answer_2})"
-        )
+    used = check_placeholders(prompt.prompt_template, prompt.type, f"{path}:{prompt.line}: {prompt.name}")
     return Template(
         name=prompt.name,
         protocol="pair" if prompt.type == "pairwise" else "rating",
@@ -219,6 +216,36 @@ def load_fastchat_template(path: Path, name: str) -> Template:
         sha256=prompt.sha256,
         multi_turn=prompt.multi_turn,
     )
+
+
+# A word in braces: what a placeholder looks like, known or misspelt ({answr_b}). JSON in a
+# template ({"helpfulness": 4}) has quotes or spaces inside its braces, so it never matches.
+BRACED_WORD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def check_placeholders(prompt: str, kind: str, where: str) -> set[str]:
+    """The placeholders `prompt` uses, checked the same way for every template (built-in,
+    TOML, FastChat): a word in braces that is no placeholder is a JudgeConfigError naming it
+    (a misspelt `{answr_b}` would leave the judge without answer B while its verdicts count),
+    and a pair prompt needs both answers, a single one its answer. `kind`: pair | single."""
+    for name in BRACED_WORD.findall(prompt):
+        if not PLACEHOLDER.fullmatch(f"{{{name}}}"):
+            raise JudgeConfigError(
+                f"{where}: unknown placeholder {{{name}}} in the prompt (placeholders: {KNOWN_PLACEHOLDERS})"
+            )
+    used = set(PLACEHOLDER.findall(prompt))
+    if kind in ("pair", "pairwise"):
+        missing = [side for side in "ab" if not any(p.startswith(f"answer_{side}") for p in used)]
+        if missing:
+            raise JudgeConfigError(
+                f"{where}: a pairwise prompt needs {{answer_a}} and {{answer_b}} placeholders "
+                f"(or {{answer_a_1}} ... {{answer_b_2}}); it has no {{answer_{missing[0]}}}"
+            )
+    elif not used & {"answer", "answer_1", "answer_2"}:
+        raise JudgeConfigError(
+            f"{where}: a single prompt needs an {{answer}} placeholder (or {{answer_1}}, {{answer_2}})"
+        )
+    return used
 
 
 @dataclass
@@ -244,9 +271,7 @@ class JudgeSpec:
                 "engine",
             )
         if not self.name:
-            self.name = (
-                "local" if self.engine in ("local", "bundled") else self.engine.split("#")[-1].split("/")[-1]
-            )
+            self.name = derived_name(self.engine)
         checks = (
             ("concurrency", _is_int, 1, "a positive integer"),
             ("retries", _is_int, 0, "an integer of 0 or more"),
@@ -267,6 +292,64 @@ class JudgeSpec:
         """From a session header: its own fields, whatever else the header holds."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in saved.items() if k in names})
+
+
+def derived_name(engine: str) -> str:
+    """The name a judge gets when none is given: its model's (the part after `#`, or the
+    file's name), `local` for the bundled model."""
+    return "local" if engine in ("local", "bundled") else engine.split("#")[-1].split("/")[-1]
+
+
+def _where_served(engine: str) -> str:
+    """host:port of an openai: judge (what tells two servers of one model apart), else ""."""
+    from urllib.parse import urlsplit
+
+    scheme, _, target = engine.partition(":")
+    if scheme != "openai":
+        return ""
+    try:
+        return urlsplit(target.partition("#")[0]).netloc.rpartition("@")[2]  # never user:password@
+    except ValueError:
+        return ""
+
+
+def unique_judge_names(
+    specs: list[JudgeSpec] | tuple[JudgeSpec, ...], taken: list[JudgeSpec] | tuple[JudgeSpec, ...] = ()
+) -> tuple[JudgeSpec, ...]:
+    """`specs` with every judge's name its own, since judgments, reports and exports are keyed
+    by name: two judges sharing one would merge, and one would silently vanish.
+
+    `taken` are judges already in the session (`sftscope judge` adds to them): one of the
+    same name and engine is the same judge, asked again. A name derived from the engine
+    (two URLs serving the same model) gets the server's host:port, or a number, appended;
+    the same judge twice, or two different judges given the same name, is a
+    JudgeConfigError (exit 2): only the user knows which name belongs to which."""
+    engines = {spec.name: spec.engine for spec in taken}
+    out: list[JudgeSpec] = []
+    for spec in specs:
+        other = engines.get(spec.name)
+        if other is None:
+            engines[spec.name] = spec.engine
+            out.append(spec)
+            continue
+        if other == spec.engine:
+            if any(earlier.name == spec.name for earlier in out):
+                raise JudgeConfigError(f"judge {spec.name} ({spec.engine}) is given twice", "name")
+            out.append(spec)  # the session's own judge, asked again
+            continue
+        if spec.name != derived_name(spec.engine):
+            raise JudgeConfigError(
+                f"two judges are named {spec.name!r} ({other} and {spec.engine}): give each its own name",
+                "name",
+            )
+        host = _where_served(spec.engine)
+        candidates = [f"{spec.name}@{host}"] if host else []
+        candidates += [f"{spec.name}-{n}" for n in range(2, len(engines) + 3)]
+        name = next(c for c in candidates if c not in engines)
+        renamed = dataclasses.replace(spec, name=name)
+        engines[name] = spec.engine
+        out.append(renamed)
+    return tuple(out)
 
 
 def rubric_schema(criteria: list[Criterion]) -> dict[str, Any]:
@@ -295,6 +378,28 @@ def rubric_schema(criteria: list[Criterion]) -> dict[str, Any]:
     }
 
 
+# A local judge writes its reasons under a grammar that allows no `[` or `]` (so no verdict
+# can hide inside them), at most this many characters, then the verdict: a token is at least
+# one character, so with the verdict's few tokens the reply always ends within max_tokens.
+REASONING_CHARS = 600
+VERDICT_TOKENS = 12
+
+
+def verdict_grammar(template: Template, max_tokens: int) -> str:
+    """The GBNF grammar (llama.cpp's format) of a `rating` or `pair` verdict: the reasons
+    (where the template asks for them, bounded so the reply terminates), then exactly one
+    `[[N]]` on the template's scale or one `[[A]]`/`[[B]]`/`[[C]]`, then the end."""
+    if template.protocol == "pair":
+        verdict = '"[[" [ABC] "]]"'
+    else:
+        numbers = " | ".join(f'"{n}"' for n in range(template.max, template.min - 1, -1))
+        verdict = f'"[[" ({numbers}) "]]"'
+    chars = min(REASONING_CHARS, max_tokens - VERDICT_TOKENS) if template.reasoning else 0
+    if chars < 1:
+        return f"root ::= {verdict}\n"
+    return f"root ::= reason {verdict}\nreason ::= [^\\[\\]]{{0,{chars}}}\n"
+
+
 def describe_criteria(criteria: list[Criterion]) -> str:
     lines = []
     for criterion in criteria:
@@ -316,11 +421,32 @@ def describe_criteria(criteria: list[Criterion]) -> str:
 # open or close a block of its own, whatever marker name it guesses. (Only `<` is escaped:
 # `>>>`, a Python prompt, stays as written, and no marker can start without `<<<`.)
 MARKER_RUN = re.compile(r"<{3,}")
+# FastChat's prompts fence their data with markers of their own: "[The Start of Assistant A's
+# Answer]", "[The End of Reference Answer]", "<|The Start of Assistant A's Conversation with
+# User|>", "[User Question]", "[Question]", "[Instruction]", and turn headings such as
+# "### User:" or "### Assistant B:". In a filled value the bracket of such a marker is shown
+# as a full-width "［", the "<|" as "‹|" and the heading's "#" as "＃": visibly the same to a
+# reader, never the marker, so an answer cannot close its block and forge another. Any case
+# and spacing, since a judge would read "[the end of assistant a's answer]" as the marker too.
+FASTCHAT_BRACKET = re.compile(
+    r"\[(?=[ \t]*(?:The[ \t]+(?:Start|End)[ \t]+of\b[^\]\n]*|User[ \t]+Question|Question|Instruction)"
+    r"[ \t]*\])",
+    re.IGNORECASE,
+)
+FASTCHAT_PIPE = re.compile(r"<\|(?=[ \t]*The[ \t]+(?:Start|End)[ \t]+of\b)", re.IGNORECASE)
+FASTCHAT_HEADING = re.compile(
+    r"^([ \t]*)(#+)(?=[ \t]*(?:User|Assistant(?:[ \t]+[AB])?|Reference[ \t]+answer)[ \t]*:)",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 def neutralise_markers(text: str) -> str:
-    """`text` with every run of three or more `<` shown as `‹`: visibly the same, never a marker."""
-    return MARKER_RUN.sub(lambda m: "‹" * len(m.group()), text)
+    """`text` with every run of three or more `<` shown as `‹`, and FastChat's block markers
+    disarmed (see FASTCHAT_BRACKET): visibly the same, never a marker."""
+    text = MARKER_RUN.sub(lambda m: "‹" * len(m.group()), text)
+    text = FASTCHAT_BRACKET.sub("［", text)
+    text = FASTCHAT_PIPE.sub("‹|", text)
+    return FASTCHAT_HEADING.sub(lambda m: m.group(1) + "＃" * len(m.group(2)), text)
 
 
 def fill(template: str, values: dict[str, str]) -> str:
@@ -389,6 +515,12 @@ class Judge:
         self.template = load_template(spec.template)
         self.criteria = [c for c in rubric.criteria if c.kind in ("likert", "binary", "tags")]
         self.schema = rubric_schema(self.criteria)  # built once: it goes with every request
+        # The form every reply must take, for an engine that can hold its model to it.
+        self.constraint = (
+            OutputConstraint(json_schema=self.schema)
+            if self.template.protocol == "rubric-json"
+            else OutputConstraint(grammar=verdict_grammar(self.template, spec.max_tokens))
+        )
         self._engine = engine
         self.cache = cache if cache is not None else JudgeCache()
         self.semaphore = asyncio.Semaphore(spec.concurrency)
@@ -523,14 +655,11 @@ class Judge:
         """The raw reply and finish reason; retries timeouts with backoff and jitter."""
         from sftscope.engines.base import GenerationFailed
 
-        extra: dict[str, Any] = {}
-        if self.template.protocol == "rubric-json":
-            extra["json_schema"] = self.schema
         request = GenerationRequest(
             messages=messages,
             params=SamplingParams(max_tokens=self.spec.max_tokens, temperature=0.0, top_p=1.0, seed=0),
             key=key,
-            extra=extra,
+            constraint=self.constraint,
         )
         attempt = 0
         while True:
@@ -778,4 +907,5 @@ __all__ = [
     "Template",
     "load_fastchat_template",
     "load_template",
+    "unique_judge_names",
 ]

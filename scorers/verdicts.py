@@ -16,7 +16,7 @@ from typing import Any
 
 from sftscope.scorers.rubric import Criterion
 
-RATING = re.compile(r"\[\[\s*(\d+(?:\.\d+)?)\s*\]\]")
+RATING = re.compile(r"\[\[\s*(\d+(?:\.\d*)?)\s*\]\]")  # FastChat: \[\[(\d+\.?\d*)\]\]
 PAIR = re.compile(r"\[\[\s*([ABC])\s*\]\]")
 
 
@@ -35,10 +35,30 @@ class Verdict:
     justification: str | None = None
 
 
-def _json_objects(text: str) -> list[tuple[int, dict[str, Any]]]:
+class _DuplicateKey(Exception):
+    """A JSON object names the same key twice: which value the judge meant is unknowable."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object_pairs_hook: the object, unless a key repeats (json keeps the last one)."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def _json_objects(text: str, raw: str) -> list[tuple[int, dict[str, Any]]]:
     """Every top-level JSON object in the text, found with a real decoder (so braces
-    inside strings, such as a justification quoting code, do not confuse it)."""
-    decoder = json.JSONDecoder()
+    inside strings, such as a justification quoting code, do not confuse it). An object
+    with a duplicate key, at any depth, is a VerdictError: json would silently keep the
+    last value, a pick nobody made."""
+    decoder = json.JSONDecoder(object_pairs_hook=_no_duplicates)
     found: list[tuple[int, dict[str, Any]]] = []
     index = 0
     while True:
@@ -47,6 +67,8 @@ def _json_objects(text: str) -> list[tuple[int, dict[str, Any]]]:
             return found
         try:
             value, end = decoder.raw_decode(text, start)
+        except _DuplicateKey as exc:
+            raise VerdictError(f"the key {exc.key!r} appears twice in one JSON object", raw) from None
         except ValueError:
             index = start + 1
             continue
@@ -59,7 +81,7 @@ def parse_rubric_json(raw: str, criteria: list[Criterion], *, truncated: bool = 
     """One JSON object with one key per criterion (fenced or bare), plus "justification"."""
     if truncated:
         raise VerdictError("the reply was cut off by the token limit (finish_reason length)", raw)
-    objects = _json_objects(raw)
+    objects = _json_objects(raw, raw)
     if not objects:
         raise VerdictError("no JSON object in the reply", raw)
     names = {c.name for c in criteria}
@@ -71,7 +93,10 @@ def parse_rubric_json(raw: str, criteria: list[Criterion], *, truncated: bool = 
         if nested:
             raise VerdictError("the verdict is nested inside another object", raw)
         raise VerdictError(f"no criterion of {sorted(names)} in the reply's JSON", raw)
-    obj = candidates[-1]  # the last complete verdict: judges often restate the format first
+    obj = candidates[0]
+    if any(other != obj for other in candidates[1:]):
+        # Two verdicts that differ: which one the judge meant is a guess, so neither is taken.
+        raise VerdictError(f"{len(candidates)} different JSON verdicts in the reply", raw)
     scores: dict[str, Any] = {}
     for criterion in criteria:
         if criterion.kind == "note":
@@ -112,17 +137,20 @@ def _coerce(criterion: Criterion, value: Any, raw: str) -> Any:
     return value
 
 
-def parse_rating(raw: str, low: int = 1, high: int = 10, *, truncated: bool = False) -> int:
-    """MT-Bench single-answer grading: the last "[[N]]" in the reply."""
+def parse_rating(raw: str, low: int = 1, high: int = 10, *, truncated: bool = False) -> int | float:
+    """MT-Bench single-answer grading, read as FastChat reads it: the FIRST "[[N]]" in the
+    reply, a whole or decimal number ("[[7.5]]"), on the template's scale. A whole number
+    comes back as an int, a decimal as a float; out of range is an error, never clamped."""
     if truncated:
         raise VerdictError("the reply was cut off by the token limit (finish_reason length)", raw)
-    matches = RATING.findall(raw)
-    if not matches:
+    found = RATING.search(raw)
+    if found is None:
         raise VerdictError("no [[rating]] in the reply", raw)
-    value = float(matches[-1])
-    if value != int(value) or not low <= value <= high:
-        raise VerdictError(f"rating {matches[-1]} is out of range {low}-{high}", raw)
-    return int(value)
+    text = found.group(1)
+    value = float(text)
+    if not low <= value <= high:
+        raise VerdictError(f"rating {text} is out of range {low}-{high}", raw)
+    return int(value) if value == int(value) else value
 
 
 def parse_pair(raw: str, *, truncated: bool = False) -> str:

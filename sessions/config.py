@@ -19,7 +19,7 @@ from typing import Any
 
 from sftscope.engines.base import SamplingParams
 from sftscope.engines.toml import tomllib
-from sftscope.scorers.judge import JudgeConfigError, JudgeSpec, parse_judge_flag
+from sftscope.scorers.judge import JudgeConfigError, JudgeSpec, parse_judge_flag, unique_judge_names
 
 
 class ConfigError(Exception):
@@ -91,9 +91,9 @@ class RunConfig:
                 )
                 for spec in config.judge
             )
+            judges = unique_judge_names((*tables, *flagged))  # two URLs of one model: two judges
         except JudgeConfigError as exc:
             raise ConfigError(str(exc)) from None
-        judges = (*tables, *flagged)
         if judges:
             given.add("judges")
         return dataclasses.replace(config, judges=judges, given=frozenset(given))

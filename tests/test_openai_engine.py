@@ -8,7 +8,13 @@ import time
 from typing import Any
 
 import pytest
-from sftscope.engines.base import EngineError, GenerationFailed, GenerationRequest, SamplingParams
+from sftscope.engines.base import (
+    EngineError,
+    GenerationFailed,
+    GenerationRequest,
+    OutputConstraint,
+    SamplingParams,
+)
 from sftscope.engines.openai_compat import OpenAIEngine, parse_retry_after
 
 from tests.conftest import ScriptedServer
@@ -265,7 +271,7 @@ def judge_request() -> GenerationRequest:
     return GenerationRequest(
         messages=[{"role": "user", "content": "judge"}],
         key=("j", 0),
-        extra={"json_schema": {"type": "object"}},
+        constraint=OutputConstraint(json_schema={"type": "object"}),
     )
 
 

@@ -402,8 +402,9 @@ def judge_command(args: Any) -> int:
 
 
 async def _judge_session(args: Any) -> int:
-    from sftscope.scorers.judge import parse_judge_flag
+    from sftscope.scorers.judge import JudgeSpec, parse_judge_flag, unique_judge_names
     from sftscope.sessions.launch import open_judging
+    from sftscope.sessions.store import read_header
     from sftscope.tui.headless import JudgeTally, show_judging
 
     directory = Path(args.session)
@@ -414,6 +415,8 @@ async def _judge_session(args: Any) -> int:
         parse_judge_flag(value, args.judge_template, args.concurrency, args.timeout, args.api_key_env)
         for value in args.judge
     ]
+    saved = [JudgeSpec.from_dict(s) for s in read_header(directory).get("judges", []) if isinstance(s, dict)]
+    specs = list(unique_judge_names(specs, saved))  # never a name the session's judges already use
     judging = open_judging(directory, specs)
     session, pool, store = judging.session, judging.pool, judging.store
     status = judging.header.get("status", "complete")

@@ -27,19 +27,17 @@ def _errors() -> tuple[type[Exception], ...]:
 
 
 def compare_config(args: Any) -> Any:
-    from sftscope.scorers.judge import parse_judge_flag
+    from sftscope.scorers.judge import parse_judge_flag, unique_judge_names
     from sftscope.sessions.comparison import CompareConfig
 
-    specs = tuple(
-        parse_judge_flag(
-            value, args.judge_template, args.judge_concurrency, args.judge_timeout, args.api_key_env
-        )
-        for value in args.judge
+    specs = unique_judge_names(  # two URLs of one model: two judges, never one merged name
+        [
+            parse_judge_flag(
+                value, args.judge_template, args.judge_concurrency, args.judge_timeout, args.api_key_env
+            )
+            for value in args.judge
+        ]
     )
-    names = [spec.name for spec in specs]
-    for name in names:
-        if names.count(name) > 1:
-            raise UsageError(f"--judge: two judges named {name!r}")
     return CompareConfig(
         sources=tuple(args.sources),
         session=args.session,
