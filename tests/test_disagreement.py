@@ -14,7 +14,7 @@ from sftscope.sessions.events import Generated, ItemAdded, Judged, Scored
 from sftscope.sessions.state import ItemState, fold
 
 from tests.conftest import write_jsonl
-from tests.console_helpers import make_app, wait_until
+from tests.console_helpers import make_app, settle, wait_until
 from tests.fake_engine import FakeEngine
 
 FULL = {"helpfulness": 4, "instruction_following": 4, "harmless": True, "format": True}
@@ -209,6 +209,7 @@ async def test_disagreement_queue_walks_enter_and_auto_advance_in_order(tmp_path
         assert current(app) == "q3"
         await pilot.press("enter")
         assert current(app) == "q2"  # you 4, the judge 2
+        await settle(pilot, app)
         await pilot.press("2")  # revised to agree: auto-advance goes on in the queue
         assert current(app) == "q4"
         assert app.session.state.items["q2"].human["helpfulness"] == 2

@@ -17,7 +17,7 @@ from sftscope.sessions.state import fold
 from sftscope.sessions.store import load_session
 
 from tests.conftest import run_cli, write_jsonl
-from tests.console_helpers import make_app, wait_until
+from tests.console_helpers import make_app, settle, wait_until
 from tests.fake_engine import FakeEngine
 from tests.test_narrow import screen_text
 
@@ -138,12 +138,16 @@ async def test_a_probe_comes_back_blind_and_never_replaces_the_label(tmp_path: P
     async with app.run_test(size=(80, 24)) as pilot:
         await all_done(app, pilot)
         app.session.record(Judged("q1", "fj", {**LABELS, "helpfulness": 1}))
+        await settle(pilot, app)
         await pilot.press("4", "3", "y", "n")  # q1
         await pilot.press("left")
         assert panel_chosen(app) == [" 4 ", " 3 ", " y ", " n "]  # q1 as itself: labelled
         assert "fj" in str(app.screen.query_one("#scores").render())  # and its judge revealed
-        await pilot.press("right", "5", "5", "y", "y")  # q2
+        await pilot.press("right")
+        await settle(pilot, app)
+        await pilot.press("5", "5", "y", "y")  # q2
         assert app.item_ids[app.index] == "q3"
+        await settle(pilot, app)
         await pilot.press("2", "2", "n", "n")  # q3: the end of the queue, every item is due
         # q1 is back, unannounced, like a fresh item.
         assert app.item_ids[app.index] == "q1"
@@ -154,12 +158,14 @@ async def test_a_probe_comes_back_blind_and_never_replaces_the_label(tmp_path: P
         screen = "\n".join(screen_text(app))
         assert "probe" not in screen.lower()
         assert "Answer" in app.answer.source  # the answer is shown
+        await settle(pilot, app)
         await pilot.press("v", "f")  # no reveal and no flag on a probe: labels stay blind
         assert panel_chosen(app) == [] and not app.session.state.items["q1"].flagged
         await pilot.press("2", "1", "n")
         assert panel_chosen(app) == [" 2 ", " 1 ", " n "]
         await pilot.press("y")  # answered: on as usual, here to the next item due (q2)
         assert app.item_ids[app.index] == "q2" and panel_chosen(app) == []
+        await settle(pilot, app)
         await pilot.press("3")  # half of q2's probe, then quit
         await pilot.press("q")
     header, events, _ = load_session(session)
@@ -192,6 +198,7 @@ async def test_a_probe_comes_back_blind_and_never_replaces_the_label(tmp_path: P
         await pilot.press("enter")
         assert again.item_ids[again.index] == "q2"
         assert panel_chosen(again) == [" 3 "] and again.criterion == 1  # its answer so far
+        await settle(pilot, again)
         await pilot.press("4", "y", "y")
         assert again.item_ids[again.index] == "q3"
         assert panel_chosen(again) == []
@@ -205,8 +212,12 @@ async def test_undo_and_skip_on_a_probe_never_touch_the_original(tmp_path: Path)
     app = make_app(session, engine=FakeEngine(), prompts=prompts(tmp_path, 2), probe_rate=1.0)
     async with app.run_test(size=(80, 24)) as pilot:
         await all_done(app, pilot)
-        await pilot.press("4", "3", "y", "n", "5", "5", "y", "y")
+        await settle(pilot, app)
+        await pilot.press("4", "3", "y", "n")
+        await settle(pilot, app)
+        await pilot.press("5", "5", "y", "y")
         assert app.item_ids[app.index] == "q1" and panel_chosen(app) == []
+        await settle(pilot, app)
         await pilot.press("2")
         await pilot.press("u")  # back to the answer given, the original labels untouched
         assert app.criterion == 0
@@ -225,7 +236,10 @@ async def test_no_probe_at_rate_zero(tmp_path: Path) -> None:
     app = make_app(session, engine=FakeEngine(), prompts=prompts(tmp_path, 2))
     async with app.run_test(size=(80, 24)) as pilot:
         await all_done(app, pilot)
-        await pilot.press("4", "3", "y", "n", "5", "5", "y", "y")
+        await settle(pilot, app)
+        await pilot.press("4", "3", "y", "n")
+        await settle(pilot, app)
+        await pilot.press("5", "5", "y", "y")
         assert app.item_ids[app.index] == "q2"  # the last item: it stays
         assert panel_chosen(app) == [" 5 ", " 5 ", " y ", " y "]
         await pilot.press("q")

@@ -19,7 +19,7 @@ from sftscope.sessions.store import LoadResult, SessionError, SessionStore, load
 from sftscope.tui.widgets import ItemList
 
 from bench.session_scale import write_session
-from tests.console_helpers import make_app, wait_until
+from tests.console_helpers import make_app, settle, wait_until
 from tests.fake_engine import FakeEngine
 
 ITEMS = 2_000
@@ -95,6 +95,7 @@ async def test_item_list_rows_follow_the_state(big_session: Path, tmp_path: Path
         await wait_until(pilot, lambda: app.ready, timeout=60)
         items = app.screen.query_one("#items", ItemList)
         assert "⚑" not in items.render_line(0).text
+        await settle(pilot, app)  # a flag is a label: only on an answer on screen 150 ms
         await pilot.press("f")  # flag the current item (the first)
         await wait_until(pilot, lambda: app.session.state.items["item-00000"].flagged)
         await pilot.pause(0.1)
