@@ -375,3 +375,55 @@ def test_keys_typed_before_the_console_is_up_are_not_votes(tmp_path: Path) -> No
     assert [e["choice"] for e in written] == ["tie"]
     rows = [json.loads(line) for line in run_cli("export", str(target)).stdout.splitlines()]
     assert [r["human"] for r in rows if r.get("human")] == ["tie"]
+
+
+# --- 6. the running line's intervals are the report's ---------------------------------------
+
+
+def report_interval(directory: Path, *extra: str) -> str:
+    """runB's win rate and interval as `sftscope report --format json` gives them."""
+    result = run_cli("report", str(directory), "--format", "json", *extra)
+    assert result.returncode == 0, result.stderr
+    human = json.loads(result.stdout)["comparison"]["groups"][0]["sources"]["human"]
+    low, high = human["win_rate_b_ci"]
+    return f"{human['win_rate_b']:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def mixed_votes(tmp_path: Path) -> Any:
+    a = write_run_session(tmp_path / "runA", {f"q{i}": f"A{i}" for i in range(20)})
+    b = write_run_session(tmp_path / "runB", {f"q{i}": f"B{i}" for i in range(20)})
+    comparison = compare(tmp_path, a, b)
+    for n, pair in enumerate(comparison.state.ordered()):
+        comparison.session.prefer(pair.pair, ("b", "a", "b", "tie")[n % 4])
+    return comparison
+
+
+async def test_the_running_line_shows_the_reports_interval(tmp_path: Path) -> None:
+    app = CompareApp(mixed_votes(tmp_path))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await on_screen(pilot, app)
+        tally = await shows(pilot, app, "n=20", "#tally")
+        await pilot.press("q")
+    line = next(row for row in tally.splitlines() if "runB  W" in row)
+    assert report_interval(tmp_path / "cmp") in line and "resamples" not in line
+    # The check can tell: 200 resamples (the console's count before) give another interval.
+    assert report_interval(tmp_path / "cmp", "--resamples", "200") not in line
+
+
+async def test_fewer_resamples_on_a_large_comparison_are_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compare_app, "TALLY_BUDGET", 20 * 500)  # as if 20 pairs were many
+    app = CompareApp(mixed_votes(tmp_path))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await on_screen(pilot, app)
+        tally = await shows(pilot, app, "n=20", "#tally")
+        await pilot.press("q")
+    line = next(row for row in tally.splitlines() if "runB  W" in row)
+    interval = report_interval(tmp_path / "cmp", "--resamples", "500")
+    assert f"{interval} (500 resamples; report: 2000) n=20" in line
+
+
+def test_the_running_line_uses_the_reports_resamples_up_to_a_thousand_pairs() -> None:
+    assert compare_app.tally_resamples(1000) == 2000
+    assert compare_app.tally_resamples(5000) == 400 and compare_app.tally_resamples(10**6) == 200

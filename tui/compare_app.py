@@ -53,6 +53,11 @@ from textual.worker import Worker, WorkerState
 JUDGE_NICE = 10  # a local judge's threads run below the UI thread, as in the run console
 REVEAL_SECONDS = 0.8  # how long "1 = runA · 2 = runB" stays before the next pair
 TALLY_RESAMPLES = RESAMPLES  # the running line's bootstrap: the same intervals as every report
+# Pairs × resamples one recomputation of the running line may cost (about a second on two
+# cores: 1,000 pairs at 2,000 resamples). Beyond it the line uses fewer resamples, never
+# under TALLY_FLOOR, and says how many next to the interval.
+TALLY_BUDGET = 2_000_000
+TALLY_FLOOR = 200
 TALLY_PAUSE = 0.25  # at most about four recomputations a second, however fast the votes
 WIDE = 110  # from this width the answers sit side by side
 KEY_SETTLE = 0.15  # a vote key sooner than this after the pair appeared was typed ahead
@@ -346,6 +351,7 @@ class CompareApp(Leaving, App[int]):
         self.judging: Any = None  # PairJudging once the judges have started
         self.judges_started = False
         self.summary: Any = None
+        self.tally_resamples = TALLY_RESAMPLES  # what the summary on screen was computed with
         self.stats_warm = False
         self._tally_dirty = False
         self._tally_running = False
@@ -621,9 +627,9 @@ class CompareApp(Leaving, App[int]):
             while self._tally_dirty and not self._session_closed:
                 self._tally_dirty = False
                 records = pair_records(self.comparison.state)  # read here, on the UI thread
-                self.summary = await asyncio.to_thread(
-                    summarize, records, resamples=TALLY_RESAMPLES, seed=seed
-                )
+                resamples = tally_resamples(len(records))
+                self.summary = await asyncio.to_thread(summarize, records, resamples=resamples, seed=seed)
+                self.tally_resamples = resamples
                 self.refresh_tally()
                 await asyncio.sleep(TALLY_PAUSE)
         finally:
@@ -633,7 +639,7 @@ class CompareApp(Leaving, App[int]):
         screen = self.main
         if not screen.query("#tally"):
             return
-        lines = tally_lines(self.summary)
+        lines = tally_lines(self.summary, self.tally_resamples)
         texts = [Text(inert_line(line), no_wrap=True, overflow="ellipsis") for line in lines]
         screen.query_one("#tally", Static).update(Group(*texts))
 
@@ -873,10 +879,21 @@ def warm_statistics() -> None:
         importlib.import_module(name)
 
 
-def tally_lines(summary: Any) -> list[str]:
+def tally_resamples(pairs: int) -> int:
+    """The report's resample count (the same data, the same interval everywhere), unless a
+    recomputation per vote would cost more than TALLY_BUDGET: then fewer (TALLY_FLOOR at
+    least), which the running line says next to its intervals."""
+    if pairs * TALLY_RESAMPLES <= TALLY_BUDGET:
+        return TALLY_RESAMPLES
+    return max(TALLY_FLOOR, TALLY_BUDGET // pairs)
+
+
+def tally_lines(summary: Any, resamples: int = TALLY_RESAMPLES) -> list[str]:
     """The running line: each session's wins, ties and losses from your votes, its win
     rate with the 95% interval ("n too small" below MIN_N), then your agreement with each
-    judge. Two sessions: a line per session; more: a line per pair of sessions."""
+    judge. Two sessions: a line per session; more: a line per pair of sessions. Intervals
+    from fewer resamples than the report's say so: "(200 resamples; report: 2000)"."""
+    fewer = f" ({resamples} resamples; report: {TALLY_RESAMPLES})" if resamples < TALLY_RESAMPLES else ""
     if summary is None:
         return ["counting …"]
     if not summary.groups:
@@ -888,27 +905,29 @@ def tally_lines(summary: Any) -> list[str]:
         if human is None:
             continue
         if single:
-            lines.append(_session_line(group.a, human.wins_a, human.ties, human.wins_b, human, flip=True))
-            lines.append(_session_line(group.b, human.wins_b, human.ties, human.wins_a, human, flip=False))
+            lines.append(_session_line(group.a, human.wins_a, human.ties, human.wins_b, human, True, fewer))
+            lines.append(_session_line(group.b, human.wins_b, human.ties, human.wins_a, human, False, fewer))
         else:
-            lines.append(
-                _session_line(f"{group.b} vs {group.a}", human.wins_b, human.ties, human.wins_a, human, False)
-            )
+            name = f"{group.b} vs {group.a}"
+            lines.append(_session_line(name, human.wins_b, human.ties, human.wins_a, human, False, fewer))
         agreements = []
         for judge, agreement in group.agreement.items():
             prefix = "" if single else f"{group.b} vs {group.a}: "
             if not agreement.n:
                 agreements.append(f"{prefix}you vs {judge}: nothing decided by both yet")
             else:
-                agreements.append(prefix + agreement.line())
+                agreements.append(prefix + agreement.line() + (fewer if agreement.enough else ""))
         if agreements:
             lines.append(" · ".join(agreements))
     return lines
 
 
-def _session_line(name: str, wins: int, ties: int, losses: int, source: Any, flip: bool) -> str:
-    """A line like `runA  W3 T1 L2 · 0.58 [0.30, 0.83] n=6`: the rate is of `name` winning
-    (ties count half); `flip` turns B's win rate (what the statistics give) into A's."""
+def _session_line(
+    name: str, wins: int, ties: int, losses: int, source: Any, flip: bool, fewer: str = ""
+) -> str:
+    """A line like `runA  W3 T1 L2 · 0.58 [0.30, 0.83] n=12`: the rate is of `name` winning
+    (ties count half); `flip` turns B's win rate (what the statistics give) into A's;
+    `fewer` says, right after the interval, that it used fewer resamples than a report."""
     head = f"{name}  W{wins} T{ties} L{losses}"
     if not source.n:
         return f"{head} · no votes yet"
@@ -918,5 +937,5 @@ def _session_line(name: str, wins: int, ties: int, losses: int, source: Any, fli
     ci = source.win_rate_b_ci
     if ci is not None:
         low, high = (1.0 - ci[1], 1.0 - ci[0]) if flip else ci
-        return f"{head} · {rate:.2f} [{low:.2f}, {high:.2f}] n={source.n}"
+        return f"{head} · {rate:.2f} [{low:.2f}, {high:.2f}]{fewer} n={source.n}"
     return f"{head} · {rate:.2f} n={source.n}"
