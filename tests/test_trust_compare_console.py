@@ -9,7 +9,10 @@ checks (a screen-clearing answer, keys typed ahead of the console) run the real
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,7 +29,7 @@ from sftscope.tui.compare_app import KEY_SETTLE, TYPED_AHEAD, CompareApp, ending
 from textual import events as textual_events
 
 from tests.compare_helpers import write_run_session
-from tests.conftest import run_cli
+from tests.conftest import run_cli, write_jsonl
 from tests.console_helpers import wait_until
 from tests.test_compare_console import on_screen, preferences, screen_text, shows, widget_text
 from tests.tmux_helpers import Terminal, wait_gone
@@ -427,3 +430,135 @@ async def test_fewer_resamples_on_a_large_comparison_are_said(
 def test_the_running_line_uses_the_reports_resamples_up_to_a_thousand_pairs() -> None:
     assert compare_app.tally_resamples(1000) == 2000
     assert compare_app.tally_resamples(5000) == 400 and compare_app.tally_resamples(10**6) == 200
+
+
+# --- 12. quitting says what comes next, with this session's path ---------------------------
+
+
+def as_command(line: str) -> list[str]:
+    """A printed `sftscope …` line as the real command (this interpreter, this checkout)."""
+    words = shlex.split(line, comments=True)
+    assert words[0] == "sftscope", line
+    return [sys.executable, "-m", "sftscope.tui.cli", *words[1:]]
+
+
+def run_printed(line: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run_cli(*as_command(line)[3:], cwd=cwd)
+
+
+def printed_steps(term: Terminal) -> tuple[str, dict[str, str]]:
+    """What the pane shows once the console has ended (wrapped lines joined), and the
+    next-step commands by name."""
+    text = term.tmux("capture-pane", "-p", "-J", "-S", "-60", "-t", term.name)
+    found = re.findall(r"^  (resume|report|export|DPO):\s+(sftscope .*)$", text, re.MULTILINE)
+    return text, dict(found)
+
+
+def quit_and_read(term: Terminal) -> tuple[str, dict[str, str]]:
+    term.keys("q")
+    wait_gone(term.pid)
+    deadline = time.monotonic() + 10  # the process is gone; tmux may still be drawing its last lines
+    while "export" not in printed_steps(term)[1] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.2)
+    return printed_steps(term)
+
+
+@tmux
+def test_quitting_the_ab_console_prints_commands_that_work(tmp_path: Path) -> None:
+    words = {"q1": "one", "q2": "two", "q3": "three"}
+    a = write_run_session(tmp_path / "runA", {i: f"Alpha answer {w}." for i, w in words.items()})
+    b = write_run_session(tmp_path / "runB", {i: f"Beta answer {w}." for i, w in words.items()})
+    target = tmp_path / "my runs" / "cmp"  # a space: the printed path must be quoted
+    term = Terminal(compare_command(a, b, target), size=(60, 20))
+    term.tmux("set-option", "-t", term.name, "remain-on-exit", "on")  # keep what it printed
+    try:
+        term.wait_for(lambda s: "pair 1/3" in s and "Beta answer one." in s)
+        time.sleep(KEY_SETTLE + 0.3)
+        term.keys("1")
+        term.wait_for(lambda s: "pair 2/3" in s)
+        text, steps = quit_and_read(term)
+    finally:
+        term.close()
+    quoted = shlex.quote(str(target))
+    assert f"sftscope: comparison saved in {target}" in text
+    assert steps["resume"] == f"sftscope compare --session {quoted}"
+    assert steps["report"] == f"sftscope report {quoted}"
+    assert steps["export"] == f"sftscope export {quoted} --format csv -o pairs.csv"
+    assert steps["DPO"] == f"sftscope export {quoted} --format dpo -o dpo.jsonl"
+    work = tmp_path / "work"
+    work.mkdir()
+    report = run_printed(steps["report"], work)
+    assert report.returncode == 0 and "runA" in report.stdout, report.stderr
+    assert run_printed(steps["export"], work).returncode == 0
+    assert len((work / "pairs.csv").read_text().splitlines()) == 4  # a header and three pairs
+    assert run_printed(steps["DPO"], work).returncode == 0
+    assert len((work / "dpo.jsonl").read_text().splitlines()) == 1  # the one vote
+    # The run console's form would not resume it: the printed one is the one that does.
+    wrong = run_cli("run", "--session", str(target), "--headless")
+    assert wrong.returncode == 2 and "is a comparison" in wrong.stderr
+    again = Terminal(as_command(steps["resume"]))
+    try:
+        again.wait_for(lambda s: "voted 1" in s and "pair 2/3" in s)
+        again.keys("q")
+        wait_gone(again.pid)
+    finally:
+        again.close()
+
+
+def test_the_dpo_step_names_a_system_message_when_the_sessions_differ(tmp_path: Path) -> None:
+    a = write_run_session(tmp_path / "runA", {"q0": "x", "q1": "y"})
+    b = write_run_session(tmp_path / "runB", {"q0": "z", "q1": "w"}, system="Be kind.")
+    comparison = compare(tmp_path, a, b)
+    for pair in comparison.state.ordered():
+        comparison.session.prefer(pair.pair, "b")
+    steps = CompareApp(comparison).next_steps()
+    comparison.close("stopped")
+    dpo = next(line for line in steps if line.startswith("  DPO:")).split(":", 1)[1].strip()
+    assert "--dpo-system none" in dpo
+    assert run_printed(dpo, tmp_path).returncode == 0
+    assert len((tmp_path / "dpo.jsonl").read_text().splitlines()) == 2
+    # Without the flag the same export is refused: the printed line must carry it.
+    bare = run_cli("export", str(tmp_path / "cmp"), "--format", "dpo")
+    assert bare.returncode == 2 and "--dpo-system" in bare.stderr
+    # Sessions with the same system message need no flag.
+    same = CompareApp(make_same(tmp_path)).next_steps()
+    assert not any("--dpo-system" in line for line in same)
+
+
+def make_same(tmp_path: Path) -> Any:
+    a = write_run_session(tmp_path / "sameA", {"q0": "x"}, system="S")
+    b = write_run_session(tmp_path / "sameB", {"q0": "y"}, system="S")
+    return open_comparison(CompareConfig(sources=(str(a), str(b)), session=str(tmp_path / "cmp2")))
+
+
+@tmux
+def test_quitting_the_run_console_prints_commands_that_work(tmp_path: Path, server_url: str) -> None:
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": f"i{n}", "prompt": f"Say {n}."} for n in range(2)])
+    session = tmp_path / "run one"
+    command = [sys.executable, "-m", "sftscope.tui.cli", "run", "--session", str(session)]
+    command += ["--prompts", str(prompts), "--engine", f"openai:{server_url}#m"]
+    term = Terminal(command, size=(80, 24))
+    term.tmux("set-option", "-t", term.name, "remain-on-exit", "on")
+    try:
+        term.wait_for(lambda s: "A steady scripted answer." in s)
+        text, steps = quit_and_read(term)
+    finally:
+        term.close()
+    quoted = shlex.quote(str(session))
+    assert f"sftscope: session saved in {session}" in text
+    assert steps["resume"] == f"sftscope run --session {quoted}"
+    assert steps["report"] == f"sftscope report {quoted}"
+    assert steps["export"] == f"sftscope export {quoted} --format csv -o export.csv"
+    assert "DPO" not in steps
+    work = tmp_path / "work"
+    work.mkdir()
+    assert run_printed(steps["report"], work).returncode == 0
+    assert run_printed(steps["export"], work).returncode == 0
+    assert "i0" in (work / "export.csv").read_text()
+    resumed = run_cli(*as_command(steps["resume"])[3:], "--headless", cwd=work)
+    assert resumed.returncode == 0, resumed.stderr
+    assert str(session) in resumed.stderr
+    # A comparison's resume command does not open a run session.
+    wrong = run_cli("compare", "--session", str(session))
+    assert wrong.returncode == 2 and "run session" in wrong.stderr

@@ -26,7 +26,7 @@ from sftscope.sessions.launch import Launch
 from sftscope.sessions.probes import ProbeBook, ProbePlan, blind_view
 from sftscope.sessions.state import ItemState
 from sftscope.tui.conversation import Conversation, Transcript
-from sftscope.tui.leaving import Leaving
+from sftscope.tui.leaving import Leaving, next_steps
 from sftscope.tui.screens import (
     DISAGREEMENT_KEY,
     MARKDOWN_KEY,
@@ -1151,6 +1151,10 @@ class SftscopeApp(Leaving, App[int]):
         """A signal: stop and close synchronously (Leaving.hang_up)."""
         self.launch.stop()
         self.close_problems = self.launch.store.close(status=status)
+
+    def next_steps(self) -> list[str]:
+        """Printed once the console has closed: resume, report, export this session."""
+        return next_steps(self.launch.directory)
 
     # --- replay ----------------------------------------------------------------------
     async def replay_item(self, state: ItemState) -> None:

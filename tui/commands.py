@@ -82,6 +82,8 @@ def run_console_app(app: Any, saved: str) -> int:
         for problem in app.close_problems:
             print(f"sftscope: error: {inert_line(problem)}", file=sys.stderr)
         print(f"sftscope: {inert_line(saved)}", file=sys.stderr)
+        for line in app.next_steps():  # resume, report, export: the commands, with this path
+            print(line, file=sys.stderr)
         code = int(code or 0)
     sys.stdout.flush()
     sys.stderr.flush()

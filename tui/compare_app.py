@@ -40,7 +40,7 @@ from sftscope.sessions.comparison import Comparison, PairState
 from sftscope.sessions.inert import inert, inert_line
 from sftscope.tui.answer_text import as_markdown, as_raw
 from sftscope.tui.conversation import SHOWN_CHARS
-from sftscope.tui.leaving import Leaving
+from sftscope.tui.leaving import Leaving, next_steps
 from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -853,6 +853,12 @@ class CompareApp(Leaving, App[int]):
         closing = asyncio.gather(*(judge.close() for judge in self.comparison.judges), return_exceptions=True)
         with contextlib.suppress(Exception, asyncio.TimeoutError):
             await asyncio.wait_for(closing, timeout=1.0)
+
+    def next_steps(self) -> list[str]:
+        """Printed once the console has closed: resume, report, export this comparison (DPO
+        rows need --dpo-system when the sessions ran with different system messages)."""
+        differ = len({system or "" for system in self.systems.values()}) > 1
+        return next_steps(self.comparison.directory, comparison=True, systems_differ=differ)
 
     def close_now(self, status: str) -> None:
         """A signal: stop the judges and close synchronously (Leaving.hang_up)."""
