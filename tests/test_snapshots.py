@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import write_jsonl
-from tests.console_helpers import make_app, wait_until
+from tests.console_helpers import make_app, settle, wait_until
 from tests.fake_engine import FakeEngine
 
 
@@ -47,6 +47,7 @@ async def ready(app: Any, pilot: Any) -> None:
     await wait_until(pilot, lambda: app.ready and all(s.status == "done" for s in states()))
     if app.pool.judges:
         await wait_until(pilot, lambda: all(s.judges for s in states()))
+    await settle(pilot, app)  # keys typed ahead of an answer label nothing
     await pilot.press("4", "y")  # helpfulness 4, then instruction_following is not binary: bell
     await pilot.press("3")
     await pilot.pause(0.2)

@@ -491,3 +491,25 @@ async def test_replay_keeps_line_breaks_finish_reason_system_and_is_inert(tmp_pa
         await pilot.pause(0.1)
         assert HAIKU in replay.conversation.raw_text
         await pilot.press("q")
+
+
+async def test_labels_on_an_earlier_answer_show_as_answer_changed(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "s", engine=FakeEngine(), prompts=prompts(tmp_path, 2), ahead=2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.ready and done(app, "q1") and done(app, "q2"))
+        await settle(pilot, app)
+        await pilot.press("4", "3", "y", "n", "left")
+        assert "1/2 scored" in status_line(app)
+        assert "answer changed" not in panel(app)
+        first = app.session.state.items["q1"].response
+        await pilot.press("r")  # a new answer: the labels were given on the old one
+        await wait_until(pilot, lambda: done(app, "q1") and app.session.state.items["q1"].response != first)
+        await pilot.pause(0.1)
+        assert "answer changed since you scored" in panel(app)
+        assert "0/2 scored" in status_line(app)
+        assert app.session.state.items["q1"].human == {}
+        await settle(pilot, app)
+        await pilot.press("5", "5", "y", "y")  # labelled again on this answer
+        await pilot.press("left")
+        assert "answer changed" not in panel(app) and "1/2 scored" in status_line(app)
+        await pilot.press("q")

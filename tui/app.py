@@ -319,8 +319,8 @@ class SftscopeApp(Leaving, App[int]):
         return review.is_finished(state, self.rubric)
 
     def is_scored(self, state: ItemState) -> bool:
-        """Counted as scored in the header: answered and every criterion labelled, not skipped."""
-        return state.status == "done" and review.fully_scored(state, self.rubric)
+        """Counted as scored in the header (review.is_scored): a skip is not a score."""
+        return review.is_scored(state, self.rubric)
 
     def note_failures(self, state: ItemState) -> None:
         """Which judges failed on this item's current answer (their latest verdict is an error)."""
@@ -586,7 +586,11 @@ class SftscopeApp(Leaving, App[int]):
         self._agreement_running = True
         states = list(self.session.state.ordered())  # the list, copied here: the thread only reads
         work = partial(self.compute_agreement, states, self.judge_names[0])
-        self.run_worker(work, thread=True, group="agreement", exit_on_error=False)
+        # A description of our own: textual's default is repr(work), which spells out every
+        # item's state (41 MB and a second on 16,000 items, before the first paint).
+        self.run_worker(
+            work, thread=True, group="agreement", description="running agreement", exit_on_error=False
+        )
 
     def _agreement_due(self) -> None:
         self._agreement_timer = None

@@ -35,6 +35,9 @@ from textual.widgets import Markdown, Static
 SHOWN_CHARS = 24_000
 # Markdown punctuation in a line of the console's own: escaped, so it reads as written.
 _ESCAPE = re.compile(r"[\\`*_{}\[\]()#+\-.!|<>~]")
+# A message whose first line opens a block (a heading, a list, a quote, code, a table, an
+# indented line) starts below its label; any other starts on the label's line.
+_BLOCK_START = re.compile(r"(\s|#|>|[-*+](\s|$)|\d+[.)](\s|$)|```|~~~|\||$)")
 CUT_NOTE = "(shown: the first {shown:,} of {total:,} characters; the whole answer is saved: see export)"
 
 
@@ -92,13 +95,16 @@ class Transcript:
     def message(self, label: str, text: str, *, style: str, quote: bool = False) -> None:
         """A message written by someone else (system, user): kept as written, inert."""
         body = as_markdown(text)
+        inline = not _BLOCK_START.match(body)  # on the label's line, as it always was
         if quote:
             lines = body.split("\n")
-            self.markdown.append("\n".join(f"> {line}" if line else ">" for line in [f"*{label}:*", *lines]))
+            lines = [f"*{label}:* {lines[0]}", *lines[1:]] if inline else [f"*{label}:*", *lines]
+            self.markdown.append("\n".join(f"> {line}" if line else ">" for line in lines))
         else:
-            self.markdown.append(f"**▍{label}**\n\n{body}")
-            if open_fence(body) is not None:
-                self.markdown.append(str(open_fence(body)))
+            self.markdown.append(f"**▍{label}** {body}" if inline else f"**▍{label}**\n\n{body}")
+            fence = open_fence(body)
+            if fence is not None:
+                self.markdown.append(fence)
         self.heading(label, style)
         self.raw.append(as_raw(text))
 

@@ -452,6 +452,9 @@ class ScorePanel(Widget):
         if current is not None and current.description:
             lines.append(Text(inert_line(current.description), style="dim italic"))
         status = Text()
+        if state.stale_labels and not fully_scored(state, rubric):
+            # Labels given on an earlier answer: kept on record, out of every number.
+            status.append("answer changed since you scored  ", style="bold yellow")
         if state.flagged:
             status.append("⚑ flagged  ", style="bold red")
         if state.comment:
