@@ -25,7 +25,14 @@ from sftscope.sessions.prompts import Item
 from sftscope.sessions.session import Session
 from sftscope.sessions.store import SessionStore
 from sftscope.tui import compare_app
-from sftscope.tui.compare_app import KEY_SETTLE, TYPED_AHEAD, CompareApp, ending_text, verdict_text
+from sftscope.tui.compare_app import (
+    KEY_SETTLE,
+    TYPED_AHEAD,
+    CompareApp,
+    ending_text,
+    endings_summary,
+    verdict_text,
+)
 from textual import events as textual_events
 
 from tests.compare_helpers import write_run_session
@@ -133,6 +140,8 @@ def test_finish_reasons_in_words() -> None:
     assert ending_text(("content_filter", 12)) == "ended: content_filter"
     assert ending_text(("\x1b[2Jodd", 1)) == "ended: ␛[2Jodd"
     assert ending_text(("stop", 9)) is None and ending_text(None) is None
+    assert endings_summary([("stop", 3), ("length", 64)]) == "turn 2 cut at 64 tokens"
+    assert endings_summary([("stop", 3), ("stop", 4)]) is None and endings_summary(None) is None
 
 
 async def test_the_system_message_is_shown_each_sides_when_they_differ(tmp_path: Path) -> None:
@@ -562,3 +571,29 @@ def test_quitting_the_run_console_prints_commands_that_work(tmp_path: Path, serv
     # A comparison's resume command does not open a run session.
     wrong = run_cli("compare", "--session", str(session))
     assert wrong.returncode == 2 and "run session" in wrong.stderr
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+async def test_system_lines_and_the_cut_note_fit_small_terminals(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    a = run_session(tmp_path / "runA", {"q0": HAIKU}, finish={"q0": ("length", 64)})
+    b = run_session(tmp_path / "runB", {"q0": "Short."}, system="Be kind.")
+    comparison = compare(tmp_path, a, b)
+    pair = comparison.state.ordered()[0]
+    app = CompareApp(comparison)
+    async with app.run_test(size=size) as pilot:
+        await on_screen(pilot, app)
+        rows = screen_text(app)
+        assert len(rows) == size[1] and max(len(row) for row in rows) <= size[0]
+        prompt = widget_text(app, "#prompt")
+        assert "system 1:" in prompt and "system 2:" in prompt and "question q0" in prompt
+        cut = widget_text(app, pane_of(pair, "a"))
+        # On the pane's border: seen without scrolling, however small the pane.
+        assert "cut at 64 tokens" in cut.splitlines()[-1] and HAIKU.splitlines()[0] in cut
+        assert "cut at" not in widget_text(app, pane_of(pair, "b"))
+        assert "1/2" in rows[-1] and "q quit" in rows[-1]
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: "raw text" in "\n".join(screen_text(app)))
+        await pilot.press("escape")
+        await pilot.press("q")

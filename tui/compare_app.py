@@ -132,6 +132,17 @@ def ending_text(ending: Ending | None) -> str | None:
     return f"ended: {inert_line(reason)}"
 
 
+def endings_summary(endings: Sequence[Ending] | None) -> str | None:
+    """How the answer ended, for the pane's border: the turns that did not stop by
+    themselves ("cut at 64 tokens"; on a multi-turn item "turn 2 cut at 64 tokens")."""
+    if not endings:
+        return None
+    said = [(turn, text) for turn, ending in enumerate(endings, 1) if (text := ending_text(ending))]
+    if len(endings) == 1:
+        return said[0][1] if said else None
+    return " · ".join(f"turn {turn} {text}" for turn, text in said) or None
+
+
 def answer_body(answer: str, *, raw: bool) -> RenderableType:
     """One answer as written: Markdown with every line break kept, or (raw) exactly the
     saved characters; control characters inert either way; bounded like the run console's."""
@@ -215,8 +226,11 @@ class AnswerPane(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(id=f"answer-{self.number}-text", classes="answer-text")
 
-    def show(self, view: RenderableType) -> None:
+    def show(self, view: RenderableType, ending: str | None = None) -> None:
+        """The answer, and on the bottom border how it ended when it did not stop by itself:
+        the line under the answer may be below the fold of a small pane, the border is not."""
         self.query_one(Static).update(view)
+        self.border_subtitle = Text(f" {ending} ", style="bold yellow") if ending else None
         self.scroll_home(animate=False)
 
     def on_focus(self, event: events.Focus) -> None:
@@ -455,8 +469,9 @@ class CompareApp(Leaving, App[int]):
         for number in (1, 2):
             side = pair.side(number)
             answers = pair.answers_a if side == "a" else pair.answers_b
-            view = answer_view(answers, self.endings_of(pair, side), raw=self.raw)
-            screen.query_one(f"#answer-{number}", AnswerPane).show(view)
+            endings = self.endings_of(pair, side)
+            view = answer_view(answers, endings, raw=self.raw)
+            screen.query_one(f"#answer-{number}", AnswerPane).show(view, endings_summary(endings))
 
     def system_of(self, pair: PairState, side: str) -> str | None:
         """The system message the side's session ran with (`--system`), None if none."""
