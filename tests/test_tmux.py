@@ -19,7 +19,6 @@ from tests.tmux_helpers import Terminal, alive
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 
-
 def console_on_server(tmp_path: Path, server_url: str, prompts: Path, session: Path) -> Terminal:
     """The real console in tmux, generating from the threaded scripted server."""
     command = [
@@ -236,3 +235,61 @@ def test_sigterm_while_the_model_loads_restores_the_terminal(tmp_path: Path) -> 
     assert (
         not (session / "session.toml").exists() or "format_version" in (session / "session.toml").read_text()
     )
+
+
+EVIL = "\x1b[2J\x1b[H\x1b[31mFAKE: saved ✓ all items scored\x1b[0m\x1b]0;pwned-title\x07"
+
+
+def evil_session(tmp_path: Path) -> Path:
+    """A session whose answer (and item id) carry escape sequences, generated headless by a
+    scripted engine: what a hostile or broken model can put in a log."""
+    import asyncio
+
+    from sftscope.sessions.config import RunConfig
+    from sftscope.sessions.launch import open_run
+
+    from tests.test_trust_console import Scripted
+
+    prompts = write_jsonl(
+        tmp_path / "p.jsonl",
+        [{"id": "evil\nid", "prompt": "Say \x1b]0;prompt-title\x07hi"}, {"id": "q2", "prompt": "Fine?"}],
+    )
+    directory = tmp_path / "evil"
+    flags = {"session": str(directory), "prompts": str(prompts)}
+
+    async def record() -> None:
+        launch = open_run(RunConfig.build(flags=flags), engine=Scripted({"evil\nid": (EVIL, "stop", 9)}))
+        await launch.start()
+        launch.generator.queue()
+        await launch.generator.run(until_idle=True)
+        await launch.close("stopped")
+
+    asyncio.run(record())
+    return directory
+
+
+def test_escape_sequences_in_an_answer_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    """Replayed in a real pane: the screen is not cleared, the fake line is not drawn at the
+    top left, the pane keeps its title, and the sequences are shown as symbols."""
+    directory = evil_session(tmp_path)
+    term = Terminal([sys.executable, "-m", "sftscope.tui.cli", "replay", str(directory), "--speed", "0"])
+    try:
+        title = term.tmux("display-message", "-p", "-t", term.name, "#{pane_title}").strip()
+        screen = term.wait_for(lambda s: "FAKE" in s and "␛[2J" in s, timeout=60)
+        time.sleep(0.5)
+        screen = term.screen()
+        rows = screen.splitlines()
+        assert rows[0].startswith(" sftscope "), rows[0]  # the status line, not the fake one
+        assert not rows[0].startswith("FAKE") and "FAKE" not in rows[0]
+        assert "␛[2J␛[H␛[31mFAKE" in screen and "␛]0;pwned-title␇" in screen
+        # The id's newline does not break its row: the next item is on the very next row.
+        assert "evil␊id" in rows[1][:20] and "q2" in rows[2][:20], rows[:3]
+        now = term.tmux("display-message", "-p", "-t", term.name, "#{pane_title}").strip()
+        assert "pwned" not in now and "prompt-title" not in now and now == title
+        term.keys("m")  # the raw text: just as inert
+        screen = term.wait_for(lambda s: "raw text" in s, timeout=10)
+        assert screen.splitlines()[0].startswith(" sftscope ") and "␛[2J" in screen
+        assert "pwned" not in term.tmux("display-message", "-p", "-t", term.name, "#{pane_title}")
+        term.keys("q")
+    finally:
+        term.close()
