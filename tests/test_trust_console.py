@@ -350,11 +350,11 @@ class BrokenJudgeEngine(FakeJudgeEngine):
         return "I would rather not say."
 
 
-def judged_app(tmp_path: Path, engine: Any, count: int = 3) -> Any:
+def judged_app(tmp_path: Path, engine: Any, count: int = 3, name: str = "s") -> Any:
     from sftscope.scorers.judge import Judge, JudgeCache, JudgeSpec
     from sftscope.scorers.rubric import DEFAULT_RUBRIC
 
-    app = make_app(tmp_path / "s", engine=FakeEngine(), prompts=prompts(tmp_path, count), ahead=count)
+    app = make_app(tmp_path / name, engine=FakeEngine(), prompts=prompts(tmp_path, count), ahead=count)
     app.pool.judges = [
         Judge(
             JudgeSpec(engine="fake:judge", name="local"),
@@ -367,11 +367,12 @@ def judged_app(tmp_path: Path, engine: Any, count: int = 3) -> Any:
 
 
 async def test_the_header_shows_each_judges_failures_as_they_happen(tmp_path: Path) -> None:
-    app = judged_app(tmp_path, BrokenJudgeEngine())
-    async with app.run_test(size=(100, 24)) as pilot:
+    app = judged_app(tmp_path, BrokenJudgeEngine(), name="a-session-directory-with-a-long-name")
+    async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and all(s.judges for s in app.session.state.items.values()))
         await pilot.pause(0.1)
-        assert "judge local: 3 failed" in status_line(app)
+        # At 80 columns, beside a long directory name: the failures come before the names.
+        assert "judge local: 3 failed" in screen_text(app).splitlines()[0]
         await pilot.press("q")
     (tmp_path / "ok").mkdir()
     healthy = judged_app(tmp_path / "ok", FakeJudgeEngine())

@@ -349,18 +349,21 @@ class SftscopeApp(Leaving, App[int]):
         self.set_status()
 
     def set_status(self, message: str | None = None) -> None:
+        """The header. What matters now (a write error, the count, a failing judge, why a key
+        did nothing) comes first; the model's and the directory's names give way to it on a
+        narrow terminal."""
         if not self.main_screen.query("#status"):
             return
         text = Text()
-        text.append(" sftscope ", style="bold reverse")
-        text.append(f" {inert_line(self.launch.engine.info.model)[:20]} ", style="bold")
-        text.append(f"· {inert_line(self.launch.directory.name)[:30]} ", style="dim")
         if self.session.write_error is not None:
-            text.append(f"· {self.session.write_error} ", style="bold white on red")
+            text.append(f"· {inert_line(self.session.write_error)} ", style="bold white on red")
         if message:
             text.append(f"· {message}", style="yellow")
         elif self.item_ids:
             text.append(f"· {len(self.scored)}/{len(self.item_ids)} scored ")
+            for name, failed in self.judge_failures.items():
+                if failed:  # loud: a judge that fails is seen as it happens, not at the end
+                    text.append(f"· judge {inert_line(name)[:16]}: {len(failed)} failed ", style="bold red")
             if self.generator.live:
                 text.append(f"· generating {len(self.generator.live)} ", style="yellow")
             if self.replay_speed is not None:
@@ -369,16 +372,25 @@ class SftscopeApp(Leaving, App[int]):
                 text.append(f"· judged {len(self.judged)} ", style="dim")
                 if self.pool.judging:
                     text.append(f"({self.pool.judging} running) ", style="dim")
-            for name, failed in self.judge_failures.items():
-                if failed:  # loud: a judge that fails is seen as it happens, not at the end
-                    text.append(f"· judge {inert_line(name)[:16]}: {len(failed)} failed ", style="bold red")
             if self.queue_mode:
                 text.append("· disagreement queue ", style="bold magenta")
             if self.refused_note:
-                text.append(f"· {self.refused_note}", style="bold yellow")
+                text.append(f"· {inert_line(self.refused_note)}", style="bold yellow")
             elif self.status_note:
-                text.append(f"· {self.status_note}", style="green")
-        self.main_screen.query_one("#status", Static).update(text)
+                text.append(f"· {inert_line(self.status_note)}", style="green")
+        head = Text()
+        head.append(" sftscope ", style="bold reverse")
+        room = self.size.width - head.cell_len - text.cell_len
+        model = inert_line(self.launch.engine.info.model)[: max(0, min(20, room - 2))]
+        if model:
+            head.append(f" {model} ", style="bold")
+            room -= len(model) + 2
+        directory = inert_line(self.launch.directory.name)[: max(0, min(30, room - 3))]
+        if len(directory) >= 4:
+            head.append(f"· {directory} ", style="dim")
+        elif model:
+            head.append(" ")
+        self.main_screen.query_one("#status", Static).update(head + text)
 
     # --- the view ------------------------------------------------------------------
     def transcript_for(self, state: ItemState, turns: list[dict[str, Any]], *, streaming: bool) -> Transcript:
