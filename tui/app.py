@@ -280,6 +280,7 @@ class SftscopeApp(Leaving, App[int]):
         self.items_widget.fill(states, self.rubric, self.generator.live)
         first = next((i for i, s in enumerate(states) if not self.is_finished(s)), 0)
         self.ready = True
+        self.sync_probe_rows()  # a resume with probes due: their rows blind from the start
         if self.replay_speed is None:
             self._runner_task = asyncio.create_task(self.generator.run(until_idle=False))
         await self.show(first)
@@ -530,12 +531,9 @@ class SftscopeApp(Leaving, App[int]):
         return review.judge_visible(state, self.rubric, revealed=item_id in self.revealed_items)
 
     def pending_probes(self) -> set[str]:
-        """Items whose probe is due or on screen: shown blind wherever they are reached."""
-        pending = {self.probe} if self.probe is not None else set()
-        if self.probes is not None and self.replay_speed is None:
-            remaining = len(self.item_ids) - len(self.finished)
-            pending.update(self.probes.due(self.session.state.items, remaining))
-        return pending
+        """Items whose probe is due or on screen: shown blind wherever they are reached (the
+        due ones as of the last event: sync_probe_rows, not a pass over the book per call)."""
+        return self._blind_rows | {self.probe} if self.probe is not None else self._blind_rows
 
     def display_state(self, state: ItemState) -> ItemState:
         """The item as it is shown: as a probe (on screen, or due), none of its own labels
@@ -548,9 +546,10 @@ class SftscopeApp(Leaving, App[int]):
     def sync_probe_rows(self) -> None:
         """The item list shows a due probe's row blind too: its labels at a glance would
         give the answer away before it is asked."""
-        if self.probes is None:
+        if self.probes is None or self.replay_speed is not None:
             return
-        pending = self.pending_probes()
+        remaining = len(self.item_ids) - len(self.finished)
+        pending = set(self.probes.due(self.session.state.items, remaining))
         changed = pending ^ self._blind_rows
         self._blind_rows = pending
         for item_id in changed:
@@ -689,6 +688,7 @@ class SftscopeApp(Leaving, App[int]):
             self.notify(inert(event.get("text")), title="sftscope", timeout=12, markup=False)
         elif kind in ("generation", "error", "skip", "regenerate"):
             self.refresh_row(item_id)
+            self.sync_probe_rows()
             if item_id == current:
                 if kind == "regenerate":
                     self.answer_since = None
