@@ -102,6 +102,7 @@ async def test_no_criterion_row_wraps_at_60x20(tmp_path: Path) -> None:
     app = judged_app(tmp_path)
     async with app.run_test(size=(60, 20)) as pilot:
         await all_judged(app, pilot)
+        await pilot.pause(0.2)  # keys typed ahead of an answer's first paint label nothing
         await pilot.press("4", "3")
         await pilot.pause(0.1)
         panel = app.screen.query_one("#scores")
@@ -123,6 +124,7 @@ async def test_revealed_judge_scores_sit_in_your_rows_at_60x20(tmp_path: Path) -
     app = judged_app(tmp_path)
     async with app.run_test(size=(60, 20)) as pilot:
         await all_judged(app, pilot)
+        await pilot.pause(0.2)  # keys typed ahead of an answer's first paint label nothing
         await pilot.press("4", "3", "y", "v")  # q1: the judge says 2, 4, yes, yes
         await pilot.pause(0.1)
         screen = screen_text(app)

@@ -16,6 +16,8 @@ import pytest
 from tests.conftest import run_cli, write_jsonl
 from tests.tmux_helpers import Terminal, alive
 
+SETTLE = 0.3  # past the console's 150 ms (tui.app.SETTLE), with room for a slow pane
+
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 
@@ -79,6 +81,7 @@ def test_kill_9_mid_stream_loses_no_label_shown_as_saved(tmp_path: Path) -> None
     )
     try:
         term.wait_for(streaming_text, timeout=90)
+        time.sleep(SETTLE)  # keys typed ahead of an answer's first paint label nothing
         shown: dict[str, object] = {}
         for key, value in (("4", 4), ("2", 2), ("y", True)):
             term.keys(key)
@@ -117,6 +120,7 @@ def test_sighup_saves_marks_interrupted_and_unlocks(tmp_path: Path, server_url: 
     term = console_on_server(tmp_path, server_url, prompts, session)
     try:
         term.wait_for(lambda s: "0/5 scored" in s and "○ q1" in s)
+        time.sleep(SETTLE)  # keys typed ahead of an answer's first paint label nothing
         term.keys("5")
         term.wait_for(lambda s: "saved ✓" in s)
         started = time.monotonic()
@@ -144,6 +148,7 @@ def test_sigterm_also_saves_and_exits(tmp_path: Path, server_url: str) -> None:
     term = console_on_server(tmp_path, server_url, prompts, session)
     try:
         term.wait_for(lambda s: "○ q1" in s)
+        time.sleep(SETTLE)  # keys typed ahead of an answer's first paint label nothing
         term.keys("n")  # not a binary criterion: nothing saved, a bell
         term.keys("3")
         term.wait_for(lambda s: "saved ✓" in s)
@@ -180,6 +185,7 @@ def test_q_while_streaming_and_judging_is_gone_within_half_a_second(tmp_path: Pa
     )  # fmt: skip
     try:
         term.wait_for(streaming_text, timeout=90)
+        time.sleep(SETTLE)  # keys typed ahead of an answer's first paint label nothing
         term.keys("4")
         term.wait_for(lambda s: "saved ✓" in s)
         term.keys("q")
@@ -201,6 +207,7 @@ def test_ctrl_c_in_the_console_saves_and_marks_interrupted(tmp_path: Path, serve
     term = console_on_server(tmp_path, server_url, prompts, session)
     try:
         term.wait_for(lambda s: "○ q1" in s)
+        time.sleep(SETTLE)  # keys typed ahead of an answer's first paint label nothing
         term.keys("2")
         term.wait_for(lambda s: "saved ✓" in s)
         term.keys("C-c")
