@@ -96,11 +96,16 @@ def test_kill_9_mid_stream_loses_no_label_shown_as_saved(tmp_path: Path) -> None
     finally:
         term.close()
     rows = export(session)
-    assert rows["item1"]["human"] == {"helpfulness": 4, "instruction_following": 2, "harmless": True}
+    # Every label shown as saved is on record, bound to the answer it was given on: that
+    # answer never finished (killed mid-stream), so the labels are kept as stale, never
+    # counted for the answer a resume generates.
+    labels = {"helpfulness": 4, "instruction_following": 2, "harmless": True}
+    assert rows["item1"]["stale_labels"] == labels and rows["item1"]["human"] == {}
     # The killed session resumes: the lock died with the process.
     resumed = run_cli("run", "--headless", "--session", str(session), timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    assert export(session)["item1"]["human"]["helpfulness"] == 4
+    after = export(session)["item1"]
+    assert after["stale_labels"] == labels and after["human"] == {} and after["response"]
 
 
 def _row_has(screen: str, item: str, value: object) -> bool:
@@ -196,7 +201,8 @@ def test_q_while_streaming_and_judging_is_gone_within_half_a_second(tmp_path: Pa
     print(f"figure: q to process gone: {took:.3f}s")
     assert took < 0.5, f"the process took {took:.2f}s to end after q"
     assert 'status = "stopped"' in (session / "session.toml").read_text()
-    assert export(session)["item1"]["human"] == {"helpfulness": 4}
+    # Given while the answer streamed, on an answer quitting left unwritten: kept, as stale.
+    assert export(session)["item1"]["stale_labels"] == {"helpfulness": 4}
 
 
 def test_ctrl_c_in_the_console_saves_and_marks_interrupted(tmp_path: Path, server_url: str) -> None:
