@@ -386,11 +386,10 @@ class SftscopeApp(Leaving, App[int]):
         if model:
             head.append(f" {model} ", style="bold")
             room -= len(model) + 2
-        directory = inert_line(self.launch.directory.name)[: max(0, min(30, room - 3))]
-        if len(directory) >= 4:
+        name = inert_line(self.launch.directory.name)
+        directory = name[: max(0, min(30, room - 3))]
+        if directory == name or len(directory) >= 4:  # whole, or enough of it to recognise
             head.append(f"· {directory} ", style="dim")
-        elif model:
-            head.append(" ")
         self.main_screen.query_one("#status", Static).update(head + text)
 
     # --- the view ------------------------------------------------------------------
@@ -589,6 +588,11 @@ class SftscopeApp(Leaving, App[int]):
         thread, throttled); the panel shows the last figures until the new ones are in."""
         if not self._agreement_stale or self._agreement_running or self._agreement_timer is not None:
             return
+        if self.answer_since is None:
+            # Not before the answer on screen is painted (painted() asks again): the thread
+            # holds the GIL half the time, which delayed the first paint of a 16,000-item
+            # `sftscope replay` by 0.35 s.
+            return
         delay = self._agreement_throttle.wait()
         if delay > 0:
             self._agreement_timer = self.set_timer(delay, self._agreement_due)
@@ -729,6 +733,10 @@ class SftscopeApp(Leaving, App[int]):
         def painted() -> None:
             if self.answer_since is None and self.item_ids[self.index] == item_id:
                 self.answer_since = time.monotonic()
+                state = self.current  # the running agreement waited for this paint
+                visible = state is not None and self.probe is None and self.judge_visible(state)
+                if visible and self.judge_names:
+                    self.request_agreement()
 
         self.call_after_refresh(painted)
 
