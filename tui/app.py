@@ -1203,6 +1203,7 @@ class SftscopeApp(Leaving, App[int]):
             doc, _ = self.body_for(state)
             await self.conversation.show(doc)
             self.update_meta(state)
+        self.answer_on_screen(state.item.id)  # an empty answer too: it is on screen now
 
 
 def warm_statistics() -> None:
