@@ -16,6 +16,7 @@ from typing import Any
 from sftscope.engines.base import Chunk, Generation, GenerationRequest
 from sftscope.sessions.store import load_session
 from sftscope.tui.answer_text import as_markdown
+from textual import events
 
 from tests.conftest import write_jsonl
 from tests.console_helpers import make_app, screen_text, settle, wait_until
@@ -244,17 +245,19 @@ async def test_keys_typed_ahead_of_an_answer_are_not_labels(tmp_path: Path) -> N
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and all(done(app, f"q{i}") for i in (1, 2, 3)))
         await settle(pilot, app)
-        await pilot.press("4", "3", "y", "n")  # q1 fully scored: on to q2 at once
+        await pilot.press("4", "3", "y")
+        typed_ahead = [events.Key("5", "5"), events.Key("5", "5")]  # typed with the n, below
+        await pilot.press("n")  # q1 fully scored: on to q2 at once
         assert app.index == 1
-        await pilot.press("5", "5")  # typed ahead: q2 was on screen for less than 150 ms
+        for key in typed_ahead:  # they reach the console now, q2 just painted
+            app.post_message(key)
+        await pilot.pause(0.1)
         assert app.session.state.items["q2"].human == {}
         assert "key ignored: answer just appeared" in status_line(app)
         await settle(pilot, app)
         await pilot.press("5")  # now it labels
         assert app.session.state.items["q2"].human == {"helpfulness": 5}
-        # A key read before the answer appeared is dropped even if handled later.
-        from textual import events
-
+        # A key read before the answer appeared is dropped even if handled much later.
         early = events.Key("2", "2")
         await pilot.press("right")
         await settle(pilot, app)
@@ -271,9 +274,13 @@ async def test_keys_at_the_first_paint_of_a_streaming_answer_are_dropped(tmp_pat
         tmp_path / "s", engine=FakeEngine(delay=0.05, pieces=40), prompts=prompts(tmp_path, 1), ahead=0
     )
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: app.ready and live_text(app, "q1") != "")
-        await pilot.press("4")
+        await wait_until(pilot, lambda: app.ready)
+        typed_ahead = events.Key("4", "4")  # typed while the answer was loading
+        await wait_until(pilot, lambda: live_text(app, "q1") != "")
+        app.post_message(typed_ahead)  # it reaches the console at the first paint
+        await pilot.pause(0.05)
         assert app.session.state.items["q1"].human == {}
+        assert "key ignored: answer just appeared" in status_line(app)
         await settle(pilot, app)
         await pilot.press("4")  # streaming, but on screen long enough
         assert app.session.state.items["q1"].human == {"helpfulness": 4}
