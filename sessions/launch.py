@@ -28,7 +28,7 @@ from sftscope.sessions.inert import inert_line
 from sftscope.sessions.judging import JudgePool
 from sftscope.sessions.prompts import Item, load_prompt_set
 from sftscope.sessions.session import Session
-from sftscope.sessions.store import SessionError, SessionStore, check_labels, read_header
+from sftscope.sessions.store import SessionError, SessionStore, check_labels, paused_gc, read_header
 from sftscope.sessions.version import VERSION
 
 
@@ -288,7 +288,8 @@ def open_replay(directory: Path, speed: float) -> Launch:
 
     # A session on a read-only disk (or someone else's) still replays; labels are refused.
     header, rubric, session = _open_saved(Path(directory), read_only=not _writable(Path(directory)))
-    engine = ReplaySource(str(directory), speed=speed)
+    # The Session has read and folded the log: the source plays its answers from that fold.
+    engine = ReplaySource(str(directory), speed=speed, state=session.state, header=header)
     params = SamplingParams(**header.get("params", {}))
     return _assemble(session, engine, params, header.get("system"), rubric, directory, resumed=True)
 
@@ -299,7 +300,11 @@ def _open_saved(directory: Path, *, read_only: bool) -> tuple[dict[str, Any], Ru
     rubric = Rubric.from_dict(header["rubric"]) if header.get("rubric") else load_rubric(None)
     store = SessionStore(directory)
     store.open(read_only=read_only)
-    return header, rubric, Session(store)
+    # The fold builds an object or more per event, none in a cycle: a third faster without
+    # the cyclic collector walking them as they pile up (0.1 s of a 16,000-item replay).
+    with paused_gc():
+        session = Session(store)
+    return header, rubric, session
 
 
 @dataclass

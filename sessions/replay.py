@@ -27,7 +27,7 @@ from sftscope.engines.base import (
     GenerationFailed,
     GenerationRequest,
 )
-from sftscope.sessions.state import fold
+from sftscope.sessions.state import SessionState, fold
 from sftscope.sessions.store import SessionError, load_session
 
 PIECES_PER_SECOND = 25  # how finely a replayed answer is cut
@@ -36,14 +36,27 @@ PIECES_PER_SECOND = 25  # how finely a replayed answer is cut
 class ReplaySource:
     capabilities = Capabilities()
 
-    def __init__(self, target: str, *, speed: float = 1.0, **_: Any) -> None:
-
+    def __init__(
+        self,
+        target: str,
+        *,
+        speed: float = 1.0,
+        state: SessionState | None = None,
+        header: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> None:
+        """`state` and `header`: the session already read and folded by whoever opened it
+        (`sftscope replay` opens a Session on the same directory); reading and folding a
+        16,000-item log a second time cost a second before the console's first paint.
+        Without them the session is read here (`--engine replay:DIR` on another run)."""
         directory = Path(target)
-        try:
-            header, events, _warnings = load_session(directory)
-        except SessionError as exc:
-            raise EngineError(str(exc)) from None
-        self.state = fold(events)
+        if state is None or header is None:
+            try:
+                header, events, _warnings = load_session(directory)
+            except SessionError as exc:
+                raise EngineError(str(exc)) from None
+            state = fold(events)
+        self.state = state
         if speed < 0:
             raise EngineError("--speed must be 0 (instant) or more")
         self.speed = speed
