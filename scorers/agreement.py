@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from sftscope.scorers.intervals import MIN_N as MIN_N  # its home is scorers.intervals
 from sftscope.scorers.intervals import RESAMPLES, SEED, proportion_interval
 from sftscope.scorers.intervals import enough as is_enough
+from sftscope.scorers.libraries import import_sklearn
 
 if TYPE_CHECKING:
     import numpy as np
@@ -85,6 +86,7 @@ def cohen_kappa(
     labels = list(categories)
     if len(a) != len(b) or not len(a) or len(labels) < 2:
         return None
+    import_sklearn()
     from sklearn.metrics import cohen_kappa_score
 
     with warnings.catch_warnings():
@@ -307,6 +309,8 @@ def _library_kappa(table: np.ndarray, weights: str | None) -> float | None:
     """scikit-learn's kappa of the table: each occupied cell once, its count as the sample
     weight (the same confusion matrix as the items themselves, in K x K rows)."""
     import numpy as np
+
+    import_sklearn()
     import sklearn
     from sklearn.metrics import cohen_kappa_score
 

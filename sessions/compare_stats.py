@@ -34,6 +34,7 @@ import numpy as np
 from sftscope.scorers.intervals import MIN_N as MIN_N  # below it: "n too small" (the value is kept)
 from sftscope.scorers.intervals import RESAMPLES, SEED, figure_text, proportion_interval
 from sftscope.scorers.intervals import enough as is_enough
+from sftscope.scorers.libraries import import_sklearn
 from sftscope.sessions.inert import inert_line
 
 # Answers closer in length than this many characters count as the same length for the
@@ -549,6 +550,8 @@ def _length_controlled(
     if spread > 0 and _separated(x[keep], y[keep]):
         return None, None, LC_SEPARATED
     from scipy.special import expit
+
+    import_sklearn()
     from sklearn.linear_model import LogisticRegression
 
     # C=inf is no penalty (penalty=None is deprecated from scikit-learn 1.8).
@@ -678,6 +681,7 @@ def _kappas(human: np.ndarray, judge: np.ndarray, weights: Sequence[np.ndarray |
     None where undefined (it warns and returns nan). One warnings and config context for
     the lot: a bootstrap calls this a thousand times, and scikit-learn's own parameter
     checks are a tenth of each call."""
+    import_sklearn()
     import sklearn
     from sklearn.metrics import cohen_kappa_score
 
