@@ -58,8 +58,10 @@ def comparison_rows(events: list[dict[str, Any]] | ComparisonState) -> list[dict
     return rows
 
 
-def comparison_text(rows: list[dict[str, Any]], form: str) -> str:
-    return to_csv(rows, COLUMNS) if form == "csv" else to_jsonl(rows)
+def comparison_text(rows: list[dict[str, Any]], form: str, *, raw: bool = False) -> str:
+    """The pairs as CSV or JSONL; CSV cells are guarded against formulas unless `raw`, as the
+    item export's are (an answer is the model's text, and a spreadsheet would run it)."""
+    return to_csv(rows, COLUMNS, raw=raw) if form == "csv" else to_jsonl(rows)
 
 
 @dataclass(frozen=True)

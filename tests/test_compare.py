@@ -402,3 +402,22 @@ def test_fastchat_prompt_file_and_reference_side_from_the_command_line(
     # "[[B]]" in both orders: whichever is shown second wins, so the verdict is a tie.
     assert {r["judges"]["fc"]["verdict"] for r in rows} == {"tie"}
     assert {(r["judges"]["fc"]["ab"], r["judges"]["fc"]["ba"]) for r in rows} == {("b", "a")}
+
+
+def test_comparison_csv_guards_formula_cells_unless_csv_raw(tmp_path: Path) -> None:
+    import csv
+    import io
+
+    formula = '=HYPERLINK("http://x")'
+    a = write_run_session(tmp_path / "a", {formula: "one", "plain": "two"})
+    b = write_run_session(tmp_path / "b", {formula: "uno", "plain": "dos"})
+    target = tmp_path / "c"
+    assert run_cli("compare", str(a), str(b), "--headless", "--session", str(target)).returncode == 0
+    guarded = run_cli("export", str(target), "--format", "csv")
+    assert guarded.returncode == 0, guarded.stderr
+    items = [row["item"] for row in csv.DictReader(io.StringIO(guarded.stdout))]
+    assert sorted(items) == sorted(["'" + formula, "plain"])
+    raw = run_cli("export", str(target), "--format", "csv", "--csv-raw")
+    assert raw.returncode == 0, raw.stderr
+    items = [row["item"] for row in csv.DictReader(io.StringIO(raw.stdout))]
+    assert sorted(items) == sorted([formula, "plain"])

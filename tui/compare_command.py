@@ -213,4 +213,4 @@ def comparison_export(header: dict[str, Any], events: list[dict[str, Any]], args
         return to_jsonl(rows)
     if getattr(args, "dpo_system", None) is not None:
         raise UsageError("--dpo-system: only with --format dpo")
-    return comparison_text(comparison_rows(state), args.format)
+    return comparison_text(comparison_rows(state), args.format, raw=bool(getattr(args, "csv_raw", False)))
