@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sftscope.scorers.agreement import MIN_N
+from sftscope.scorers.intervals import RESAMPLES, SEED
 from sftscope.scorers.rubric import Criterion, Rubric
 from sftscope.sessions.state import ItemState
 
@@ -210,7 +211,7 @@ class RunningAgreement:
 
 
 def running_agreement(
-    states: Iterable[ItemState], rubric: Rubric, judge: str, *, resamples: int = 200, seed: int = 0
+    states: Iterable[ItemState], rubric: Rubric, judge: str, *, resamples: int = RESAMPLES, seed: int = SEED
 ) -> dict[str, RunningAgreement]:
     """You against `judge`, per likert/binary criterion, as the console shows it while you
     score. Pairs whose judge value is off the rubric's scale (a reply is parsed, not

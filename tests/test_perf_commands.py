@@ -76,6 +76,30 @@ def test_replay_plays_the_answers_of_the_session_it_opened(tmp_path: Path) -> No
         launch.store.close()
 
 
+async def test_headless_replay_folds_the_log_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`replay --headless` folded the log for its transcript and again in the ReplaySource."""
+    from sftscope.sessions import replay, state
+    from sftscope.sessions.store import load_session
+    from sftscope.tui.commands import _print_replay
+
+    write_judged_session(tmp_path / "s", 3)
+    header, events, _ = load_session(tmp_path / "s")
+    folds: list[int] = []
+    real = state.fold
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        folds.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(state, "fold", counted)
+    monkeypatch.setattr(replay, "fold", counted)
+    assert await _print_replay(tmp_path / "s", header, events, 0.0) == 0
+    assert len(folds) == 1
+    assert ANSWER.format(n=2).splitlines()[0] in capsys.readouterr().out
+
+
 def test_a_replay_source_given_only_a_directory_reads_it(tmp_path: Path) -> None:
     """`--engine replay:DIR` on another run: nobody else has read that session."""
     from sftscope.sessions.replay import ReplaySource

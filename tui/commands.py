@@ -127,7 +127,7 @@ async def _print_replay(
     from sftscope.sessions.state import fold
 
     state = fold(events)
-    engine = ReplaySource(str(directory), speed=speed)
+    engine = ReplaySource(str(directory), speed=speed, state=state, header=header)  # one fold
     out = sys.stdout
     system = header.get("system")
     try:
