@@ -31,9 +31,12 @@ class GenerationFailed(Exception):
     status when there was one, so callers decide on it rather than on the text.
     """
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, requests: int = 0) -> None:
         super().__init__(message)
         self.status = status
+        # Requests made before giving up that nobody has counted yet (0: none beyond the one
+        # the caller knows of), so a judge can say how often the server was asked.
+        self.requests = requests
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,9 @@ class Generation:
     seconds: float
     # stop | length | cancelled, or what the server said instead (content_filter, ...)
     finish_reason: str
+    # Requests it took: a server's error or a cut stream asked again counts each time, so a
+    # judge's "attempts" says what the server was asked, not only how often the judge asked.
+    requests: int = 1
 
 
 FINISHED = ("stop", "length")

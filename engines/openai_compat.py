@@ -235,7 +235,9 @@ class OpenAIClient:
                 retriable = False
             if not retriable or attempt >= retries:
                 tries = f" after {attempt + 1} attempts" if attempt else ""
-                raise GenerationFailed(f"{url}: {error}{tries}", status=status) from None
+                raise GenerationFailed(
+                    f"{url}: {error}{tries}", status=status, requests=attempt + 1
+                ) from None
             await asyncio.sleep(self.backoff(attempt, retry_after))
             attempt += 1
 
@@ -337,23 +339,25 @@ class OpenAIEngine:
             payload["response_format"] = structured_format(self.structured_output, schema)
         return payload
 
-    async def _open(self, payload: dict[str, Any], schema: dict[str, Any] | None) -> Any:
-        """Open the stream. Structured output is negotiated once per engine: the first
-        request that needs it finds the form the server takes while the others wait,
-        so concurrent judgments never each probe (and downgrade) on their own."""
+    async def _open(self, payload: dict[str, Any], schema: dict[str, Any] | None, state: _StreamState) -> Any:
+        """Open the stream, counting its requests on `state`. Structured output is
+        negotiated once per engine: the first request that needs it finds the form the
+        server takes while the others wait, so concurrent judgments never each probe (and
+        downgrade) on their own."""
         if schema is not None and not self.structured_confirmed:
             async with self._negotiating:
                 if not self.structured_confirmed:
-                    return await self._negotiate(payload, schema)
+                    return await self._negotiate(payload, schema, state)
         if schema is not None:
             if self.structured_output is None:
                 payload.pop("response_format", None)
             else:
                 payload["response_format"] = structured_format(self.structured_output, schema)
-        response, _attempts = await self.client.open_stream("/chat/completions", payload)
+        response, attempts = await self.client.open_stream("/chat/completions", payload)
+        state.requests += attempts
         return response
 
-    async def _negotiate(self, payload: dict[str, Any], schema: dict[str, Any]) -> Any:
+    async def _negotiate(self, payload: dict[str, Any], schema: dict[str, Any], state: _StreamState) -> Any:
         """Try each form of structured output in turn, then plain text (parsed all the same).
 
         A 4xx refuses a form at once; a 500 (llama.cpp server's way of refusing) is asked
@@ -364,16 +368,18 @@ class OpenAIEngine:
             if self.structured_output is None:
                 payload.pop("response_format", None)
                 self.structured_confirmed = True
-                response, _attempts = await self.client.open_stream("/chat/completions", payload)
+                response, attempts = await self.client.open_stream("/chat/completions", payload)
+                state.requests += attempts
                 return response
             payload["response_format"] = structured_format(self.structured_output, schema)
             try:
-                response, _attempts = await self.client.open_stream(
+                response, attempts = await self.client.open_stream(
                     "/chat/completions", payload, fail_fast=REFUSALS
                 )
             except GenerationFailed as exc:
                 if exc.status not in REFUSALS:
                     raise
+                state.requests += exc.requests
                 if exc.status not in REFUSALS_AT_ONCE and not asked_again:
                     asked_again = True
                     await asyncio.sleep(self.client.backoff(0))
@@ -383,6 +389,7 @@ class OpenAIEngine:
                 later = forms[forms.index(self.structured_output) + 1 :]
                 self.structured_output = later[0] if later else None  # None: plain text
                 continue
+            state.requests += attempts
             self.structured_confirmed = True
             return response
 
@@ -396,16 +403,21 @@ class OpenAIEngine:
         slots = server_slots(self.client.base_url)
         started = time.monotonic()
         attempt = overlaps = 0
+        requests = 0  # over every attempt: a cut stream asked again is one more request
         try:
             while True:
                 async with self.client.semaphore:
                     seen = await slots.acquire()
                     try:
-                        state = _StreamState(started)
+                        state = _StreamState(started, requests)
                         try:
                             async for chunk in self._attempt(payload, schema, request.key, state):
                                 yield chunk
+                        except GenerationFailed as exc:
+                            made = state.requests + exc.requests  # earlier ones and its own
+                            raise GenerationFailed(str(exc), status=exc.status, requests=made) from None
                         except StreamCut as cut:
+                            requests = state.requests
                             overlapping = slots.active
                             lowered = slots.lower(seen, overlapping) if overlapping > 1 else None
                             reason = str(cut)
@@ -426,7 +438,9 @@ class OpenAIEngine:
                     attempt += 1
                 else:
                     tries = attempt + overlaps + 1
-                    raise GenerationFailed(f"{self.client.base_url}: {reason} ({tries} attempts)")
+                    raise GenerationFailed(
+                        f"{self.client.base_url}: {reason} ({tries} attempts)", requests=requests
+                    )
                 yield Chunk(reset=True, notice=notice)
                 await asyncio.sleep(self.client.backoff(attempt))
         finally:
@@ -443,7 +457,7 @@ class OpenAIEngine:
         """One request: stream its text into `state`; raise StreamCut when it ends unfinished."""
         import aiohttp
 
-        response = await self._open(payload, schema)
+        response = await self._open(payload, schema, state)
         try:
             kind = response.content_type or ""
             if kind == "application/json":
@@ -478,8 +492,9 @@ class OpenAIEngine:
 class _StreamState:
     """What one attempt has received so far."""
 
-    def __init__(self, started: float) -> None:
+    def __init__(self, started: float, requests: int = 0) -> None:
         self.started = started
+        self.requests = requests  # made so far for this answer, earlier attempts included
         self.text: list[str] = []
         self.tokens = 0
         self.usage_tokens: int | None = None
@@ -545,6 +560,7 @@ class _StreamState:
             ttft=self.ttft,
             seconds=seconds,
             finish_reason=finish,
+            requests=max(1, self.requests),
         )
 
 

@@ -652,7 +652,10 @@ class Judge:
 
     # --- asking ----------------------------------------------------------------
     async def ask(self, messages: list[dict[str, str]], key: tuple[str, int]) -> tuple[str, str, int]:
-        """The raw reply and finish reason; retries timeouts with backoff and jitter."""
+        """The raw reply, its finish reason and the requests it took; retries timeouts with
+        backoff and jitter. The count is what the judge's server was asked (the engine's own
+        retries of an HTTP error or a cut stream included), so a judgment that needed three
+        requests says 3, not 1."""
         from sftscope.engines.base import GenerationFailed
 
         request = GenerationRequest(
@@ -661,19 +664,20 @@ class Judge:
             key=key,
             constraint=self.constraint,
         )
-        attempt = 0
+        attempt = requests = 0
         while True:
             attempt += 1
             try:
                 final = await asyncio.wait_for(self._collect(request), timeout=self.spec.timeout)
-                return final.text, final.finish_reason, attempt
+                return final.text, final.finish_reason, requests + max(1, final.requests)
             except asyncio.TimeoutError:
                 self._engine.cancel(key)
                 error = f"timed out after {self.spec.timeout:g}s"
+                requests += 1
             except GenerationFailed as exc:
-                raise JudgeFailed(str(exc), attempt) from None
+                raise JudgeFailed(str(exc), requests + max(1, exc.requests)) from None
             if attempt > self.spec.retries:
-                raise JudgeFailed(f"{error} ({attempt} attempts)", attempt)
+                raise JudgeFailed(f"{error} ({attempt} attempts)", requests)
             await asyncio.sleep(backoff_delay(attempt, base=0.5, cap=10.0))
 
     async def _collect(self, request: GenerationRequest) -> Any:

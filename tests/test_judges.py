@@ -435,3 +435,18 @@ async def test_a_cut_judge_stream_is_asked_again_not_parsed_as_empty(
     await judge.close()
     assert event["error"] is None and event["scores"]["helpfulness"] == 4
     assert len(server.requests) == 2
+    assert event["attempts"] == 2  # the cut stream was a request too
+
+
+async def test_a_judgments_attempts_count_the_servers_requests(
+    server: ScriptedServer, tmp_path: Path
+) -> None:
+    """An HTTP error retried by the engine is a request the judge's `attempts` counts: 503
+    then a verdict is 2; failing every time is as many as the server saw."""
+    event = await verdict(server, tmp_path, {"status": 503}, {"text": GOOD})
+    assert event["error"] is None and event["attempts"] == 2 == len(server.requests)
+    server.requests.clear()
+    server.default = {"status": 503}
+    event = await verdict(server, tmp_path / "uncached", retries=2)
+    assert event["scores"] is None and "503" in event["error"]
+    assert event["attempts"] == 3 == len(server.requests)

@@ -265,9 +265,9 @@ async def test_http_500_is_retried_and_a_timeout_counts_an_attempt(
         result = await judge.judge_pair(pair())
     finally:
         await judge.close()
-    # The engine asked again after the 500 (3 requests); the judge made one ask per order.
+    # The engine asked again after the 500: 3 requests, and the pair's attempts say so.
     assert len(server.requests) == 3
-    assert (result.verdict, result.error, result.attempts) == ("a", None, 2)
+    assert (result.verdict, result.error, result.attempts) == ("a", None, 3)
 
     server.requests.clear()
     server.script = [{"text": "[[A]]", "stall_after": 0, "stall": 2}, {"text": "[[A]]"}, {"text": "[[B]]"}]
