@@ -63,7 +63,7 @@ def serve(port_queue: multiprocessing.Queue, capacity: int, latency: float) -> N
 async def judge_all(url: str, items: int, capacity: int) -> tuple[float, float]:
     from sftscope.scorers.judge import Judge, JudgeCache, JudgeSpec
     from sftscope.scorers.rubric import DEFAULT_RUBRIC
-    from sftscope.sessions.state import fold
+    from sftscope.sessions.core.state import fold
 
     events = []
     for number in range(items):

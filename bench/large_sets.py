@@ -54,8 +54,8 @@ def headless(items: int, work: Path) -> float:
 def write_session(directory: Path, count: int) -> None:
     """A session with `count` answered items, written through the real store."""
     from sftscope.scorers.rubric import DEFAULT_RUBRIC
-    from sftscope.sessions.prompts import Item
-    from sftscope.sessions.store import SessionStore
+    from sftscope.sessions.core.item import Item
+    from sftscope.sessions.core.store import SessionStore
 
     store = SessionStore(directory)
     store.open(

@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sftscope.engines.base import SamplingParams
 from sftscope.engines.llama import LlamaEngine, default_threads
 from sftscope.engines.registry import bundled_model_path
-from sftscope.sessions.generator import Generator
-from sftscope.sessions.prompts import load_prompt_set
-from sftscope.sessions.session import Session
-from sftscope.sessions.store import SessionStore
+from sftscope.sessions.core.session import Session
+from sftscope.sessions.core.store import SessionStore
+from sftscope.sessions.run.generator import Generator
+from sftscope.sessions.run.prompts import load_prompt_set
 
 
 async def measure(model: Path, items: list, max_tokens: int, n_ctx: int, rounds: int) -> dict:

@@ -76,10 +76,10 @@ def write_session(directory: Path, count: int, seed: int = 0) -> None:
     the human and the judges agree in part and the judges favour longer answers a little:
     the report has real work to do on every statistic."""
     from sftscope.scorers.rubric import DEFAULT_RUBRIC
-    from sftscope.sessions.events import Checked, Generated, Judged, Probed, Scored
-    from sftscope.sessions.prompts import Item
-    from sftscope.sessions.session import Session
-    from sftscope.sessions.store import SessionStore
+    from sftscope.sessions.core.events import Checked, Generated, Judged, Probed, Scored
+    from sftscope.sessions.core.item import Item
+    from sftscope.sessions.core.session import Session
+    from sftscope.sessions.core.store import SessionStore
 
     rng = random.Random(seed)
     store = SessionStore(directory)
@@ -189,7 +189,7 @@ def time_report(directory: Path, runs: int) -> list[float]:
     import scipy.stats  # noqa: F401
     import sklearn.metrics  # noqa: F401
     import threadpoolctl  # noqa: F401
-    from sftscope.sessions.report_data import build_report
+    from sftscope.sessions.report.document import build_report
 
     took = []
     for _ in range(runs):

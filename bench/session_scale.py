@@ -74,8 +74,8 @@ def write_session(directory: Path, count: int) -> None:
     """A finished, fully scored session of `count` items, written through the real store:
     item, generation, four scores, then a judge (even items) or a checks event (odd)."""
     from sftscope.scorers.rubric import DEFAULT_RUBRIC
-    from sftscope.sessions.prompts import Item
-    from sftscope.sessions.store import SessionStore
+    from sftscope.sessions.core.item import Item
+    from sftscope.sessions.core.store import SessionStore
 
     store = SessionStore(directory)
     store.open(

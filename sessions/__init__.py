@@ -1,4 +1,7 @@
-"""What happened: prompt sets in, the event log out, the Session, Generator and JudgePool, replay and exports.
+"""What happened: the event log and its writer, runs, replay, comparisons and reports.
 
-Nothing here imports a UI toolkit or a model library at module level.
+core/ (the log: events, store, fold, the Session writer), run/ (a run's lifecycle: config,
+launch, prompts, generator, judging, replay, probes, review, export), compare/ (comparisons
+of run sessions) and report/ (the report document and its layout). compare and report are
+built on core. Nothing here imports a UI toolkit or a model library at module level.
 """

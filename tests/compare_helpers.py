@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sftscope.sessions.events import Generated
-from sftscope.sessions.prompts import Item
-from sftscope.sessions.session import Session
-from sftscope.sessions.store import SessionStore
+from sftscope.sessions.core.events import Generated
+from sftscope.sessions.core.item import Item
+from sftscope.sessions.core.session import Session
+from sftscope.sessions.core.store import SessionStore
 
 
 def write_run_session(

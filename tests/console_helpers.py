@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sftscope.sessions.config import RunConfig
-from sftscope.sessions.launch import open_run
+from sftscope.sessions.run.config import RunConfig
+from sftscope.sessions.run.launch import open_run
 from sftscope.tui.app import SftscopeApp
 
 

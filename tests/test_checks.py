@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sftscope.scorers import ifeval
 from sftscope.scorers.checks import CheckError, evaluate_item, run_check
-from sftscope.sessions.prompts import Item
+from sftscope.sessions.core.item import Item
 
 # (instruction, kwargs, a response that follows it, one that does not)
 CASES = [

@@ -41,16 +41,16 @@ def test_core_modules_import_no_ui_and_no_model_library() -> None:
         "sftscope.engines.llama",
         "sftscope.engines.hf",
         "sftscope.engines.openai_compat",
-        "sftscope.sessions.replay",
+        "sftscope.sessions.run.replay",
         "sftscope.engines.threaded",
-        "sftscope.sessions.store",
-        "sftscope.sessions.session",
-        "sftscope.sessions.generator",
-        "sftscope.sessions.judging",
-        "sftscope.sessions.launch",
-        "sftscope.sessions.prompts",
-        "sftscope.sessions.export",
-        "sftscope.sessions.state",
+        "sftscope.sessions.core.store",
+        "sftscope.sessions.core.session",
+        "sftscope.sessions.run.generator",
+        "sftscope.sessions.run.judging",
+        "sftscope.sessions.run.launch",
+        "sftscope.sessions.run.prompts",
+        "sftscope.sessions.run.export",
+        "sftscope.sessions.core.state",
     ]
     code = (
         "import importlib, sys\n"
@@ -289,7 +289,7 @@ def test_resume_refuses_a_different_engine_or_prompts(tmp_path: Path, server_url
 
 
 def test_locked_session_exits_2(tmp_path: Path, server_url: str) -> None:
-    from sftscope.sessions.store import SessionStore
+    from sftscope.sessions.core.store import SessionStore
 
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "one"}])
     session = tmp_path / "s"
@@ -378,7 +378,7 @@ def test_shared_sets_run_headless_against_a_server(tmp_path: Path, server_url: s
 
 
 def test_replay_headless_prints_transcripts_and_scores(tmp_path: Path, server_url: str) -> None:
-    from sftscope.sessions.store import SessionStore
+    from sftscope.sessions.core.store import SessionStore
 
     prompts = write_jsonl(
         tmp_path / "p.jsonl",
@@ -411,8 +411,8 @@ def test_replay_headless_prints_transcripts_and_scores(tmp_path: Path, server_ur
 
 
 def test_judges_from_config_tables(tmp_path: Path) -> None:
-    from sftscope.sessions.config import ConfigError as UsageError
-    from sftscope.sessions.config import load_config
+    from sftscope.sessions.run.config import ConfigError as UsageError
+    from sftscope.sessions.run.config import load_config
 
     config = tmp_path / "run.toml"
     config.write_text(
@@ -492,7 +492,7 @@ def test_a_config_that_is_not_a_toml_file_exits_2(tmp_path: Path) -> None:
 
 
 def test_every_setting_has_a_type_rule() -> None:
-    from sftscope.sessions.config import SETTING_RULES, SETTINGS
+    from sftscope.sessions.run.config import SETTING_RULES, SETTINGS
 
     assert set(SETTINGS) <= set(SETTING_RULES)  # [[judges]] tables are checked by JudgeSpec
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from compare_helpers import write_run_session
 from conftest import run_cli
-from sftscope.sessions.compare_export import DpoError, DpoOptions, comparison_rows, dpo_rows
-from sftscope.sessions.comparison import CompareConfig, CompareError, open_comparison
-from sftscope.sessions.events import Generated, Regenerated
-from sftscope.sessions.session import Session
-from sftscope.sessions.store import SessionStore, load_session
+from sftscope.sessions.compare.comparison import CompareConfig, CompareError, open_comparison
+from sftscope.sessions.compare.export import DpoError, DpoOptions, comparison_rows, dpo_rows
+from sftscope.sessions.core.events import Generated, Regenerated
+from sftscope.sessions.core.session import Session
+from sftscope.sessions.core.store import SessionStore, load_session
 
 
 def one_line_error(result: Any, *needles: str) -> None:
@@ -204,7 +204,7 @@ def test_dpo_rows_in_trl_formats(tmp_path: Path) -> None:
 
 
 def test_dpo_rows_by_judge_and_by_agreement(tmp_path: Path) -> None:
-    from sftscope.sessions.events import PairJudged
+    from sftscope.sessions.core.events import PairJudged
 
     a, b = two_sessions(tmp_path, n=4)
     target = tmp_path / "c"

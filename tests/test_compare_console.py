@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 from sftscope.scorers.judge import JudgeSpec
-from sftscope.sessions.comparison import CompareConfig, open_comparison
+from sftscope.sessions.compare.comparison import CompareConfig, open_comparison
 from sftscope.tui import compare_app
 from sftscope.tui.compare_app import KEY_SETTLE, REVEAL_SECONDS, CompareApp
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from sftscope.scorers.agreement import agreement, cohen_kappa
 from sftscope.scorers.intervals import wilson_interval
-from sftscope.sessions.compare_stats import (
+from sftscope.sessions.compare.stats import (
     MIN_N,
     JudgeRecord,
     PairRecord,

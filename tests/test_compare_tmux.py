@@ -99,7 +99,7 @@ def test_sigterm_saves_the_votes_and_marks_the_comparison_interrupted(tmp_path: 
     assert not alive(term.pid) and took < 5
     assert 'status = "interrupted"' in (target / "session.toml").read_text()
     assert exported(target)["q1"]["human"] == "both_bad"
-    from sftscope.sessions.store import SessionStore
+    from sftscope.sessions.core.store import SessionStore
 
     store = SessionStore(target)
     store.open()  # the lock was released

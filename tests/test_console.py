@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
-from sftscope.sessions.export import export_rows
-from sftscope.sessions.store import load_session
+from sftscope.sessions.core.store import load_session
+from sftscope.sessions.run.export import export_rows
 
 from tests.conftest import write_jsonl
 from tests.console_helpers import make_app, settle, wait_until
@@ -190,7 +190,7 @@ async def test_remapped_keys_from_the_rubric(tmp_path: Path) -> None:
 
 
 async def test_replay_streams_recorded_answers_and_labels_go_on(tmp_path: Path) -> None:
-    from sftscope.sessions.launch import open_replay
+    from sftscope.sessions.run.launch import open_replay
     from sftscope.tui.app import SftscopeApp
 
     session = tmp_path / "s"
@@ -336,8 +336,8 @@ async def test_an_engine_that_cannot_start_exits_with_its_error(tmp_path: Path) 
     """Regression: the console used to hang on a blank screen when the model failed to load."""
     import time
 
-    from sftscope.sessions.config import RunConfig
-    from sftscope.sessions.launch import open_run
+    from sftscope.sessions.run.config import RunConfig
+    from sftscope.sessions.run.launch import open_run
     from sftscope.tui.app import SftscopeApp
 
     config = RunConfig.build(flags={"session": str(tmp_path / "s"), "engine": "openai:http://127.0.0.1:9/v1"})

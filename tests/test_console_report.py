@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from sftscope.scorers.agreement import MIN_N
-from sftscope.sessions import review
-from sftscope.sessions.events import Judged
+from sftscope.sessions.core.events import Judged
+from sftscope.sessions.run import review
 from sftscope.tui.app import Throttle
 
 from tests.conftest import write_jsonl
@@ -156,7 +156,7 @@ async def open_palette_entry(pilot: Any, name: str) -> None:
 
 
 async def test_palette_report_screen_scrolls_and_escape_closes(tmp_path: Path, monkeypatch: Any) -> None:
-    import sftscope.sessions.report_data as report_data
+    import sftscope.sessions.report.document as report_data
 
     release = threading.Event()
     build = report_data.build_report
@@ -210,7 +210,7 @@ async def test_palette_writes_report_html_and_says_where(tmp_path: Path) -> None
 
 
 async def test_a_report_that_cannot_be_made_says_why(tmp_path: Path, monkeypatch: Any) -> None:
-    import sftscope.sessions.report_data as report_data
+    import sftscope.sessions.report.document as report_data
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise report_data.ReportError("s: not a session")

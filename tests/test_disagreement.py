@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from sftscope.scorers.rubric import DEFAULT_RUBRIC, Criterion, Rubric
-from sftscope.sessions import review
-from sftscope.sessions.events import Generated, ItemAdded, Judged, Scored
-from sftscope.sessions.state import ItemState, fold
+from sftscope.sessions.core.events import Generated, ItemAdded, Judged, Scored
+from sftscope.sessions.core.state import ItemState, fold
+from sftscope.sessions.run import review
 
 from tests.conftest import write_jsonl
 from tests.console_helpers import make_app, settle, wait_until

@@ -20,13 +20,13 @@ from sftscope.engines.retry import backoff_delay
 from sftscope.scorers import judge as judge_module
 from sftscope.scorers.judge import Judge, JudgeCache, JudgeInput, JudgeSpec
 from sftscope.scorers.rubric import DEFAULT_RUBRIC
-from sftscope.sessions.config import RunConfig
-from sftscope.sessions.generator import Generator
-from sftscope.sessions.launch import _batch_size
-from sftscope.sessions.prompts import Item
-from sftscope.sessions.replay import ReplaySource
-from sftscope.sessions.session import Session
-from sftscope.sessions.store import SessionStore
+from sftscope.sessions.core.item import Item
+from sftscope.sessions.core.session import Session
+from sftscope.sessions.core.store import SessionStore
+from sftscope.sessions.run.config import RunConfig
+from sftscope.sessions.run.generator import Generator
+from sftscope.sessions.run.launch import _batch_size
+from sftscope.sessions.run.replay import ReplaySource
 
 from tests.fake_engine import FakeEngine, FakeJudgeEngine
 
@@ -252,7 +252,7 @@ def test_digests_and_judgments_share_one_cache_directory(
 
 # --- one transcript: what the model is sent and what an export shows ---------------------
 def test_the_transcript_and_the_next_request_are_built_by_one_method() -> None:
-    from sftscope.sessions.state import ItemState
+    from sftscope.sessions.core.state import ItemState
 
     item = Item(id="q", turns=["t1", "t2"], prefix=[{"role": "user", "content": "earlier"}], form="mt-bench")
     state = ItemState(item, 0)

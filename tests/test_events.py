@@ -6,8 +6,8 @@ import dataclasses
 import json
 
 import pytest
-from sftscope.sessions import events
-from sftscope.sessions.events import KINDS, SCHEMA, Generated, Judged, Scored, Skipped, problem
+from sftscope.sessions.core import events
+from sftscope.sessions.core.events import KINDS, SCHEMA, Generated, Judged, Scored, Skipped, problem
 
 
 def example(kind: type[events.Event]) -> events.Event:

@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from sftscope.sessions.export import COLUMNS
+from sftscope.sessions.run.export import COLUMNS
 
 from tests.conftest import ROOT, run_cli, run_headless, write_jsonl
 
@@ -29,7 +29,7 @@ def readme_columns() -> list[str]:
 
 
 def test_csv_and_jsonl_have_every_readme_column(tmp_path: Path, server_url: str) -> None:
-    from sftscope.sessions.store import SessionStore
+    from sftscope.sessions.core.store import SessionStore
 
     prompts = write_jsonl(
         tmp_path / "p.jsonl",

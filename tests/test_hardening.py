@@ -215,7 +215,7 @@ def test_a_header_that_is_not_utf8_or_cut_short_is_one_line(finished_session: Pa
 
 
 def test_a_session_closed_before_its_model_loaded_writes_no_half_header(tmp_path: Path) -> None:
-    from sftscope.sessions.store import SessionStore
+    from sftscope.sessions.core.store import SessionStore
 
     store = SessionStore(tmp_path / "s")
     store.open(create=True)  # as a run does before the model has loaded
@@ -264,7 +264,7 @@ def test_a_full_disk_pauses_generation_then_it_goes_on(tmp_path: Path) -> None:
 async def test_the_console_never_shows_saved_for_a_label_that_is_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sftscope.sessions.store as store_module
+    import sftscope.sessions.core.store as store_module
 
     real_write = os.write
     full = {"on": False}

@@ -13,7 +13,7 @@ import pytest
 from sftscope.scorers.judge import Judge, JudgeCache, JudgeSpec, load_template
 from sftscope.scorers.rubric import DEFAULT_RUBRIC, Criterion
 from sftscope.scorers.verdicts import VerdictError, combine_pair, parse_pair, parse_rating, parse_rubric_json
-from sftscope.sessions.state import fold
+from sftscope.sessions.core.state import fold
 
 from tests.conftest import ScriptedServer, run_cli, serve_in_thread, write_jsonl
 
@@ -390,8 +390,8 @@ def test_judge_max_tokens_and_retries_reach_the_server_and_survive_resume(tmp_pa
     """[[judges]] max_tokens is sent and kept on resume; retries bound the HTTP attempts."""
     import asyncio
 
-    from sftscope.sessions.config import RunConfig, load_config
-    from sftscope.sessions.launch import open_run
+    from sftscope.sessions.run.config import RunConfig, load_config
+    from sftscope.sessions.run.launch import open_run
 
     engine_server = ScriptedServer()
     engine_server.default = {"text": "An answer."}

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 from sftscope.scorers.rubric import DEFAULT_RUBRIC
-from sftscope.sessions.prompts import Item
-from sftscope.sessions.store import SessionStore
+from sftscope.sessions.core.item import Item
+from sftscope.sessions.core.store import SessionStore
 
 from tests.console_helpers import wait_until
 
@@ -65,7 +65,7 @@ def write_judged_session(directory: Path, count: int) -> None:
 def test_replay_plays_the_answers_of_the_session_it_opened(tmp_path: Path) -> None:
     """`sftscope replay` read and folded a 16,000-item log twice (the Session, then the
     ReplaySource): a second before the first paint. The source now plays the Session's fold."""
-    from sftscope.sessions.launch import open_replay
+    from sftscope.sessions.run.launch import open_replay
 
     write_judged_session(tmp_path / "s", 3)
     launch = open_replay(tmp_path / "s", 0.0)
@@ -80,8 +80,9 @@ async def test_headless_replay_folds_the_log_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`replay --headless` folded the log for its transcript and again in the ReplaySource."""
-    from sftscope.sessions import replay, state
-    from sftscope.sessions.store import load_session
+    from sftscope.sessions.core import state
+    from sftscope.sessions.core.store import load_session
+    from sftscope.sessions.run import replay
     from sftscope.tui.commands import _print_replay
 
     write_judged_session(tmp_path / "s", 3)
@@ -102,7 +103,7 @@ async def test_headless_replay_folds_the_log_once(
 
 def test_a_replay_source_given_only_a_directory_reads_it(tmp_path: Path) -> None:
     """`--engine replay:DIR` on another run: nobody else has read that session."""
-    from sftscope.sessions.replay import ReplaySource
+    from sftscope.sessions.run.replay import ReplaySource
 
     write_judged_session(tmp_path / "s", 2)
     source = ReplaySource(str(tmp_path / "s"), speed=0.0)
@@ -117,7 +118,7 @@ async def test_replay_paints_the_answer_before_the_running_agreement_starts(tmp_
     """The running agreement is computed in a thread that holds the GIL half the time: it
     waits for the answer on screen to be painted. Its worker is described in words, not by
     textual's default repr of the work (every item's state: 41 MB on 16,000 items)."""
-    from sftscope.sessions.launch import open_replay
+    from sftscope.sessions.run.launch import open_replay
     from sftscope.tui.app import SftscopeApp
 
     write_judged_session(tmp_path / "s", 300)

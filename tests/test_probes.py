@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from sftscope.scorers.rubric import DEFAULT_RUBRIC
-from sftscope.sessions.events import Generated, ItemAdded, Judged, Probed, Scored, Undone
-from sftscope.sessions.export import export_rows
-from sftscope.sessions.probes import MAX_GAP, MIN_GAP, ProbeBook, ProbePlan
-from sftscope.sessions.state import fold
-from sftscope.sessions.store import load_session
+from sftscope.sessions.core.events import Generated, ItemAdded, Judged, Probed, Scored, Undone
+from sftscope.sessions.core.state import fold
+from sftscope.sessions.core.store import load_session
+from sftscope.sessions.run.export import export_rows
+from sftscope.sessions.run.probes import MAX_GAP, MIN_GAP, ProbeBook, ProbePlan
 
 from tests.conftest import run_cli, write_jsonl
 from tests.console_helpers import make_app, settle, wait_until

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sftscope.sessions.prompts import PromptSetError, load_prompt_set
+from sftscope.sessions.run.prompts import PromptSetError, load_prompt_set
 
 from tests.conftest import SHARED, write_jsonl
 

@@ -93,8 +93,8 @@ def test_report_help_is_instant_and_imports_nothing_heavy() -> None:
         "import sys\n"
         "from sftscope.tui import cli, report_command\n"
         "cli.build_parser()\n"
-        "heavy = [m for m in ('rich', 'plotext', 'numpy', 'textual', 'sftscope.sessions.report_render',"
-        " 'sftscope.sessions.report_data') if m in sys.modules]\n"
+        "heavy = [m for m in ('rich', 'plotext', 'numpy', 'textual', 'sftscope.sessions.report.layout',"
+        " 'sftscope.sessions.report.document') if m in sys.modules]\n"
         "print(heavy)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -113,9 +113,9 @@ def test_report_help_is_instant_and_imports_nothing_heavy() -> None:
 def labelled_run(directory: Path, shift: int = 0, n: int = 24) -> Path:
     """A finished run session with human labels, one judge (two failed judgments) and
     per-item checks and a reference metric, written through the real Session writer."""
-    from sftscope.sessions.events import Checked, Judged, Scored
-    from sftscope.sessions.session import Session
-    from sftscope.sessions.store import SessionStore
+    from sftscope.sessions.core.events import Checked, Judged, Scored
+    from sftscope.sessions.core.session import Session
+    from sftscope.sessions.core.store import SessionStore
 
     write_run_session(directory, {str(i): "word " * (3 + (i * 7) % 30) for i in range(n)})
     store = SessionStore(directory)
@@ -141,8 +141,8 @@ def labelled_run(directory: Path, shift: int = 0, n: int = 24) -> Path:
 
 
 def judged_comparison(tmp_path: Path) -> Path:
-    from sftscope.sessions.comparison import CompareConfig, open_comparison
-    from sftscope.sessions.events import PairJudged
+    from sftscope.sessions.compare.comparison import CompareConfig, open_comparison
+    from sftscope.sessions.core.events import PairJudged
 
     a = write_run_session(tmp_path / "runA", {str(i): f"short {i}" for i in range(14)})
     b = write_run_session(tmp_path / "runB", {str(i): f"a longer answer number {i}" for i in range(14)})
@@ -157,13 +157,14 @@ def judged_comparison(tmp_path: Path) -> Path:
 
 
 def build(*directories: Path) -> dict[str, Any]:
-    from sftscope.sessions.report_data import build_report
+    from sftscope.sessions.report.document import build_report
 
     return json.loads(json.dumps(build_report(list(directories), resamples=200, seed=0).to_dict()))
 
 
 def test_a_real_run_session_in_every_format(tmp_path: Path) -> None:
-    from sftscope.sessions.report_render import fmt, fmt_ci, render_html, render_markdown, render_text
+    from sftscope.sessions.report.layout import fmt, fmt_ci
+    from sftscope.tui.render.report import render_html, render_markdown, render_text
 
     session = labelled_run(tmp_path / "run-a")
     doc = build(session)
@@ -197,7 +198,8 @@ def test_a_real_run_session_in_every_format(tmp_path: Path) -> None:
 
 
 def test_two_real_run_sessions_report_paired_differences(tmp_path: Path) -> None:
-    from sftscope.sessions.report_render import fmt_ci, render_text
+    from sftscope.sessions.report.layout import fmt_ci
+    from sftscope.tui.render.report import render_text
 
     a = labelled_run(tmp_path / "run-a")
     b = labelled_run(tmp_path / "run-b", shift=1)
@@ -211,7 +213,8 @@ def test_two_real_run_sessions_report_paired_differences(tmp_path: Path) -> None
 
 
 def test_a_real_comparison_session(tmp_path: Path) -> None:
-    from sftscope.sessions.report_render import fmt, fmt_ci, render_html, render_text
+    from sftscope.sessions.report.layout import fmt, fmt_ci
+    from sftscope.tui.render.report import render_html, render_text
 
     target = judged_comparison(tmp_path)
     doc = build(target)

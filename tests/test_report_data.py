@@ -18,15 +18,15 @@ from scipy.stats import spearmanr
 from sftscope.scorers.agreement import agreement_stats
 from sftscope.scorers.checks import evaluate_item
 from sftscope.scorers.rubric import Criterion, Rubric
-from sftscope.sessions import store as store_module
-from sftscope.sessions.comparison import CompareConfig, open_comparison
-from sftscope.sessions.events import Checked, Generated, Judged, PairJudged, Probed
-from sftscope.sessions.prompts import Item
-from sftscope.sessions.report_data import ReportError, build_report
-from sftscope.sessions.report_run import error_kind
-from sftscope.sessions.report_stats import ItemResamples, mean_of, rate_of
-from sftscope.sessions.session import Session
-from sftscope.sessions.store import SessionStore
+from sftscope.sessions.compare.comparison import CompareConfig, open_comparison
+from sftscope.sessions.core import store as store_module
+from sftscope.sessions.core.events import Checked, Generated, Judged, PairJudged, Probed
+from sftscope.sessions.core.item import Item
+from sftscope.sessions.core.session import Session
+from sftscope.sessions.core.store import SessionStore
+from sftscope.sessions.report.document import ReportError, build_report
+from sftscope.sessions.report.runs import error_kind
+from sftscope.sessions.report.stats import ItemResamples, mean_of, rate_of
 from sklearn.metrics import cohen_kappa_score
 
 RUBRIC = Rubric(
@@ -575,7 +575,7 @@ def test_shared_item_resamples_equal_numpy_and_scipy_on_the_same_resamples() -> 
 
 
 def test_shared_item_resamples_do_not_depend_on_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sftscope.sessions import report_stats
+    from sftscope.sessions.report import stats as report_stats
 
     def figures(threads: int) -> np.ndarray:
         monkeypatch.setattr(report_stats, "THREADS", threads)

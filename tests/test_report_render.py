@@ -23,15 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sftscope.sessions.report_render import (
-    layout,
-    render,
-    render_html,
-    render_json,
-    render_markdown,
-    render_text,
-    write_html_report,
-)
+from sftscope.sessions.report.layout import layout, render_json
+from sftscope.tui.render.report import render, render_html, render_markdown, render_text, write_html_report
 
 GOLDEN = Path(__file__).parent / "data" / "report-80.txt"
 

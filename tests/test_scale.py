@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sftscope.sessions.events import KNOWN, problem
-from sftscope.sessions.export import COLUMNS, export_rows, to_csv, to_jsonl
-from sftscope.sessions.state import fold
-from sftscope.sessions.store import LoadResult, SessionError, SessionStore, load_session, read_events
+from sftscope.sessions.core.events import KNOWN, problem
+from sftscope.sessions.core.files import to_csv, to_jsonl
+from sftscope.sessions.core.state import fold
+from sftscope.sessions.core.store import LoadResult, SessionError, SessionStore, load_session, read_events
+from sftscope.sessions.run.export import COLUMNS, export_rows
 from sftscope.tui.widgets import ItemList
 
 from bench.session_scale import write_session
@@ -155,7 +156,7 @@ def add_edge_cases(directory: Path) -> None:
 
 def json_read_events(path: Path) -> LoadResult:
     """read_events as it was before orjson (json.loads on the whole file, split on newlines)."""
-    from sftscope.sessions.store import _check, _torn
+    from sftscope.sessions.core.store import _check, _torn
 
     warnings: list[str] = []
     unknown: dict[str, int] = {}
@@ -268,7 +269,7 @@ def test_read_and_export_equal_the_json_module_on_a_real_session(big_session: Pa
     assert '"ttft":3e-05,"engine"' in lines[ITEMS] and '"rougeL":1.5e-05' in lines[ITEMS]
     assert '"bleu":2.5e-06' in lines[ITEMS] and "\ud800" in multi["comment"]
     assert '"reference":123456789012345678901234567890' in lines[ITEMS + 1]
-    assert to_csv(rows) == to_csv(old_rows)
+    assert to_csv(rows, COLUMNS) == to_csv(old_rows, COLUMNS)
 
 
 @pytest.mark.parametrize(

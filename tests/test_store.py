@@ -8,7 +8,13 @@ import os
 from pathlib import Path
 
 import pytest
-from sftscope.sessions.store import SessionError, SessionStore, load_session, read_events, write_toml_atomic
+from sftscope.sessions.core.store import (
+    SessionError,
+    SessionStore,
+    load_session,
+    read_events,
+    write_toml_atomic,
+)
 
 
 def _new(tmp_path: Path) -> SessionStore:

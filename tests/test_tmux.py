@@ -140,7 +140,7 @@ def test_sighup_saves_marks_interrupted_and_unlocks(tmp_path: Path, server_url: 
     header = (session / "session.toml").read_text()
     assert 'status = "interrupted"' in header
     assert export(session)["q1"]["human"] == {"helpfulness": 5}
-    from sftscope.sessions.store import SessionStore
+    from sftscope.sessions.core.store import SessionStore
 
     store = SessionStore(session)
     store.open()  # the lock was released
@@ -258,8 +258,8 @@ def evil_session(tmp_path: Path) -> Path:
     scripted engine: what a hostile or broken model can put in a log."""
     import asyncio
 
-    from sftscope.sessions.config import RunConfig
-    from sftscope.sessions.launch import open_run
+    from sftscope.sessions.run.config import RunConfig
+    from sftscope.sessions.run.launch import open_run
 
     from tests.test_trust_console import Scripted
 

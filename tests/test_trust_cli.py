@@ -162,9 +162,9 @@ def test_sftscope_judge_and_compare_fail_on_a_dead_judge(
 
 
 def cut_session(tmp_path: Path) -> Path:
-    from sftscope.sessions.events import Generated
-    from sftscope.sessions.session import Session
-    from sftscope.sessions.store import SessionStore
+    from sftscope.sessions.core.events import Generated
+    from sftscope.sessions.core.session import Session
+    from sftscope.sessions.core.store import SessionStore
 
     directory = write_run_session(
         tmp_path / "s", {"haiku": None, f"id{ESCAPES}": "fine", "cf": None}, system="Answer in haiku."
@@ -284,7 +284,7 @@ def test_output_onto_a_socket_or_a_missing_device_is_one_line(tmp_path: Path) ->
 
 
 def voted_comparison(tmp_path: Path) -> Path:
-    from sftscope.sessions.comparison import CompareConfig, open_comparison
+    from sftscope.sessions.compare.comparison import CompareConfig, open_comparison
 
     a = write_run_session(tmp_path / "a", {f"q{i}": f"short {i}" for i in range(3)}, system="Be terse.")
     b = write_run_session(
@@ -322,7 +322,7 @@ def test_dpo_export_refuses_differing_system_messages_unless_told(tmp_path: Path
 
 
 def test_dpo_export_keeps_a_system_message_every_session_shares(tmp_path: Path) -> None:
-    from sftscope.sessions.comparison import CompareConfig, open_comparison
+    from sftscope.sessions.compare.comparison import CompareConfig, open_comparison
 
     a = write_run_session(tmp_path / "a", {"q": "short"}, system="Same.")
     b = write_run_session(tmp_path / "b", {"q": "longer answer"}, system="Same.")
@@ -370,7 +370,7 @@ def test_pair_ids_stay_distinct_whatever_the_session_names(tmp_path: Path) -> No
 
 
 def test_pair_ids_of_plain_names_are_as_before() -> None:
-    from sftscope.sessions.comparison import pair_id
+    from sftscope.sessions.compare.comparison import pair_id
 
     assert pair_id("3", "runA", "runB") == "3:runA|runB"  # ids older comparisons wrote
     assert pair_id("3", "runA", "runB", 2) == "3:runA|runB#2"
@@ -381,10 +381,10 @@ def test_pair_ids_of_plain_names_are_as_before() -> None:
 
 def stale_comparison(tmp_path: Path) -> tuple[Path, Path]:
     """A comparison with three votes for b, then b's answer to q1 regenerated."""
-    from sftscope.sessions.comparison import CompareConfig, open_comparison
-    from sftscope.sessions.events import Generated, Regenerated
-    from sftscope.sessions.session import Session
-    from sftscope.sessions.store import SessionStore
+    from sftscope.sessions.compare.comparison import CompareConfig, open_comparison
+    from sftscope.sessions.core.events import Generated, Regenerated
+    from sftscope.sessions.core.session import Session
+    from sftscope.sessions.core.store import SessionStore
 
     a = write_run_session(tmp_path / "a", {f"q{i}": f"short {i}" for i in range(3)})
     b = write_run_session(tmp_path / "b", {f"q{i}": f"a long answer {i}" for i in range(3)})

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sftscope.sessions.comparison import CompareConfig, open_comparison
-from sftscope.sessions.events import Generated
-from sftscope.sessions.prompts import Item
-from sftscope.sessions.session import Session
-from sftscope.sessions.store import SessionStore
+from sftscope.sessions.compare.comparison import CompareConfig, open_comparison
+from sftscope.sessions.core.events import Generated
+from sftscope.sessions.core.item import Item
+from sftscope.sessions.core.session import Session
+from sftscope.sessions.core.store import SessionStore
 from sftscope.tui import compare_app
 from sftscope.tui.compare_app import (
     KEY_SETTLE,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sftscope.engines.base import Chunk, Generation, GenerationRequest
-from sftscope.sessions.store import load_session
+from sftscope.sessions.core.store import load_session
 from sftscope.tui.answer_text import as_markdown
 from textual import events
 
@@ -312,7 +312,7 @@ LABELS = {"helpfulness": 4, "instruction_following": 3, "harmless": True, "forma
 
 async def test_a_pending_probe_is_blind_whichever_way_it_is_reached(tmp_path: Path) -> None:
     """`d` then `enter` used to alternate the probe and the original one key apart."""
-    from sftscope.sessions.events import Judged
+    from sftscope.sessions.core.events import Judged
 
     app = make_app(tmp_path / "s", engine=FakeEngine(), prompts=prompts(tmp_path, 2), probe_rate=1.0)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -465,8 +465,8 @@ async def test_v_hides_the_judges_again_on_a_fully_scored_item(tmp_path: Path) -
 
 async def recorded_session(tmp_path: Path, answers: dict[str, tuple[str, str, int]]) -> Path:
     """A session whose answers are `answers`, generated headless, to be replayed."""
-    from sftscope.sessions.config import RunConfig
-    from sftscope.sessions.launch import open_run
+    from sftscope.sessions.run.config import RunConfig
+    from sftscope.sessions.run.launch import open_run
 
     directory = tmp_path / "s"
     flags = {"session": str(directory), "prompts": str(prompts(tmp_path, 1)), "system": "Be brief."}
@@ -479,7 +479,7 @@ async def recorded_session(tmp_path: Path, answers: dict[str, tuple[str, str, in
 
 
 async def test_replay_keeps_line_breaks_finish_reason_system_and_is_inert(tmp_path: Path) -> None:
-    from sftscope.sessions.launch import open_replay
+    from sftscope.sessions.run.launch import open_replay
     from sftscope.tui.app import SftscopeApp
 
     directory = await recorded_session(tmp_path, {"q1": (HAIKU + "\n" + EVIL, "length", 64)})

@@ -20,15 +20,16 @@ from typing import Any
 import pytest
 from sftscope.engines.base import SamplingParams
 from sftscope.scorers.rubric import DEFAULT_RUBRIC
-from sftscope.sessions import review
-from sftscope.sessions.events import Generated, Judged
-from sftscope.sessions.export import export_rows, to_csv, to_jsonl
-from sftscope.sessions.generator import Generator
-from sftscope.sessions.judging import JudgePool
-from sftscope.sessions.prompts import Item
-from sftscope.sessions.session import Session
-from sftscope.sessions.state import fold
-from sftscope.sessions.store import SessionError, SessionStore, load_session
+from sftscope.sessions.core.events import Generated, Judged
+from sftscope.sessions.core.files import to_csv, to_jsonl
+from sftscope.sessions.core.item import Item
+from sftscope.sessions.core.session import Session
+from sftscope.sessions.core.state import fold
+from sftscope.sessions.core.store import SessionError, SessionStore, load_session
+from sftscope.sessions.run import review
+from sftscope.sessions.run.export import COLUMNS, export_rows
+from sftscope.sessions.run.generator import Generator
+from sftscope.sessions.run.judging import JudgePool
 
 from tests.conftest import run_cli
 from tests.fake_engine import FakeEngine
@@ -312,7 +313,7 @@ def test_a_format_1_log_reads_as_before() -> None:
 
 
 def test_stale_labels_are_left_out_of_the_report_numbers(tmp_path: Path) -> None:
-    from sftscope.sessions.report_run import item_values
+    from sftscope.sessions.report.runs import item_values
 
     events: list[dict[str, Any]] = [
         {"type": "item", "item": "q1", "data": {"id": "q1", "turns": ["?"]}},
@@ -422,7 +423,7 @@ def test_nothing_non_finite_is_ever_written(tmp_path: Path) -> None:
     odd = [{**rows[0], "seconds": float("nan"), "judge": {"x": float("-inf")}}]
     for line in to_jsonl(odd).splitlines():
         json.loads(line, parse_constant=lambda name: pytest.fail(f"bare {name} in the export"))
-    assert "nan" not in to_csv(odd).lower().replace("banana", "")
+    assert "nan" not in to_csv(odd, COLUMNS).lower().replace("banana", "")
 
 
 # --- CSV cells are safe to open ----------------------------------------------------------------

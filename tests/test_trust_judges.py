@@ -37,7 +37,7 @@ from sftscope.scorers.judge import (
 )
 from sftscope.scorers.rubric import DEFAULT_RUBRIC, Criterion
 from sftscope.scorers.verdicts import VerdictError, parse_rating, parse_rubric_json
-from sftscope.sessions.prompts import Item
+from sftscope.sessions.core.item import Item
 
 from tests.conftest import ScriptedServer, run_cli, run_headless, serve_in_thread, write_jsonl
 

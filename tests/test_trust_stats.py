@@ -26,12 +26,14 @@ from sftscope.scorers.intervals import (
     proportion_interval,
     wilson_interval,
 )
-from sftscope.sessions import compare_stats, report_render
-from sftscope.sessions.compare_stats import JudgeRecord, PairRecord, bradley_terry, source_summary, summarize
-from sftscope.sessions.compare_summary import summary_lines
-from sftscope.sessions.report_data import build_report
-from sftscope.sessions.report_render import layout, render_html, render_json, render_markdown, render_text
-from sftscope.sessions.report_stats import level_means, rate_of
+from sftscope.sessions.compare import stats as compare_stats
+from sftscope.sessions.compare.stats import JudgeRecord, PairRecord, bradley_terry, source_summary, summarize
+from sftscope.sessions.compare.summary import summary_lines
+from sftscope.sessions.report import layout as report_render
+from sftscope.sessions.report.document import build_report
+from sftscope.sessions.report.layout import layout, render_json
+from sftscope.sessions.report.stats import level_means, rate_of
+from sftscope.tui.render.report import render_html, render_markdown, render_text
 
 from tests.compare_helpers import write_run_session
 
@@ -56,9 +58,9 @@ def run_with_labels(
     """A finished run session of `n` items: the human's helpfulness and harmless labels,
     one judge (its first `judge_fails` judgments failed with a parse error), and
     optionally a judge that failed on every item."""
-    from sftscope.sessions.events import Judged, Scored
-    from sftscope.sessions.session import Session
-    from sftscope.sessions.store import SessionStore
+    from sftscope.sessions.core.events import Judged, Scored
+    from sftscope.sessions.core.session import Session
+    from sftscope.sessions.core.store import SessionStore
 
     write_run_session(directory, {str(i): "word " * (3 + i) for i in range(n)})
     store = SessionStore(directory)
@@ -86,8 +88,8 @@ def report(*directories: Path) -> dict[str, Any]:
 def comparison(tmp_path: Path, *, pairs: int = 14, judge: str = "local", verdict: str = "error") -> Path:
     """A comparison of two real run sessions: the human votes, and `judge` gives `verdict`
     on every pair ("error": it failed on all of them)."""
-    from sftscope.sessions.comparison import CompareConfig, open_comparison
-    from sftscope.sessions.events import PairJudged
+    from sftscope.sessions.compare.comparison import CompareConfig, open_comparison
+    from sftscope.sessions.core.events import PairJudged
 
     a = write_run_session(tmp_path / "runA", {str(i): f"short {i}" for i in range(pairs)})
     b = write_run_session(tmp_path / "runB", {str(i): f"a longer answer number {i}" for i in range(pairs)})
@@ -187,7 +189,7 @@ def test_exact_agreement_of_every_item_gets_wilson() -> None:
 def test_one_resample_count_and_seed_everywhere() -> None:
     import inspect
 
-    from sftscope.sessions.compare_summary import summary_of
+    from sftscope.sessions.compare.summary import summary_of
     from sftscope.tui import app, cli, compare_app
 
     assert (RESAMPLES, SEED) == (2000, 0)

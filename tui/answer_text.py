@@ -10,7 +10,7 @@ terminal.
 
 from __future__ import annotations
 
-from sftscope.sessions.inert import inert
+from sftscope.sessions.core.inert import inert
 
 
 def as_markdown(text: str) -> str:

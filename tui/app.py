@@ -20,11 +20,12 @@ from rich.text import Text
 from sftscope.engines.base import GenerationRequest
 from sftscope.scorers.intervals import RESAMPLES, SEED
 from sftscope.scorers.rubric import Rubric
-from sftscope.sessions import progress, review
-from sftscope.sessions.inert import inert, inert_line
-from sftscope.sessions.launch import Launch
-from sftscope.sessions.probes import ProbeBook, ProbePlan, blind_view
-from sftscope.sessions.state import ItemState
+from sftscope.sessions.core import progress
+from sftscope.sessions.core.inert import inert, inert_line
+from sftscope.sessions.core.state import ItemState
+from sftscope.sessions.run import review
+from sftscope.sessions.run.launch import Launch
+from sftscope.sessions.run.probes import ProbeBook, ProbePlan, blind_view
 from sftscope.tui.conversation import Conversation, Transcript
 from sftscope.tui.leaving import Leaving, next_steps
 from sftscope.tui.screens import (
@@ -871,7 +872,7 @@ class SftscopeApp(Leaving, App[int]):
         """Write one label through the Session (fsynced before it returns). "saved ✓" is
         shown only for a label that is on disk; a failed write shows why, in red, until
         a later label is saved."""
-        from sftscope.sessions.store import SessionWriteError
+        from sftscope.sessions.core.store import SessionWriteError
 
         try:
             write(*args, **kwargs)
@@ -1111,11 +1112,12 @@ class SftscopeApp(Leaving, App[int]):
         self.push_screen(HelpScreen(self.rubric))
 
     def action_export(self, fmt: str = "jsonl") -> None:
-        from sftscope.sessions.export import export_rows, to_csv, to_jsonl
+        from sftscope.sessions.core.files import to_csv, to_jsonl
+        from sftscope.sessions.run.export import COLUMNS, export_rows
 
         rows = export_rows(self.launch.store.header, self.launch.store.events)
         target = self.launch.directory / f"export.{fmt}"
-        target.write_text(to_csv(rows) if fmt == "csv" else to_jsonl(rows), encoding="utf-8")
+        target.write_text(to_csv(rows, COLUMNS) if fmt == "csv" else to_jsonl(rows), encoding="utf-8")
         self.notify(inert_line(f"exported {len(rows)} items to {target}"), markup=False)
 
     def action_report(self) -> None:
@@ -1132,8 +1134,8 @@ class SftscopeApp(Leaving, App[int]):
 
     def write_report(self) -> None:
         """In a worker thread: build the report's document and write its HTML page."""
-        from sftscope.sessions.report_data import build_report
-        from sftscope.sessions.report_render import write_html_report
+        from sftscope.sessions.report.document import build_report
+        from sftscope.tui.render.report import write_html_report
 
         directory = self.launch.directory
         try:
@@ -1183,7 +1185,7 @@ class SftscopeApp(Leaving, App[int]):
     # --- replay ----------------------------------------------------------------------
     async def replay_item(self, state: ItemState) -> None:
         """Play the recorded answers of this item again at their recorded pace (display only)."""
-        from sftscope.sessions.replay import ReplaySource
+        from sftscope.sessions.run.replay import ReplaySource
 
         engine = self.launch.engine
         assert isinstance(engine, ReplaySource)

@@ -13,7 +13,7 @@ import sys
 from typing import Any, NoReturn
 
 from sftscope.scorers.intervals import RESAMPLES, SEED
-from sftscope.sessions.version import VERSION
+from sftscope.sessions.core.version import VERSION
 
 COMMANDS = ("run", "export", "replay", "judge", "compare", "report")
 # The most bootstrap resamples a report draws: 100,000 already gives an interval's ends to
@@ -246,7 +246,7 @@ def check_bounds(args: argparse.Namespace) -> None:
 
 def resolve_run_options(args: argparse.Namespace) -> Any:
     """The run's RunConfig: defaults, then the --config file, then the flags given."""
-    from sftscope.sessions.config import SETTINGS, ConfigError, RunConfig, load_config
+    from sftscope.sessions.run.config import SETTINGS, ConfigError, RunConfig, load_config
 
     try:
         settings = load_config(args.config) if getattr(args, "config", None) else {}
@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
 def fail(message: str) -> int:
     """One line on stderr, exit code 2. The message may quote a path, an item id or a
     judge's reply: shown inert, so it cannot drive the terminal or break the line."""
-    from sftscope.sessions.inert import inert_line
+    from sftscope.sessions.core.inert import inert_line
 
     print(f"sftscope: error: {inert_line(message)}", file=sys.stderr)
     return 2

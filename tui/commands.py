@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sftscope.sessions.inert import inert_line
+from sftscope.sessions.core.inert import inert_line
 from sftscope.tui.cli import UsageError, fail
 
 
@@ -24,10 +24,10 @@ def _known_errors() -> tuple[type[Exception], ...]:
     from sftscope.engines.base import EngineError
     from sftscope.scorers.judge import JudgeConfigError
     from sftscope.scorers.rubric import RubricError
-    from sftscope.sessions.config import ConfigError
-    from sftscope.sessions.launch import LaunchError
-    from sftscope.sessions.prompts import PromptSetError
-    from sftscope.sessions.store import SessionError
+    from sftscope.sessions.core.store import SessionError
+    from sftscope.sessions.run.config import ConfigError
+    from sftscope.sessions.run.launch import LaunchError
+    from sftscope.sessions.run.prompts import PromptSetError
 
     return (
         ConfigError, EngineError, JudgeConfigError, LaunchError, PromptSetError, RubricError, SessionError,
@@ -40,7 +40,7 @@ def run_command(config: Any) -> int:
     try:
         if config.headless:
             return asyncio.run(_run_headless(config))
-        from sftscope.sessions.launch import open_run
+        from sftscope.sessions.run.launch import open_run
 
         return _run_console(open_run(config), ahead=config.ahead)
     except _known_errors() as exc:
@@ -91,12 +91,12 @@ def run_console_app(app: Any, saved: str) -> int:
 
 
 def replay_command(args: Any) -> int:
-    from sftscope.sessions.launch import open_replay
-    from sftscope.sessions.store import load_session
+    from sftscope.sessions.core.store import load_session
+    from sftscope.sessions.run.launch import open_replay
 
     directory = Path(args.session)
     try:
-        from sftscope.sessions.comparison import is_comparison
+        from sftscope.sessions.compare.comparison import is_comparison
 
         if is_comparison(directory):
             from sftscope.tui.compare_command import replay_comparison
@@ -122,9 +122,9 @@ async def _print_replay(
     piece of it inert, so an answer cannot drive the terminal. A reader that stops early
     (`| head`) ends the transcript quietly."""
     from sftscope.engines.base import GenerationRequest
-    from sftscope.sessions.inert import inert, inert_line
-    from sftscope.sessions.replay import ReplaySource
-    from sftscope.sessions.state import fold
+    from sftscope.sessions.core.inert import inert, inert_line
+    from sftscope.sessions.core.state import fold
+    from sftscope.sessions.run.replay import ReplaySource
 
     state = fold(events)
     engine = ReplaySource(str(directory), speed=speed, state=state, header=header)  # one fold
@@ -180,7 +180,7 @@ def finish_note(record: dict[str, Any]) -> str | None:
     if reason == "length":
         tokens = record.get("tokens")
         return f"cut at {tokens} tokens" if tokens else "cut at the token limit"
-    from sftscope.sessions.inert import inert_line
+    from sftscope.sessions.core.inert import inert_line
 
     return f"ended: {inert_line(reason)}"
 
@@ -194,7 +194,7 @@ def _show(value: Any) -> str:
 
 
 async def _run_headless(config: Any) -> int:
-    from sftscope.sessions.launch import open_run
+    from sftscope.sessions.run.launch import open_run
     from sftscope.tui.headless import HeadlessDisplay, JudgeTally
 
     launch = open_run(config)
@@ -237,7 +237,7 @@ async def _run_headless(config: Any) -> int:
         session.subscribe(tally.on_event)
         with HeadlessDisplay(session, total, pool=launch.pool):
             summary = await generator.run()
-        from sftscope.sessions import review
+        from sftscope.sessions.run import review
 
         status = review.final_status(
             session.state.items.values(), launch.rubric, interrupted=interrupted or bool(session.unwritten)
@@ -275,15 +275,16 @@ def _interrupted() -> int:
 
 
 def _refuse_comparison(directory: Path, instead: str) -> None:
-    from sftscope.sessions.comparison import is_comparison
+    from sftscope.sessions.compare.comparison import is_comparison
 
     if is_comparison(directory):
         raise UsageError(f"{directory}: is a comparison, not a run session; {instead}")
 
 
 def export_command(args: Any) -> int:
-    from sftscope.sessions.export import export_rows, to_csv, to_jsonl
-    from sftscope.sessions.store import load_session
+    from sftscope.sessions.core.files import to_csv, to_jsonl
+    from sftscope.sessions.core.store import load_session
+    from sftscope.sessions.run.export import COLUMNS, export_rows
 
     try:
         header, events, warnings = load_session(Path(args.session))
@@ -305,7 +306,7 @@ def export_command(args: Any) -> int:
         )
     else:
         rows = export_rows(header, events)
-        text = to_csv(rows, raw=args.csv_raw) if args.format == "csv" else to_jsonl(rows)
+        text = to_csv(rows, COLUMNS, raw=args.csv_raw) if args.format == "csv" else to_jsonl(rows)
 
     return emit(text, Path(args.output) if args.output else None, flag=args.output, data=True)
 
@@ -346,7 +347,7 @@ def write_output(target: OutputTarget, text: str) -> None:
     """A regular file whole or not at all (temporary file beside it, then os.replace);
     a device or FIFO written into, never replaced."""
     if target.regular:
-        from sftscope.sessions.report_render import write_atomically
+        from sftscope.sessions.core.files import write_atomically
 
         write_atomically(target.path, text)
         return
@@ -362,10 +363,10 @@ def emit(text: str, output: Path | None, *, flag: str | None = None, data: bool 
     `data` (an export): written exactly, except onto a terminal, where a CSV cell's
     escape sequences would be obeyed, not shown; there it is shown inert. A file or a
     pipe always gets the exact characters."""
-    from sftscope.sessions.store import describe_os_error
+    from sftscope.sessions.core.store import describe_os_error
 
     if output is None and data and sys.stdout.isatty():
-        from sftscope.sessions.inert import inert
+        from sftscope.sessions.core.inert import inert
 
         text = inert(text)
 
@@ -405,8 +406,8 @@ def judge_command(args: Any) -> int:
 
 async def _judge_session(args: Any) -> int:
     from sftscope.scorers.judge import JudgeSpec, parse_judge_flag, unique_judge_names
-    from sftscope.sessions.launch import open_judging
-    from sftscope.sessions.store import read_header
+    from sftscope.sessions.core.store import read_header
+    from sftscope.sessions.run.launch import open_judging
     from sftscope.tui.headless import JudgeTally, show_judging
 
     directory = Path(args.session)

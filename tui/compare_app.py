@@ -36,8 +36,8 @@ from rich.markdown import Markdown as RichMarkdown
 from rich.table import Table
 from rich.text import Text
 from sftscope.scorers.intervals import RESAMPLES, SEED
-from sftscope.sessions.comparison import Comparison, PairState
-from sftscope.sessions.inert import inert, inert_line
+from sftscope.sessions.compare.comparison import Comparison, PairState
+from sftscope.sessions.core.inert import inert, inert_line
 from sftscope.tui.answer_text import as_markdown, as_raw
 from sftscope.tui.conversation import SHOWN_CHARS
 from sftscope.tui.leaving import Leaving, next_steps
@@ -398,7 +398,7 @@ class CompareApp(Leaving, App[int]):
     async def start_judges(self) -> None:
         """Start every judge, then judge the pairs none has judged in the background. A judge
         that cannot start ends the console with its one line (exit 2), as a model would."""
-        from sftscope.sessions.pair_judging import PairJudging
+        from sftscope.sessions.compare.judging import PairJudging
 
         try:
             for judge in self.comparison.judges:
@@ -631,8 +631,8 @@ class CompareApp(Leaving, App[int]):
             self.run_worker(self.tally_loop(), group="tally", exit_on_error=False)
 
     async def tally_loop(self) -> None:
-        from sftscope.sessions.compare_stats import summarize
-        from sftscope.sessions.compare_summary import pair_records
+        from sftscope.sessions.compare.stats import summarize
+        from sftscope.sessions.compare.summary import pair_records
 
         if not self.stats_warm:  # seconds of imports, on the thread, before the first vote needs them
             await asyncio.to_thread(warm_statistics)
@@ -697,7 +697,7 @@ class CompareApp(Leaving, App[int]):
     def label(self, write: Any, *args: Any, **kwargs: Any) -> bool:
         """One vote through the Session (fsynced before it returns). "saved ✓" only for a
         vote that is on disk; a failed write says why, in red, until a later one is saved."""
-        from sftscope.sessions.store import SessionWriteError
+        from sftscope.sessions.core.store import SessionWriteError
 
         try:
             write(*args, **kwargs)

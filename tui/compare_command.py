@@ -13,22 +13,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sftscope.sessions.inert import inert, inert_line
+from sftscope.sessions.core.inert import inert, inert_line
 from sftscope.tui.cli import UsageError, fail
 
 
 def _errors() -> tuple[type[Exception], ...]:
     from sftscope.engines.base import EngineError
     from sftscope.scorers.judge import JudgeConfigError
-    from sftscope.sessions.comparison import CompareError
-    from sftscope.sessions.store import SessionError
+    from sftscope.sessions.compare.comparison import CompareError
+    from sftscope.sessions.core.store import SessionError
 
     return (CompareError, EngineError, JudgeConfigError, SessionError, UsageError)
 
 
 def compare_config(args: Any) -> Any:
     from sftscope.scorers.judge import parse_judge_flag, unique_judge_names
-    from sftscope.sessions.comparison import CompareConfig
+    from sftscope.sessions.compare.comparison import CompareConfig
 
     specs = unique_judge_names(  # two URLs of one model: two judges, never one merged name
         [
@@ -54,7 +54,7 @@ def compare_command(args: Any) -> int:
         config = compare_config(args)
         if config.headless:
             return asyncio.run(_compare_headless(config))
-        from sftscope.sessions.comparison import open_comparison
+        from sftscope.sessions.compare.comparison import open_comparison
 
         return _compare_console(open_comparison(config))
     except _errors() as exc:
@@ -81,9 +81,9 @@ def describe_opening(comparison: Any) -> list[str]:
 
 
 async def _compare_headless(config: Any) -> int:
-    from sftscope.sessions.compare_summary import summary_lines, summary_of
-    from sftscope.sessions.comparison import open_comparison
-    from sftscope.sessions.pair_judging import PairJudging
+    from sftscope.sessions.compare.comparison import open_comparison
+    from sftscope.sessions.compare.judging import PairJudging
+    from sftscope.sessions.compare.summary import summary_lines, summary_of
     from sftscope.tui.headless import JudgeTally, show_judging
 
     comparison = open_comparison(config)
@@ -159,12 +159,12 @@ def _compare_console(comparison: Any, *, review: bool = False) -> int:
 def replay_comparison(directory: Path, *, headless: bool) -> int:
     """`sftscope replay COMPARISON`: the A/B console on the saved pairs (no judging), or, headless,
     the summary of what is recorded."""
-    from sftscope.sessions.comparison import CompareConfig, open_comparison
+    from sftscope.sessions.compare.comparison import CompareConfig, open_comparison
 
     if headless:
-        from sftscope.sessions.compare_summary import summary_lines, summary_of
-        from sftscope.sessions.comparison import check_sources, fold_comparison
-        from sftscope.sessions.store import load_session
+        from sftscope.sessions.compare.comparison import check_sources, fold_comparison
+        from sftscope.sessions.compare.summary import summary_lines, summary_of
+        from sftscope.sessions.core.store import load_session
 
         header, events, warnings = load_session(directory)
         for warning in warnings:
@@ -184,22 +184,22 @@ def replay_comparison(directory: Path, *, headless: bool) -> int:
     writable = os.access(directory, os.W_OK)
     comparison = open_comparison(CompareConfig(session=str(directory)), read_only=not writable, review=True)
     if not writable:  # nothing can be written: the changed pairs are left out in memory
-        from sftscope.sessions.comparison import check_sources
+        from sftscope.sessions.compare.comparison import check_sources
 
         check_sources(comparison.state, comparison.header or comparison.store.header, directory)
     return _compare_console(comparison, review=True)
 
 
 def comparison_export(header: dict[str, Any], events: list[dict[str, Any]], args: Any) -> str:
-    from sftscope.sessions.compare_export import (
+    from sftscope.sessions.compare.comparison import check_sources, fold_comparison
+    from sftscope.sessions.compare.export import (
         DpoError,
         DpoOptions,
         comparison_rows,
         comparison_text,
         dpo_rows,
     )
-    from sftscope.sessions.comparison import check_sources, fold_comparison
-    from sftscope.sessions.export import to_jsonl
+    from sftscope.sessions.core.files import to_jsonl
 
     state = fold_comparison(events)
     for note in check_sources(state, header, args.session):

@@ -24,9 +24,9 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from sftscope.sessions import progress
-from sftscope.sessions.inert import inert_line
-from sftscope.sessions.session import Session
+from sftscope.sessions.core import progress
+from sftscope.sessions.core.inert import inert_line
+from sftscope.sessions.core.session import Session
 
 TERMINAL_EVENTS = ("generation", "skip", "error", "regenerate")
 # An item counts as finished in the bar once nothing more will be generated for it.

@@ -21,7 +21,7 @@ import signal
 import threading
 from pathlib import Path
 
-from sftscope.sessions.inert import inert_line
+from sftscope.sessions.core.inert import inert_line
 
 HARD_EXIT_SECONDS = 3.0  # after SIGHUP/SIGTERM all is saved: never hang on a dead terminal
 

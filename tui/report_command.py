@@ -51,16 +51,16 @@ def report_command(args: Any) -> int:
         directories, output = check_args(args)
     except UsageError as exc:
         return fail(str(exc))
-    from sftscope.sessions.report_data import ReportError, build_report
-    from sftscope.sessions.store import SessionError
+    from sftscope.sessions.core.store import SessionError
+    from sftscope.sessions.report.document import ReportError, build_report
 
     try:
         doc = build_report(directories, resamples=args.resamples, seed=args.seed).to_dict()
     except (ReportError, SessionError) as exc:
         return fail(str(exc))
-    from sftscope.sessions.inert import inert_line
-    from sftscope.sessions.report_render import render
+    from sftscope.sessions.core.inert import inert_line
     from sftscope.tui.commands import emit
+    from sftscope.tui.render.report import render
 
     for warning in doc.get("warnings") or []:  # also in the report; said here for -o FILE
         print(f"sftscope: warning: {inert_line(warning)}", file=sys.stderr)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 from sftscope.scorers.rubric import ACTION_HELP, Rubric, canonical_key
-from sftscope.sessions.inert import inert_line
+from sftscope.sessions.core.inert import inert_line
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
@@ -143,8 +143,8 @@ class ReportScreen(ModalScreen[None]):
 
     def build(self, width: int) -> None:
         """In a worker thread: the report's document, rendered as text `width` wide."""
-        from sftscope.sessions.report_data import build_report
-        from sftscope.sessions.report_render import render_text
+        from sftscope.sessions.report.document import build_report
+        from sftscope.tui.render.report import render_text
 
         try:
             doc = build_report([self.directory], resamples=self.resamples).to_dict()

@@ -11,9 +11,9 @@ from typing import Any, ClassVar, NamedTuple
 
 from rich.text import Text
 from sftscope.scorers.rubric import Criterion, Rubric
-from sftscope.sessions.inert import inert_line
-from sftscope.sessions.review import RunningAgreement, fully_scored
-from sftscope.sessions.state import ItemState
+from sftscope.sessions.core.inert import inert_line
+from sftscope.sessions.core.state import ItemState
+from sftscope.sessions.run.review import RunningAgreement, fully_scored
 from sftscope.tui.screens import key_label
 from textual import events
 from textual.geometry import Region, Size

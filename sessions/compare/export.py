@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sftscope.sessions.comparison import ComparisonState, PairState, fold_comparison
-from sftscope.sessions.export import to_csv, to_jsonl
+from sftscope.sessions.compare.comparison import ComparisonState, PairState, fold_comparison
+from sftscope.sessions.core.files import to_csv, to_jsonl
 
 COLUMNS = ["item", "pair", "a", "b", "human", "human_shown_first", "judges", "stale"]
 

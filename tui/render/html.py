@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from html import escape
 
-from sftscope.sessions.report_render import DASH, TOO_SMALL, UNDEFINED, Chart, Note, Section, Table
-from sftscope.sessions.report_svg import chart_svg
+from sftscope.sessions.report.layout import DASH, TOO_SMALL, UNDEFINED, Chart, Note, Section, Table
+from sftscope.tui.render.svg import chart_svg
 
 CSS = """
 :root { color-scheme: light dark; --fg: #1f2328; --muted: #656d76; --line: #d0d7de;

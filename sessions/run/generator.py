@@ -24,12 +24,12 @@ from sftscope.engines.base import (
     PromptTooLong,
     SamplingParams,
 )
-from sftscope.sessions.events import Failed, Generated, Regenerated, RunStarted, Skipped
-from sftscope.sessions.judging import JudgePool, describe
-from sftscope.sessions.progress import LiveAnswer, Restart, Started, Text
-from sftscope.sessions.session import RunSummary, Session
-from sftscope.sessions.state import ItemState
-from sftscope.sessions.store import SessionWriteError
+from sftscope.sessions.core.events import Failed, Generated, Regenerated, RunStarted, Skipped
+from sftscope.sessions.core.progress import LiveAnswer, Restart, Started, Text
+from sftscope.sessions.core.session import RunSummary, Session
+from sftscope.sessions.core.state import ItemState
+from sftscope.sessions.core.store import SessionWriteError
+from sftscope.sessions.run.judging import JudgePool, describe
 
 
 class Generator:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-from sftscope.sessions.report_render import Chart
+from sftscope.sessions.report.layout import Chart
 
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f")
 

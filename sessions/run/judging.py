@@ -15,8 +15,8 @@ import asyncio
 import contextlib
 from typing import Any
 
-from sftscope.sessions.events import Checked, Judged
-from sftscope.sessions.session import Session
+from sftscope.sessions.core.events import Checked, Judged
+from sftscope.sessions.core.session import Session
 
 
 class JudgePool:

@@ -11,7 +11,7 @@ import io
 import threading
 from typing import Any
 
-from sftscope.sessions.report_render import Chart, Note, Section, Table
+from sftscope.sessions.report.layout import Chart, Note, Section, Table
 
 # plotext draws on one module-level figure; two reports rendered at once (the console's
 # worker and a test) must not draw on it together.

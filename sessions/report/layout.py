@@ -16,17 +16,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from sftscope.scorers.intervals import MIN_N as MIN_N  # used only when an aggregate lacks `enough`
 from sftscope.scorers.intervals import TOO_SMALL, UNDEFINED, figure_text, interval_text, number_text
-from sftscope.sessions.inert import inert_line
+from sftscope.sessions.core.inert import inert_line
 
 DASH = "–"
 
@@ -1045,102 +1042,3 @@ def render_json(doc: Mapping[str, Any]) -> str:
     any JSON reader)."""
     text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
-
-
-def render_text(doc: Mapping[str, Any], width: int = 80, *, color: bool = False) -> str:
-    """Plain text (rich tables, plotext charts) no line wider than `width`; `color` adds
-    ANSI styles for a terminal."""
-    from sftscope.sessions.report_text import draw_text
-
-    return draw_text(*layout(doc), width=width, color=color)
-
-
-def render_markdown(doc: Mapping[str, Any]) -> str:
-    """GitHub-flavoured Markdown for a pull request: the same sections as GitHub tables
-    (charts are left out: their numbers are in the tables next to them)."""
-    title, sections = layout(doc)
-    out = ["# sftscope report", "", _md_text(title), ""]
-    for section in sections:
-        out += [f"## {_md_text(section.title)}", ""]
-        for block in section.blocks:
-            if isinstance(block, Note):
-                out += [_md_paragraph(block.text), ""]
-            elif isinstance(block, Table):
-                out += _md_table(block)
-    return "\n".join(out).rstrip() + "\n"
-
-
-def _md_text(text: str) -> str:
-    """User text made inert: HTML and Markdown's own characters escaped."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    for char in "\\`*_|":
-        text = text.replace(char, "\\" + char)
-    # Brackets stay readable ("[3.70, 4.10]"); only a link's "](" is broken up.
-    return " ".join(text.replace("](", "]\\(").split())
-
-
-def _md_paragraph(text: str) -> str:
-    """A line of its own: also kept from starting a heading or a list."""
-    text = _md_text(text)
-    return "\\" + text if text.startswith(("#", "-", "+", "=")) else text
-
-
-def _md_table(table: Table) -> list[str]:
-    out = []
-    if table.title:
-        out += [f"**{_md_text(table.title)}**", ""]
-    out.append("| " + " | ".join(_md_text(c) or " " for c in table.columns) + " |")
-    out.append("|" + "|".join("---:" if a == "r" else "---" for a in table.align) + "|")
-    for row in table.rows:
-        cells = [_md_text(c) for c in row] + [""] * (len(table.columns) - len(row))
-        out.append("| " + " | ".join(cells) + " |")
-    out.append("")
-    out += [_md_paragraph(note) + "  " for note in table.notes]
-    if table.notes:
-        out.append("")
-    return out
-
-
-def render_html(doc: Mapping[str, Any]) -> str:
-    """One self-contained page: inline CSS and inline SVG charts, no script, no external
-    URL, so it opens offline after scp."""
-    from sftscope.sessions.report_html import draw_html
-
-    return draw_html(*layout(doc))
-
-
-def render(doc: Mapping[str, Any], format: str, *, width: int = 80, color: bool = False) -> str:
-    """The document in one of FORMATS."""
-    if format == "json":
-        return render_json(doc)
-    if format == "md":
-        return render_markdown(doc)
-    if format == "html":
-        return render_html(doc)
-    if format == "text":
-        return render_text(doc, width, color=color)
-    raise ValueError(f"unknown report format {format!r} (one of {', '.join(FORMATS)})")
-
-
-def write_atomically(path: Path, text: str) -> Path:
-    """Write `text` to `path` through a temporary file in the same folder and os.replace,
-    so a reader (a browser, a second scp) never sees half a page."""
-    path = Path(path)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_html_report(directory: Path, doc: Mapping[str, Any]) -> Path:
-    """The console's "report" action: `report.html` in the session directory, replaced
-    atomically. Returns its path."""
-    return write_atomically(Path(directory) / "report.html", render_html(doc))

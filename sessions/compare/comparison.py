@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from sftscope.engines.base import EngineError
-from sftscope.sessions.events import ItemAdded, PairAdded, PairStale, Preferred, Skipped, Undone
-from sftscope.sessions.prompts import Item
-from sftscope.sessions.session import Session
-from sftscope.sessions.state import SessionState, fold
-from sftscope.sessions.store import SessionError, SessionStore, load_session, read_header
-from sftscope.sessions.version import VERSION
+from sftscope.sessions.core.events import ItemAdded, PairAdded, PairStale, Preferred, Skipped, Undone
+from sftscope.sessions.core.item import Item
+from sftscope.sessions.core.session import Session
+from sftscope.sessions.core.state import SessionState, fold
+from sftscope.sessions.core.store import SessionError, SessionStore, load_session, read_header
+from sftscope.sessions.core.version import VERSION
 
 CHOICES = ("a", "b", "tie", "both_bad")
 REFERENCE = "reference"

@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 from typing import Any
 
-from sftscope.sessions.comparison import ComparisonSession, PairState
-from sftscope.sessions.events import PairJudged
+from sftscope.sessions.compare.comparison import ComparisonSession, PairState
+from sftscope.sessions.core.events import PairJudged
 
 
 def pair_input(pair: PairState) -> Any:

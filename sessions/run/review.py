@@ -15,7 +15,7 @@ from typing import Any
 from sftscope.scorers.agreement import MIN_N
 from sftscope.scorers.intervals import RESAMPLES, SEED
 from sftscope.scorers.rubric import Criterion, Rubric
-from sftscope.sessions.state import ItemState
+from sftscope.sessions.core.state import ItemState
 
 # A session's status, one meaning everywhere (session.toml, headless, the console):
 RUNNING = "running"  # a run holds the session now

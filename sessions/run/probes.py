@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sftscope.scorers.rubric import Rubric
-from sftscope.sessions.review import fully_scored
-from sftscope.sessions.state import ItemState, SessionState
+from sftscope.sessions.core.state import ItemState, SessionState
+from sftscope.sessions.run.review import fully_scored
 
 MIN_GAP = 10  # the fewest items fully scored between an item and its probe
 MAX_GAP = 30  # the most (long enough to forget the first answer, short enough to come back)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sftscope.sessions.events import (
+from sftscope.sessions.core.events import (
     Commented,
     Event,
     Flagged,
@@ -28,10 +28,10 @@ from sftscope.sessions.events import (
     Skipped,
     Undone,
 )
-from sftscope.sessions.progress import Progress, WriteFailed, WriteOk
-from sftscope.sessions.prompts import Item
-from sftscope.sessions.state import SessionState
-from sftscope.sessions.store import SessionStore, SessionWriteError
+from sftscope.sessions.core.item import Item
+from sftscope.sessions.core.progress import Progress, WriteFailed, WriteOk
+from sftscope.sessions.core.state import SessionState
+from sftscope.sessions.core.store import SessionStore, SessionWriteError
 
 Subscriber = Callable[[dict[str, Any]], None]
 ProgressSubscriber = Callable[[Progress], None]

@@ -26,7 +26,8 @@ import numpy as np
 from sftscope.scorers.agreement import AgreementStats, agreement_stats, percentile_interval
 from sftscope.scorers.intervals import RESAMPLES, SEED
 from sftscope.scorers.rubric import Criterion, Rubric
-from sftscope.sessions.report_stats import (
+from sftscope.sessions.core.state import ItemState, SessionState
+from sftscope.sessions.report.stats import (
     Correlation,
     Drift,
     ItemResamples,
@@ -42,7 +43,6 @@ from sftscope.sessions.report_stats import (
     ratio_of,
     spearman_of,
 )
-from sftscope.sessions.state import ItemState, SessionState
 
 NO_CATEGORY = "(none)"
 ERROR_KINDS = ("parse", "timeout", "http", "other")

@@ -22,14 +22,15 @@ from typing import Any
 from sftscope.engines.base import Engine, EngineError, SamplingParams
 from sftscope.engines.registry import EngineSpec, load_engine, parse_spec
 from sftscope.scorers.rubric import Rubric, load_rubric
-from sftscope.sessions.config import ConfigError, RunConfig
-from sftscope.sessions.generator import Generator
-from sftscope.sessions.inert import inert_line
-from sftscope.sessions.judging import JudgePool
-from sftscope.sessions.prompts import Item, load_prompt_set
-from sftscope.sessions.session import Session
-from sftscope.sessions.store import SessionError, SessionStore, check_labels, paused_gc, read_header
-from sftscope.sessions.version import VERSION
+from sftscope.sessions.core.inert import inert_line
+from sftscope.sessions.core.item import Item
+from sftscope.sessions.core.session import Session
+from sftscope.sessions.core.store import SessionError, SessionStore, check_labels, paused_gc, read_header
+from sftscope.sessions.core.version import VERSION
+from sftscope.sessions.run.config import ConfigError, RunConfig
+from sftscope.sessions.run.generator import Generator
+from sftscope.sessions.run.judging import JudgePool
+from sftscope.sessions.run.prompts import load_prompt_set
 
 
 class LaunchError(Exception):
@@ -99,7 +100,6 @@ class Launch:
                     await asyncio.wait_for(closer(), timeout=5.0)
         return problems
 
-
     @property
     def probe_rate(self) -> float:
         """`--probe-rate` when given, else the rate the session was started with."""
@@ -127,7 +127,7 @@ def parse_source(spec_text: str | None) -> EngineSpec:
 
 def open_source(spec: EngineSpec, config: RunConfig) -> Engine:
     if spec.scheme == "replay":
-        from sftscope.sessions.replay import ReplaySource
+        from sftscope.sessions.run.replay import ReplaySource
 
         return ReplaySource(spec.target, speed=config.speed)
     return load_engine(spec, **config.engine_options())
@@ -284,7 +284,7 @@ def _judges(config: RunConfig, header: dict[str, Any] | None, rubric: Rubric) ->
 
 def open_replay(directory: Path, speed: float) -> Launch:
     """Open a saved session to watch it again and go on labelling; nothing is generated."""
-    from sftscope.sessions.replay import ReplaySource
+    from sftscope.sessions.run.replay import ReplaySource
 
     # A session on a read-only disk (or someone else's) still replays; labels are refused.
     header, rubric, session = _open_saved(Path(directory), read_only=not _writable(Path(directory)))
@@ -330,11 +330,7 @@ def open_judging(directory: Path, specs: list[Any]) -> Judging:
 def _batch_size(config: RunConfig, engine: Engine) -> int:
     if config.batch_size:
         return config.batch_size
-    if (
-        config.headless
-        and engine.info.device.startswith("cuda")
-        and engine.capabilities.batching
-    ):
+    if config.headless and engine.info.device.startswith("cuda") and engine.capabilities.batching:
         return 16
     return 1
 

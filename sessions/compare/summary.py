@@ -7,7 +7,8 @@ comparison's fold into its typed input and the results into text.
 from __future__ import annotations
 
 from sftscope.scorers.intervals import RESAMPLES, SEED, figure_text
-from sftscope.sessions.compare_stats import (
+from sftscope.sessions.compare.comparison import ComparisonState
+from sftscope.sessions.compare.stats import (
     HUMAN,
     ComparisonSummary,
     JudgeRecord,
@@ -15,8 +16,7 @@ from sftscope.sessions.compare_stats import (
     SourceSummary,
     summarize,
 )
-from sftscope.sessions.comparison import ComparisonState
-from sftscope.sessions.inert import inert_line
+from sftscope.sessions.core.inert import inert_line
 
 
 def pair_records(state: ComparisonState) -> list[PairRecord]:

@@ -1,10 +1,10 @@
-"""Exports: one row per item, in prompt-set order, computed from the fold.
+"""Files sftscope writes: strict JSONL, formula-safe CSV, and atomic replacement.
 
-What is written is safe to open: JSON is strict (a NaN or infinity, which no
-log holds but a row from elsewhere might, is written as null), and a CSV cell
-that a spreadsheet would run as a formula (it starts with =, +, -, @, a tab or
-a carriage return) is written with a leading `'`, as OWASP advises, unless the
-caller asks for the raw text (`export --csv-raw`).
+What is written is safe to open: JSON is strict (a NaN or infinity, which no log holds but
+a row from elsewhere might, is written as null), and a CSV cell that a spreadsheet would
+run as a formula (it starts with =, +, -, @, a tab or a carriage return) is written with a
+leading `'`, as OWASP advises, unless the caller asks for the raw text (`--csv-raw`). Run
+exports, comparison exports and reports all write through here.
 """
 
 from __future__ import annotations
@@ -13,83 +13,13 @@ import csv
 import io
 import json
 import math
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import orjson
-from sftscope.sessions.state import fold
-from sftscope.sessions.store import finite_json, paused_gc
-
-# The one list of export columns, in order: JSONL keys and the CSV header both come from it.
-COLUMNS = [
-    "item",
-    "category",
-    "status",
-    "response",
-    "transcript",
-    "reference",
-    "error",
-    "finish_reason",
-    "tokens",
-    "seconds",
-    "ttft",
-    "engine",
-    "human",
-    "stale_labels",
-    "judge",
-    "judges",
-    "judge_error",
-    "checks",
-    "metrics",
-    "flagged",
-    "comment",
-]
-
-
-def export_rows(header: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    with paused_gc():
-        return _rows(header, events)
-
-
-def _rows(header: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    state = fold(events)
-    engine = str((header.get("engine") or {}).get("spec", ""))
-    system = header.get("system")
-    rows = []
-    for item_state in state.ordered():
-        item = item_state.item
-        last = item_state.turns[-1] if item_state.turns else {}
-        status = item_state.status
-        # `judge`: the first judge's scores; `judges`: every judge by name; `judge_error`.
-        judges = item_state.judges
-        first = next(iter(judges.values()), None)
-        checks = item_state.checks
-        rows.append(
-            {  # every column of COLUMNS, in its order (tests/test_scale.py checks it)
-                "item": item.id,
-                "category": item.category,
-                "status": "pending" if status == "partial" else status,
-                "response": item_state.response,
-                "transcript": item_state.transcript(system),
-                "reference": item.reference,
-                "error": item_state.error or item_state.skipped,
-                "finish_reason": last.get("finish_reason"),
-                "tokens": item_state.tokens,
-                "seconds": item_state.seconds,
-                "ttft": item_state.ttft,
-                "engine": engine,
-                "human": item_state.human,
-                # labels given on an earlier answer of the item: on record, in no number
-                "stale_labels": item_state.stale_labels,
-                "judge": (first.get("scores") or {}) if first else {},
-                "judges": {name: event.get("scores") for name, event in judges.items()},
-                "judge_error": first.get("error") if first else None,
-                "checks": checks.get("checks", {}),
-                "metrics": checks.get("metrics", {}),
-                "flagged": item_state.flagged,
-                "comment": item_state.comment,
-            }
-        )
-    return rows
+from sftscope.sessions.core.store import finite_json
 
 
 def to_jsonl(rows: list[dict[str, Any]]) -> str:
@@ -160,11 +90,10 @@ def safe_cell(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def to_csv(rows: list[dict[str, Any]], columns: list[str] | None = None, *, raw: bool = False) -> str:
+def to_csv(rows: list[dict[str, Any]], columns: list[str], *, raw: bool = False) -> str:
     """Nested values (transcript, scores) and true/false are JSON inside their cell. Every
     cell that starts like a formula gets a leading `'` (safe_cell) unless `raw`; a number
     is written as it is (-3 is a number to a spreadsheet, not a formula)."""
-    columns = COLUMNS if columns is None else columns
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writerow({key: key if raw else safe_cell(key) for key in columns})
@@ -183,3 +112,21 @@ def to_csv(rows: list[dict[str, Any]], columns: list[str] | None = None, *, raw:
             flat[key] = value
         writer.writerow(flat)
     return buffer.getvalue()
+
+
+def write_atomically(path: Path, text: str) -> Path:
+    """Write `text` to `path` through a temporary file in the same folder and os.replace,
+    so a reader (a browser, a second scp) never sees half a page."""
+    path = Path(path)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 import tomli_w
 from sftscope.engines.toml import tomllib
-from sftscope.sessions.events import KNOWN, problem
+from sftscope.sessions.core.events import KNOWN, problem
 
 # 2: answers carry `gen`, and labels, verdicts and checks the `gen` they judged
 # (sessions/events.py). Format 1 is read as before.

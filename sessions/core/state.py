@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sftscope.scorers.judge import JudgeInput
-from sftscope.sessions.prompts import Item
+from sftscope.sessions.core.item import Item
 
 FINISHED = ("stop", "length")
 

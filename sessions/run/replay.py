@@ -27,8 +27,8 @@ from sftscope.engines.base import (
     GenerationFailed,
     GenerationRequest,
 )
-from sftscope.sessions.state import SessionState, fold
-from sftscope.sessions.store import SessionError, load_session
+from sftscope.sessions.core.state import SessionState, fold
+from sftscope.sessions.core.store import SessionError, load_session
 
 PIECES_PER_SECOND = 25  # how finely a replayed answer is cut
 

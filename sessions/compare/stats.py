@@ -35,7 +35,7 @@ from sftscope.scorers.intervals import MIN_N as MIN_N  # below it: "n too small"
 from sftscope.scorers.intervals import RESAMPLES, SEED, figure_text, proportion_interval
 from sftscope.scorers.intervals import enough as is_enough
 from sftscope.scorers.libraries import import_sklearn
-from sftscope.sessions.inert import inert_line
+from sftscope.sessions.core.inert import inert_line
 
 # Answers closer in length than this many characters count as the same length for the
 # prefer-longer rate: a few characters is formatting, not a longer answer.

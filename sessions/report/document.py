@@ -32,14 +32,14 @@ import numpy as np
 from sftscope.scorers.agreement import percentile_interval
 from sftscope.scorers.intervals import RESAMPLES, SEED
 from sftscope.scorers.rubric import DEFAULT_RUBRIC, Rubric, RubricError
-from sftscope.sessions.compare_stats import ComparisonSummary, summarize
-from sftscope.sessions.compare_summary import pair_records
-from sftscope.sessions.comparison import check_sources, fold_comparison, same_prompt, source_names
-from sftscope.sessions.report_run import RunFigures, item_values, judge_source, run_figures
-from sftscope.sessions.report_stats import PairedDifference, finite, level_means
-from sftscope.sessions.state import SessionState, fold
-from sftscope.sessions.store import SessionError, load_session, paused_gc
-from sftscope.sessions.version import VERSION
+from sftscope.sessions.compare.comparison import check_sources, fold_comparison, same_prompt, source_names
+from sftscope.sessions.compare.stats import ComparisonSummary, summarize
+from sftscope.sessions.compare.summary import pair_records
+from sftscope.sessions.core.state import SessionState, fold
+from sftscope.sessions.core.store import SessionError, load_session, paused_gc
+from sftscope.sessions.core.version import VERSION
+from sftscope.sessions.report.runs import RunFigures, item_values, judge_source, run_figures
+from sftscope.sessions.report.stats import PairedDifference, finite, level_means
 
 
 class ReportError(Exception):
