@@ -45,3 +45,48 @@ def test_a_v1_session_replays_and_resumes(tmp_path: Path) -> None:
     resumed = run_cli("run", "--headless", "--session", str(session))
     assert resumed.returncode == 0, resumed.stderr
     assert "0 of 5 items to generate" in resumed.stderr
+
+
+# --- sessions written by the code before typed events (issue 15): read back the same ----------
+
+
+def copy_of(tmp_path: Path, name: str) -> Path:
+    session = tmp_path / name
+    shutil.copytree(DATA / name, session)
+    return session
+
+
+def test_a_v2_run_session_exports_and_replays_as_written(tmp_path: Path) -> None:
+    """Format 2 (answers bound by `gen`): a score revised, an undo, a probe, a judge's
+    error, a two-turn answer cut at its length, an engine error, a human skip, a label and
+    a verdict left stale by a regenerate. Exports and the headless replay are byte for byte
+    what the code wrote before events were typed end to end."""
+    session = copy_of(tmp_path, "v2-session")
+    before = (session / "events.jsonl").read_bytes()
+    for fmt in ("jsonl", "csv"):
+        result = run_cli("export", str(session), "--format", fmt)
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+        assert result.stdout == (DATA / f"v2-export.{fmt}").read_text()
+    replay = run_cli("replay", str(session), "--headless", "--speed", "0")
+    assert replay.returncode == 0, replay.stderr
+    assert replay.stdout == (DATA / "v2-replay.txt").read_text()
+    assert (session / "events.jsonl").read_bytes() == before
+
+
+def test_a_comparison_session_exports_and_replays_as_written(tmp_path: Path) -> None:
+    """Votes, an undone vote, a skip then a vote, a pairwise verdict and a judge error, a
+    pair gone stale and the pair that replaced it; its sources are gone (the pairs hold
+    their answers)."""
+    session = copy_of(tmp_path, "compare-session")
+    before = (session / "events.jsonl").read_bytes()
+    for fmt, expected in (("jsonl", "compare-export.jsonl"), ("csv", "compare-export.csv")):
+        result = run_cli("export", str(session), "--format", fmt)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == (DATA / expected).read_text()
+    dpo = run_cli("export", str(session), "--format", "dpo", "--dpo-system", "none")
+    assert dpo.returncode == 0, dpo.stderr
+    assert dpo.stdout == (DATA / "compare-dpo.jsonl").read_text()
+    replay = run_cli("replay", str(session), "--headless", "--speed", "0")
+    assert replay.returncode == 0, replay.stderr
+    assert replay.stdout == (DATA / "compare-replay.txt").read_text()
+    assert (session / "events.jsonl").read_bytes() == before
