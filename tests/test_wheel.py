@@ -25,14 +25,19 @@ from tests.conftest import ROOT, ScriptedServer, serve_in_thread, write_jsonl
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+        [*pip, "wheel", "--no-deps", "-w", str(out), str(ROOT)],
         capture_output=True,
         text=True,
         timeout=600,
     )
     if built.returncode != 0:
         pytest.fail(f"building the wheel failed: {built.stderr[-800:]}")
+    # setuptools' deprecations and "package would be ignored" notices (pip's own lines say WARNING).
+    output = (built.stdout + built.stderr).splitlines()
+    warned = [line for line in output if "Warning" in line or "ignored" in line]
+    assert not warned, "\n".join(warned)
     (path,) = out.glob("sftscope-*.whl")
     return path
 
@@ -41,12 +46,19 @@ def test_the_wheel_holds_only_the_sftscope_namespace(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     top = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert top == {"sftscope"}, top
+    # Every module and data file of the four folders, subpackages found by setup.py, not listed.
+    source = {
+        f"sftscope/{path.relative_to(ROOT).as_posix()}"
+        for folder in ("tui", "engines", "scorers", "sessions")
+        for path in (ROOT / folder).rglob("*")
+        if path.suffix in {".py", ".tcss", ".toml", ".jsonl"} and "__pycache__" not in path.parts
+    }
+    assert not source - set(names), sorted(source - set(names))
     for expected in (
-        "sftscope/tui/cli.py",
         "sftscope/tui/sftscope.tcss",
         "sftscope/engines/openai_compat.py",
         "sftscope/scorers/templates/rubric-json.toml",
-        "sftscope/sessions/data/default_prompts.jsonl",
+        "sftscope/sessions/run/data/default_prompts.jsonl",
     ):
         assert expected in names, expected
     entry = next(n for n in names if n.endswith("entry_points.txt"))
