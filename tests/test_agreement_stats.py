@@ -12,16 +12,14 @@ import numpy as np
 import pytest
 import sklearn
 from scipy.stats import spearmanr
-from sftscope.scorers.agreement import (
-    MIN_N,
-    Agreement,
-    agreement,
+from sftscope.scorers.stats.agreement import (
     agreement_stats,
     alpha_from_tables,
-    cohen_kappa,
     kappa_from_tables,
+    kappa_interval,
     spearman_from_tables,
 )
+from sftscope.scorers.stats.intervals import MIN_N
 from sklearn.metrics import cohen_kappa_score
 
 
@@ -311,12 +309,25 @@ def test_to_dict_has_every_schema_key() -> None:
     assert isinstance(entry["kappa_ci"], list) and len(entry["kappa_ci"]) == 2
 
 
-def test_the_console_api_is_unchanged() -> None:
-    pairs = [(4, 4), (3, 4), (5, 5), (2, 2), (1, 2), (4, 5), (3, 3), (5, 4), (2, 3), (4, 4)]
-    found = agreement(pairs, "likert")
-    assert isinstance(found, Agreement) and found.n == 10 and found.enough
+@pytest.mark.parametrize("kind", ["likert", "binary"])
+def test_the_console_kappa_is_the_reports(kind: str) -> None:
+    """One path: the console's running kappa (`kappa_interval`, numpy alone) is the report's
+    `agreement_stats` kappa, equal to scikit-learn's, with the very same interval."""
+    if kind == "likert":
+        pairs = [(4, 4), (3, 4), (5, 5), (2, 2), (1, 2), (4, 5), (3, 3), (5, 4), (2, 3), (4, 4)]
+        scale: tuple[int, int] | None = (1, 5)
+        labels: list[object] = [1, 2, 3, 4, 5]
+        weights: str | None = "quadratic"
+    else:
+        pairs = [(True, True), (True, False), (False, False), (True, True), (False, True)] * 3
+        scale, labels, weights = None, [False, True], None
     a, b = [x for x, _ in pairs], [y for _, y in pairs]
-    assert found.kappa == pytest.approx(cohen_kappa_score(a, b, labels=[1, 2, 3, 4, 5], weights="quadratic"))
-    assert found.kappa == pytest.approx(agreement_stats(a, b, "likert", (1, 5)).kappa)
-    assert cohen_kappa([True] * 3, [True] * 3, [False, True]) is None
-    assert agreement([], "binary").line() == "n=0"
+    kappa, ci = kappa_interval(a, b, kind, scale, resamples=500, seed=3)
+    report = agreement_stats(a, b, kind, scale, resamples=500, seed=3)
+    assert kappa == pytest.approx(cohen_kappa_score(a, b, labels=labels, weights=weights), abs=1e-12)
+    assert kappa == pytest.approx(report.kappa, abs=1e-12)
+    assert ci is not None and ci == pytest.approx(report.kappa_ci, abs=1e-12)
+    # Undefined (no variation) is None, never NaN; a single item has no interval.
+    assert kappa_interval([True] * 3, [True] * 3, "binary") == (None, None)
+    assert kappa_interval([], [], "binary") == (None, None)
+    assert kappa_interval([1, 2], [1, 2], "likert", (1, 5), resamples=0)[1] is None

@@ -12,10 +12,9 @@ import warnings
 
 import numpy as np
 import pytest
-from sftscope.scorers.agreement import agreement, cohen_kappa
-from sftscope.scorers.intervals import wilson_interval
-from sftscope.sessions.compare.stats import (
-    MIN_N,
+from sftscope.scorers.stats.agreement import agreement_stats
+from sftscope.scorers.stats.intervals import MIN_N, wilson_interval
+from sftscope.scorers.stats.pairwise import (
     JudgeRecord,
     PairRecord,
     bradley_terry,
@@ -23,6 +22,7 @@ from sftscope.sessions.compare.stats import (
     source_summary,
     summarize,
 )
+from sftscope.sessions.compare.summary import agreement_line, comparison_lines, source_line
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import cohen_kappa_score
 
@@ -59,23 +59,27 @@ def votes(
 
 
 # ---------------------------------------------------------------------------------------
-# scorers.agreement: scikit-learn's kappa
+# scorers.stats.agreement: scikit-learn's kappa
+
+
+def kappa(a: list, b: list, kind: str = "likert", scale: tuple[int, int] | None = (1, 5)) -> float | None:
+    return agreement_stats(a, b, kind, scale if kind == "likert" else None, resamples=0).kappa
 
 
 def test_kappa_known_values() -> None:
     # Textbook 2x2 table [[20, 5], [10, 15]]: p_o = 0.7, p_e = 0.5, kappa 0.4.
     a = [True] * 25 + [False] * 25
     b = [True] * 20 + [False] * 5 + [True] * 10 + [False] * 15
-    assert cohen_kappa(a, b, [False, True]) == pytest.approx(0.4)
+    assert kappa(a, b, "binary") == pytest.approx(0.4)
     # Quadratic: observed squared disagreement 2/5, expected E(X-Y)^2 = 2 + 0.8 + 0 = 2.8.
-    assert cohen_kappa([1, 2, 3, 4, 5], [2, 2, 3, 4, 4], range(1, 6), "quadratic") == pytest.approx(6 / 7)
-    assert cohen_kappa([1, 3, 5], [1, 3, 5], range(1, 6), "quadratic") == pytest.approx(1.0)
+    assert kappa([1, 2, 3, 4, 5], [2, 2, 3, 4, 4]) == pytest.approx(6 / 7)
+    assert kappa([1, 3, 5], [1, 3, 5]) == pytest.approx(1.0)
 
 
 def test_kappa_uses_the_full_scale() -> None:
     """Quadratic weights depend on the distance along the whole scale, not on the labels used."""
     a, b = [1, 2, 5, 5, 2, 1], [2, 1, 5, 2, 2, 1]
-    full = cohen_kappa(a, b, range(1, 6), "quadratic")
+    full = kappa(a, b)
     assert full == pytest.approx(cohen_kappa_score(a, b, labels=[1, 2, 3, 4, 5], weights="quadratic"))
     assert full != pytest.approx(cohen_kappa_score(a, b, weights="quadratic"))
 
@@ -85,21 +89,21 @@ def test_kappa_matches_sklearn_on_random_data(seed: int) -> None:
     rng = np.random.default_rng(seed)
     human = rng.integers(1, 6, size=60)
     judge = np.clip(human + rng.integers(-1, 2, size=60), 1, 5)
-    stats = agreement(list(zip(human.tolist(), judge.tolist(), strict=True)), "likert", 1, 5)
+    stats = agreement_stats(human.tolist(), judge.tolist(), "likert", (1, 5), resamples=0)
     expected = cohen_kappa_score(human, judge, labels=[1, 2, 3, 4, 5], weights="quadratic")
     assert stats.kappa == pytest.approx(expected) and stats.n == 60
     yes_h = (rng.random(40) < 0.6).tolist()
     yes_j = [x if rng.random() < 0.7 else not x for x in yes_h]
-    binary = agreement(list(zip(yes_h, yes_j, strict=True)), "binary")
+    binary = agreement_stats(yes_h, yes_j, "binary", resamples=0)
     assert binary.kappa == pytest.approx(cohen_kappa_score(yes_h, yes_j, labels=[False, True]))
 
 
 def test_kappa_undefined_is_none_never_nan() -> None:
-    assert agreement([(True, True)] * 12, "binary").kappa is None
-    assert agreement([(3, 3)] * 12, "likert", 1, 5).kappa is None
-    assert cohen_kappa([], [], [False, True]) is None
+    assert kappa([True] * 12, [True] * 12, "binary") is None
+    assert kappa([3] * 12, [3] * 12) is None
+    assert kappa([], [], "binary") is None
     # One constant source against a varying one is defined: no better than chance.
-    assert cohen_kappa([3] * 5, [1, 2, 3, 4, 5], range(1, 6), "quadratic") == pytest.approx(0.0)
+    assert kappa([3] * 5, [1, 2, 3, 4, 5]) == pytest.approx(0.0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -188,12 +192,12 @@ def test_bootstrap_interval_contains_the_estimate_and_narrows_with_n() -> None:
 def test_below_ten_pairs_is_too_small_but_keeps_its_value() -> None:
     s = source_summary(votes(MIN_N - 1, seed=2), "human", resamples=RESAMPLES)
     assert s.n == MIN_N - 1 and not s.enough and s.win_rate_b is not None
-    assert "n too small" in s.line()
+    assert "n too small" in source_line(s)
     assert s.lc_win_rate_b is None  # LC needs MIN_N pairs
     enough = source_summary(votes(MIN_N, seed=2), "human", resamples=RESAMPLES)
-    assert enough.enough and "n too small" not in enough.line()
-    assert enough.line().startswith(f"B over A: {enough.win_rate_b:.2f} [")
-    assert f"n={MIN_N} · W{enough.wins_b} T{enough.ties} L{enough.wins_a}" in enough.line()
+    assert enough.enough and "n too small" not in source_line(enough)
+    assert source_line(enough).startswith(f"B over A: {enough.win_rate_b:.2f} [")
+    assert f"n={MIN_N} · W{enough.wins_b} T{enough.ties} L{enough.wins_a}" in source_line(enough)
 
 
 def test_stale_pairs_are_left_out() -> None:
@@ -239,7 +243,7 @@ def test_lc_moves_to_even_when_length_explains_the_preference() -> None:
     assert s.win_rate_b > 0.7  # B wins because it is longer
     assert abs(s.lc_win_rate_b - 0.5) < 0.1  # at equal length, no preference
     assert s.lc_warning is not None and "length explains part of the preference" in s.lc_warning
-    assert "LC" in s.line() and "(length!)" in s.line()
+    assert "LC" in source_line(s) and "(length!)" in source_line(s)
 
 
 def test_lc_matches_sklearn_logistic_regression() -> None:
@@ -284,7 +288,7 @@ def test_human_judge_kappa_equals_sklearn() -> None:
     assert g.kappa == pytest.approx(cohen_kappa_score([h for h, _ in both], [j for _, j in both]))
     assert g.kappa_ci[0] <= g.kappa <= g.kappa_ci[1]
     assert g.agreement_ci[0] <= g.agreement <= g.agreement_ci[1]
-    assert g.enough and g.line().startswith(f"you vs j: n={g.n} agree")
+    assert g.enough and agreement_line(g).startswith(f"you vs j: n={g.n} agree")
 
 
 def test_human_judge_kappa_interval_matches_a_plain_resampling_loop() -> None:
@@ -315,7 +319,7 @@ def test_human_judge_kappa_undefined_and_small() -> None:
     g = human_judge_agreement(same, "j", resamples=RESAMPLES)
     assert g.n == 12 and g.agreement == 1.0 and g.kappa is None and g.kappa_ci is None
     few = human_judge_agreement(votes(8, judge="j"), "j", resamples=RESAMPLES)
-    assert not few.enough and "n too small" in few.line()
+    assert not few.enough and "n too small" in agreement_line(few)
     none = human_judge_agreement([], "j")
     assert none.n == 0 and none.kappa is None
 
@@ -368,6 +372,7 @@ def test_bradley_terry_matches_chatbot_arena_sklearn_fit() -> None:
     model.fit(np.array(rows), ys, sample_weight=weights)
     expected = dict(zip(names, 1000 + 400 * (model.coef_[0] - model.coef_[0].mean()), strict=True))
     ratings = bradley_terry(pairs, "human", names, resamples=50)
+    assert sorted(r.session for r in ratings) == sorted(names)  # an empty list fails here
     for r in ratings:
         assert r.rating == pytest.approx(expected[r.session], abs=0.01)
 
@@ -438,7 +443,7 @@ def test_summarize_groups_sources_agreement_and_ratings() -> None:
     assert list(group.agreement) == ["j"] and group.agreement["j"].n > 0
     assert set(summary.ratings) == {"human", "j"}
     assert summary.ratings["human"][0].session == "big"
-    lines = summary.lines()
+    lines = comparison_lines(summary)
     assert any(line.startswith("human: sft over base: ") for line in lines)
     assert any(line.startswith("human: 1. big ") for line in lines)
     json.dumps(summary.to_dict())  # plain JSON all the way down

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sftscope.scorers.agreement import MIN_N
+from sftscope.scorers.stats.intervals import MIN_N
 from sftscope.sessions.core.events import Judged
 from sftscope.sessions.run import review
 from sftscope.tui.app import Throttle

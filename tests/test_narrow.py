@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 from sftscope.engines.base import GenerationRequest
-from sftscope.scorers.agreement import MIN_N, agreement
+from sftscope.scorers.stats.agreement import agreement_stats
+from sftscope.scorers.stats.intervals import MIN_N
 
 from tests.conftest import write_jsonl
 from tests.console_helpers import make_app, wait_until
@@ -170,9 +171,8 @@ async def test_agreement_says_n_too_small_below_ten_then_shows_kappa_with_n(tmp_
         await pilot.pause(0.1)
         lines = panel_rows(app)
         assert lines[0].split() == ["fj", "κ"]
-        stats = agreement(
-            [(5 if n == 1 else n % 5 + 1, n % 5 + 1) for n in range(1, MIN_N + 2)], "likert", 1, 5
-        )
+        mine = [5 if n == 1 else n % 5 + 1 for n in range(1, MIN_N + 2)]
+        stats = agreement_stats(mine, [n % 5 + 1 for n in range(1, MIN_N + 2)], "likert", (1, 5))
         rows = criterion_rows(lines)
         assert rows["helpfulness"].split()[-1] == f"{stats.kappa:+.2f}"
         assert rows["harmless"].split()[-1] == "–"  # yes on every item: kappa undefined
@@ -182,12 +182,14 @@ async def test_agreement_says_n_too_small_below_ten_then_shows_kappa_with_n(tmp_
 
 
 def test_agreement_line_below_and_above_ten() -> None:
-    few = agreement([(1, 1)], "likert", 1, 5)
-    assert not few.enough and few.kappa_text() == "n too small"
-    assert few.line() == "n=1 exact 100%, n too small for κ"
-    pairs = [(n % 5 + 1, n % 5 + 1) for n in range(MIN_N)]
-    enough = agreement(pairs, "likert", 1, 5)
-    assert enough.enough and enough.line() == f"n={MIN_N} exact 100% κ +1.00"
+    from sftscope.sessions.run.review import RunningAgreement
+    from sftscope.tui.widgets import kappa_text
+
+    few = RunningAgreement("likert", 1, 1.0)
+    assert not few.enough and kappa_text(few) == "n too small"
+    enough = RunningAgreement("likert", MIN_N, 1.0, 1.0, (1.0, 1.0))
+    assert enough.enough and kappa_text(enough) == "+1.00"
+    assert kappa_text(RunningAgreement("likert", MIN_N, 1.0, None)) == "–"  # undefined
 
 
 async def test_help_shows_its_text_literally(tmp_path: Path) -> None:

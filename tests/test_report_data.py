@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 from compare_helpers import write_run_session
 from scipy.stats import spearmanr
-from sftscope.scorers.agreement import agreement_stats
 from sftscope.scorers.checks import evaluate_item
 from sftscope.scorers.rubric import Criterion, Rubric
+from sftscope.scorers.stats.aggregates import ItemResamples, mean_of, rate_of
+from sftscope.scorers.stats.agreement import agreement_stats
 from sftscope.sessions.compare.comparison import CompareConfig, open_comparison
 from sftscope.sessions.core import store as store_module
 from sftscope.sessions.core.events import Checked, Generated, Judged, PairJudged, Probed
@@ -26,7 +27,6 @@ from sftscope.sessions.core.session import Session
 from sftscope.sessions.core.store import SessionStore
 from sftscope.sessions.report.document import ReportError, build_report
 from sftscope.sessions.report.runs import error_kind
-from sftscope.sessions.report.stats import ItemResamples, mean_of, rate_of
 from sklearn.metrics import cohen_kappa_score
 
 RUBRIC = Rubric(
@@ -575,7 +575,7 @@ def test_shared_item_resamples_equal_numpy_and_scipy_on_the_same_resamples() -> 
 
 
 def test_shared_item_resamples_do_not_depend_on_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sftscope.sessions.report import stats as report_stats
+    from sftscope.scorers.stats import aggregates as report_stats
 
     def figures(threads: int) -> np.ndarray:
         monkeypatch.setattr(report_stats, "THREADS", threads)

@@ -15,24 +15,18 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sftscope.scorers import agreement as agreement_module
-from sftscope.scorers.agreement import agreement_stats
-from sftscope.scorers.intervals import (
-    MIN_N,
-    RESAMPLES,
-    SEED,
-    TOO_SMALL,
-    figure_text,
-    proportion_interval,
-    wilson_interval,
-)
-from sftscope.sessions.compare import stats as compare_stats
-from sftscope.sessions.compare.stats import JudgeRecord, PairRecord, bradley_terry, source_summary, summarize
-from sftscope.sessions.compare.summary import summary_lines
+from sftscope.scorers.intervals import TOO_SMALL, figure_text
+from sftscope.scorers.stats import agreement as agreement_module
+from sftscope.scorers.stats import intervals as intervals_module
+from sftscope.scorers.stats import pairwise as compare_stats
+from sftscope.scorers.stats.aggregates import level_means, rate_of
+from sftscope.scorers.stats.agreement import agreement_stats
+from sftscope.scorers.stats.intervals import MIN_N, RESAMPLES, SEED, proportion_interval, wilson_interval
+from sftscope.scorers.stats.pairwise import JudgeRecord, PairRecord, bradley_terry, source_summary, summarize
+from sftscope.sessions.compare.summary import comparison_lines, summary_lines
 from sftscope.sessions.report import layout as report_render
 from sftscope.sessions.report.document import build_report
 from sftscope.sessions.report.layout import layout, render_json
-from sftscope.sessions.report.stats import level_means, rate_of
 from sftscope.tui.render.report import render_html, render_markdown, render_text
 
 from tests.compare_helpers import write_run_session
@@ -200,8 +194,18 @@ def test_one_resample_count_and_seed_everywhere() -> None:
         parameters = inspect.signature(function).parameters
         assert parameters["resamples"].default == RESAMPLES, function
         assert parameters["seed"].default == SEED, function
-    # One MIN_N: the statistics, the report renderer and the comparison read the same one.
-    assert agreement_module.MIN_N is compare_stats.MIN_N is report_render.MIN_N is MIN_N
+    # One MIN_N, defined in scorers.stats.intervals and imported from there, never
+    # re-exported: the statistics, the report layout and the comparison read the same one.
+    root = Path(intervals_module.__file__).parents[2]
+    defined = [
+        path.relative_to(root).as_posix()
+        for folder in ("tui", "sessions", "scorers", "engines")
+        for path in (root / folder).rglob("*.py")
+        if re.search(r"^MIN_N\s*=|MIN_N as MIN_N", path.read_text(encoding="utf-8"), re.M)
+    ]
+    assert defined == ["scorers/stats/intervals.py"]
+    assert compare_stats.MIN_N is MIN_N and not hasattr(agreement_module, "MIN_N")
+    assert not hasattr(report_render, "MIN_N")
 
 
 def test_every_bias_rate_is_too_small_below_min_n_of_its_own() -> None:
@@ -321,10 +325,10 @@ def test_headless_comparison_lines_are_inert() -> None:
     judged = [PairRecord(p.item, p.a, p.b, 10, 10, "b", "a", {"j\x1b]0;t\x07": JudgeRecord("b", "b", "b")})
               for p in pairs]  # fmt: skip
     summary = summarize(judged, resamples=RESAMPLED)
-    for lines in (summary_lines(summary), summary.lines()):
+    for lines in (summary_lines(summary), comparison_lines(summary)):
         assert all("\x1b" not in line and "\n" not in line and "\x07" not in line for line in lines)
     assert summary_lines(summary)[0].startswith("B␊fake (B) against A␛[2J (A)")
-    assert any(line.startswith("j␛]0;t␇: B␊fake over A␛[2J: ") for line in summary.lines())
+    assert any(line.startswith("j␛]0;t␇: B␊fake over A␛[2J: ") for line in comparison_lines(summary))
 
 
 # ---------------------------------------------------------------------------------------

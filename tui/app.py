@@ -18,8 +18,8 @@ from typing import Any
 
 from rich.text import Text
 from sftscope.engines.base import GenerationRequest
-from sftscope.scorers.intervals import RESAMPLES, SEED
 from sftscope.scorers.rubric import Rubric
+from sftscope.scorers.stats.intervals import RESAMPLES, SEED
 from sftscope.sessions.core import progress
 from sftscope.sessions.core.inert import inert, inert_line
 from sftscope.sessions.core.state import ItemState
@@ -1213,6 +1213,6 @@ def warm_statistics() -> None:
     the first agreement is due, so the figures arrive in milliseconds once there are enough
     items."""
     import numpy as np
-    from sftscope.scorers.agreement import kappa_from_tables, percentile_interval
+    from sftscope.scorers.stats.agreement import kappa_from_tables, percentile_interval
 
     percentile_interval(kappa_from_tables(np.ones((2, 2, 2)), "quadratic"))

@@ -35,7 +35,8 @@ from rich.console import Group, RenderableType
 from rich.markdown import Markdown as RichMarkdown
 from rich.table import Table
 from rich.text import Text
-from sftscope.scorers.intervals import RESAMPLES, SEED
+from sftscope.scorers.intervals import TOO_SMALL, figure_text
+from sftscope.scorers.stats.intervals import RESAMPLES, SEED
 from sftscope.sessions.compare.comparison import Comparison, PairState
 from sftscope.sessions.core.inert import inert, inert_line
 from sftscope.tui.answer_text import as_markdown, as_raw
@@ -631,7 +632,7 @@ class CompareApp(Leaving, App[int]):
             self.run_worker(self.tally_loop(), group="tally", exit_on_error=False)
 
     async def tally_loop(self) -> None:
-        from sftscope.sessions.compare.stats import summarize
+        from sftscope.scorers.stats.pairwise import summarize
         from sftscope.sessions.compare.summary import pair_records
 
         if not self.stats_warm:  # seconds of imports, on the thread, before the first vote needs them
@@ -914,6 +915,8 @@ def tally_lines(summary: Any, resamples: int = TALLY_RESAMPLES) -> list[str]:
     rate with the 95% interval ("n too small" below MIN_N), then your agreement with each
     judge. Two sessions: a line per session; more: a line per pair of sessions. Intervals
     from fewer resamples than the report's say so: "(200 resamples; report: 2000)"."""
+    from sftscope.sessions.compare.summary import agreement_line
+
     fewer = f" ({resamples} resamples; report: {TALLY_RESAMPLES})" if resamples < TALLY_RESAMPLES else ""
     if summary is None:
         return ["counting …"]
@@ -937,7 +940,7 @@ def tally_lines(summary: Any, resamples: int = TALLY_RESAMPLES) -> list[str]:
             if not agreement.n:
                 agreements.append(f"{prefix}you vs {judge}: nothing decided by both yet")
             else:
-                agreements.append(prefix + agreement.line() + (fewer if agreement.enough else ""))
+                agreements.append(prefix + agreement_line(agreement) + (fewer if agreement.enough else ""))
         if agreements:
             lines.append(" · ".join(agreements))
     return lines
@@ -953,10 +956,9 @@ def _session_line(
     if not source.n:
         return f"{head} · no votes yet"
     if not source.enough or source.win_rate_b is None:
-        return f"{head} · n too small (n={source.n})"
+        return f"{head} · {TOO_SMALL} (n={source.n})"
     rate = 1.0 - source.win_rate_b if flip else source.win_rate_b
     ci = source.win_rate_b_ci
     if ci is not None:
-        low, high = (1.0 - ci[1], 1.0 - ci[0]) if flip else ci
-        return f"{head} · {rate:.2f} [{low:.2f}, {high:.2f}]{fewer} n={source.n}"
-    return f"{head} · {rate:.2f} n={source.n}"
+        ci = (1.0 - ci[1], 1.0 - ci[0]) if flip else ci
+    return f"{head} · {figure_text(rate, ci, source.n)}{fewer if ci else ''} n={source.n}"

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar, NamedTuple
 
 from rich.text import Text
+from sftscope.scorers.intervals import figure_text
 from sftscope.scorers.rubric import Criterion, Rubric
 from sftscope.sessions.core.inert import inert_line
 from sftscope.sessions.core.state import ItemState
@@ -329,7 +330,7 @@ def check_lines(state: ItemState) -> list[Text]:
 
 def kappa_text(found: RunningAgreement) -> str:
     """A criterion's kappa in its column (from MIN_N items): "–" when undefined."""
-    return "–" if found.kappa is None else f"{found.kappa:+.2f}"
+    return figure_text(found.kappa, None, found.n, signed=True, missing="–")
 
 
 class ScorePanel(Widget):

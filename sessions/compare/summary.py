@@ -1,21 +1,28 @@
 """A comparison's numbers as the console line and the headless print show them.
 
-The statistics live in compare_stats (scipy, scikit-learn); this module turns a
-comparison's fold into its typed input and the results into text.
+The statistics live in scorers.stats.pairwise (numbers in, numbers out: scipy,
+scikit-learn); this module turns a comparison's fold into their typed input and their
+results into text, every figure written by scorers.intervals' one rule. It is the
+comparison's public face: the report (sessions.report) uses `pair_records` and nothing
+else of sessions.compare's internals.
 """
 
 from __future__ import annotations
 
-from sftscope.scorers.intervals import RESAMPLES, SEED, figure_text
-from sftscope.sessions.compare.comparison import ComparisonState
-from sftscope.sessions.compare.stats import (
+from sftscope.scorers.intervals import TOO_SMALL, figure_text
+from sftscope.scorers.stats.intervals import RESAMPLES, SEED
+from sftscope.scorers.stats.pairwise import (
     HUMAN,
+    LC_SEPARATED,
     ComparisonSummary,
     JudgeRecord,
+    PairAgreement,
     PairRecord,
+    Rating,
     SourceSummary,
     summarize,
 )
+from sftscope.sessions.compare.comparison import ComparisonState
 from sftscope.sessions.core.inert import inert_line
 
 
@@ -98,10 +105,72 @@ def summary_lines(summary: ComparisonSummary) -> list[str]:
             if not agreement.n:
                 lines.append(f"  you vs {inert_line(judge)}: no decisive pair in common yet")
             else:
-                lines.append(f"  {agreement.line()}")
+                lines.append(f"  {agreement_line(agreement)}")
     for source, ratings in summary.ratings.items():
         lines.append(f"Bradley-Terry ({inert_line(source)}):")
-        lines += [f"  {rating.line()}" for rating in ratings]
+        lines += [f"  {rating_line(rating)}" for rating in ratings]
     if summary.stale:
         lines.append(f"{summary.stale} stale pairs left out (a source's answer changed)")
     return lines
+
+
+# ---------------------------------------------------------------------------------------
+# Compact lines (the console's status line, a line per source, agreement and rating).
+
+
+def source_line(source: SourceSummary) -> str:
+    """Compact text for the console's status line, B's wins/ties/losses after the rate:
+    "B over A: 0.62 [0.48, 0.75] n=40 · W12 T8 L20", and a judge's failed pairs
+    ("· 3 failed"): a judge's numbers never appear without its errors."""
+    head = f"{inert_line(source.b)} over {inert_line(source.a)}: "
+    tally = f"W{source.wins_b} T{source.ties} L{source.wins_a}"
+    failed = f" · {source.errors} failed" if source.errors else ""
+    if not source.n:
+        return (f"{head}n=0" if source.a or source.b else "n=0") + failed
+    text = f"{head}{figure_text(source.win_rate_b, source.win_rate_b_ci, source.n)} n={source.n} · {tally}"
+    if source.enough and source.lc_win_rate_b is not None:
+        text += f" · LC {figure_text(source.lc_win_rate_b, None, source.n)}"
+    if (
+        source.enough
+        and source.lc_warning
+        and (source.lc_win_rate_b is not None or source.lc_warning == LC_SEPARATED)
+    ):
+        text += " (length!)"
+    return text + failed
+
+
+def agreement_line(agreement: PairAgreement) -> str:
+    """Text like "you vs J: n=40 agree 80% [68%, 90%] κ +0.58 [+0.31, +0.80]"; below MIN_N,
+    "n too small for κ"."""
+    head = f"you vs {inert_line(agreement.judge)}: n={agreement.n}"
+    if not agreement.n or agreement.agreement is None:
+        return head
+    text = f"{head} agree {100 * agreement.agreement:.0f}%"
+    if not agreement.enough:
+        return f"{text}, {TOO_SMALL} for κ"
+    if agreement.agreement_ci:
+        low, high = agreement.agreement_ci
+        text += f" [{100 * low:.0f}%, {100 * high:.0f}%]"
+    kappa = figure_text(agreement.kappa, agreement.kappa_ci, agreement.n, signed=True, missing="–")
+    return f"{text} κ {kappa}"
+
+
+def rating_line(rating: Rating) -> str:
+    """Text like "1. sft-b 1062 [1010, 1120] n=80"."""
+    interval = f"[{rating.ci_low:.0f}, {rating.ci_high:.0f}]"
+    text = f"{rating.rank}. {inert_line(rating.session)} {rating.rating:.0f} {interval} n={rating.n}"
+    if not rating.enough:
+        text += f" ({TOO_SMALL})"
+    return text + (" (unbounded)" if rating.unbounded else "")
+
+
+def comparison_lines(summary: ComparisonSummary) -> list[str]:
+    """Compact text, a line per source and agreement of each pair of sessions, then the
+    ratings."""
+    out: list[str] = []
+    for group in summary.groups:
+        out += [f"{inert_line(name)}: {source_line(source)}" for name, source in group.sources.items()]
+        out += [agreement_line(agreement) for agreement in group.agreement.values() if agreement.n]
+    for source, ratings in summary.ratings.items():
+        out.append(f"{inert_line(source)}: " + " · ".join(rating_line(r) for r in ratings))
+    return out

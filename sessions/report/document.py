@@ -29,17 +29,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sftscope.scorers.agreement import percentile_interval
-from sftscope.scorers.intervals import RESAMPLES, SEED
 from sftscope.scorers.rubric import DEFAULT_RUBRIC, Rubric, RubricError
+from sftscope.scorers.stats.aggregates import PairedDifference, finite, level_means
+from sftscope.scorers.stats.agreement import percentile_interval
+from sftscope.scorers.stats.intervals import RESAMPLES, SEED
+from sftscope.scorers.stats.pairwise import ComparisonSummary, summarize
 from sftscope.sessions.compare.comparison import check_sources, fold_comparison, same_prompt, source_names
-from sftscope.sessions.compare.stats import ComparisonSummary, summarize
 from sftscope.sessions.compare.summary import pair_records
 from sftscope.sessions.core.state import SessionState, fold
 from sftscope.sessions.core.store import SessionError, load_session, paused_gc
 from sftscope.sessions.core.version import VERSION
 from sftscope.sessions.report.runs import RunFigures, item_values, judge_source, run_figures
-from sftscope.sessions.report.stats import PairedDifference, finite, level_means
 
 
 class ReportError(Exception):

@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sftscope.scorers.intervals import MIN_N as MIN_N  # used only when an aggregate lacks `enough`
 from sftscope.scorers.intervals import TOO_SMALL, UNDEFINED, figure_text, interval_text, number_text
+from sftscope.scorers.stats.intervals import enough as is_enough
 from sftscope.sessions.core.inert import inert_line
 
 DASH = "–"
@@ -127,8 +127,7 @@ def enough(entry: Mapping[str, Any] | None) -> bool:
         return False
     if "enough" in entry:
         return bool(entry["enough"])
-    n = _num(entry.get("n"))
-    return n is not None and n >= MIN_N
+    return is_enough(entry.get("n"))
 
 
 def estimate(

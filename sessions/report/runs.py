@@ -23,11 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sftscope.scorers.agreement import AgreementStats, agreement_stats, percentile_interval
-from sftscope.scorers.intervals import RESAMPLES, SEED
 from sftscope.scorers.rubric import Criterion, Rubric
-from sftscope.sessions.core.state import ItemState, SessionState
-from sftscope.sessions.report.stats import (
+from sftscope.scorers.stats.aggregates import (
     Correlation,
     Drift,
     ItemResamples,
@@ -43,6 +40,9 @@ from sftscope.sessions.report.stats import (
     ratio_of,
     spearman_of,
 )
+from sftscope.scorers.stats.agreement import AgreementStats, agreement_stats, percentile_interval
+from sftscope.scorers.stats.intervals import RESAMPLES, SEED
+from sftscope.sessions.core.state import ItemState, SessionState
 
 NO_CATEGORY = "(none)"
 ERROR_KINDS = ("parse", "timeout", "http", "other")

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sftscope.scorers.agreement import MIN_N
-from sftscope.scorers.intervals import RESAMPLES, SEED
 from sftscope.scorers.rubric import Criterion, Rubric
+from sftscope.scorers.stats.agreement import kappa_interval
+from sftscope.scorers.stats.intervals import RESAMPLES, SEED
+from sftscope.scorers.stats.intervals import enough as is_enough
 from sftscope.sessions.core.state import ItemState
 
 # A session's status, one meaning everywhere (session.toml, headless, the console):
@@ -207,7 +208,7 @@ class RunningAgreement:
 
     @property
     def enough(self) -> bool:
-        return self.n >= MIN_N
+        return is_enough(self.n)
 
 
 def running_agreement(
@@ -217,9 +218,9 @@ def running_agreement(
     score. Pairs whose judge value is off the rubric's scale (a reply is parsed, not
     trusted) are left out. The console calls it off its UI thread, a few times a second.
 
-    The kappa and its interval are the report's (scorers.agreement.agreement_stats): the
+    The kappa and its interval are the report's (scorers.stats.agreement.agreement_stats): the
     same contingency table, the same seeded multinomial resampling of it and the same
-    percentile interval, through the same module's `kappa_from_tables` (checked there
+    percentile interval, through the same module's `kappa_interval` (checked there
     against scikit-learn's cohen_kappa_score). Only the kappa is computed: numpy alone is
     loaded (0.1 s), not scikit-learn, scipy and krippendorff (over a second) for figures
     the console does not show."""
@@ -232,37 +233,14 @@ def running_agreement(
         exact = sum(1 for a, b in found if a == b) / n if n else None
         kappa: float | None = None
         interval: tuple[float, float] | None = None
-        if n >= MIN_N:
-            kappa, interval = _kappa_interval(
-                found, criterion.kind, criterion.min, criterion.max, resamples, seed
+        if is_enough(n):
+            scale = (criterion.min, criterion.max) if criterion.kind == "likert" else None
+            mine, theirs = [a for a, _ in found], [b for _, b in found]
+            kappa, interval = kappa_interval(
+                mine, theirs, criterion.kind, scale, resamples=resamples, seed=seed
             )
         out[criterion.name] = RunningAgreement(criterion.kind, n, exact, kappa, interval)
     return out
-
-
-def _kappa_interval(
-    pairs: list[tuple[Any, Any]], kind: str, low: int, high: int, resamples: int, seed: int
-) -> tuple[float | None, tuple[float, float] | None]:
-    """Cohen's kappa of the pairs over the whole scale, and its 95% bootstrap interval."""
-    import numpy as np
-    from sftscope.scorers.agreement import kappa_from_tables, percentile_interval, scale_labels
-
-    likert = kind == "likert"
-    labels = scale_labels(kind, (low, high) if likert else None)
-    size = len(labels)
-    table = np.zeros((size, size))
-    for a, b in pairs:
-        table[labels.index(a), labels.index(b)] += 1
-    weights = "quadratic" if likert else None
-    value = float(kappa_from_tables(table[None], weights)[0])
-    if not np.isfinite(value):
-        return None, None
-    n = len(pairs)
-    if n < 2 or resamples <= 0:
-        return value, None
-    rng = np.random.default_rng(seed)
-    tables = rng.multinomial(n, table.ravel() / n, size=resamples).reshape(resamples, size, size)
-    return value, percentile_interval(kappa_from_tables(tables, weights))
 
 
 def final_status(states: Iterable[ItemState], rubric: Rubric, *, interrupted: bool = False) -> str:

@@ -16,9 +16,10 @@ The statistics come from scipy and scikit-learn, not re-derived: a bootstrap is
 scipy.stats.bootstrap (or a seeded numpy resampling loop around a scikit-learn metric), a
 logistic regression is scikit-learn's or, where two thousand of them are fitted at once,
 scipy.optimize on the model's log-likelihood. Every aggregate carries its n and a 95%
-interval; below MIN_N it keeps its value but `enough` is False and the text says
-"n too small". scipy and scikit-learn are imported inside the functions: importing this
-module (the console does, at start) costs only numpy.
+interval; below MIN_N it keeps its value but `enough` is False (the text, "n too small",
+is written by sessions.compare.summary: numbers only here). scipy and scikit-learn are
+imported inside the functions: importing this module (the console does, at start) costs
+only numpy.
 """
 
 from __future__ import annotations
@@ -31,11 +32,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from sftscope.scorers.intervals import MIN_N as MIN_N  # below it: "n too small" (the value is kept)
-from sftscope.scorers.intervals import RESAMPLES, SEED, figure_text, proportion_interval
-from sftscope.scorers.intervals import enough as is_enough
-from sftscope.scorers.libraries import import_sklearn
-from sftscope.sessions.core.inert import inert_line
+from sftscope.scorers.stats.intervals import MIN_N, RESAMPLES, SEED, proportion_interval
+from sftscope.scorers.stats.intervals import enough as is_enough
+from sftscope.scorers.stats.libraries import import_sklearn
 
 # Answers closer in length than this many characters count as the same length for the
 # prefer-longer rate: a few characters is formatting, not a longer answer.
@@ -60,7 +59,7 @@ _DECISIVE = ("a", "b")
 
 
 # ---------------------------------------------------------------------------------------
-# Input records (built by sessions.compare_summary from a comparison's fold).
+# Input records (built by sessions.compare.summary from a comparison's fold).
 
 
 @dataclass(frozen=True)
@@ -155,26 +154,6 @@ class SourceSummary:
         """MIN_N verdicts or more: below that the rate is shown as "n too small"."""
         return is_enough(self.n)
 
-    def line(self) -> str:
-        """Compact text for the console's status line, B's wins/ties/losses after the rate:
-        "B over A: 0.62 [0.48, 0.75] n=40 · W12 T8 L20", and a judge's failed pairs
-        ("· 3 failed"): a judge's numbers never appear without its errors."""
-        head = f"{inert_line(self.b)} over {inert_line(self.a)}: "
-        tally = f"W{self.wins_b} T{self.ties} L{self.wins_a}"
-        failed = f" · {self.errors} failed" if self.errors else ""
-        if not self.n:
-            return (f"{head}n=0" if self.a or self.b else "n=0") + failed
-        text = f"{head}{figure_text(self.win_rate_b, self.win_rate_b_ci, self.n)} n={self.n} · {tally}"
-        if self.enough and self.lc_win_rate_b is not None:
-            text += f" · LC {self.lc_win_rate_b:.2f}"
-        if (
-            self.enough
-            and self.lc_warning
-            and (self.lc_win_rate_b is not None or self.lc_warning == LC_SEPARATED)
-        ):
-            text += " (length!)"
-        return text + failed
-
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "enough": self.enough}
 
@@ -197,22 +176,6 @@ class PairAgreement:
     @property
     def enough(self) -> bool:
         return is_enough(self.n)
-
-    def line(self) -> str:
-        """Text like "you vs J: n=40 agree 80% [68%, 90%] κ +0.58 [+0.31, +0.80]"; below MIN_N,
-        "n too small for κ"."""
-        head = f"you vs {inert_line(self.judge)}: n={self.n}"
-        if not self.n or self.agreement is None:
-            return head
-        text = f"{head} agree {100 * self.agreement:.0f}%"
-        if not self.enough:
-            return f"{text}, n too small for κ"
-        if self.agreement_ci:
-            text += f" [{100 * self.agreement_ci[0]:.0f}%, {100 * self.agreement_ci[1]:.0f}%]"
-        if self.kappa is None:
-            return f"{text} κ –"
-        ci = "" if self.kappa_ci is None else f" [{self.kappa_ci[0]:+.2f}, {self.kappa_ci[1]:+.2f}]"
-        return f"{text} κ {self.kappa:+.2f}{ci}"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "enough": self.enough}
@@ -237,14 +200,6 @@ class Rating:
     def enough(self) -> bool:
         return is_enough(self.n)
 
-    def line(self) -> str:
-        """Text like "1. sft-b 1062 [1010, 1120] n=80"."""
-        interval = f"[{self.ci_low:.0f}, {self.ci_high:.0f}]"
-        text = f"{self.rank}. {inert_line(self.session)} {self.rating:.0f} {interval} n={self.n}"
-        if not self.enough:
-            text += " (n too small)"
-        return text + (" (unbounded)" if self.unbounded else "")
-
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "enough": self.enough}
 
@@ -259,11 +214,6 @@ class SessionPairSummary:
     pairs: int
     sources: dict[str, SourceSummary]
     agreement: dict[str, PairAgreement]
-
-    def lines(self) -> list[str]:
-        out = [f"{inert_line(name)}: {source.line()}" for name, source in self.sources.items()]
-        out += [agreement.line() for agreement in self.agreement.values() if agreement.n]
-        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -284,15 +234,6 @@ class ComparisonSummary:
     groups: tuple[SessionPairSummary, ...]
     ratings: dict[str, list[Rating]] = field(default_factory=dict)
     stale: int = 0
-
-    def lines(self) -> list[str]:
-        """Compact text, a line per source and agreement, then the ratings."""
-        out: list[str] = []
-        for group in self.groups:
-            out += group.lines()
-        for source, ratings in self.ratings.items():
-            out.append(f"{inert_line(source)}: " + " · ".join(r.line() for r in ratings))
-        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -324,7 +265,7 @@ def _ratio_ci(num: np.ndarray, den: np.ndarray, resamples: int, seed: int) -> In
     single-order verdicts counts as one draw. When every unit has the same ratio v (every
     verdict alike: every resample would give v, and scipy warns about degenerate data),
     the interval is Wilson's for v × units successes in units trials: 16 of 16 is
-    [0.81, 1.00], never [1.00, 1.00] (scorers.intervals). None below 2 units."""
+    [0.81, 1.00], never [1.00, 1.00] (scorers.stats.intervals). None below 2 units."""
     num = np.asarray(num, dtype=float)
     den = np.asarray(den, dtype=float)
     if len(num) < 2:
@@ -747,9 +688,9 @@ def _agreement_numbers(
         draws = cell[rng.integers(0, n, size=(resamples, n))]
         tables = np.stack([(draws == c).sum(axis=1) for c in range(len(combos))], axis=1)
         # Every resampled 2x2 table at once, as scikit-learn computes kappa from its
-        # confusion matrix (scorers/agreement.py; tested equal to cohen_kappa_score on
+        # confusion matrix (scorers/stats/agreement.py; tested equal to cohen_kappa_score on
         # thousands of tables): a thousand scikit-learn calls took a second per judge.
-        from sftscope.scorers.agreement import kappa_from_tables
+        from sftscope.scorers.stats.agreement import kappa_from_tables
 
         scored = kappa_from_tables(tables.reshape(-1, 2, 2), None)
         kappa_ci = _percentile_ci(scored)

@@ -9,10 +9,12 @@ come from maintained libraries. Every heavy import (numpy, scikit-learn, scipy,
 krippendorff) happens inside a function, so importing this module (the console
 does, at start) loads none of them.
 
-`agreement_stats` adds what a report needs: Krippendorff's alpha (the `krippendorff`
-package: ordinal on a likert scale, nominal on yes/no, the rubric's whole scale as its
-value domain), Spearman's rho (scipy.stats.spearmanr, likert only), and a 95% bootstrap
-interval for each figure, resampling items.
+There is one path: `agreement_stats` (the report's), which adds Krippendorff's alpha (the
+`krippendorff` package: ordinal on a likert scale, nominal on yes/no, the rubric's whole
+scale as its value domain), Spearman's rho (scipy.stats.spearmanr, likert only), and a 95%
+bootstrap interval for each figure, resampling items. The console's running kappa
+(sessions.run.review) goes through the same contingency table and `kappa_from_tables`,
+only without the figures it does not show.
 
 How the bootstrap is computed, plainly: every one of these statistics depends on the
 paired labels only through their K x K contingency table (how many items got label i
@@ -39,75 +41,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sftscope.scorers.intervals import MIN_N as MIN_N  # its home is scorers.intervals
-from sftscope.scorers.intervals import RESAMPLES, SEED, proportion_interval
-from sftscope.scorers.intervals import enough as is_enough
-from sftscope.scorers.libraries import import_sklearn
+from sftscope.scorers.stats.intervals import RESAMPLES, SEED, proportion_interval
+from sftscope.scorers.stats.intervals import enough as is_enough
+from sftscope.scorers.stats.libraries import import_sklearn
 
 if TYPE_CHECKING:
     import numpy as np
 
 Interval = tuple[float, float]
-
-
-@dataclass(frozen=True)
-class Agreement:
-    n: int
-    exact: float | None
-    kappa: float | None
-
-    @property
-    def enough(self) -> bool:
-        """Enough paired items for a kappa worth showing (MIN_N or more)."""
-        return is_enough(self.n)
-
-    def kappa_text(self) -> str:
-        """The kappa as shown: "n too small" below MIN_N, "–" when undefined (no variation)."""
-        if not self.enough:
-            return "n too small"
-        return "–" if self.kappa is None else f"{self.kappa:+.2f}"
-
-    def line(self) -> str:
-        if not self.n:
-            return "n=0"
-        exact = f"n={self.n} exact {100 * (self.exact or 0):.0f}%"
-        if not self.enough:
-            return f"{exact}, n too small for κ"
-        return f"{exact} κ {self.kappa_text()}"
-
-
-def cohen_kappa(
-    a: Sequence[Any], b: Sequence[Any], categories: Sequence[Any], weights: str | None = None
-) -> float | None:
-    """scikit-learn's Cohen's kappa over the full scale `categories` (in order for an ordinal
-    scale); weights None (nominal) or "quadratic" (ordinal). None, never NaN, when it is
-    undefined: no pairs, a one-category scale, or no variation (both sources always give the
-    same single label, where scikit-learn warns and returns nan)."""
-    labels = list(categories)
-    if len(a) != len(b) or not len(a) or len(labels) < 2:
-        return None
-    import_sklearn()
-    from sklearn.metrics import cohen_kappa_score
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the undefined case: handled below as None
-        value = float(cohen_kappa_score(list(a), list(b), labels=labels, weights=weights))
-    return value if math.isfinite(value) else None
-
-
-def agreement(pairs: list[tuple[Any, Any]], kind: str, low: int = 1, high: int = 5) -> Agreement:
-    if not pairs:
-        return Agreement(0, None, None)
-    a = [x for x, _ in pairs]
-    b = [y for _, y in pairs]
-    exact = sum(1 for x, y in pairs if x == y) / len(pairs)
-    if kind == "likert":
-        kappa = cohen_kappa(a, b, list(range(low, high + 1)), "quadratic")
-    elif kind == "binary":
-        kappa = cohen_kappa(a, b, [False, True])
-    else:
-        kappa = None
-    return Agreement(len(pairs), exact, kappa)
 
 
 # ---------------------------------------------------------------------------------------
@@ -228,6 +169,41 @@ def agreement_stats(
         cells[_code(a, labels, kind) * size + _code(b, labels, kind)] += count
     low = labels[0] if kind == "likert" else 0
     return _table_stats(kind, low, size, cells, resamples, seed, names)
+
+
+def kappa_interval(
+    human: Sequence[Any],
+    judge: Sequence[Any],
+    kind: str,
+    scale: Sequence[int] | None = None,
+    *,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> tuple[float | None, Interval | None]:
+    """`agreement_stats`' kappa and kappa interval alone, for the console's running line:
+    the same contingency table, the same seeded multinomial draws and percentile interval,
+    the kappa from `kappa_from_tables` (scikit-learn's formula on the table, tested equal to
+    cohen_kappa_score), so numpy alone is loaded, not scikit-learn, scipy and krippendorff
+    (over a second) for figures the console does not show. (None, None) when undefined."""
+    import numpy as np
+
+    if len(human) != len(judge):
+        raise ValueError(f"{len(human)} labels against {len(judge)}: the lists must be aligned")
+    labels = scale_labels(kind, scale)
+    size = len(labels)
+    table = np.zeros((size, size))
+    for (a, b), count in Counter(zip(human, judge, strict=True)).items():
+        table[_code(a, labels, kind), _code(b, labels, kind)] += count
+    weights = "quadratic" if kind == "likert" else None
+    n = len(human)
+    value = float(kappa_from_tables(table[None], weights)[0]) if n and size > 1 else math.nan
+    if not math.isfinite(value):
+        return None, None
+    if n < 2 or resamples <= 0:
+        return value, None
+    rng = np.random.default_rng(seed)
+    tables = rng.multinomial(n, table.ravel() / n, size=resamples).reshape(resamples, size, size)
+    return value, percentile_interval(kappa_from_tables(tables, weights))
 
 
 def _table_stats(

@@ -1,10 +1,10 @@
 """The report's aggregates: typed results, and the bootstrap that gives each its interval.
 
 Every aggregate carries its n and a 95% percentile-bootstrap interval over items; below
-MIN_N it keeps its value with `enough` False (the renderers print "n too small"); a figure
+MIN_N it keeps its value with `enough` False (the layout writes "n too small"); a figure
 that is undefined (a constant column) is None with the reason, never NaN. A proportion
 whose items all agree (every resample then gives the same value) gets Wilson's score
-interval instead of a zero-width one (scorers.intervals.proportion_interval).
+interval instead of a zero-width one (scorers.stats.intervals.proportion_interval).
 
 Point estimates come from libraries (numpy's mean, scipy.stats.spearmanr). The
 intervals are computed without calling them thousands of times, in two ways that are
@@ -42,9 +42,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from sftscope.scorers.agreement import percentile_interval
-from sftscope.scorers.intervals import enough as is_enough
-from sftscope.scorers.intervals import proportion_interval
+from sftscope.scorers.stats.agreement import percentile_interval
+from sftscope.scorers.stats.intervals import enough as is_enough
+from sftscope.scorers.stats.intervals import proportion_interval
 
 Interval = tuple[float, float]
 # Above this many distinct values a multinomial over the levels costs more than drawing
