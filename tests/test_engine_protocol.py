@@ -256,14 +256,19 @@ def test_the_transcript_and_the_next_request_are_built_by_one_method() -> None:
 
     item = Item(id="q", turns=["t1", "t2"], prefix=[{"role": "user", "content": "earlier"}], form="mt-bench")
     state = ItemState(item, 0)
-    assert state.transcript("sys") == item.messages_for_turn(0, [], "sys")
-    assert state.transcript("sys")[0] == {"role": "system", "content": "sys"}
+    system = {"role": "system", "content": "sys"}
+    earlier = {"role": "user", "content": "earlier"}
+    first, second = {"role": "user", "content": "t1"}, {"role": "user", "content": "t2"}
+    answer = {"role": "assistant", "content": "A1"}
+    # Both against the conversation written out: checked only against each other, the one
+    # method they share would be compared with itself.
+    assert state.transcript("sys") == item.messages_for_turn(0, [], "sys") == [system, earlier, first]
     state.turns.append({"text": "A1", "finish_reason": "stop"})
-    assert state.transcript("sys") == item.messages_for_turn(1, ["A1"], "sys")
+    assert state.transcript("sys") == [system, earlier, first, answer, second]
+    assert item.messages_for_turn(1, ["A1", "later"], "sys") == [system, earlier, first, answer, second]
     state.turns.append({"text": "A2", "finish_reason": "stop"})
-    assert state.transcript() == [
-        *item.messages_for_turn(1, ["A1"]),
-        {"role": "assistant", "content": "A2"},
-    ]
+    assert state.transcript() == [earlier, first, answer, second, {"role": "assistant", "content": "A2"}]
+    own = {"role": "system", "content": "own"}  # a prefix with its own system message keeps it
+    assert Item(id="o", turns=["t1"], prefix=[own]).messages_for_turn(0, [], "sys") == [own, first]
     with pytest.raises(IndexError):
         item.messages_for_turn(1, [])  # turn 2 cannot be asked before turn 1 is answered

@@ -54,6 +54,18 @@ def test_a_record_missing_a_required_field_is_named(kind: type[events.Event]) ->
     for name in required:
         broken = {k: v for k, v in record.items() if k != name}
         assert problem(broken) == f"{kind.TYPE} event without {name!r}"
+    # What is optional may be left out, and a field of the wrong type is named: so a kind
+    # with nothing required (run_start) is checked too, not passed by an empty loop.
+    assert problem({k: v for k, v in record.items() if k == "type" or k in required}) is None
+    checked = 0
+    for name, (types, _needed) in SCHEMA[kind.TYPE].items():
+        wrong = next((v for v in ([1], "text", 1.5) if not isinstance(v, types)), None)
+        if wrong is not None:  # None: the field takes any JSON value
+            assert (problem({**record, name: wrong}) or "").startswith(
+                f"{kind.TYPE} event with {name} {wrong!r}"
+            ), name
+            checked += 1
+    assert checked, f"{kind.TYPE}: no field whose type is checked"
 
 
 def test_records_keep_format_1() -> None:
