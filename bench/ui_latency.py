@@ -12,7 +12,7 @@ console writes back is read through a terminal emulator (pyte) into a screen.
    Every key is sent while the answer on screen is streaming (long prompts,
    --ahead 0; when an answer has finished, `r` generates it again). The rubric
    is the default one with auto_advance off, so a score key stays on its item.
-   Goal (README): p95 <= 50 ms and p99 <= 100 ms, per key kind and overall.
+   Goal (docs/figures.md): p95 <= 50 ms and p99 <= 100 ms, per key kind and overall.
 2. The operator's wait per item when labelling one item every 3 seconds (30
    built-in prompts, --max-tokens 256, --ahead 3): on arriving at an item, how long
    until the screen shows its answer complete (0 when it is already there).
@@ -22,7 +22,7 @@ Exits 1 when a goal is missed or a key's effect never shows.
 
     .venv/bin/python bench/ui_latency.py [--keys 300] [--items 30] [--pace 3]
 
-About 3 minutes on 2 cores. `--items 0` measures the keys only.
+`--items 0` measures the keys only (its run time: docs/figures.md).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COLUMNS, LINES = 80, 24
 SAVED = "saved ✓"
 REFUSED = "no answer yet"  # a score key before any answer text: refused, said in the status line
-# The default rubric (README), as the score panel names its rows.
+# The default rubric (docs/console.md), as the score panel names its rows.
 CRITERIA = [
     ("helpfulness", "likert"),
     ("instruction_following", "likert"),

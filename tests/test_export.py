@@ -1,4 +1,4 @@
-"""Exports: JSONL and CSV carry the same columns, from one list, as the README lists them."""
+"""Exports: JSONL and CSV carry the same columns, from one list, as the docs list them."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from tests.conftest import ROOT, run_cli, run_headless, write_jsonl
 
 
 def readme_columns() -> list[str]:
-    """The export columns the README names: the Export section's list, plus the columns the
-    judges and checks add ("Export rows gain …")."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("### Export") :]
+    """The export columns the docs name: the session format's Export list (docs/sessions.md),
+    plus the columns the judges and checks add ("Export rows gain …", docs/judges.md)."""
+    text = (ROOT / "docs" / "sessions.md").read_text(encoding="utf-8")
+    section = text[text.index("## Export") :]
     listing = section[section.index("writes one row per item") : section.index("In CSV")]
-    gained = text[text.index("Export rows gain") :]
-    gained = gained[: gained.index("\n\n")]
+    judges = (ROOT / "docs" / "judges.md").read_text(encoding="utf-8")
+    gained = judges[judges.index("Export rows gain") :].split("\n\n")[0]
     names: list[str] = []
     for part in (listing, gained):
         part = re.sub(r"\([^)]*\)", "", part)  # asides: `status` (`done`, `cancelled`, …)
