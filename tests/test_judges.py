@@ -383,7 +383,7 @@ async def test_an_answer_cannot_close_its_own_block(
         assert swapped.index("<<<BEGIN ANSWER B>>>") < swapped.index("It is 4.")
 
 
-# --- judge settings that must do what the README says -------------------------------------------
+# --- judge settings that must do what the docs say ---------------------------------------------
 
 
 def test_judge_max_tokens_and_retries_reach_the_server_and_survive_resume(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ GOLDEN = Path(__file__).parent / "data" / "report-80.txt"
 
 
 # ---------------------------------------------------------------------------------------
-# Hand-made documents, shaped as the report schema (README "Reports") describes.
+# Hand-made documents, shaped as the report schema (docs/reports.md) describes.
 
 
 def run_doc() -> dict[str, Any]:

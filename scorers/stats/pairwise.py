@@ -715,7 +715,7 @@ def bradley_terry(
     the design matrix with +log(10) for one session and -log(10) for the other, a win as
     one row and a tie (or the human's both_bad) as two half-weight rows, one each way;
     rating = 1000 + 400 × coefficient, anchored so the ratings' plain mean is 1000 (the
-    README's promise, whatever the design: a --baseline comparison included). The
+    promise of docs/comparing.md, whatever the design: a --baseline comparison included). The
     resamples are centred on their mean weighted by comparisons, then moved by the same
     offset as the point estimate: a session compared on a handful of items swings wildly
     from resample to resample, and centring each resample on the plain mean would drag

@@ -3,7 +3,7 @@
 `build_report(directories)` reads each session (without locking it: a running session
 can be reported on), and returns a typed `Report`; `Report.to_dict()` is the document
 `sftscope report --format json` prints and every other format renders
-(the report schema, README "Reports"). Three cases:
+(the report schema, docs/reports.md). Three cases:
 
 - one run session: its criteria, agreement, judge health, checks, methods side by side
   and rater reliability at the top level (sessions/report_run.py);

@@ -8,7 +8,7 @@ turned once into a small neutral layout here (`layout`: sections of headings, no
 tables of already formatted strings and charts of numbers), and each format only draws
 that layout: a number is formatted in one place, "n too small" is decided in one place.
 
-The document's schema is in the README ("Reports"); keys the renderers do
+The document's schema is in docs/reports.md; keys the renderers do
 not know are ignored, keys they know may be absent (a run without judges has none).
 """
 

@@ -3,7 +3,7 @@ checks, methods side by side and rater reliability.
 
 Each figure is one of report_stats' typed aggregates (n, a 95% bootstrap interval,
 `enough`); `RunFigures.to_dict()` is the part of the report's JSON document that
-describes one run session (the report schema, README "Reports").
+describes one run session (the report schema, docs/reports.md).
 
 What counts, in one place:
 - a human label is the label in force after undos (as ItemState.human); a judge's is the
