@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from sftscope.engines.toml import tomllib
 
 from tests.conftest import ROOT, ScriptedServer, serve_in_thread, write_jsonl
 
@@ -62,7 +63,8 @@ def test_the_wheel_holds_only_the_sftscope_namespace(wheel: Path) -> None:
     ):
         assert expected in names, expected
     entry = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "sftscope = sftscope.tui.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+    script = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["sftscope"]
+    assert f"sftscope = {script}" in zipfile.ZipFile(wheel).read(entry).decode()
 
 
 def test_the_installed_wheel_runs_beside_a_users_sessions_py(wheel: Path, tmp_path: Path) -> None:
@@ -94,6 +96,10 @@ def test_the_installed_wheel_runs_beside_a_users_sessions_py(wheel: Path, tmp_pa
     )  # fmt: skip
     assert where.returncode == 0, where.stderr
     assert where.stdout.strip().startswith(str(site)), where.stdout  # the wheel, not this checkout
+    # The installed `sftscope` script resolves its entry point (pyproject's [project.scripts]).
+    helped = subprocess.run([str(venv / "bin" / "sftscope"), "--help"], cwd=work, capture_output=True,
+                            text=True, env=env)  # fmt: skip
+    assert helped.returncode == 0 and "usage: sftscope" in helped.stdout, helped.stderr[-800:]
     srv = ScriptedServer()
     srv.default = {"text": "From the installed wheel."}
     with serve_in_thread(srv) as url:
