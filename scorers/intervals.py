@@ -49,6 +49,25 @@ def interval_text(ci: Any, digits: int = 2, *, signed: bool = False) -> str:
     return f"[{low:{spec}}, {high:{spec}}]"
 
 
+def figure_cells(
+    value: Any,
+    ci: Any = None,
+    n: Any = None,
+    *,
+    shown: bool | None = None,
+    digits: int = 2,
+    signed: bool = False,
+    missing: str = UNDEFINED,
+) -> tuple[str, str]:
+    """`figure_text`'s rule as two table cells, the estimate and its interval:
+    ("0.62", "[0.48, 0.75]"), ("n too small", "") below MIN_N (or when `shown` is False),
+    ("undefined", "") when there is no value."""
+    if not (enough(n) if shown is None else shown):
+        return TOO_SMALL, ""
+    text = number_text(value, digits, signed=signed, missing=missing)
+    return text, interval_text(ci, digits, signed=signed)
+
+
 def figure_text(
     value: Any,
     ci: Any = None,
@@ -63,10 +82,7 @@ def figure_text(
     "0.62 [0.48, 0.75]", "n too small" (below MIN_N: `shown`, when given, is the data's
     own verdict, e.g. a report document's `enough`), or `missing` ("undefined": no value;
     a narrow column says "–")."""
-    if not (enough(n) if shown is None else shown):
-        return TOO_SMALL
-    text = number_text(value, digits, signed=signed, missing=missing)
-    if text == missing:
+    text, interval = figure_cells(value, ci, n, shown=shown, digits=digits, signed=signed, missing=missing)
+    if text in (TOO_SMALL, missing) or not interval:
         return text
-    interval = interval_text(ci, digits, signed=signed)
-    return f"{text} {interval}" if interval else text
+    return f"{text} {interval}"

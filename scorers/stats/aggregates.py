@@ -38,6 +38,7 @@ import os
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -583,14 +584,12 @@ class ItemResamples:
         return np.concatenate(values) if values else None
 
 
-def _one_blas_thread() -> Any:
+def _one_blas_thread() -> AbstractContextManager[Any]:
     """A context in which numpy's BLAS uses one thread (a no-op without threadpoolctl)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - scikit-learn requires it
-        import contextlib
-
-        return contextlib.nullcontext()
+        return nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
 
 

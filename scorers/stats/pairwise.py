@@ -380,7 +380,7 @@ def _fit_logistic(
 
         def loss(
             z: np.ndarray, n: np.ndarray = n, y: np.ndarray = y, transform: np.ndarray = transform
-        ) -> Any:
+        ) -> tuple[float, np.ndarray]:
             value, grad, _ = evaluate(to_coef(z), n, y)
             return value, np.einsum("rji,rj->ri", transform, grad).ravel()
 

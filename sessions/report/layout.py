@@ -21,7 +21,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sftscope.scorers.intervals import TOO_SMALL, UNDEFINED, figure_text, interval_text, number_text
+from sftscope.scorers.intervals import (
+    TOO_SMALL,
+    UNDEFINED,
+    figure_cells,
+    figure_text,
+    interval_text,
+    number_text,
+)
 from sftscope.scorers.stats.intervals import enough as is_enough
 from sftscope.sessions.core.inert import inert_line
 
@@ -376,8 +383,7 @@ def _criterion_blocks(
             [
                 source,
                 fmt_count(agg.get("n")),
-                (fmt(agg.get(key)) if shown else TOO_SMALL) if agg else DASH,
-                fmt_ci(agg.get("ci")) if shown else "",
+                *(figure_cells(agg.get(key), agg.get("ci"), shown=shown) if agg else (DASH, "")),
                 failed,
             ]
         )
@@ -603,8 +609,7 @@ def _rate_rows(entries: Mapping[str, Any], labels: Mapping[str, str] | None = No
             [
                 label,
                 fmt_count(entry.get("n")),
-                fmt(entry.get(stat)) if shown else TOO_SMALL,
-                fmt_ci(entry.get("ci")) if shown else "",
+                *figure_cells(entry.get(stat), entry.get("ci"), shown=shown),
             ]
         )
     return rows
@@ -764,10 +769,8 @@ def _reliability(doc: Mapping[str, Any]) -> Iterable[Section]:
             continue
         first, last = _dicts(entry.get("first")), _dicts(entry.get("last"))
         shown = enough(first) and enough(last)
-        difference = (
-            [fmt(entry.get("difference"), signed=True), fmt_ci(entry.get("difference_ci"), signed=True)]
-            if shown
-            else [TOO_SMALL, ""]
+        difference = list(
+            figure_cells(entry.get("difference"), entry.get("difference_ci"), shown=shown, signed=True)
         )
         rows = [
             ["first", fmt_count(first.get("n")), *_estimate_cells(first)],
@@ -784,9 +787,7 @@ def _estimate_cells(entry: Mapping[str, Any]) -> tuple[str, str]:
     """An aggregate as two cells, the estimate and its interval ("n too small", "")."""
     if not entry:
         return DASH, ""
-    if not enough(entry):
-        return TOO_SMALL, ""
-    return fmt(entry.get(value_key(entry))), fmt_ci(entry.get("ci"))
+    return figure_cells(entry.get(value_key(entry)), entry.get("ci"), shown=enough(entry))
 
 
 def _runs(doc: Mapping[str, Any]) -> Iterable[Section]:
@@ -925,9 +926,8 @@ BIASES = {
 def _bias_cells(entry: Mapping[str, Any], key: str) -> list[str]:
     """A bias rate's n, rate and interval; each rate has its own n (`KEY_n`)."""
     n = entry.get(f"{key}_n")
-    if n is not None and not enough({"n": n}):
-        return [fmt_count(n), TOO_SMALL, ""]
-    return [fmt_count(n), fmt(entry.get(key)), fmt_ci(entry.get(f"{key}_ci"))]
+    shown = n is None or enough({"n": n})
+    return [fmt_count(n), *figure_cells(entry.get(key), entry.get(f"{key}_ci"), shown=shown)]
 
 
 def _pair_blocks(a: str, b: str, sources: Mapping[str, Any], agreement: Mapping[str, Any]) -> list[Block]:

@@ -681,7 +681,10 @@ def _methods(
         related = "instruction" in criterion.name.lower() and "prompt_strict" in checks.ifeval
 
         def side_by_side(
-            human: Summary, judges: dict[str, Summary], check: Rate | None, scale: Any = scale
+            human: Summary,
+            judges: dict[str, Summary],
+            check: Rate | None,
+            scale: tuple[int, int] | None = scale,
         ) -> dict[str, MethodValue]:
             row: dict[str, MethodValue] = {}
             for key, figure in (("human", human), *((judge_source(j), v) for j, v in judges.items())):
