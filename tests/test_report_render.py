@@ -735,3 +735,20 @@ def test_a_copy_of_the_document_is_not_modified() -> None:
     for fmt in ("text", "json", "html", "md"):
         render(doc, fmt)
     assert doc == before
+
+
+def test_figure_cells_and_figure_text_are_one_rule() -> None:
+    """The layout's two-cell figures (estimate, interval) and the one-line figures of the
+    consoles and summaries decide "n too small" and write numbers the same way."""
+    from sftscope.scorers.intervals import TOO_SMALL, figure_cells, figure_text
+    from sftscope.scorers.stats.intervals import MIN_N
+
+    assert figure_cells(0.5, [0.3, 0.7], MIN_N) == ("0.50", "[0.30, 0.70]")
+    assert figure_cells(0.5, [0.3, 0.7], MIN_N - 1) == (TOO_SMALL, "")
+    assert figure_cells(0.5, [0.3, 0.7], 3, shown=True) == ("0.50", "[0.30, 0.70]")  # the data's `enough`
+    assert figure_cells(0.1, [-0.2, 0.4], MIN_N, signed=True) == ("+0.10", "[-0.20, +0.40]")
+    assert figure_cells(None, None, MIN_N, missing="–") == ("–", "")
+    cases = ((0.5, [0.3, 0.7], MIN_N), (0.5, None, MIN_N), (0.5, [0.3, 0.7], 2), (None, None, 40))
+    for value, ci, n in cases:
+        text, interval = figure_cells(value, ci, n)
+        assert figure_text(value, ci, n) == (f"{text} {interval}" if interval else text)
