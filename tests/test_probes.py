@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sftscope.scorers.rubric import DEFAULT_RUBRIC
-from sftscope.sessions.core.events import Generated, ItemAdded, Judged, Probed, Scored, Undone
+from sftscope.sessions.core.events import Generated, ItemAdded, Judged, Probed, Scored, Undone, from_record
 from sftscope.sessions.core.state import fold
 from sftscope.sessions.core.store import load_session
 from sftscope.sessions.run.export import export_rows
@@ -61,16 +61,16 @@ def test_a_chosen_item_comes_back_after_its_gap_or_at_the_end_of_the_queue() -> 
     state = fold(events)
     for n in range(gap):  # q0, then gap - 1 more: not yet
         for event in score_all(f"q{n}"):
-            book.apply(event, state.apply(event))
+            book.apply(from_record(event), state.apply(event))
     remaining = count - gap
     assert "q0" not in book.due(state.items, remaining)
     for event in score_all(f"q{gap}"):  # the gap-th item after q0
-        book.apply(event, state.apply(event))
+        book.apply(from_record(event), state.apply(event))
     assert book.due(state.items, remaining - 1)[0] == "q0"
     # Answered: every criterion has a probe event, and it is never due again.
     for name, value in LABELS.items():
         event = Probed("q0", name, value, original=value).to_record()
-        book.apply(event, state.apply(event))
+        book.apply(from_record(event), state.apply(event))
     assert book.done("q0") and "q0" not in book.due(state.items, 0)
     assert state.items["q0"].human == LABELS  # a probe is not a score
     # At the end of the queue (nothing left to score), every pending probe is due.

@@ -21,6 +21,18 @@ from sftscope.engines.base import GenerationRequest
 from sftscope.scorers.rubric import Rubric
 from sftscope.scorers.stats.intervals import RESAMPLES, SEED
 from sftscope.sessions.core import progress
+from sftscope.sessions.core.events import (
+    Event,
+    Generated,
+    Judged,
+    Label,
+    Notice,
+    Regenerated,
+    Scored,
+    Turned,
+    Undone,
+    Verdict,
+)
 from sftscope.sessions.core.inert import inert, inert_line
 from sftscope.sessions.core.state import ItemState
 from sftscope.sessions.run import review
@@ -683,35 +695,34 @@ class SftscopeApp(Leaving, App[int]):
         else:  # WriteFailed, WriteOk
             self.set_status()
 
-    def on_session_event(self, event: dict[str, Any]) -> None:
+    def on_session_event(self, event: Event) -> None:
         """An event on disk: the rows, the view and the status follow it. (Not `on_event`:
         that name is Textual's own handler for every message.)"""
-        kind = event.get("type")
-        item_id = str(event.get("item"))
         current = self.item_ids[self.index] if self.item_ids else None
-        if kind == "notice":
-            self.notify(inert(event.get("text")), title="sftscope", timeout=12, markup=False)
-        elif kind in ("generation", "error", "skip", "regenerate"):
-            self.refresh_row(item_id)
-            self.sync_probe_rows()
-            if item_id == current:
-                if kind == "regenerate":
-                    self.answer_since = None
-                self.run_worker(self.refresh_view(), group="view")
-            self.set_status()
-        elif kind in ("score", "undo", "flag", "comment", "probe"):
-            self.refresh_row(item_id)
-            self.sync_probe_rows()
-            self.set_status()  # the header's count follows at once
-        elif kind in ("judge", "checks"):
-            self.refresh_row(item_id)
-            state = self.session.state.items.get(item_id)
-            if state is not None:
-                self.note_judges(state.judges)
-            if item_id == current:
-                self.refresh_scores()
-            self.set_status()
-        if kind in ("generation", "score", "undo", "judge"):  # what the agreement is made of
+        match event:
+            case Notice(text=text):
+                self.notify(inert(text), title="sftscope", timeout=12, markup=False)
+            case Turned(item=item):  # a generation, an error, an engine skip, a regenerate
+                self.refresh_row(str(item))
+                self.sync_probe_rows()
+                if str(item) == current:
+                    if isinstance(event, Regenerated):
+                        self.answer_since = None
+                    self.run_worker(self.refresh_view(), group="view")
+                self.set_status()
+            case Label(item=item):  # a score, an undo, a flag, a comment, a probe
+                self.refresh_row(str(item))
+                self.sync_probe_rows()
+                self.set_status()  # the header's count follows at once
+            case Verdict(item=item):  # a judge's verdict, the checks
+                self.refresh_row(str(item))
+                state = self.session.state.items.get(str(item))
+                if state is not None:
+                    self.note_judges(state.judges)
+                if str(item) == current:
+                    self.refresh_scores()
+                self.set_status()
+        if isinstance(event, (Generated, Scored, Undone, Judged)):  # what the agreement is made of
             self._agreement_stale = True
             state = self.current
             if state is not None and self.probe is None and self.judge_visible(state) and self.judge_names:
@@ -1001,7 +1012,7 @@ class SftscopeApp(Leaving, App[int]):
             return
         if not self.label(self.session.undo, state.item.id):
             return
-        if last is not None and last["type"] == "score":
+        if last is not None and last["type"] == Scored.TYPE:
             names = [c.name for c in self.rubric.criteria]
             if last["criterion"] in names:
                 self.criterion = names.index(last["criterion"])

@@ -38,6 +38,7 @@ from rich.text import Text
 from sftscope.scorers.intervals import TOO_SMALL, figure_text
 from sftscope.scorers.stats.intervals import RESAMPLES, SEED
 from sftscope.sessions.compare.comparison import Comparison, PairState
+from sftscope.sessions.core.events import Event, PairJudged, Preferred, Skipped, Undone
 from sftscope.sessions.core.inert import inert, inert_line
 from sftscope.tui.answer_text import as_markdown, as_raw
 from sftscope.tui.conversation import SHOWN_CHARS
@@ -355,7 +356,7 @@ class CompareApp(Leaving, App[int]):
         self.judge_errors: dict[str, set[str]] = {name: set() for name in self.judge_names}
         for pair in self.pairs:
             for name, event in pair.judges.items():
-                self.count_judgment(pair.pair, name, event)
+                self.count_judgment(pair.pair, name, failed=event.get("verdict") == "error")
         self.revealed: set[str] = set()  # pairs whose verdicts are on screen (v)
         self.seen_judges: set[str] = set()  # pairs whose verdicts were ever shown: a later vote says so
         self.history: list[str] = []  # pairs voted or skipped here, for u on an unvoted pair
@@ -660,35 +661,38 @@ class CompareApp(Leaving, App[int]):
         screen.query_one("#tally", Static).update(Group(*texts))
 
     # --- the session's events ----------------------------------------------------------
-    def count_judgment(self, pair_id: str, judge: str, event: dict[str, Any]) -> None:
+    def count_judgment(self, pair_id: str, judge: str, *, failed: bool) -> None:
         self.judged.setdefault(judge, set()).add(pair_id)
         errors = self.judge_errors.setdefault(judge, set())
-        if event.get("verdict") == "error":
+        if failed:
             errors.add(pair_id)
         else:
             errors.discard(pair_id)
 
-    def on_comparison_event(self, event: dict[str, Any]) -> None:
+    def on_comparison_event(self, event: Event) -> None:
         """An event on disk: counts, the note and the numbers follow it. (Not `on_event`:
         that name is Textual's own handler for every message.)"""
-        kind = event.get("type")
-        pair_id = str(event.get("pair"))
+        match event:
+            case Preferred(pair=on) | Skipped(pair=on) | Undone(pair=on) | PairJudged(pair=on):
+                pair_id = str(on)
+            case _:
+                return
         pair = self.comparison.state.pairs.get(pair_id)
         if pair is None or pair_id not in self.positions:
             return
         current = self.current
-        if kind in ("preference", "skip", "undo"):
+        if not isinstance(event, PairJudged):  # a vote, a skip, an undo
             if pair.voted:
                 self.voted.add(pair_id)
             else:
                 self.voted.discard(pair_id)
             self.request_tally()
             self.set_status()
-        elif kind == "pair_judge":
-            judge = str(event.get("judge"))
+        else:
+            judge = str(event.judge)
             if judge not in self.judge_names:
                 self.judge_names.append(judge)
-            self.count_judgment(pair_id, judge, event)
+            self.count_judgment(pair_id, judge, failed=event.verdict == "error")
             if current is not None and current.pair == pair_id and pair_id in self.revealed:
                 self.refresh_note()
             self.request_tally()
@@ -816,7 +820,7 @@ class CompareApp(Leaving, App[int]):
             return
         if self.history and self.history[-1] == pair.pair and not pair.actions:
             self.history.pop()
-        self.saved_note = f"undid the {'vote' if undone == 'preference' else undone} ✓"
+        self.saved_note = f"undid the {'vote' if undone == Preferred.TYPE else undone} ✓"
         self.reveal_note = ""
         self.refresh_note()
         self.set_status()

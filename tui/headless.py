@@ -25,13 +25,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from sftscope.sessions.core import progress
+from sftscope.sessions.core.events import Event, Generated, Judged, Notice, PairJudged, Regenerated, Turned
 from sftscope.sessions.core.inert import inert_line
 from sftscope.sessions.core.session import Session
 
-TERMINAL_EVENTS = ("generation", "skip", "error", "regenerate")
 # An item counts as finished in the bar once nothing more will be generated for it.
 FINISHED_STATUSES = ("done", "skipped", "incomplete")
-JUDGE_EVENTS = ("judge", "pair_judge")
 # The exit code of a headless command whose judge failed on every judgment it attempted:
 # distinct from 2 (bad input) so a CI step can tell a dead judge from a typo.
 DEAD_JUDGE_EXIT = 3
@@ -53,12 +52,12 @@ def failure_kind(error: str) -> str:
     return "request"
 
 
-def judgment_error(event: dict[str, Any]) -> str | None:
+def judgment_error(event: Judged | PairJudged) -> str | None:
     """A judge or pair_judge event's error, or None when it gave a verdict."""
-    error = event.get("error")
+    error = event.extra.get("error")
     if error:
         return str(error)
-    if event.get("type") == "pair_judge" and event.get("verdict") == "error":
+    if isinstance(event, PairJudged) and event.verdict == "error":
         return "no verdict"
     return None
 
@@ -84,10 +83,10 @@ class JudgeTally:
     def __init__(self, names: list[str]) -> None:
         self.counts: dict[str, JudgeCount] = {name: JudgeCount() for name in names}
 
-    def on_event(self, event: dict[str, Any]) -> None:
-        if event.get("type") not in JUDGE_EVENTS:
+    def on_event(self, event: Event) -> None:
+        if not isinstance(event, (Judged, PairJudged)):  # the kinds of events.Judgment
             return
-        count = self.counts.setdefault(str(event.get("judge")), JudgeCount())
+        count = self.counts.setdefault(str(event.judge), JudgeCount())
         count.judged += 1
         error = judgment_error(event)
         if error is not None:
@@ -191,17 +190,19 @@ class HeadlessDisplay:
         elif isinstance(message, progress.WriteOk):
             self._say("sftscope: writing again; generation goes on")
 
-    def on_event(self, event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        if kind == "notice":
-            self._say(f"sftscope: note: {inert_line(event.get('text'))}")
-            return
-        if kind == "judge":
-            self.on_judgment(event)
-            return
-        if kind not in TERMINAL_EVENTS:
-            return
-        item_id = str(event.get("item"))
+    def on_event(self, event: Event) -> None:
+        match event:
+            case Notice(text=text):
+                self._say(f"sftscope: note: {inert_line(text)}")
+                return
+            case Judged():
+                self.on_judgment(event)
+                return
+            case Turned():
+                pass
+            case _:
+                return
+        item_id = str(event.item)
         state = self.session.state.items.get(item_id)
         if state is None:
             return
@@ -209,20 +210,19 @@ class HeadlessDisplay:
             self.finished.add(item_id)
         else:
             self.finished.discard(item_id)
-        if kind == "regenerate":  # its judgments will be of the new answer
+        generated, regenerated = isinstance(event, Generated), isinstance(event, Regenerated)
+        if regenerated:  # its judgments will be of the new answer
             self.awaiting = {(i, j) for i, j in self.awaiting if i != item_id}
-        elif kind == "generation":
+        elif generated:
             self.owe(item_id, state)
-        if kind == "regenerate" or (
-            kind == "generation" and not state.complete and state.status not in ("cancelled", "incomplete")
-        ):
+        if regenerated or (generated and not state.complete and state.status not in ("cancelled", "incomplete")):
             return  # a multi-turn item is finished only after its last turn
         done = len(self.finished)
         shown_id = inert_line(item_id)
         if self.progress is not None:
             self.progress.update(self.task, completed=done, rate=f"{self.rate():.1f} tok/s")
             self.update_judging()
-            if kind in ("skip", "error") or state.status == "incomplete":
+            if not generated or state.status == "incomplete":  # a skip or an error
                 why = inert_line(state.error or state.skipped or state.ended)
                 self.progress.console.print(
                     f"{shown_id}: {state.status}: {why}",
@@ -231,7 +231,7 @@ class HeadlessDisplay:
                 )
         else:
             detail = ""
-            if kind == "generation":
+            if generated:
                 detail = f"{state.tokens} tokens in {state.seconds:.2f}s"
             else:
                 detail = inert_line(state.error or state.skipped or state.ended)
@@ -254,19 +254,19 @@ class HeadlessDisplay:
         if self.progress is not None and self.judge_task is not None:
             self.progress.update(self.judge_task, completed=self.judged, total=self.judging_total())
 
-    def on_judgment(self, event: dict[str, Any]) -> None:
+    def on_judgment(self, event: Judged) -> None:
         """A judge's verdict: the judging bar moves; piped, one line per judgment, so a
         run whose answers are done is never silent while its judges work."""
         self.judged += 1
-        self.awaiting.discard((str(event.get("item")), str(event.get("judge"))))
+        self.awaiting.discard((str(event.item), str(event.judge)))
         error = judgment_error(event)
         if self.progress is not None:
             self.update_judging()
             return
         outcome = f"failed: {inert_line(error)[:200]}" if error else "judged"
         print(
-            f"[judged {self.judged}/{self.judging_total()}] {inert_line(event.get('item'))} "
-            f"by {inert_line(event.get('judge'))}: {outcome}",
+            f"[judged {self.judged}/{self.judging_total()}] {inert_line(event.item)} "
+            f"by {inert_line(event.judge)}: {outcome}",
             file=self.stream,
             flush=True,
         )

@@ -25,7 +25,18 @@ from pathlib import Path
 from typing import Any
 
 from sftscope.engines.base import EngineError
-from sftscope.sessions.core.events import ItemAdded, PairAdded, PairStale, Preferred, Skipped, Undone
+from sftscope.sessions.core import events as ev
+from sftscope.sessions.core.events import (
+    BY_TYPE,
+    Event,
+    ItemAdded,
+    PairAdded,
+    PairStale,
+    Preferred,
+    Record,
+    Skipped,
+    Undone,
+)
 from sftscope.sessions.core.item import Item
 from sftscope.sessions.core.session import Session
 from sftscope.sessions.core.state import SessionState, fold
@@ -244,8 +255,8 @@ class PairState:
     first: str
     replaces: str | None = None
     stale: str | None = None
-    actions: list[dict[str, Any]] = field(default_factory=list)  # preference and skip, undo pops
-    judges: dict[str, dict[str, Any]] = field(default_factory=dict)  # judge -> its pair_judge event
+    actions: list[Record] = field(default_factory=list)  # preference and skip, undo pops
+    judges: dict[str, Record] = field(default_factory=dict)  # judge -> its pair_judge event
 
     @property
     def answer_a(self) -> str:
@@ -259,14 +270,14 @@ class PairState:
     def human(self) -> str | None:
         """The operator's vote in force (a, b, tie, both_bad), or None."""
         for action in reversed(self.actions):
-            if action["type"] == "preference":
+            if action["type"] == Preferred.TYPE:
                 return str(action["choice"])
             return None  # skipped last
         return None
 
     @property
     def skipped(self) -> bool:
-        return bool(self.actions) and self.actions[-1]["type"] == "skip"
+        return bool(self.actions) and self.actions[-1]["type"] == Skipped.TYPE
 
     @property
     def voted(self) -> bool:
@@ -294,13 +305,16 @@ class ComparisonState:
             self._order = sorted((p for p in self.pairs.values() if p.stale is None), key=lambda p: p.index)
         return self._order
 
-    def apply(self, event: dict[str, Any]) -> PairState | None:
+    def apply(self, event: Record) -> PairState | None:
+        """Fold one line in (kept as it is), dispatched on its kind as a run's fold is
+        (sessions/core/state.py says why on records); the pair it changed, or None."""
         kind = event.get("type")
-        if kind == "item":
+        kind = BY_TYPE.get(kind) if type(kind) is str else None
+        if kind is ItemAdded:
             self.items[str(event["item"])] = Item.from_dict(event["data"])
             return None
         key = event.get("pair")
-        if kind == "pair":
+        if kind is PairAdded:
             item = self.items.get(str(event["item"])) or Item(id=str(event["item"]), turns=["?"])
             state = PairState(
                 pair=str(key),
@@ -319,20 +333,21 @@ class ComparisonState:
         state = self.pairs.get(str(key)) if key is not None else None
         if state is None:
             return None
-        if kind in ("preference", "skip"):
-            state.actions.append(event)
-        elif kind == "undo":
-            if state.actions:
-                state.actions.pop()
-        elif kind == "pair_judge":
-            state.judges[str(event.get("judge"))] = event
-        elif kind == "stale":
-            state.stale = str(event.get("reason") or "stale")
-            self._order = None
+        match kind:
+            case ev.Preferred | ev.Skipped:
+                state.actions.append(event)
+            case ev.Undone:
+                if state.actions:
+                    state.actions.pop()
+            case ev.PairJudged:
+                state.judges[str(event.get("judge"))] = event
+            case ev.PairStale:
+                state.stale = str(event.get("reason") or "stale")
+                self._order = None
         return state
 
 
-def fold_comparison(events: list[dict[str, Any]]) -> ComparisonState:
+def fold_comparison(events: list[Record]) -> ComparisonState:
     state = ComparisonState()
     for event in events:
         state.apply(event)
@@ -387,7 +402,7 @@ class ComparisonSession(Session):
     def __init__(self, store: SessionStore) -> None:
         super().__init__(store, ComparisonState())
 
-    def prefer(self, pair: str, choice: str, *, judges_visible: bool = False) -> dict[str, Any]:
+    def prefer(self, pair: str, choice: str, *, judges_visible: bool = False) -> Event:
         """The operator's vote, fsynced before it returns (SessionWriteError if not)."""
         if choice not in CHOICES:
             raise ValueError(f"choice {choice!r}: one of {CHOICES}")
@@ -395,13 +410,13 @@ class ComparisonSession(Session):
         event = Preferred(state.item.id, pair, choice, state.first, judges_visible)
         return self.record(event, durable=True)
 
-    def skip_pair(self, pair: str) -> dict[str, Any]:
+    def skip_pair(self, pair: str) -> Event:
         state = self.state.pairs[pair]
         return self.record(
             Skipped(state.item.id, by="human", reason="skipped by the operator", pair=pair), durable=True
         )
 
-    def undo_pair(self, pair: str) -> dict[str, Any] | None:
+    def undo_pair(self, pair: str) -> Event | None:
         state = self.state.pairs[pair]
         if not state.actions:
             return None

@@ -6,6 +6,10 @@ comment), fsynced before it returns. Generation (`Generator`) and judging
 (`JudgePool`) write through it. Progress that is not kept (a stream started,
 a piece of text, a write that failed) goes out on a second, in-memory channel,
 so nothing ephemeral is mistaken for the record.
+
+What subscribers get is the typed event read back from the line written
+(`events.from_record`: exactly what is on disk, a NaN written as null included),
+so every display dispatches on its class (`match event: case Generated(): ...`).
 """
 
 from __future__ import annotations
@@ -24,16 +28,18 @@ from sftscope.sessions.core.events import (
     ItemAdded,
     Notice,
     Probed,
+    Record,
     Scored,
     Skipped,
     Undone,
+    from_record,
 )
 from sftscope.sessions.core.item import Item
 from sftscope.sessions.core.progress import Progress, WriteFailed, WriteOk
 from sftscope.sessions.core.state import SessionState
 from sftscope.sessions.core.store import SessionStore, SessionWriteError
 
-Subscriber = Callable[[dict[str, Any]], None]
+Subscriber = Callable[[Event], None]
 ProgressSubscriber = Callable[[Progress], None]
 
 
@@ -69,7 +75,7 @@ class Session:
         # A write that failed (disk full, read-only): generation waits until a write
         # succeeds again; events that could not be written wait here, in order.
         self.write_error: str | None = None
-        self.unwritten: list[dict[str, Any]] = []
+        self.unwritten: list[Event] = []
         self.writable = asyncio.Event()
         self.writable.set()
         # Called with each event written late (after a failure), once it is on disk.
@@ -106,32 +112,38 @@ class Session:
     def closed(self) -> bool:
         return self._closed or not self.store.is_open
 
-    def record(self, typed: Event, *, durable: bool = False) -> dict[str, Any]:
+    def record(self, typed: Event, *, durable: bool = False) -> Event:
         """Append to the log, fold into the state, and tell every subscriber.
 
         A human action (`durable`) that cannot be written raises SessionWriteError
         to the caller, who shows "not saved". Any other event that cannot be
         written is kept in memory, generation pauses, and the events are written
-        in order as soon as a write succeeds again (`retry_writes`).
+        in order as soon as a write succeeds again (`retry_writes`). Returns the event
+        as written (read back from its line), or as given when it was not written.
         """
-        event = typed.to_record()
         if self.closed:
-            return event
+            return typed
         if not durable and self.unwritten:
-            self.unwritten.append(event)  # keep the order of what happened
-            return event
+            self.unwritten.append(typed)  # keep the order of what happened
+            return typed
         try:
-            saved = self.store.append(event, durable=durable)
+            saved = self.store.append(typed.to_record(), durable=durable)
         except SessionWriteError as exc:
             self._write_failed(str(exc))
             if durable:
                 raise
-            self.unwritten.append(event)
-            return event
+            self.unwritten.append(typed)
+            return typed
         self._write_ok()
+        return self._written(saved)
+
+    def _written(self, saved: Record) -> Event:
+        """A line is on disk: fold it in (the state keeps the line) and publish its event."""
         self.state.apply(saved)
-        self.publish(saved)
-        return saved
+        event = from_record(saved)
+        assert event is not None  # written from a kind this version knows
+        self.publish(event)
+        return event
 
     def _write_failed(self, reason: str) -> None:
         first = self.write_error is None
@@ -149,17 +161,15 @@ class Session:
     def retry_writes(self) -> bool:
         """Write what is waiting; True once everything is on disk."""
         while self.unwritten and not self.closed:
-            event = self.unwritten[0]
             try:
-                saved = self.store.append(event)
+                saved = self.store.append(self.unwritten[0].to_record())
             except SessionWriteError as exc:
                 self.write_error = str(exc)
                 return False
             self.unwritten.pop(0)
-            self.state.apply(saved)
-            self.publish(saved)
+            event = self._written(saved)
             for callback in list(self.late_writes):
-                callback(saved)
+                callback(event)
         self._write_ok()
         return not self.unwritten
 
@@ -181,7 +191,7 @@ class Session:
             if self.store.has_header:
                 self.store.update_header(notices=list(self.notices))
 
-    def publish(self, event: dict[str, Any]) -> None:
+    def publish(self, event: Event) -> None:
         """Tell every subscriber. A failing subscriber (a display bug) never stops
         generation or loses an event: the event is already on disk."""
         for listener in list(self._listeners):
@@ -214,9 +224,7 @@ class Session:
             state.streaming = None
 
     # --- the operator's labels (fsynced before they are shown as saved) ---------
-    def score(
-        self, item_id: str, criterion: str, value: Any, *, judge_visible: bool = False
-    ) -> dict[str, Any]:
+    def score(self, item_id: str, criterion: str, value: Any, *, judge_visible: bool = False) -> Event:
         """A label on the answer on screen: the one streaming, else the current one (its
         `gen` is stamped here, so it can never land on a later answer)."""
         state = self.state.items[item_id]
@@ -224,7 +232,7 @@ class Session:
         event = Scored(item_id, criterion, value, judge_visible, previous, gen=state.label_gen)
         return self.record(event, durable=True)
 
-    def probe(self, item_id: str, criterion: str, value: Any, *, original: Any = None) -> dict[str, Any]:
+    def probe(self, item_id: str, criterion: str, value: Any, *, original: Any = None) -> Event:
         """A rater reliability probe's answer (sessions/probes.py): its own event kind, never
         a `score`, so the original label stays in force; `original` is that label, kept
         beside the answer for test-retest agreement. Fsynced like every label, and bound
@@ -232,25 +240,24 @@ class Session:
         gen = self.state.items[item_id].label_gen
         return self.record(Probed(item_id, criterion, value, original, gen=gen), durable=True)
 
-    def undo(self, item_id: str) -> dict[str, Any] | None:
+    def undo(self, item_id: str) -> Event | None:
         state = self.state.items[item_id]
         if not state.actions:
             return None
-        last = state.actions[-1]
-        return self.record(Undone(item_id, last["type"]), durable=True)
+        return self.record(Undone(item_id, state.actions[-1]["type"]), durable=True)  # the kind undone
 
-    def skip(self, item_id: str) -> dict[str, Any]:
+    def skip(self, item_id: str) -> Event:
         return self.record(Skipped(item_id, by="human", reason="skipped by the operator"), durable=True)
 
     # A flag and a comment are about the item, not bound to one answer: a flag asks for a
     # second look (more needed, not less, once the answer changed) and a comment is free
     # text that may speak of the prompt. They stay in force across answers; the `gen` on
     # screen when they were made is kept on record.
-    def flag(self, item_id: str) -> dict[str, Any]:
+    def flag(self, item_id: str) -> Event:
         state = self.state.items[item_id]
         return self.record(Flagged(item_id, not state.flagged, gen=state.label_gen), durable=True)
 
-    def comment(self, item_id: str, text: str) -> dict[str, Any]:
+    def comment(self, item_id: str, text: str) -> Event:
         gen = self.state.items[item_id].label_gen
         return self.record(Commented(item_id, text, gen=gen), durable=True)
 

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 import tomli_w
 from sftscope.engines.toml import tomllib
-from sftscope.sessions.core.events import KNOWN, problem
+from sftscope.sessions.core.events import KNOWN, LABELS, ItemAdded, Probed, Scored, Skipped, problem
 
 # 2: answers carry `gen`, and labels, verdicts and checks the `gen` they judged
 # (sessions/events.py). Format 1 is read as before.
@@ -274,25 +274,27 @@ def check_labels(header: dict[str, Any], events: list[dict[str, Any]], path: Pat
     criteria = {c.name: c for c in rubric.criteria}
     accepts = {c.name: _acceptor(c) for c in rubric.criteria}
     items: set[str] = set()
-    labels = _LABELS
-    for index, event in enumerate(events):  # 112,000 events in a 16,000-item session: kept lean
+    # The records, not typed events: this runs on every line of a log opened (112,000 in a
+    # 16,000-item session: kept lean), the kinds named by their class.
+    labels, added, skip, score, probe = LABELS, ItemAdded.TYPE, Skipped.TYPE, Scored.TYPE, Probed.TYPE
+    for index, event in enumerate(events):
         kind = event["type"]
         if type(kind) is not str or kind not in labels:  # (a newer sftscope's type may be anything)
-            if kind == "item":
+            if kind == added:
                 items.add(str(event["item"]))
             continue
         item = event["item"]
         if (item if type(item) is str else str(item)) not in items:
-            if kind == "skip" and event.get("by") != "human":
+            if kind == skip and event.get("by") != "human":
                 continue
             wrong = f"a {kind} on item {item!r}, which this session does not have"
-        elif kind == "score" or kind == "probe":
+        elif kind in (score, probe):
             name = event["criterion"]
             accept = accepts.get(name)
             if accept is None:
                 wrong = f"a {kind} for criterion {name!r}, which the session's rubric does not have"
             else:
-                value, earlier = event["value"], event.get("previous" if kind == "score" else "original")
+                value, earlier = event["value"], event.get("previous" if kind == score else "original")
                 if accept(value) and (earlier is None or accept(earlier)):
                     continue
                 bad = value if not accept(value) else earlier
@@ -311,9 +313,6 @@ def _acceptor(criterion: Any) -> Any:
     if criterion.kind == "binary":
         return lambda value: type(value) is bool
     return criterion.accepts
-
-
-_LABELS = frozenset(("score", "probe", "flag", "comment", "undo", "skip"))
 
 
 def _scale(criterion: Any) -> str:
@@ -345,7 +344,7 @@ def check_log(header: dict[str, Any], events: list[dict[str, Any]], directory: P
     expected = (header.get("prompts") or {}).get("count")
     if not isinstance(expected, int) or expected <= 0:
         return
-    have = sum(1 for event in events if event.get("type") == "item")
+    have = sum(1 for event in events if event.get("type") == ItemAdded.TYPE)
     if have >= expected:
         return
     path = Path(directory) / EVENTS

@@ -24,7 +24,7 @@ from sftscope.engines.base import (
     PromptTooLong,
     SamplingParams,
 )
-from sftscope.sessions.core.events import Failed, Generated, Regenerated, RunStarted, Skipped
+from sftscope.sessions.core.events import Event, Failed, Generated, Regenerated, RunStarted, Skipped
 from sftscope.sessions.core.progress import LiveAnswer, Restart, Started, Text
 from sftscope.sessions.core.session import RunSummary, Session
 from sftscope.sessions.core.state import ItemState
@@ -63,11 +63,11 @@ class Generator:
         self._workers: list[asyncio.Task[Any]] = []
         session.late_writes.append(self._after_late_write)
 
-    def _after_late_write(self, saved: dict[str, Any]) -> None:
+    def _after_late_write(self, event: Event) -> None:
         """A turn written late (after a full disk) that leaves more turns: ask for the next."""
-        if saved.get("type") != "generation" or saved.get("finish_reason") not in FINISHED:
+        if not isinstance(event, Generated) or event.finish_reason not in FINISHED:
             return
-        state = self.state.items.get(str(saved.get("item")))
+        state = self.state.items.get(str(event.item))
         if state is not None and not state.complete and state.item.id not in self._pending:
             self._pending.appendleft(state.item.id)
             self._wakeup.set()

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from sftscope.sessions.core.events import Checked, Judged
+from sftscope.sessions.core.events import Checked, Event, Generated, Judged
 from sftscope.sessions.core.session import Session
 
 
@@ -27,10 +27,10 @@ class JudgePool:
         session.listen(self._on_event)
         session.late_writes.append(self._on_event)
 
-    def _on_event(self, event: dict[str, Any]) -> None:
-        if event.get("type") != "generation":
+    def _on_event(self, event: Event) -> None:
+        if not isinstance(event, Generated):
             return
-        item_id = str(event.get("item"))
+        item_id = str(event.item)
         state = self.session.state.items.get(item_id)
         if state is not None and state.complete:
             self.check_item(item_id)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sftscope.scorers.rubric import Rubric
+from sftscope.sessions.core.events import Event, Probed, Record, Scored, from_record
 from sftscope.sessions.core.state import ItemState, SessionState
 from sftscope.sessions.run.review import fully_scored
 
@@ -76,42 +77,43 @@ class ProbeBook:
     _seen: set[str] = field(default_factory=set, repr=False)
 
     @classmethod
-    def from_log(cls, plan: ProbePlan, rubric: Rubric, events: Iterable[Mapping[str, Any]]) -> ProbeBook:
+    def from_log(cls, plan: ProbePlan, rubric: Rubric, events: Iterable[Record]) -> ProbeBook:
         """The book of a session's log, in its order: which items were fully scored when,
         and which were probed already (so a resume neither repeats nor forgets one)."""
         book = cls(plan, rubric)
         if plan.rate <= 0:
             return book
         state = SessionState()
-        for event in events:
-            book.apply(event, state.apply(dict(event)))
+        for record in events:
+            item = state.apply(record)
+            event = from_record(record)
+            if event is not None:
+                book.apply(event, item)
         return book
 
     def attach(self, session: Any) -> None:
         """Follow a live Session: each new event, once it is folded into the session's state."""
         items = session.state.items
 
-        def follow(event: dict[str, Any]) -> None:
-            self.apply(event, items.get(str(event.get("item"))))
+        def follow(event: Event) -> None:
+            if isinstance(event, (Probed, Scored)):
+                self.apply(event, items.get(str(event.item)))
 
         session.subscribe(follow)
 
-    def apply(self, event: Mapping[str, Any], state: ItemState | None) -> None:
+    def apply(self, event: Event, state: ItemState | None) -> None:
         """One event, with the item's state after it (None when the event has no item)."""
-        kind = event.get("type")
-        item_id = str(event.get("item"))
-        if kind == "probe":
-            self.answers.setdefault(item_id, {})[str(event.get("criterion"))] = event.get("value")
-        elif (
-            kind == "score"  # only a score makes an item fully scored; the first time counts
-            and state is not None
-            and item_id not in self._seen
-            and fully_scored(state, self.rubric)
-        ):
-            self._seen.add(item_id)
-            self.completed += 1
-            if self.plan.chosen(item_id):
-                self.waiting[item_id] = self.completed
+        match event:
+            case Probed(item=item, criterion=criterion, value=value):
+                self.answers.setdefault(str(item), {})[str(criterion)] = value
+            case Scored(item=item):  # only a score makes an item fully scored; the first time counts
+                item_id = str(item)
+                if state is None or item_id in self._seen or not fully_scored(state, self.rubric):
+                    return
+                self._seen.add(item_id)
+                self.completed += 1
+                if self.plan.chosen(item_id):
+                    self.waiting[item_id] = self.completed
 
     def done(self, item_id: str) -> bool:
         """Every required criterion has a probe answer."""
@@ -144,10 +146,7 @@ def blind_view(state: ItemState, answers: Mapping[str, Any] | None = None) -> It
     """The item as a probe shows it: its answer, checks and judges (hidden by the caller)
     as they are, but none of the operator's own labels, flag or comment; only the probe's
     answers so far, as if they were the first labels of a fresh item."""
-    actions = [
-        {"type": "score", "item": state.item.id, "criterion": name, "value": value}
-        for name, value in (answers or {}).items()
-    ]
+    actions = [Scored(state.item.id, name, value).to_record() for name, value in (answers or {}).items()]
     return ItemState(
         item=state.item,
         index=state.index,
