@@ -83,7 +83,7 @@ async def test_headless_replay_folds_the_log_once(
     from sftscope.sessions.core import state
     from sftscope.sessions.core.store import load_session
     from sftscope.sessions.run import replay
-    from sftscope.tui.commands import _print_replay
+    from sftscope.tui.cli.replay import _print_replay
 
     write_judged_session(tmp_path / "s", 3)
     header, events, _ = load_session(tmp_path / "s")

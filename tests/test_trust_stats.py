@@ -184,10 +184,11 @@ def test_one_resample_count_and_seed_everywhere() -> None:
     import inspect
 
     from sftscope.sessions.compare.summary import summary_of
-    from sftscope.tui import app, cli, compare_app
+    from sftscope.tui import app, compare_app
+    from sftscope.tui.cli.parser import build_parser
 
     assert (RESAMPLES, SEED) == (2000, 0)
-    args = cli.build_parser().parse_args(["report", "somewhere"])
+    args = build_parser().parse_args(["report", "somewhere"])
     assert (args.resamples, args.seed) == (RESAMPLES, SEED)
     assert app.AGREEMENT_RESAMPLES == app.REPORT_RESAMPLES == compare_app.TALLY_RESAMPLES == RESAMPLES
     for function in (build_report, summarize, summary_of, agreement_stats, bradley_terry, source_summary):

@@ -384,11 +384,11 @@ class CompareApp(Leaving, App[int]):
             return
         self.main.set_class(self.size.width >= WIDE, "wide")
         self.session.subscribe(self.on_comparison_event)
-        from sftscope.tui.compare_command import describe_opening
+        from sftscope.tui.render.opening import opening_lines
 
         # What was compared, said on the note line until the first key (a toast would
         # cover the answers).
-        opening = [line.removeprefix("sftscope: ") for line in describe_opening(self.comparison)]
+        opening = opening_lines(self.comparison)
         self.opening_note = " · ".join(opening)
         first = next((n for n, pair in enumerate(self.pairs) if not pair.voted), 0)
         self.show(first)

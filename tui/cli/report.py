@@ -16,13 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sftscope.tui.cli import UsageError, fail
+from sftscope.tui.cli.errors import UsageError, fail
+from sftscope.tui.cli.output import emit, output_target
+from sftscope.tui.cli.parser import check_bounds
 
 
 def check_args(args: Any) -> tuple[list[Path], Path | None]:
     """The session directories and the output path, or UsageError naming the bad one."""
-    from sftscope.tui.cli import check_bounds
-
     check_bounds(args)
     directories = []
     for text in args.directories:
@@ -34,8 +34,6 @@ def check_args(args: Any) -> tuple[list[Path], Path | None]:
         directories.append(path)
     output = Path(args.output) if args.output else None
     if output is not None:
-        from sftscope.tui.commands import output_target
-
         target = output_target(output, args.output)
         if target.regular:
             folder = target.path.parent
@@ -59,7 +57,6 @@ def report_command(args: Any) -> int:
     except (ReportError, SessionError) as exc:
         return fail(str(exc))
     from sftscope.sessions.core.inert import inert_line
-    from sftscope.tui.commands import emit
     from sftscope.tui.render.report import render
 
     for warning in doc.get("warnings") or []:  # also in the report; said here for -o FILE

@@ -1,19 +1,23 @@
-"""The command line: `sftscope [run] …`, `export`, `--version`.
+"""The command line's grammar: every command, its flags and their help.
 
-Nothing on these paths imports textual or a model library at module level, so
-`sftscope --help` is instant. Every user error ends as one line on stderr and
-exit code 2; a traceback is a bug.
+Nothing here imports the core, textual or a model library at module level, so
+`sftscope --help` is instant. `sftscope run`'s flags are declared once, in RUN_OPTIONS:
+each is a RunConfig setting, and the default its help shows is read from RunConfig (or
+from where the setting's default is decided) when the help is shown, never retyped.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-import sys
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
-from sftscope.scorers.intervals import RESAMPLES, SEED
+from sftscope.scorers.stats.intervals import RESAMPLES, SEED
 from sftscope.sessions.core.version import VERSION
+from sftscope.tui.cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from sftscope.sessions.run.config import RunConfig
 
 COMMANDS = ("run", "export", "replay", "judge", "compare", "report")
 # The most bootstrap resamples a report draws: 100,000 already gives an interval's ends to
@@ -22,10 +26,8 @@ MAX_RESAMPLES = 100_000
 # Seeds are given to numpy's generator and hashed into the A/B order: a 32-bit
 # unsigned range that every consumer accepts (a negative seed was a traceback).
 MAX_SEED = 2**32 - 1
-
-
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
+# Stands in a run flag's help for its default, filled in when the help is shown.
+DEFAULT = "%(run_default)s"
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -33,6 +35,147 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"sftscope: error: {message} (see {self.prog} --help)\n")
+
+
+def run_config_default(name: str) -> Any:
+    """RunConfig's default for the setting `name` (None: decided elsewhere, or not set)."""
+    import dataclasses
+
+    from sftscope.sessions.run.config import RunConfig
+
+    return next(f for f in dataclasses.fields(RunConfig) if f.name == name).default
+
+
+def judge_default(name: str) -> Callable[[], Any]:
+    """A judge's own default (JudgeSpec), for the run settings RunConfig leaves unset."""
+
+    def read() -> Any:
+        import dataclasses
+
+        from sftscope.scorers.judge import JudgeSpec
+
+        return next(f for f in dataclasses.fields(JudgeSpec) if f.name == name).default
+
+    return read
+
+
+def openai_concurrency() -> Any:
+    """The OpenAI engine's requests in flight when --concurrency is not given."""
+    import inspect
+
+    from sftscope.engines.openai_compat import OpenAIEngine
+
+    return inspect.signature(OpenAIEngine.__init__).parameters["concurrency"].default
+
+
+class RunOption(NamedTuple):
+    """One `sftscope run` flag: the RunConfig setting of the same name (--max-tokens sets
+    max_tokens). `default`: None reads RunConfig's default (nothing is shown when that is
+    None, nor for a switch or a repeatable flag); words say a default decided at run time;
+    a function reads it from where it is decided. The help shows it as `(default: …)`.
+    A NamedTuple, not a dataclass: `dataclasses` alone would double `sftscope --help`'s
+    imports."""
+
+    flag: str
+    help: str
+    metavar: str | None = None
+    type: Callable[[str], Any] | None = None
+    default: str | Callable[[], Any] | None = None
+    action: str | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+    def shown_default(self) -> str | None:
+        """The default as the help says it; imports RunConfig's module (help time only)."""
+        if isinstance(self.default, str):
+            return self.default
+        if self.action is not None:  # --headless, --judge: nothing to show
+            return None
+        value = self.default() if self.default is not None else run_config_default(self.dest)
+        return None if value is None else str(value)
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        """Every value defaults to None (not given), so RunConfig tells a flag from its default."""
+        extra: dict[str, Any] = {"action": self.action, "default": None} if self.action else {}
+        if self.type is not None:
+            extra["type"] = self.type
+        if self.metavar is not None:
+            extra["metavar"] = self.metavar
+        parser.add_argument(self.flag, help=f"{self.help}{DEFAULT}", **extra)
+
+
+RUN_OPTIONS: tuple[RunOption, ...] = (
+    RunOption(
+        "--engine",
+        "llama:PATH.gguf | hf:PATH_OR_DIR | openai:BASE_URL[#MODEL] | replay:SESSION_DIR",
+        "SPEC",
+        default="the bundled model",
+    ),
+    RunOption("--prompts", "JSONL, JSON or CSV prompt set", "FILE", default="the built-in set"),
+    RunOption("--session", "session directory; an existing one is resumed", "DIR"),
+    RunOption("--max-tokens", "most tokens per answer", "N", int),
+    RunOption("--temperature", "0 = greedy", "T", float),
+    RunOption("--top-p", "nucleus sampling", "P", float),
+    RunOption("--seed", "sampling seed", "S", int),
+    RunOption("--system", "system message for items that have none", "TEXT"),
+    RunOption("--concurrency", "requests in flight (openai engine)", "N", int, openai_concurrency),
+    RunOption(
+        "--batch-size", "batched generation (hf engine)", "N", int, default="16 on CUDA headless, else 1"
+    ),
+    RunOption("--n-ctx", "context window for llama.cpp", "N", int),
+    RunOption("--threads", "CPU threads for llama.cpp", "N", int, default="physical cores"),
+    RunOption("--prompt-template", "raw template for models without a chat template, with {prompt}", "TEXT"),
+    RunOption("--api-key-env", "environment variable holding the API key", "NAME"),
+    RunOption("--speed", "replay engine pace (0 = instant)", "X", float),
+    RunOption(
+        "--read-timeout",
+        "openai engine: seconds without data before a request is given up and retried",
+        "S",
+        float,
+    ),
+    RunOption("--headless", "no console: a progress bar, then exit", action="store_true"),
+    RunOption("--rubric", "what to score and with which keys", "FILE.toml", default="built-in"),
+    RunOption("--ahead", "items generated ahead of the one on screen", "N", int),
+    RunOption(
+        "--judge",
+        "LLM judge: local | openai:URL#MODEL | llama:PATH | hf:DIR (repeatable)",
+        "SPEC",
+        action="append",
+    ),
+    RunOption(
+        "--judge-template",
+        "rubric-json, mt-bench-single, mt-bench-pair, reference, or a TOML file",
+        "NAME|FILE",
+    ),
+    RunOption("--judge-concurrency", "judgments in flight per judge", "N", int, judge_default("concurrency")),
+    RunOption("--judge-timeout", "seconds per judge attempt", "S", float, judge_default("timeout")),
+    RunOption(
+        "--probe-rate",
+        "share of scored items shown again later, unannounced, to measure your own consistency (0 to 1)",
+        "R",
+        float,
+    ),
+)
+
+
+class RunHelpFormatter(argparse.HelpFormatter):
+    """Fills each run flag's `(default: …)` in when `sftscope run --help` is shown: reading
+    RunConfig imports the judges' and engines' types, which `sftscope --help` and every
+    parse of a command line should not wait for."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        if text is None or DEFAULT not in text:
+            return text
+        option = RUN_OPTION_BY_DEST.get(action.dest)
+        shown = option.shown_default() if option is not None else None
+        note = f" (default: {shown})".replace("%", "%%") if shown else ""
+        return text.replace(DEFAULT, note)
+
+
+RUN_OPTION_BY_DEST = {option.dest: option for option in RUN_OPTIONS}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,85 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sftscope {VERSION}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = sub.add_parser("run", help="generate answers for a prompt set and score them")
-    run.add_argument(
-        "--engine",
-        metavar="SPEC",
-        help="llama:PATH.gguf | hf:PATH_OR_DIR | openai:BASE_URL[#MODEL] | replay:SESSION_DIR "
-        "(default: the bundled model)",
+    run = sub.add_parser(
+        "run", help="generate answers for a prompt set and score them", formatter_class=RunHelpFormatter
     )
-    run.add_argument(
-        "--prompts", metavar="FILE", help="JSONL, JSON or CSV prompt set (default: the built-in set)"
-    )
-    run.add_argument("--session", metavar="DIR", help="session directory; an existing one is resumed")
-    run.add_argument("--max-tokens", type=int, metavar="N", help="most tokens per answer (default 512)")
-    run.add_argument("--temperature", type=float, metavar="T", help="0 = greedy (default 0)")
-    run.add_argument("--top-p", type=float, metavar="P", help="nucleus sampling (default 1.0)")
-    run.add_argument("--seed", type=int, metavar="S", help="sampling seed (default 0)")
-    run.add_argument("--system", metavar="TEXT", help="system message for items that have none")
-    run.add_argument(
-        "--concurrency", type=int, metavar="N", help="requests in flight (openai engine; default 8)"
-    )
-    run.add_argument(
-        "--batch-size",
-        type=int,
-        metavar="N",
-        help="batched generation (hf engine; default 16 on CUDA headless, else 1)",
-    )
-    run.add_argument("--n-ctx", type=int, metavar="N", help="context window for llama.cpp (default 4096)")
-    run.add_argument(
-        "--threads", type=int, metavar="N", help="CPU threads for llama.cpp (default: physical cores)"
-    )
-    run.add_argument(
-        "--prompt-template",
-        metavar="TEXT",
-        help="raw template for models without a chat template, with {prompt}",
-    )
-    run.add_argument(
-        "--api-key-env",
-        metavar="NAME",
-        help="environment variable holding the API key (default OPENAI_API_KEY)",
-    )
-    run.add_argument("--speed", type=float, metavar="X", help="replay engine pace (0 = instant, default 1)")
-    run.add_argument(
-        "--read-timeout",
-        type=float,
-        metavar="S",
-        help="openai engine: seconds without data before a request is given up and retried (default 120)",
-    )
-    run.add_argument(
-        "--headless", action="store_true", default=None, help="no console: a progress bar, then exit"
-    )
-    run.add_argument(
-        "--rubric", metavar="FILE.toml", help="what to score and with which keys (default: built-in)"
-    )
-    run.add_argument(
-        "--ahead", type=int, metavar="N", help="items generated ahead of the one on screen (default 3)"
-    )
-    run.add_argument(
-        "--judge",
-        action="append",
-        metavar="SPEC",
-        help="LLM judge: local | openai:URL#MODEL | llama:PATH | hf:DIR (repeatable)",
-    )
-    run.add_argument(
-        "--judge-template",
-        metavar="NAME|FILE",
-        help="rubric-json (default), mt-bench-single, mt-bench-pair, reference, or a TOML file",
-    )
-    run.add_argument(
-        "--judge-concurrency", type=int, metavar="N", help="judgments in flight per judge (default 4)"
-    )
-    run.add_argument(
-        "--judge-timeout", type=float, metavar="S", help="seconds per judge attempt (default 120)"
-    )
-    run.add_argument(
-        "--probe-rate",
-        type=float,
-        metavar="R",
-        help="share of scored items shown again later, unannounced, to measure your own consistency "
-        "(0 to 1, default 0)",
-    )
+    for option in RUN_OPTIONS:
+        option.add_to(run)
     run.add_argument(
         "--config", metavar="FILE.toml", help="settings file; flags given on the command line win"
     )
@@ -244,7 +313,7 @@ def check_bounds(args: argparse.Namespace) -> None:
         raise UsageError(f"--seed {seed}: must be between 0 and {MAX_SEED}")
 
 
-def resolve_run_options(args: argparse.Namespace) -> Any:
+def resolve_run_options(args: argparse.Namespace) -> RunConfig:
     """The run's RunConfig: defaults, then the --config file, then the flags given."""
     from sftscope.sessions.run.config import SETTINGS, ConfigError, RunConfig, load_config
 
@@ -253,64 +322,3 @@ def resolve_run_options(args: argparse.Namespace) -> Any:
         return RunConfig.build(settings, {name: getattr(args, name, None) for name in SETTINGS})
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-
-
-def normalise_argv(argv: list[str]) -> list[str]:
-    """`sftscope` alone, or with run flags only, means `sftscope run …`."""
-    if not argv:
-        return ["run"]
-    first = argv[0]
-    if first in COMMANDS or first in ("-h", "--help", "--version"):
-        return argv
-    return ["run", *argv]
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = normalise_argv(list(sys.argv[1:] if argv is None else argv))
-    parser = build_parser()
-    args = parser.parse_args(argv)  # argparse exits 2 with one line on bad flags
-    try:
-        check_bounds(args)
-        if args.command == "export":
-            from sftscope.tui.commands import export_command
-
-            return export_command(args)
-        if args.command == "compare":
-            from sftscope.tui.compare_command import compare_command
-
-            return compare_command(args)
-        if args.command == "report":
-            from sftscope.tui.report_command import report_command
-
-            return report_command(args)
-        if args.command == "judge":
-            from sftscope.tui.commands import judge_command
-
-            return judge_command(args)
-        if args.command == "replay":
-            from sftscope.tui.commands import replay_command
-
-            if not (math.isfinite(args.speed) and args.speed >= 0):
-                raise UsageError(f"--speed {args.speed}: must be a finite number of 0 or more")
-            return replay_command(args)
-        from sftscope.tui.commands import run_command
-
-        return run_command(resolve_run_options(args))
-    except UsageError as exc:
-        return fail(str(exc))
-    except KeyboardInterrupt:
-        print("sftscope: interrupted", file=sys.stderr)
-        return 130
-
-
-def fail(message: str) -> int:
-    """One line on stderr, exit code 2. The message may quote a path, an item id or a
-    judge's reply: shown inert, so it cannot drive the terminal or break the line."""
-    from sftscope.sessions.core.inert import inert_line
-
-    print(f"sftscope: error: {inert_line(message)}", file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -215,7 +215,9 @@ class HeadlessDisplay:
             self.awaiting = {(i, j) for i, j in self.awaiting if i != item_id}
         elif generated:
             self.owe(item_id, state)
-        if regenerated or (generated and not state.complete and state.status not in ("cancelled", "incomplete")):
+        if regenerated or (
+            generated and not state.complete and state.status not in ("cancelled", "incomplete")
+        ):
             return  # a multi-turn item is finished only after its last turn
         done = len(self.finished)
         shown_id = inert_line(item_id)

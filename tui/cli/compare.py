@@ -1,0 +1,124 @@
+"""`sftscope compare A B …`: open a comparison, then the A/B console or, headless, the
+pairwise judges and the summary.
+
+Every known failure is one line and exit code 2, as for the other commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from typing import TYPE_CHECKING, Any
+
+from sftscope.sessions.core.inert import inert, inert_line
+from sftscope.tui.cli.errors import UsageError, compare_errors, fail
+from sftscope.tui.render.opening import opening_lines
+
+if TYPE_CHECKING:
+    from sftscope.sessions.compare.comparison import CompareConfig, Comparison
+
+
+def compare_config(args: Any) -> CompareConfig:
+    from sftscope.scorers.judge import parse_judge_flag, unique_judge_names
+    from sftscope.sessions.compare.comparison import CompareConfig
+
+    specs = unique_judge_names(  # two URLs of one model: two judges, never one merged name
+        [
+            parse_judge_flag(
+                value, args.judge_template, args.judge_concurrency, args.judge_timeout, args.api_key_env
+            )
+            for value in args.judge
+        ]
+    )
+    return CompareConfig(
+        sources=tuple(args.sources),
+        session=args.session,
+        judges=specs,
+        baseline=args.baseline,
+        seed=args.seed,
+        reference=args.reference,
+        headless=args.headless,
+    )
+
+
+def compare_command(args: Any) -> int:
+    try:
+        config = compare_config(args)
+        if config.headless:
+            return asyncio.run(_compare_headless(config))
+        from sftscope.sessions.compare.comparison import open_comparison
+        from sftscope.tui.cli.consoles import compare_console
+
+        return compare_console(open_comparison(config))
+    except compare_errors() as exc:
+        return fail(str(exc))
+
+
+async def _compare_headless(config: CompareConfig) -> int:
+    from sftscope.sessions.compare.comparison import open_comparison
+    from sftscope.sessions.compare.judging import PairJudging
+    from sftscope.sessions.compare.summary import summary_lines, summary_of
+    from sftscope.tui.cli.headless import JudgeTally, show_judging
+
+    comparison = open_comparison(config)
+    for line in opening_lines(comparison):
+        print(inert_line(f"sftscope: {line}"), file=sys.stderr)
+    tally = JudgeTally([judge.spec.name for judge in comparison.judges])
+    comparison.session.subscribe(tally.on_event)
+    loop = asyncio.get_running_loop()
+    interrupted = False
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    pool = PairJudging(comparison.session, comparison.judges)
+
+    def stop() -> None:
+        nonlocal interrupted
+        if interrupted:
+            os._exit(130)
+        interrupted = True
+        pool.cancel()
+
+    for sig in signals:
+        loop.add_signal_handler(sig, stop)
+    status = "interrupted"
+    try:
+        for judge in comparison.judges:
+            await judge.start()
+        pool.start()
+        stream = sys.stderr
+        await show_judging(
+            "judging pairs", pool.total, lambda: pool.done, lambda: interrupted or not pool.pending, stream
+        )
+        with contextlib.suppress(asyncio.CancelledError):
+            await pool.wait()
+        if pool.total:
+            print(f"sftscope: {pool.done} pair judgments, {pool.errors} errors", file=stream)
+        for line in tally.lines():
+            print(line, file=stream)
+        if not interrupted:
+            status = "complete" if _all_voted(comparison) else "stopped"
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        await pool.stop()
+        for judge in comparison.judges:
+            with contextlib.suppress(Exception):
+                await judge.close()
+        unsaved = 0 if comparison.session.retry_writes() else len(comparison.session.unwritten)
+        problems = comparison.close(status)
+    if unsaved or problems:
+        reason = comparison.session.write_error or "; ".join(problems)
+        raise UsageError(f"{comparison.directory}: {unsaved} judgments not saved ({reason})")
+    if interrupted:
+        print("sftscope: interrupted; run again with the same --session to resume", file=sys.stderr)
+        return 130
+    for line in summary_lines(summary_of(comparison.state)):  # the report's resamples and seed
+        print(inert(line))
+    return tally.exit_code()
+
+
+def _all_voted(comparison: Comparison) -> bool:
+    pairs = comparison.state.ordered()
+    return bool(pairs) and all(p.voted for p in pairs)

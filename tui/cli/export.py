@@ -1,0 +1,66 @@
+"""`sftscope export DIR`: a run session's items (JSONL, CSV) or a comparison's pairs and
+preferences (JSONL, CSV, DPO), to `-o FILE` or standard output."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from sftscope.sessions.core.inert import inert_line
+from sftscope.tui.cli.errors import UsageError, fail, run_errors
+from sftscope.tui.cli.output import emit
+
+
+def export_command(args: Any) -> int:
+    from sftscope.sessions.core.files import to_csv, to_jsonl
+    from sftscope.sessions.core.store import load_session
+    from sftscope.sessions.run.export import COLUMNS, export_rows
+
+    try:
+        header, events, warnings = load_session(Path(args.session))
+    except run_errors() as exc:
+        return fail(str(exc))
+    for warning in warnings:
+        print(f"sftscope: warning: {inert_line(warning)}", file=sys.stderr)
+    if header.get("kind") == "comparison":
+        try:
+            text = comparison_export(header, events, args)
+        except UsageError as exc:
+            return fail(str(exc))
+    elif args.format == "dpo":
+        return fail(
+            f"{args.session}: is a run session; --format dpo exports a comparison's preferences "
+            "(sftscope compare A B, then export the comparison)"
+        )
+    else:
+        rows = export_rows(header, events)
+        text = to_csv(rows, COLUMNS, raw=args.csv_raw) if args.format == "csv" else to_jsonl(rows)
+
+    return emit(text, Path(args.output) if args.output else None, flag=args.output, data=True)
+
+
+def comparison_export(header: dict[str, Any], events: list[dict[str, Any]], args: Any) -> str:
+    from sftscope.sessions.compare.comparison import check_sources, fold_comparison
+    from sftscope.sessions.compare.export import (
+        DpoError,
+        DpoOptions,
+        comparison_rows,
+        comparison_text,
+        dpo_rows,
+    )
+    from sftscope.sessions.core.files import to_jsonl
+
+    state = fold_comparison(events)
+    for note in check_sources(state, header, args.session):
+        print(f"sftscope: note: {inert_line(note)}", file=sys.stderr)
+    if args.format == "dpo":
+        options = DpoOptions(style=args.dpo_style, source=args.source, system=args.dpo_system)
+        try:
+            rows = dpo_rows(header, state, options)
+        except DpoError as exc:
+            raise UsageError(str(exc)) from None
+        return to_jsonl(rows)
+    if getattr(args, "dpo_system", None) is not None:
+        raise UsageError("--dpo-system: only with --format dpo")
+    return comparison_text(comparison_rows(state), args.format, raw=bool(getattr(args, "csv_raw", False)))
