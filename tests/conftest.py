@@ -20,6 +20,50 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "datasets"
 
+# Every test file's kind, so `pytest -m unit` (console, cli, e2e) runs one group: the
+# marker is set on each of its tests by `pytest_collection_modifyitems` below, and
+# tests/README.md says what each kind means. A new file goes in exactly one list;
+# tests/test_kinds.py fails until it does. (`slow`, a real model, is marked per test.)
+KINDS: dict[str, tuple[str, ...]] = {
+    # In-process calls on the real parts (a scripted server on 127.0.0.1 at most): no
+    # terminal, no `sftscope` subprocess.
+    "unit": (
+        "test_agreement_stats.py", "test_checks.py", "test_compare_stats.py", "test_docs.py",
+        "test_engine_protocol.py", "test_events.py", "test_inert.py", "test_kinds.py",
+        "test_openai_engine.py", "test_pairwise_judge.py", "test_prompts.py", "test_report_data.py",
+        "test_report_render.py", "test_store.py", "test_trust_core.py", "test_trust_judges.py",
+        "test_trust_stats.py", "test_typed_events.py",
+    ),
+    # The Textual console driven in-process by Pilot (keys, screens, snapshots).
+    "console": (
+        "test_compare_console.py", "test_console.py", "test_console_report.py",
+        "test_disagreement.py", "test_durability.py", "test_narrow.py", "test_perf_commands.py",
+        "test_probes.py", "test_scale.py", "test_snapshots.py", "test_trust_compare_console.py",
+        "test_trust_console.py",
+    ),
+    # The real `sftscope` command in a subprocess (run_cli, run_headless): exit codes, the
+    # one-line errors, what it writes.
+    "cli": (
+        "test_cli.py", "test_compare.py", "test_export.py", "test_hardening.py", "test_judges.py",
+        "test_report_cli.py", "test_rubric.py", "test_trust_cli.py", "test_v1_session.py",
+    ),
+    # The product as shipped: the bundled model through llama.cpp, transformers or
+    # llama_cpp.server, a real terminal (tmux), the built wheel.
+    "e2e": (
+        "test_compare_real.py", "test_compare_tmux.py", "test_hf_engine.py", "test_llama_engine.py",
+        "test_llama_server.py", "test_tmux.py", "test_wheel.py",
+    ),
+}  # fmt: skip
+KIND_OF = {name: kind for kind, names in KINDS.items() for name in names}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its file's kind (a file in no kind stays unmarked: test_kinds says so)."""
+    for item in items:
+        kind = KIND_OF.get(item.path.name)
+        if kind is not None:
+            item.add_marker(getattr(pytest.mark, kind))
+
 
 @pytest.fixture(scope="session")
 def bundled_gguf() -> Path:
@@ -90,6 +134,26 @@ def llama_server(bundled_gguf: Path) -> Any:
 def write_jsonl(path: Path, rows: list[Any]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def prompts_file(tmp_path: Path, count: int = 5, name: str = "p.jsonl", **extra: Any) -> Path:
+    """A prompt set q1..q<count>, "Question number <n>?" each, plus `extra` fields on every row
+    (the number lets a fake judge or a test tell the items apart)."""
+    rows = [{"id": f"q{i}", "prompt": f"Question number {i}?", **extra} for i in range(1, count + 1)]
+    return write_jsonl(tmp_path / name, rows)
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], *needles: str, rc: int = 2) -> str:
+    """The way every command fails for the operator: exit `rc`, one line on stderr naming each
+    of `needles`, no traceback, nothing half-written on stdout. Returns the line."""
+    assert result.returncode == rc, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert not result.stdout, result.stdout  # None where the test sent stdout elsewhere
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
 
 
 def run_cli(

@@ -8,21 +8,12 @@ from typing import Any
 
 import pytest
 from compare_helpers import write_run_session
-from conftest import run_cli
+from conftest import one_line_error, run_cli
 from sftscope.sessions.compare.comparison import CompareConfig, CompareError, open_comparison
 from sftscope.sessions.compare.export import DpoError, DpoOptions, comparison_rows, dpo_rows
 from sftscope.sessions.core.events import Generated, Regenerated
 from sftscope.sessions.core.session import Session
 from sftscope.sessions.core.store import SessionStore, load_session
-
-
-def one_line_error(result: Any, *needles: str) -> None:
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def two_sessions(tmp_path: Path, n: int = 12) -> tuple[Path, Path]:

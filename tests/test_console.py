@@ -13,16 +13,9 @@ import pytest
 from sftscope.sessions.core.store import load_session
 from sftscope.sessions.run.export import export_rows
 
-from tests.conftest import write_jsonl
+from tests.conftest import prompts_file
 from tests.console_helpers import make_app, settle, wait_until
 from tests.fake_engine import FakeEngine
-
-
-def prompts_file(tmp_path: Path, count: int = 5) -> Path:
-    return write_jsonl(
-        tmp_path / "p.jsonl",
-        [{"id": f"q{i}", "prompt": f"Question number {i}?"} for i in range(1, count + 1)],
-    )
 
 
 def rows(session: Path) -> dict[str, dict]:

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import write_jsonl
+from tests.conftest import prompts_file
 from tests.console_helpers import make_app
 from tests.fake_engine import FakeEngine
 
@@ -132,11 +132,6 @@ class DurabilityProbe:
 
 def screen_text(screen: Any) -> str:
     return "\n".join(strip.text for strip in screen._compositor.render_strips())
-
-
-def prompts_file(tmp_path: Path, count: int = 5) -> Path:
-    rows = [{"id": f"q{i}", "prompt": f"Question number {i}?"} for i in range(1, count + 1)]
-    return write_jsonl(tmp_path / "p.jsonl", rows)
 
 
 async def wait_screen(pilot: Any, probe: DurabilityProbe, predicate: Any, timeout: float = 30.0) -> None:

@@ -21,25 +21,18 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, ScriptedServer, run_cli, run_headless, serve_in_thread, write_jsonl
+from tests.conftest import (
+    ROOT,
+    ScriptedServer,
+    one_line_error,
+    prompts_file,
+    run_cli,
+    run_headless,
+    serve_in_thread,
+    write_jsonl,
+)
 from tests.console_helpers import make_app, wait_until
 from tests.fake_engine import FakeEngine
-
-
-def prompts_file(tmp_path: Path, n: int, name: str = "p.jsonl") -> Path:
-    return write_jsonl(
-        tmp_path / name, [{"id": f"q{i}", "prompt": f"Question {i}?"} for i in range(1, n + 1)]
-    )
-
-
-def one_line(result: subprocess.CompletedProcess[str], *needles: str, rc: int = 2) -> str:
-    assert result.returncode == rc, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def rows(session: Path) -> dict[str, dict[str, Any]]:
@@ -149,15 +142,16 @@ def test_a_session_without_its_header_is_refused_not_merged(finished_session: Pa
     result = run_cli(
         "run", "--headless", "--session", str(finished_session), "--engine", f"openai:{server_url}#m"
     )
-    one_line(result, "events.jsonl but no session.toml")
+    one_line_error(result, "events.jsonl but no session.toml")
     assert not (finished_session / "session.toml").exists()  # nothing started on top of it
 
 
 def test_a_deleted_log_is_refused_never_complete(finished_session: Path, server_url: str) -> None:
     (finished_session / "events.jsonl").unlink()
-    one_line(run_cli("run", "--headless", "--session", str(finished_session)), "events.jsonl is missing")
-    one_line(run_cli("export", str(finished_session)), "events.jsonl is missing")
-    one_line(run_cli("replay", str(finished_session), "--headless"), "events.jsonl is missing")
+    missing = "events.jsonl is missing"
+    one_line_error(run_cli("run", "--headless", "--session", str(finished_session)), missing)
+    one_line_error(run_cli("export", str(finished_session)), missing)
+    one_line_error(run_cli("replay", str(finished_session), "--headless"), missing)
 
 
 def test_a_log_shorter_than_its_header_is_refused(finished_session: Path) -> None:
@@ -169,7 +163,7 @@ def test_a_log_shorter_than_its_header_is_refused(finished_session: Path) -> Non
         line for line in kept if not (json.loads(line)["type"] == "item" and json.loads(line)["item"] == "q3")
     ]
     log.write_text("\n".join(kept) + "\n")
-    one_line(run_cli("export", str(finished_session)), "holds 2 of the 3 items")
+    one_line_error(run_cli("export", str(finished_session)), "holds 2 of the 3 items")
 
 
 @pytest.mark.parametrize(
@@ -192,7 +186,7 @@ def test_malformed_events_name_the_file_and_line(finished_session: Path, line: s
         run_cli("export", str(finished_session)),
         run_cli("run", "--headless", "--session", str(finished_session)),
     ):
-        one_line(result, f"events.jsonl:{count + 1}: {needle}")
+        one_line_error(result, f"events.jsonl:{count + 1}: {needle}")
 
 
 def test_an_event_from_a_newer_version_is_kept_and_skipped_with_one_warning(finished_session: Path) -> None:
@@ -209,9 +203,9 @@ def test_an_event_from_a_newer_version_is_kept_and_skipped_with_one_warning(fini
 def test_a_header_that_is_not_utf8_or_cut_short_is_one_line(finished_session: Path) -> None:
     header = finished_session / "session.toml"
     header.write_bytes(b'status = "\xff\xfe"\n')
-    one_line(run_cli("export", str(finished_session)), "session.toml")
+    one_line_error(run_cli("export", str(finished_session)), "session.toml")
     header.write_text('status = "interrupted"\nupdated = "2026-11-27T10:00:00Z"\n')
-    one_line(run_cli("run", "--headless", "--session", str(finished_session)), "incomplete header")
+    one_line_error(run_cli("run", "--headless", "--session", str(finished_session)), "incomplete header")
 
 
 def test_a_session_closed_before_its_model_loaded_writes_no_half_header(tmp_path: Path) -> None:
@@ -312,8 +306,8 @@ def test_a_read_only_session_replays_and_exports_and_refuses_writes(
         assert exported.returncode == 0 and len(exported.stdout.splitlines()) == 3
         replayed = run_cli("replay", str(copy), "--headless", "--speed", "0")
         assert replayed.returncode == 0 and "Traceback" not in replayed.stderr
-        one_line(run_cli("run", "--headless", "--session", str(copy)), "read-only file system")
-        one_line(
+        one_line_error(run_cli("run", "--headless", "--session", str(copy)), "read-only file system")
+        one_line_error(
             run_cli("judge", str(copy), "--judge", "openai:http://127.0.0.1:9/v1#j"), "read-only file system"
         )
 
@@ -324,7 +318,7 @@ def test_export_to_a_full_stdout_is_one_line(finished_session: Path) -> None:
             [sys.executable, "-m", "sftscope.tui.cli", "export", str(finished_session)],
             stdout=full, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
         )  # fmt: skip
-    one_line(result, "disk full")
+    one_line_error(result, "disk full")
 
 
 # --- 7. a key storm -------------------------------------------------------------------------------

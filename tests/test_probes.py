@@ -16,7 +16,7 @@ from sftscope.sessions.core.store import load_session
 from sftscope.sessions.run.export import export_rows
 from sftscope.sessions.run.probes import MAX_GAP, MIN_GAP, ProbeBook, ProbePlan
 
-from tests.conftest import run_cli, write_jsonl
+from tests.conftest import prompts_file, run_cli
 from tests.console_helpers import make_app, settle, wait_until
 from tests.fake_engine import FakeEngine
 from tests.test_narrow import screen_text
@@ -108,13 +108,6 @@ def test_resume_recomputes_what_was_probed_from_the_log() -> None:
 # --- the console -------------------------------------------------------------------
 
 
-def prompts(tmp_path: Path, count: int = 3) -> Path:
-    return write_jsonl(
-        tmp_path / "p.jsonl",
-        [{"id": f"q{i}", "prompt": f"Question number {i}?"} for i in range(1, count + 1)],
-    )
-
-
 def panel_chosen(app: Any) -> list[str]:
     """The options shown as chosen in the score panel (highlighted), as text."""
     rendered = app.screen.query_one("#scores").render()
@@ -134,7 +127,7 @@ async def all_done(app: Any, pilot: Any) -> None:
 
 async def test_a_probe_comes_back_blind_and_never_replaces_the_label(tmp_path: Path) -> None:
     session = tmp_path / "s"
-    app = make_app(session, engine=FakeEngine(), prompts=prompts(tmp_path), ahead=3, probe_rate=1.0)
+    app = make_app(session, engine=FakeEngine(), prompts=prompts_file(tmp_path, 3), ahead=3, probe_rate=1.0)
     async with app.run_test(size=(80, 24)) as pilot:
         await all_done(app, pilot)
         app.session.record(Judged("q1", "fj", {**LABELS, "helpfulness": 1}))
@@ -209,7 +202,7 @@ async def test_a_probe_comes_back_blind_and_never_replaces_the_label(tmp_path: P
 
 async def test_undo_and_skip_on_a_probe_never_touch_the_original(tmp_path: Path) -> None:
     session = tmp_path / "s"
-    app = make_app(session, engine=FakeEngine(), prompts=prompts(tmp_path, 2), probe_rate=1.0)
+    app = make_app(session, engine=FakeEngine(), prompts=prompts_file(tmp_path, 2), probe_rate=1.0)
     async with app.run_test(size=(80, 24)) as pilot:
         await all_done(app, pilot)
         await settle(pilot, app)
@@ -233,7 +226,7 @@ async def test_undo_and_skip_on_a_probe_never_touch_the_original(tmp_path: Path)
 
 async def test_no_probe_at_rate_zero(tmp_path: Path) -> None:
     session = tmp_path / "s"
-    app = make_app(session, engine=FakeEngine(), prompts=prompts(tmp_path, 2))
+    app = make_app(session, engine=FakeEngine(), prompts=prompts_file(tmp_path, 2))
     async with app.run_test(size=(80, 24)) as pilot:
         await all_done(app, pilot)
         await settle(pilot, app)
@@ -263,7 +256,7 @@ def test_probe_rate_out_of_range_is_one_line_exit_2(tmp_path: Path) -> None:
 
 
 def test_probe_rate_is_a_setting_from_flag_or_config(tmp_path: Path) -> None:
-    from sftscope.tui.cli.parser import build_parser, resolve_run_options
+    from sftscope.tui.cli import build_parser, resolve_run_options
 
     assert resolve_run_options(build_parser().parse_args(["run"])).probe_rate == 0.0
     flagged = resolve_run_options(build_parser().parse_args(["run", "--probe-rate", "0.2"]))

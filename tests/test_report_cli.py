@@ -14,17 +14,7 @@ from typing import Any
 import pytest
 
 from tests.compare_helpers import write_run_session
-from tests.conftest import ROOT, run_cli
-
-
-def one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    assert result.stdout == ""
-    for needle in needles:
-        assert needle in lines[0], lines[0]
+from tests.conftest import ROOT, one_line_error, run_cli
 
 
 def a_session(tmp_path: Path, name: str = "run-a") -> Path:
@@ -91,8 +81,8 @@ def test_report_help_is_instant_and_imports_nothing_heavy() -> None:
     rich, plotext and numpy are imported when a report is made."""
     code = (
         "import sys\n"
-        "from sftscope.tui.cli import parser, report\n"
-        "parser.build_parser()\n"
+        "from sftscope.tui import cli, report_command\n"
+        "cli.build_parser()\n"
         "heavy = [m for m in ('rich', 'plotext', 'numpy', 'textual', 'sftscope.sessions.report.layout',"
         " 'sftscope.sessions.report.document') if m in sys.modules]\n"
         "print(heavy)\n"

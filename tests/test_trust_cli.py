@@ -24,23 +24,21 @@ from typing import Any
 import pytest
 
 from tests.compare_helpers import write_run_session
-from tests.conftest import ROOT, ScriptedServer, run_cli, run_headless, serve_in_thread, write_jsonl
+from tests.conftest import (
+    ROOT,
+    ScriptedServer,
+    one_line_error,
+    run_cli,
+    run_headless,
+    serve_in_thread,
+    write_jsonl,
+)
 
 RUBRIC_VERDICT = (
     '{"helpfulness": 4, "instruction_following": 4, "harmless": true, "format": true, '
     '"justification": "fine"}'
 )
 ESCAPES = "\x1b[2J\x1b[H\x1b[31mFAKE: saved\x1b[0m\x1b]0;pwned-title\x07"
-
-
-def one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def prompts(tmp_path: Path, n: int = 4) -> Path:

@@ -18,7 +18,7 @@ from sftscope.sessions.core.store import load_session
 from sftscope.tui.answer_text import as_markdown
 from textual import events
 
-from tests.conftest import write_jsonl
+from tests.conftest import prompts_file, write_jsonl
 from tests.console_helpers import make_app, screen_text, settle, wait_until
 from tests.fake_engine import FakeEngine, FakeJudgeEngine
 
@@ -46,11 +46,6 @@ class Scripted(FakeEngine):
             yield Chunk(text=text[start : start + step], tokens=1)
             await asyncio.sleep(self.delay)
         yield Chunk(final=Generation(text, tokens, 10, 0.05, 0.5, finish))
-
-
-def prompts(tmp_path: Path, count: int = 3, **extra: Any) -> Path:
-    rows = [{"id": f"q{i}", "prompt": f"Question number {i}?", **extra} for i in range(1, count + 1)]
-    return write_jsonl(tmp_path / "p.jsonl", rows)
 
 
 def done(app: Any, item: str) -> bool:
@@ -89,7 +84,7 @@ def panel(app: Any) -> str:
 
 async def test_line_breaks_are_kept_and_m_shows_the_raw_text(tmp_path: Path) -> None:
     engine = Scripted({"q1": (HAIKU, "stop", 17)})
-    app = make_app(tmp_path / "s", engine=engine, prompts=prompts(tmp_path, 1))
+    app = make_app(tmp_path / "s", engine=engine, prompts=prompts_file(tmp_path, 1))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and done(app, "q1"))
         await pilot.pause(0.1)
@@ -121,7 +116,7 @@ async def test_a_finish_reason_other_than_stop_is_shown_under_the_answer(tmp_pat
             "q3": ("A plain answer.", "stop", 4),
         }
     )
-    app = make_app(tmp_path / "s", engine=engine, prompts=prompts(tmp_path, 3), ahead=3)
+    app = make_app(tmp_path / "s", engine=engine, prompts=prompts_file(tmp_path, 3), ahead=3)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and all(s.turns for s in app.session.state.items.values()))
         await pilot.pause(0.1)
@@ -142,7 +137,7 @@ async def test_a_finish_reason_other_than_stop_is_shown_under_the_answer(tmp_pat
 
 async def test_a_cancelled_answer_says_so_under_it(tmp_path: Path) -> None:
     app = make_app(
-        tmp_path / "s", engine=FakeEngine(delay=0.05, pieces=60), prompts=prompts(tmp_path, 1), ahead=0
+        tmp_path / "s", engine=FakeEngine(delay=0.05, pieces=60), prompts=prompts_file(tmp_path, 1), ahead=0
     )
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and "q1" in app.generator.live)
@@ -189,7 +184,9 @@ class Long(FakeEngine):
 async def test_while_an_answer_streams_its_beginning_stays_reachable(tmp_path: Path) -> None:
     """At 100x30, scrolling up while the answer streams stays up (it used to snap back to
     the latest words), and the prompt and the first words are there."""
-    app = make_app(tmp_path / "s", engine=Long(delay=0.03, pieces=600), prompts=prompts(tmp_path, 1), ahead=0)
+    app = make_app(
+        tmp_path / "s", engine=Long(delay=0.03, pieces=600), prompts=prompts_file(tmp_path, 1), ahead=0
+    )
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: app.ready and len(live_text(app, "q1")) > 1500, timeout=30)
         conversation = app.conversation
@@ -241,7 +238,7 @@ async def test_escape_sequences_and_an_id_with_a_newline_are_shown_inert(tmp_pat
 
 async def test_keys_typed_ahead_of_an_answer_are_not_labels(tmp_path: Path) -> None:
     session = tmp_path / "s"
-    app = make_app(session, engine=FakeEngine(), prompts=prompts(tmp_path, 3), ahead=3)
+    app = make_app(session, engine=FakeEngine(), prompts=prompts_file(tmp_path, 3), ahead=3)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and all(done(app, f"q{i}") for i in (1, 2, 3)))
         await settle(pilot, app)
@@ -271,7 +268,7 @@ async def test_keys_typed_ahead_of_an_answer_are_not_labels(tmp_path: Path) -> N
 
 async def test_keys_at_the_first_paint_of_a_streaming_answer_are_dropped(tmp_path: Path) -> None:
     app = make_app(
-        tmp_path / "s", engine=FakeEngine(delay=0.05, pieces=40), prompts=prompts(tmp_path, 1), ahead=0
+        tmp_path / "s", engine=FakeEngine(delay=0.05, pieces=40), prompts=prompts_file(tmp_path, 1), ahead=0
     )
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready)
@@ -289,7 +286,7 @@ async def test_keys_at_the_first_paint_of_a_streaming_answer_are_dropped(tmp_pat
 
 async def test_flag_without_an_answer_is_refused_like_a_score(tmp_path: Path) -> None:
     app = make_app(
-        tmp_path / "s", engine=FakeEngine(delay=0.2, pieces=40), prompts=prompts(tmp_path, 2), ahead=0
+        tmp_path / "s", engine=FakeEngine(delay=0.2, pieces=40), prompts=prompts_file(tmp_path, 2), ahead=0
     )
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and "q1" in app.generator.live)
@@ -314,7 +311,7 @@ async def test_a_pending_probe_is_blind_whichever_way_it_is_reached(tmp_path: Pa
     """`d` then `enter` used to alternate the probe and the original one key apart."""
     from sftscope.sessions.core.events import Judged
 
-    app = make_app(tmp_path / "s", engine=FakeEngine(), prompts=prompts(tmp_path, 2), probe_rate=1.0)
+    app = make_app(tmp_path / "s", engine=FakeEngine(), prompts=prompts_file(tmp_path, 2), probe_rate=1.0)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and done(app, "q1") and done(app, "q2"))
         app.session.record(Judged("q1", "fj", {**LABELS, "helpfulness": 1}))
@@ -361,7 +358,7 @@ def judged_app(tmp_path: Path, engine: Any, count: int = 3, name: str = "s") -> 
     from sftscope.scorers.judge import Judge, JudgeCache, JudgeSpec
     from sftscope.scorers.rubric import DEFAULT_RUBRIC
 
-    app = make_app(tmp_path / name, engine=FakeEngine(), prompts=prompts(tmp_path, count), ahead=count)
+    app = make_app(tmp_path / name, engine=FakeEngine(), prompts=prompts_file(tmp_path, count), ahead=count)
     app.pool.judges = [
         Judge(
             JudgeSpec(engine="fake:judge", name="local"),
@@ -406,7 +403,8 @@ def tags_rubric(tmp_path: Path) -> Path:
 
 async def test_zero_says_no_tag_applies_and_completes_the_criterion(tmp_path: Path) -> None:
     session = tmp_path / "s"
-    app = make_app(session, engine=FakeEngine(), prompts=prompts(tmp_path, 2), rubric=tags_rubric(tmp_path))
+    prompts = prompts_file(tmp_path, 2)
+    app = make_app(session, engine=FakeEngine(), prompts=prompts, rubric=tags_rubric(tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and done(app, "q1") and done(app, "q2"))
         await settle(pilot, app)
@@ -429,7 +427,7 @@ async def test_the_count_follows_at_once_and_a_skip_is_not_a_score(tmp_path: Pat
         'auto_advance = false\n[[criteria]]\nname = "ok"\nkind = "binary"\n'
         '[[criteria]]\nname = "issues"\nkind = "tags"\ntags = ["verbose", "refusal"]\n'
     )
-    app = make_app(tmp_path / "s", engine=FakeEngine(), prompts=prompts(tmp_path, 3), rubric=rubric)
+    app = make_app(tmp_path / "s", engine=FakeEngine(), prompts=prompts_file(tmp_path, 3), rubric=rubric)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and all(done(app, f"q{i}") for i in (1, 2, 3)))
         await settle(pilot, app)
@@ -469,7 +467,7 @@ async def recorded_session(tmp_path: Path, answers: dict[str, tuple[str, str, in
     from sftscope.sessions.run.launch import open_run
 
     directory = tmp_path / "s"
-    flags = {"session": str(directory), "prompts": str(prompts(tmp_path, 1)), "system": "Be brief."}
+    flags = {"session": str(directory), "prompts": str(prompts_file(tmp_path, 1)), "system": "Be brief."}
     launch = open_run(RunConfig.build(flags=flags), engine=Scripted(answers))
     await launch.start()
     launch.generator.queue()
@@ -502,7 +500,7 @@ async def test_replay_keeps_line_breaks_finish_reason_system_and_is_inert(tmp_pa
 
 
 async def test_labels_on_an_earlier_answer_show_as_answer_changed(tmp_path: Path) -> None:
-    app = make_app(tmp_path / "s", engine=FakeEngine(), prompts=prompts(tmp_path, 2), ahead=2)
+    app = make_app(tmp_path / "s", engine=FakeEngine(), prompts=prompts_file(tmp_path, 2), ahead=2)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and done(app, "q1") and done(app, "q2"))
         await settle(pilot, app)
