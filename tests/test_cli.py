@@ -22,7 +22,7 @@ HEAVY = ("textual", "torch", "transformers", "llama_cpp", "aiohttp", "rich")
 def test_help_and_version_import_nothing_heavy() -> None:
     code = (
         "import sys, contextlib, io\n"
-        "from tui import cli\n"
+        "from tui.cli import main as cli\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try: cli.main(['--help'])\n"
         "    except SystemExit: pass\n"
@@ -488,8 +488,46 @@ def test_every_setting_has_a_type_rule() -> None:
     assert set(SETTINGS) <= set(SETTING_RULES)  # [[judges]] tables are checked by JudgeSpec
 
 
+def test_run_help_shows_each_default_from_where_it_is_decided() -> None:
+    """`sftscope run --help` says each setting's default as RunConfig (or the judge, or the
+    engine) has it: a default retyped in a help string, and then changed in one place only,
+    fails here."""
+    import dataclasses
+    import inspect
+    import re
+
+    from sftscope.engines.openai_compat import OpenAIEngine
+    from sftscope.scorers.judge import JudgeSpec
+    from sftscope.sessions.run.config import RunConfig
+
+    result = run_cli("run", "--help", env={"COLUMNS": "1000"})  # one line per flag
+    assert result.returncode == 0, result.stderr
+    helps: dict[str, str] = {}  # each flag's help, its lines joined
+    for line in result.stdout.splitlines():
+        if line.startswith("  --"):
+            flag = line.split()[0]
+            helps[flag] = line
+        elif line.startswith("   ") and helps:
+            helps[flag] += " " + line.strip()
+    expected = {
+        f"--{f.name.replace('_', '-')}": f.default
+        for f in dataclasses.fields(RunConfig)
+        if f.default is not None and not isinstance(f.default, (bool, tuple)) and f.name != "given"
+    }
+    judge = {f.name: f.default for f in dataclasses.fields(JudgeSpec)}
+    expected["--judge-concurrency"] = judge["concurrency"]
+    expected["--judge-timeout"] = judge["timeout"]
+    expected["--concurrency"] = inspect.signature(OpenAIEngine.__init__).parameters["concurrency"].default
+    assert len(expected) >= 14 and set(expected) <= set(helps), sorted(set(expected) - set(helps))
+    for flag, default in expected.items():
+        assert helps[flag].count("default") == 1, helps[flag]  # said once, not retyped beside it
+        assert re.findall(r"\(default: ([^)]*)\)", helps[flag]) == [str(default)], helps[flag]
+    for flag in ("--session", "--system", "--headless", "--judge", "--config"):  # no default to say
+        assert "default" not in helps[flag], helps[flag]
+
+
 def test_judge_as_a_string_in_the_config_is_one_judge(tmp_path: Path) -> None:
-    from sftscope.tui.cli import build_parser, resolve_run_options
+    from sftscope.tui.cli.parser import build_parser, resolve_run_options
 
     config = tmp_path / "c.toml"
     config.write_text('judge = "openai:http://127.0.0.1:9/v1#j"\njudge_concurrency = 3\n')

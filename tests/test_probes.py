@@ -256,7 +256,7 @@ def test_probe_rate_out_of_range_is_one_line_exit_2(tmp_path: Path) -> None:
 
 
 def test_probe_rate_is_a_setting_from_flag_or_config(tmp_path: Path) -> None:
-    from sftscope.tui.cli import build_parser, resolve_run_options
+    from sftscope.tui.cli.parser import build_parser, resolve_run_options
 
     assert resolve_run_options(build_parser().parse_args(["run"])).probe_rate == 0.0
     flagged = resolve_run_options(build_parser().parse_args(["run", "--probe-rate", "0.2"]))

@@ -81,8 +81,8 @@ def test_report_help_is_instant_and_imports_nothing_heavy() -> None:
     rich, plotext and numpy are imported when a report is made."""
     code = (
         "import sys\n"
-        "from sftscope.tui import cli, report_command\n"
-        "cli.build_parser()\n"
+        "from sftscope.tui.cli import parser, report\n"
+        "parser.build_parser()\n"
         "heavy = [m for m in ('rich', 'plotext', 'numpy', 'textual', 'sftscope.sessions.report.layout',"
         " 'sftscope.sessions.report.document') if m in sys.modules]\n"
         "print(heavy)\n"
