@@ -526,6 +526,33 @@ def test_run_help_shows_each_default_from_where_it_is_decided() -> None:
         assert "default" not in helps[flag], helps[flag]
 
 
+def test_the_consoles_never_import_the_command_line() -> None:
+    """The command line opens the consoles (tui/cli/consoles.py, inside its functions); nothing
+    else in tui imports the command line, not even inside a function (issue 15: no cycle)."""
+    import ast
+
+    tui = ROOT / "tui"
+    offenders, openers = [], set()
+    for path in sorted(tui.rglob("*.py")):
+        names = []
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.append(node.module)
+            elif isinstance(node, ast.Import):
+                names.extend(alias.name for alias in node.names)
+        inside_cli = path.parent == tui / "cli"
+        for name in names:
+            if not inside_cli and name.startswith("sftscope.tui.cli"):
+                offenders.append(f"{path.relative_to(ROOT)}: {name}")
+            consoles = name.startswith("sftscope.tui.") and not name.startswith(
+                ("sftscope.tui.cli", "sftscope.tui.render")
+            )
+            if inside_cli and consoles:
+                openers.add(path.name)
+    assert not offenders, offenders
+    assert openers == {"consoles.py"}, openers
+
+
 def test_judge_as_a_string_in_the_config_is_one_judge(tmp_path: Path) -> None:
     from sftscope.tui.cli.parser import build_parser, resolve_run_options
 
