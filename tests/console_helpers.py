@@ -52,6 +52,11 @@ def screen_text(app: Any) -> str:
     return console.export_text()
 
 
+def screen_lines(app: Any) -> list[str]:
+    """The screen as the terminal shows it, one string per row."""
+    return screen_text(app).splitlines()
+
+
 async def settle(pilot: Any, app: Any, timeout: float = 30.0) -> None:
     """Wait until the answer on screen has been there long enough for keys to label it
     (typed-ahead keys are dropped: app.SETTLE)."""

@@ -7,14 +7,12 @@ are real pairwise judges asking a scripted OpenAI-compatible server.
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
 from sftscope.scorers.judge import JudgeSpec
 from sftscope.sessions.compare.comparison import CompareConfig, open_comparison
 from sftscope.tui import compare_app
@@ -22,7 +20,7 @@ from sftscope.tui.compare_app import KEY_SETTLE, REVEAL_SECONDS, CompareApp
 
 from tests.compare_helpers import write_run_session
 from tests.conftest import ScriptedServer
-from tests.console_helpers import wait_until
+from tests.console_helpers import screen_lines, wait_until
 
 
 def make_comparison(tmp_path: Path, count: int = 4, **config: Any) -> Any:
@@ -59,16 +57,8 @@ def note(app: CompareApp) -> str:
 def widget_text(app: CompareApp, selector: str) -> str:
     """What the terminal shows where the widget is (lines joined with newlines)."""
     region = app.main.query_one(selector).region
-    rows = screen_text(app)[region.y : region.bottom]
+    rows = screen_lines(app)[region.y : region.bottom]
     return "\n".join(row[region.x : region.right] for row in rows)
-
-
-def screen_text(app: Any) -> list[str]:
-    """The screen as the terminal shows it, one string per row."""
-    width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, record=True)
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
-    return console.export_text().splitlines()
 
 
 async def shows(pilot: Any, app: CompareApp, text: str, selector: str = "#note") -> str:
@@ -280,7 +270,7 @@ async def test_layout_side_by_side_when_wide_stacked_when_narrow(
             assert one.x == two.x and one.bottom <= two.y and one.width == two.width
             assert abs(one.height - two.height) <= 1  # neither position is favoured
             assert min(one.height, two.height) >= 4  # each shows text and scrolls
-        rows = screen_text(app)
+        rows = screen_lines(app)
         assert len(rows) == size[1]
         footer = rows[-1]
         for words in ("1/2", "tie", "both bad", "? help", "q quit"):
@@ -292,7 +282,7 @@ async def test_layout_side_by_side_when_wide_stacked_when_narrow(
         assert "▶" in str(app.main.query_one("#answer-2").border_title)
         assert "▶" not in str(app.main.query_one("#answer-1").border_title)
         await pilot.press("question_mark")
-        await wait_until(pilot, lambda: "sftscope compare keys" in "\n".join(screen_text(app)))
+        await wait_until(pilot, lambda: "sftscope compare keys" in "\n".join(screen_lines(app)))
         await pilot.press("escape")
         await pilot.press("1")
         await shows(pilot, app, "saved ✓")

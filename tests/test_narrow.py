@@ -7,31 +7,21 @@ What is checked is what the terminal shows: the screen is exported as text.
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
 from sftscope.engines.base import GenerationRequest
 from sftscope.scorers.stats.agreement import agreement_stats
 from sftscope.scorers.stats.intervals import MIN_N
 
 from tests.conftest import write_jsonl
-from tests.console_helpers import make_app, wait_until
+from tests.console_helpers import make_app, screen_lines, wait_until
 from tests.fake_engine import FakeEngine, FakeJudgeEngine
 
 CRITERIA = ("helpfulness", "instruction_following", "harmless", "format")
 LIKERT = re.compile(r"1\s*2\s*3\s*4\s*5")
-
-
-def screen_text(app: Any) -> list[str]:
-    """The screen as the terminal shows it, one string per row."""
-    width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, record=True)
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
-    return console.export_text().splitlines()
 
 
 class VaryingJudge(FakeJudgeEngine):
@@ -92,7 +82,7 @@ async def test_footer_keeps_score_help_and_quit(tmp_path: Path, size: tuple[int,
     app = judged_app(tmp_path)
     async with app.run_test(size=size) as pilot:
         await all_judged(app, pilot)
-        footer = screen_text(app)[-1]
+        footer = screen_lines(app)[-1]
         for shown in ("1-5 y/n score", "? help", "q quit"):
             assert shown in footer, footer
         await pilot.press("q")
@@ -112,11 +102,11 @@ async def test_no_criterion_row_wraps_at_60x20(tmp_path: Path) -> None:
         # criteria + the focused one's description + "saved ✓" + the blind judges line
         assert len(lines) == len(CRITERIA) + 3
         assert panel.content_size.height == len(lines)  # nothing wrapped onto another line
-        rows = criterion_rows(screen_text(app))
+        rows = criterion_rows(screen_lines(app))
         assert set(rows) == set(CRITERIA)
         assert LIKERT.search(rows["helpfulness"]) and LIKERT.search(rows["instruction_following"])
         assert re.search(r"y\s+n", rows["harmless"]) and re.search(r"y\s+n", rows["format"])
-        assert "hidden (v reveals)" in "\n".join(screen_text(app))
+        assert "hidden (v reveals)" in "\n".join(screen_lines(app))
         await pilot.press("q")
 
 
@@ -128,7 +118,7 @@ async def test_revealed_judge_scores_sit_in_your_rows_at_60x20(tmp_path: Path) -
         await pilot.pause(0.2)  # keys typed ahead of an answer's first paint label nothing
         await pilot.press("4", "3", "y", "v")  # q1: the judge says 2, 4, yes, yes
         await pilot.pause(0.1)
-        screen = screen_text(app)
+        screen = screen_lines(app)
         headers = [line for line in screen if line.split()[-1:] == ["fj"]]
         assert len(headers) == 1, screen  # the judge's name above its column
         header = headers[0]
@@ -199,7 +189,7 @@ async def test_help_shows_its_text_literally(tmp_path: Path) -> None:
         await all_judged(app, pilot)
         await pilot.press("question_mark")
         await pilot.pause(0.1)
-        screen = "\n".join(screen_text(app))
+        screen = "\n".join(screen_lines(app))
         assert "remap them under [keys] in the rubric" in screen
         await pilot.press("escape")
         await pilot.press("q")

@@ -17,9 +17,8 @@ from sftscope.sessions.run.export import export_rows
 from sftscope.sessions.run.probes import MAX_GAP, MIN_GAP, ProbeBook, ProbePlan
 
 from tests.conftest import prompts_file, run_cli
-from tests.console_helpers import make_app, settle, wait_until
+from tests.console_helpers import make_app, screen_lines, settle, wait_until
 from tests.fake_engine import FakeEngine
-from tests.test_narrow import screen_text
 
 LABELS = {"helpfulness": 4, "instruction_following": 3, "harmless": True, "format": False}
 
@@ -148,7 +147,7 @@ async def test_a_probe_comes_back_blind_and_never_replaces_the_label(tmp_path: P
         panel = str(app.screen.query_one("#scores").render())
         assert "hidden until you score" in panel and "fj" not in panel.splitlines()[0]
         assert re.search(r"○ q1\s+····", row(app, "q1"))  # its row as an unscored item's
-        screen = "\n".join(screen_text(app))
+        screen = "\n".join(screen_lines(app))
         assert "probe" not in screen.lower()
         assert "Answer" in app.answer.source  # the answer is shown
         await settle(pilot, app)
