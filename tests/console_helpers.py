@@ -28,6 +28,17 @@ def make_app(
     return SftscopeApp(launch, ahead=ahead)
 
 
+def with_judge(app: SftscopeApp, tmp_path: Path, engine: Any, name: str = "fj") -> SftscopeApp:
+    """The app with one local judge, `name`, answering through `engine` (a FakeJudgeEngine),
+    its cache in `tmp_path`: what a run with `--judge` sets up, without a model."""
+    from sftscope.scorers.judge import Judge, JudgeCache, JudgeSpec
+    from sftscope.scorers.rubric import DEFAULT_RUBRIC
+
+    spec = JudgeSpec(engine="fake:judge", name=name)
+    app.pool.judges = [Judge(spec, DEFAULT_RUBRIC, engine=engine, cache=JudgeCache(tmp_path / "cache.jsonl"))]
+    return app
+
+
 async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
     """Poll instead of sleeping a fixed time (oterm's helper)."""
     deadline = time.monotonic() + timeout

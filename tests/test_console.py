@@ -14,7 +14,7 @@ from sftscope.sessions.core.store import load_session
 from sftscope.sessions.run.export import export_rows
 
 from tests.conftest import prompts_file
-from tests.console_helpers import make_app, settle, wait_until
+from tests.console_helpers import make_app, settle, wait_until, with_judge
 from tests.fake_engine import FakeEngine
 
 
@@ -241,20 +241,11 @@ async def test_real_llama_engine_end_to_end(tmp_path: Path) -> None:
 
 
 async def test_judge_blind_until_scored_then_revealed_with_revisions(tmp_path: Path) -> None:
-    from sftscope.scorers.judge import Judge, JudgeCache, JudgeSpec
-    from sftscope.scorers.rubric import DEFAULT_RUBRIC
-
     from tests.fake_engine import FakeJudgeEngine
 
     session = tmp_path / "s"
     app = make_app(session, engine=FakeEngine(), prompts=prompts_file(tmp_path, 3))
-    judge = Judge(
-        JudgeSpec(engine="fake:judge", name="fj"),
-        DEFAULT_RUBRIC,
-        engine=FakeJudgeEngine(),
-        cache=JudgeCache(tmp_path / "cache.jsonl"),
-    )
-    app.pool.judges = [judge]
+    with_judge(app, tmp_path, FakeJudgeEngine())
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.ready and "fj" in app.session.state.items["q1"].judges)
         panel = str(app.screen.query_one("#scores").render())

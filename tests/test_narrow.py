@@ -16,8 +16,8 @@ from sftscope.engines.base import GenerationRequest
 from sftscope.scorers.stats.agreement import agreement_stats
 from sftscope.scorers.stats.intervals import MIN_N
 
-from tests.conftest import write_jsonl
-from tests.console_helpers import make_app, screen_lines, wait_until
+from tests.conftest import prompts_file
+from tests.console_helpers import make_app, screen_lines, wait_until, with_judge
 from tests.fake_engine import FakeEngine, FakeJudgeEngine
 
 CRITERIA = ("helpfulness", "instruction_following", "harmless", "format")
@@ -37,23 +37,8 @@ class VaryingJudge(FakeJudgeEngine):
 
 
 def judged_app(tmp_path: Path, count: int = 3) -> Any:
-    from sftscope.scorers.judge import Judge, JudgeCache, JudgeSpec
-    from sftscope.scorers.rubric import DEFAULT_RUBRIC
-
-    prompts = write_jsonl(
-        tmp_path / "p.jsonl",
-        [{"id": f"q{i}", "prompt": f"Question number {i}?"} for i in range(1, count + 1)],
-    )
-    app = make_app(tmp_path / "s", engine=FakeEngine(), prompts=prompts, ahead=count)
-    app.pool.judges = [
-        Judge(
-            JudgeSpec(engine="fake:judge", name="fj"),
-            DEFAULT_RUBRIC,
-            engine=VaryingJudge(),
-            cache=JudgeCache(tmp_path / "cache.jsonl"),
-        )
-    ]
-    return app
+    app = make_app(tmp_path / "s", engine=FakeEngine(), prompts=prompts_file(tmp_path, count), ahead=count)
+    return with_judge(app, tmp_path, VaryingJudge())
 
 
 async def all_judged(app: Any, pilot: Any) -> None:

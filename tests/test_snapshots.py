@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import write_jsonl
-from tests.console_helpers import make_app, settle, wait_until
+from tests.console_helpers import make_app, settle, wait_until, with_judge
 from tests.fake_engine import FakeEngine
 
 
@@ -26,19 +26,9 @@ def build(tmp_path: Path, judge: bool = False) -> Any:
     )
     app = make_app(tmp_path / "session", engine=FakeEngine(), prompts=prompts, ahead=5)
     if judge:
-        from sftscope.scorers.judge import Judge, JudgeCache, JudgeSpec
-        from sftscope.scorers.rubric import DEFAULT_RUBRIC
-
         from tests.fake_engine import FakeJudgeEngine
 
-        app.pool.judges = [
-            Judge(
-                JudgeSpec(engine="fake:judge", name="fj"),
-                DEFAULT_RUBRIC,
-                engine=FakeJudgeEngine(),
-                cache=JudgeCache(tmp_path / "cache.jsonl"),
-            )
-        ]
+        with_judge(app, tmp_path, FakeJudgeEngine())
     return app
 
 

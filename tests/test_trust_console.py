@@ -19,7 +19,7 @@ from sftscope.tui.answer_text import as_markdown
 from textual import events
 
 from tests.conftest import prompts_file, write_jsonl
-from tests.console_helpers import make_app, screen_text, settle, wait_until
+from tests.console_helpers import make_app, screen_text, settle, wait_until, with_judge
 from tests.fake_engine import FakeEngine, FakeJudgeEngine
 
 HAIKU = "Leaves fall in seasons.\nA moment of quiet rain,\nA reminder: breathe."
@@ -355,19 +355,8 @@ class BrokenJudgeEngine(FakeJudgeEngine):
 
 
 def judged_app(tmp_path: Path, engine: Any, count: int = 3, name: str = "s") -> Any:
-    from sftscope.scorers.judge import Judge, JudgeCache, JudgeSpec
-    from sftscope.scorers.rubric import DEFAULT_RUBRIC
-
     app = make_app(tmp_path / name, engine=FakeEngine(), prompts=prompts_file(tmp_path, count), ahead=count)
-    app.pool.judges = [
-        Judge(
-            JudgeSpec(engine="fake:judge", name="local"),
-            DEFAULT_RUBRIC,
-            engine=engine,
-            cache=JudgeCache(tmp_path / "cache.jsonl"),
-        )
-    ]
-    return app
+    return with_judge(app, tmp_path, engine, name="local")
 
 
 async def test_the_header_shows_each_judges_failures_as_they_happen(tmp_path: Path) -> None:
