@@ -488,10 +488,24 @@ def test_every_setting_has_a_type_rule() -> None:
     assert set(SETTINGS) <= set(SETTING_RULES)  # [[judges]] tables are checked by JudgeSpec
 
 
-def test_run_help_shows_each_default_from_where_it_is_decided() -> None:
-    """`sftscope run --help` says each setting's default as RunConfig (or the judge, or the
-    engine) has it: a default retyped in a help string, and then changed in one place only,
-    fails here."""
+def flag_helps(command: str) -> dict[str, str]:
+    """`sftscope COMMAND --help`, each flag's help with its lines joined."""
+    result = run_cli(command, "--help", env={"COLUMNS": "1000"})
+    assert result.returncode == 0, result.stderr
+    helps: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        if line.startswith("  --"):
+            flag = line.split()[0]
+            helps[flag] = line
+        elif line.startswith("   ") and helps:
+            helps[flag] += " " + line.strip()
+    return helps
+
+
+def test_help_shows_each_default_from_where_it_is_decided() -> None:
+    """`sftscope run --help` and `sftscope judge --help` say each setting's default as RunConfig
+    (or the judge, or the engine) has it: a default retyped in a help string, and then changed
+    in one place only, fails here."""
     import dataclasses
     import inspect
     import re
@@ -500,30 +514,33 @@ def test_run_help_shows_each_default_from_where_it_is_decided() -> None:
     from sftscope.scorers.judge import JudgeSpec
     from sftscope.sessions.run.config import RunConfig
 
-    result = run_cli("run", "--help", env={"COLUMNS": "1000"})  # one line per flag
-    assert result.returncode == 0, result.stderr
-    helps: dict[str, str] = {}  # each flag's help, its lines joined
-    for line in result.stdout.splitlines():
-        if line.startswith("  --"):
-            flag = line.split()[0]
-            helps[flag] = line
-        elif line.startswith("   ") and helps:
-            helps[flag] += " " + line.strip()
-    expected = {
+    judge = {f.name: f.default for f in dataclasses.fields(JudgeSpec)}
+    run = {
         f"--{f.name.replace('_', '-')}": f.default
         for f in dataclasses.fields(RunConfig)
         if f.default is not None and not isinstance(f.default, (bool, tuple)) and f.name != "given"
     }
-    judge = {f.name: f.default for f in dataclasses.fields(JudgeSpec)}
-    expected["--judge-concurrency"] = judge["concurrency"]
-    expected["--judge-timeout"] = judge["timeout"]
-    expected["--concurrency"] = inspect.signature(OpenAIEngine.__init__).parameters["concurrency"].default
-    assert len(expected) >= 14 and set(expected) <= set(helps), sorted(set(expected) - set(helps))
-    for flag, default in expected.items():
-        assert helps[flag].count("default") == 1, helps[flag]  # said once, not retyped beside it
-        assert re.findall(r"\(default: ([^)]*)\)", helps[flag]) == [str(default)], helps[flag]
-    for flag in ("--session", "--system", "--headless", "--judge", "--config"):  # no default to say
-        assert "default" not in helps[flag], helps[flag]
+    run["--judge-concurrency"] = judge["concurrency"]
+    run["--judge-timeout"] = judge["timeout"]
+    run["--concurrency"] = inspect.signature(OpenAIEngine.__init__).parameters["concurrency"].default
+    judging = {
+        "--judge-template": judge["template"],
+        "--concurrency": judge["concurrency"],
+        "--timeout": judge["timeout"],
+        "--api-key-env": judge["api_key_env"],
+    }
+    for command, expected, silent in (
+        ("run", run, ("--session", "--system", "--headless", "--judge", "--config")),
+        ("judge", judging, ("--judge", "--only-missing")),
+    ):
+        helps = flag_helps(command)
+        assert set(expected) <= set(helps), sorted(set(expected) - set(helps))
+        for flag, default in expected.items():
+            assert helps[flag].count("default") == 1, helps[flag]  # said once, not retyped beside it
+            assert re.findall(r"\(default: ([^)]*)\)", helps[flag]) == [str(default)], helps[flag]
+        for flag in silent:  # no default to say
+            assert "default" not in helps[flag], helps[flag]
+    assert len(run) >= 14
 
 
 def test_the_consoles_never_import_the_command_line() -> None:

@@ -36,8 +36,10 @@ async def _judge_session(args: Any) -> int:
     if not directory.is_dir():
         raise UsageError(f"{directory}: no such session directory")
     _refuse_comparison(directory, "judge its pairs with sftscope compare --session DIR --judge SPEC")
+    template = JudgeSpec.template if args.judge_template is None else args.judge_template
+    api_key_env = JudgeSpec.api_key_env if args.api_key_env is None else args.api_key_env
     specs = [
-        parse_judge_flag(value, args.judge_template, args.concurrency, args.timeout, args.api_key_env)
+        parse_judge_flag(value, template, args.concurrency, args.timeout, api_key_env)  # None: JudgeSpec's
         for value in args.judge
     ]
     saved = [JudgeSpec.from_dict(s) for s in read_header(directory).get("judges", []) if isinstance(s, dict)]

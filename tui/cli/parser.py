@@ -1,16 +1,16 @@
 """The command line's grammar: every command, its flags and their help.
 
 Nothing here imports the core, textual or a model library at module level, so
-`sftscope --help` is instant. `sftscope run`'s flags are declared once, in RUN_OPTIONS:
-each is a RunConfig setting, and the default its help shows is read from RunConfig (or
-from where the setting's default is decided) when the help is shown, never retyped.
+`sftscope --help` is instant. `sftscope run`'s and `sftscope judge`'s flags are declared
+once, in RUN_OPTIONS and JUDGE_OPTIONS: each is a RunConfig setting (or a JudgeSpec field),
+and the default its help shows is read from there when the help is shown, never retyped.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn
 
 from sftscope.scorers.stats.intervals import RESAMPLES, SEED
 from sftscope.sessions.core.version import VERSION
@@ -68,13 +68,13 @@ def openai_concurrency() -> Any:
     return inspect.signature(OpenAIEngine.__init__).parameters["concurrency"].default
 
 
-class RunOption(NamedTuple):
-    """One `sftscope run` flag: the RunConfig setting of the same name (--max-tokens sets
-    max_tokens). `default`: None reads RunConfig's default (nothing is shown when that is
-    None, nor for a switch or a repeatable flag); words say a default decided at run time;
-    a function reads it from where it is decided. The help shows it as `(default: …)`.
-    A NamedTuple, not a dataclass: `dataclasses` alone would double `sftscope --help`'s
-    imports."""
+class Option(NamedTuple):
+    """One flag declared once: a run's flag is the RunConfig setting of the same name
+    (--max-tokens sets max_tokens), a judge's the JudgeSpec field. `default`: None reads
+    RunConfig's default (nothing is shown when that is None, nor for a switch or a
+    repeatable flag); words say a default decided at run time; a function reads it from
+    where it is decided. The help shows it as `(default: …)`. A NamedTuple, not a
+    dataclass: `dataclasses` alone would double `sftscope --help`'s imports."""
 
     flag: str
     help: str
@@ -97,7 +97,8 @@ class RunOption(NamedTuple):
         return None if value is None else str(value)
 
     def add_to(self, parser: argparse.ArgumentParser) -> None:
-        """Every value defaults to None (not given), so RunConfig tells a flag from its default."""
+        """Every value defaults to None (not given): RunConfig tells a flag from its default,
+        the judge command fills in JudgeSpec's."""
         extra: dict[str, Any] = {"action": self.action, "default": None} if self.action else {}
         if self.type is not None:
             extra["type"] = self.type
@@ -106,52 +107,50 @@ class RunOption(NamedTuple):
         parser.add_argument(self.flag, help=f"{self.help}{DEFAULT}", **extra)
 
 
-RUN_OPTIONS: tuple[RunOption, ...] = (
-    RunOption(
+RUN_OPTIONS: tuple[Option, ...] = (
+    Option(
         "--engine",
         "llama:PATH.gguf | hf:PATH_OR_DIR | openai:BASE_URL[#MODEL] | replay:SESSION_DIR",
         "SPEC",
         default="the bundled model",
     ),
-    RunOption("--prompts", "JSONL, JSON or CSV prompt set", "FILE", default="the built-in set"),
-    RunOption("--session", "session directory; an existing one is resumed", "DIR"),
-    RunOption("--max-tokens", "most tokens per answer", "N", int),
-    RunOption("--temperature", "0 = greedy", "T", float),
-    RunOption("--top-p", "nucleus sampling", "P", float),
-    RunOption("--seed", "sampling seed", "S", int),
-    RunOption("--system", "system message for items that have none", "TEXT"),
-    RunOption("--concurrency", "requests in flight (openai engine)", "N", int, openai_concurrency),
-    RunOption(
-        "--batch-size", "batched generation (hf engine)", "N", int, default="16 on CUDA headless, else 1"
-    ),
-    RunOption("--n-ctx", "context window for llama.cpp", "N", int),
-    RunOption("--threads", "CPU threads for llama.cpp", "N", int, default="physical cores"),
-    RunOption("--prompt-template", "raw template for models without a chat template, with {prompt}", "TEXT"),
-    RunOption("--api-key-env", "environment variable holding the API key", "NAME"),
-    RunOption("--speed", "replay engine pace (0 = instant)", "X", float),
-    RunOption(
+    Option("--prompts", "JSONL, JSON or CSV prompt set", "FILE", default="the built-in set"),
+    Option("--session", "session directory; an existing one is resumed", "DIR"),
+    Option("--max-tokens", "most tokens per answer", "N", int),
+    Option("--temperature", "0 = greedy", "T", float),
+    Option("--top-p", "nucleus sampling", "P", float),
+    Option("--seed", "sampling seed", "S", int),
+    Option("--system", "system message for items that have none", "TEXT"),
+    Option("--concurrency", "requests in flight (openai engine)", "N", int, openai_concurrency),
+    Option("--batch-size", "batched generation (hf engine)", "N", int, default="16 on CUDA headless, else 1"),
+    Option("--n-ctx", "context window for llama.cpp", "N", int),
+    Option("--threads", "CPU threads for llama.cpp", "N", int, default="physical cores"),
+    Option("--prompt-template", "raw template for models without a chat template, with {prompt}", "TEXT"),
+    Option("--api-key-env", "environment variable holding the API key", "NAME"),
+    Option("--speed", "replay engine pace (0 = instant)", "X", float),
+    Option(
         "--read-timeout",
         "openai engine: seconds without data before a request is given up and retried",
         "S",
         float,
     ),
-    RunOption("--headless", "no console: a progress bar, then exit", action="store_true"),
-    RunOption("--rubric", "what to score and with which keys", "FILE.toml", default="built-in"),
-    RunOption("--ahead", "items generated ahead of the one on screen", "N", int),
-    RunOption(
+    Option("--headless", "no console: a progress bar, then exit", action="store_true"),
+    Option("--rubric", "what to score and with which keys", "FILE.toml", default="built-in"),
+    Option("--ahead", "items generated ahead of the one on screen", "N", int),
+    Option(
         "--judge",
         "LLM judge: local | openai:URL#MODEL | llama:PATH | hf:DIR (repeatable)",
         "SPEC",
         action="append",
     ),
-    RunOption(
+    Option(
         "--judge-template",
         "rubric-json, mt-bench-single, mt-bench-pair, reference, or a TOML file",
         "NAME|FILE",
     ),
-    RunOption("--judge-concurrency", "judgments in flight per judge", "N", int, judge_default("concurrency")),
-    RunOption("--judge-timeout", "seconds per judge attempt", "S", float, judge_default("timeout")),
-    RunOption(
+    Option("--judge-concurrency", "judgments in flight per judge", "N", int, judge_default("concurrency")),
+    Option("--judge-timeout", "seconds per judge attempt", "S", float, judge_default("timeout")),
+    Option(
         "--probe-rate",
         "share of scored items shown again later, unannounced, to measure your own consistency (0 to 1)",
         "R",
@@ -160,22 +159,47 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
 )
 
 
-class RunHelpFormatter(argparse.HelpFormatter):
-    """Fills each run flag's `(default: …)` in when `sftscope run --help` is shown: reading
-    RunConfig imports the judges' and engines' types, which `sftscope --help` and every
-    parse of a command line should not wait for."""
+JUDGE_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "--judge-template",
+        "rubric-json, mt-bench-single, mt-bench-pair, reference, or a TOML file",
+        "NAME|FILE",
+        default=judge_default("template"),
+    ),
+    Option("--concurrency", "judgments in flight per judge", "N", int, judge_default("concurrency")),
+    Option("--timeout", "seconds per judge attempt", "S", float, judge_default("timeout")),
+    Option(
+        "--api-key-env",
+        "environment variable holding the API key",
+        "NAME",
+        default=judge_default("api_key_env"),
+    ),
+)
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Fills each declared flag's `(default: …)` in when a command's help is shown: reading
+    RunConfig or JudgeSpec imports the judges' and engines' types, which `sftscope --help`
+    and every parse of a command line should not wait for."""
+
+    options: ClassVar[dict[str, Option]] = {}
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = super()._get_help_string(action)
         if text is None or DEFAULT not in text:
             return text
-        option = RUN_OPTION_BY_DEST.get(action.dest)
+        option = self.options.get(action.dest)
         shown = option.shown_default() if option is not None else None
         note = f" (default: {shown})".replace("%", "%%") if shown else ""
         return text.replace(DEFAULT, note)
 
 
-RUN_OPTION_BY_DEST = {option.dest: option for option in RUN_OPTIONS}
+class RunHelpFormatter(DefaultsFormatter):
+    options: ClassVar[dict[str, Option]] = {option.dest: option for option in RUN_OPTIONS}
+
+
+class JudgeHelpFormatter(DefaultsFormatter):
+    options: ClassVar[dict[str, Option]] = {option.dest: option for option in JUDGE_OPTIONS}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -204,15 +228,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--headless", action="store_true", help="print transcripts and scores as text")
 
-    judge = sub.add_parser("judge", help="judge (or re-judge) a saved session headless")
+    judge = sub.add_parser(
+        "judge", help="judge (or re-judge) a saved session headless", formatter_class=JudgeHelpFormatter
+    )
     judge.add_argument("session", metavar="DIR")
     judge.add_argument(
         "--judge", action="append", required=True, metavar="SPEC", help="judge engine (repeatable)"
     )
-    judge.add_argument("--judge-template", default="rubric-json", metavar="NAME|FILE")
-    judge.add_argument("--concurrency", type=int, default=4, metavar="N")
-    judge.add_argument("--timeout", type=float, default=120.0, metavar="S")
-    judge.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="NAME")
+    for option in JUDGE_OPTIONS:  # each None when not given: the judge's own default (JudgeSpec)
+        option.add_to(judge)
     judge.add_argument("--only-missing", action="store_true", help="skip items this judge has already judged")
 
     compare = sub.add_parser(
