@@ -37,24 +37,28 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"sftscope: error: {message} (see {self.prog} --help)\n")
 
 
-def run_config_default(name: str) -> Any:
-    """RunConfig's default for the setting `name` (None: decided elsewhere, or not set)."""
+def field_default(owner: type, name: str) -> Any:
+    """A dataclass field's default (RunConfig's, JudgeSpec's)."""
     import dataclasses
 
+    return next(f for f in dataclasses.fields(owner) if f.name == name).default
+
+
+def run_config_default(name: str) -> Any:
+    """RunConfig's default for the setting `name` (None: decided elsewhere, or not set)."""
     from sftscope.sessions.run.config import RunConfig
 
-    return next(f for f in dataclasses.fields(RunConfig) if f.name == name).default
+    return field_default(RunConfig, name)
 
 
 def judge_default(name: str) -> Callable[[], Any]:
-    """A judge's own default (JudgeSpec), for the run settings RunConfig leaves unset."""
+    """A judge's own default (JudgeSpec): the judge command's, and the run's judge settings
+    that RunConfig leaves unset."""
 
     def read() -> Any:
-        import dataclasses
-
         from sftscope.scorers.judge import JudgeSpec
 
-        return next(f for f in dataclasses.fields(JudgeSpec) if f.name == name).default
+        return field_default(JudgeSpec, name)
 
     return read
 
