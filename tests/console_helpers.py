@@ -9,7 +9,7 @@ from typing import Any
 
 from sftscope.sessions.run.config import RunConfig
 from sftscope.sessions.run.launch import open_run
-from sftscope.tui.app import SftscopeApp
+from sftscope.tui.console.app import SftscopeApp
 
 
 def make_app(
@@ -71,7 +71,7 @@ def screen_lines(app: Any) -> list[str]:
 async def settle(pilot: Any, app: Any, timeout: float = 30.0) -> None:
     """Wait until the answer on screen has been there long enough for keys to label it
     (typed-ahead keys are dropped: app.SETTLE)."""
-    from sftscope.tui.app import SETTLE
+    from sftscope.tui.console.app import SETTLE
 
     await wait_until(pilot, lambda: app.answer_since is not None, timeout)
     left = app.answer_since + SETTLE + 0.02 - time.monotonic()

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from sftscope.scorers.judge import JudgeSpec
 from sftscope.sessions.compare.comparison import CompareConfig, open_comparison
-from sftscope.tui import compare_app
-from sftscope.tui.compare_app import KEY_SETTLE, REVEAL_SECONDS, CompareApp
+from sftscope.tui.compare import app as compare_app
+from sftscope.tui.compare.app import KEY_SETTLE, REVEAL_SECONDS, CompareApp
 
 from tests.compare_helpers import write_run_session
 from tests.conftest import ScriptedServer
@@ -326,10 +326,10 @@ async def test_a_vote_that_cannot_be_written_says_not_saved(tmp_path: Path) -> N
     make_comparison(tmp_path).close("stopped")
     comparison = open_comparison(CompareConfig(session=str(tmp_path / "cmp")), read_only=True)
     comparison.judges = []
-    app = CompareApp(comparison, review=True)
+    app = CompareApp(comparison, revisit=True)
     async with app.run_test(size=(80, 24)) as pilot:
         await on_screen(pilot, app, 0)
-        await shows(pilot, app, "review", "#status")
+        await shows(pilot, app, "replay", "#status")
         await pilot.press("1")
         shown = await shows(pilot, app, "not saved")
         assert "✗" in shown and "not saved" in shown and "saved ✓" not in shown
@@ -359,7 +359,7 @@ async def test_a_judge_that_cannot_start_ends_the_console_with_one_line(
 
 def test_verdicts_and_write_errors_in_the_operators_terms(tmp_path: Path) -> None:
     """A judge's verdict is said by the number the session was shown as, never its name."""
-    from sftscope.tui.compare_app import not_saved, verdict_text
+    from sftscope.tui.compare.view import not_saved, verdict_text
 
     comparison = make_comparison(tmp_path)
     pair = next(p for p in comparison.state.ordered() if p.first == "b")  # b is shown as 1

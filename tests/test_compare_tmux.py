@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sftscope.tui.compare_app import KEY_SETTLE
+from sftscope.tui.compare.app import KEY_SETTLE
 
 from tests.compare_helpers import write_run_session
 from tests.conftest import run_cli

@@ -61,11 +61,11 @@ async def test_scoring_while_streaming_and_look_ahead(tmp_path: Path) -> None:
     engine = FakeEngine(delay=0.05, pieces=40)
     app = make_app(session, engine=engine, prompts=prompts_file(tmp_path, 8), ahead=2)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: app.ready and "q1" in app.generator.live)
+        await wait_until(pilot, lambda: app.ready and "q1" in app.source.live)
         await settle(pilot, app)
         await pilot.press("2")  # scores while the answer streams
         assert app.session.state.items["q1"].human == {"helpfulness": 2}
-        assert "q1" in app.generator.live
+        assert "q1" in app.source.live
         await wait_until(pilot, lambda: done(app, "q3"))
         await pilot.pause(0.3)
         # Ahead 2: items 1-3 generated, nothing beyond the window.
@@ -133,7 +133,7 @@ async def test_stop_and_regenerate(tmp_path: Path) -> None:
     engine = FakeEngine(delay=0.05, pieces=60)
     app = make_app(session, engine=engine, prompts=prompts_file(tmp_path, 2), ahead=0)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: app.ready and "q1" in app.generator.live)
+        await wait_until(pilot, lambda: app.ready and "q1" in app.source.live)
         await pilot.pause(0.2)
         await pilot.press("x")
         await wait_until(pilot, lambda: app.session.state.items["q1"].status == "cancelled")
@@ -184,7 +184,7 @@ async def test_remapped_keys_from_the_rubric(tmp_path: Path) -> None:
 
 async def test_replay_streams_recorded_answers_and_labels_go_on(tmp_path: Path) -> None:
     from sftscope.sessions.run.launch import open_replay
-    from sftscope.tui.app import SftscopeApp
+    from sftscope.tui.console.app import SftscopeApp
 
     session = tmp_path / "s"
     app = make_app(session, engine=FakeEngine(), prompts=prompts_file(tmp_path, 3), ahead=5)
@@ -194,7 +194,7 @@ async def test_replay_streams_recorded_answers_and_labels_go_on(tmp_path: Path) 
         await pilot.press("4", "4", "y", "y")
         await pilot.press("q")
     recorded = rows(session)
-    replay = SftscopeApp(open_replay(session, 0.0), replay_speed=0.0)
+    replay = SftscopeApp(open_replay(session, 0.0))
     async with replay.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: replay.ready)
         assert replay.item_ids[replay.index] == "q2"  # first unscored
@@ -322,7 +322,7 @@ async def test_an_engine_that_cannot_start_exits_with_its_error(tmp_path: Path) 
 
     from sftscope.sessions.run.config import RunConfig
     from sftscope.sessions.run.launch import open_run
-    from sftscope.tui.app import SftscopeApp
+    from sftscope.tui.console.app import SftscopeApp
 
     config = RunConfig.build(flags={"session": str(tmp_path / "s"), "engine": "openai:http://127.0.0.1:9/v1"})
     app = SftscopeApp(open_run(config))

@@ -13,7 +13,7 @@ import pytest
 from sftscope.scorers.stats.intervals import MIN_N
 from sftscope.sessions.core.events import Judged
 from sftscope.sessions.run import review
-from sftscope.tui.app import Throttle
+from sftscope.tui.base.app import Throttle
 
 from tests.conftest import write_jsonl
 from tests.console_helpers import make_app, wait_until

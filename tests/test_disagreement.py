@@ -228,8 +228,7 @@ async def test_disagreement_queue_walks_enter_and_auto_advance_in_order(tmp_path
 
 def test_d_is_bound_unless_the_rubric_binds_it_to_an_action() -> None:
     from sftscope.scorers.rubric import DEFAULT_KEYS
-    from sftscope.tui.app import build_bindings
-    from sftscope.tui.screens import disagreement_key_free
+    from sftscope.tui.console.keys import build_bindings, disagreement_key_free
 
     default = {b.key: b.action for b in build_bindings(DEFAULT_RUBRIC)}
     assert default["d"] == "app.next_disagreement" and disagreement_key_free(DEFAULT_RUBRIC)

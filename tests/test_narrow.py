@@ -158,7 +158,7 @@ async def test_agreement_says_n_too_small_below_ten_then_shows_kappa_with_n(tmp_
 
 def test_agreement_line_below_and_above_ten() -> None:
     from sftscope.sessions.run.review import RunningAgreement
-    from sftscope.tui.widgets import kappa_text
+    from sftscope.tui.console.widgets import kappa_text
 
     few = RunningAgreement("likert", 1, 1.0)
     assert not few.enough and kappa_text(few) == "n too small"

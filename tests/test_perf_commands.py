@@ -119,10 +119,10 @@ async def test_replay_paints_the_answer_before_the_running_agreement_starts(tmp_
     waits for the answer on screen to be painted. Its worker is described in words, not by
     textual's default repr of the work (every item's state: 41 MB on 16,000 items)."""
     from sftscope.sessions.run.launch import open_replay
-    from sftscope.tui.app import SftscopeApp
+    from sftscope.tui.console.app import SftscopeApp
 
     write_judged_session(tmp_path / "s", 300)
-    app = SftscopeApp(open_replay(tmp_path / "s", 0.0), replay_speed=0.0)
+    app = SftscopeApp(open_replay(tmp_path / "s", 0.0))
     painted_when_started: list[float | None] = []
     compute = app.compute_agreement
 

@@ -17,7 +17,7 @@ from sftscope.sessions.core.files import to_csv, to_jsonl
 from sftscope.sessions.core.state import fold
 from sftscope.sessions.core.store import LoadResult, SessionError, SessionStore, load_session, read_events
 from sftscope.sessions.run.export import COLUMNS, export_rows
-from sftscope.tui.widgets import ItemList
+from sftscope.tui.console.widgets import ItemList
 
 from bench.session_scale import write_session
 from tests.console_helpers import make_app, settle, wait_until

@@ -24,21 +24,15 @@ from sftscope.sessions.core.events import Generated
 from sftscope.sessions.core.item import Item
 from sftscope.sessions.core.session import Session
 from sftscope.sessions.core.store import SessionStore
-from sftscope.tui import compare_app
-from sftscope.tui.compare_app import (
-    KEY_SETTLE,
-    TYPED_AHEAD,
-    CompareApp,
-    ending_text,
-    endings_summary,
-    verdict_text,
-)
+from sftscope.tui.compare import app as compare_app
+from sftscope.tui.compare.app import KEY_SETTLE, TYPED_AHEAD, CompareApp
+from sftscope.tui.compare.view import ending_text, endings_summary, verdict_text
 from textual import events as textual_events
 
 from tests.compare_helpers import write_run_session
 from tests.conftest import run_cli, write_jsonl
-from tests.console_helpers import wait_until
-from tests.test_compare_console import on_screen, preferences, screen_text, shows, widget_text
+from tests.console_helpers import screen_lines, wait_until
+from tests.test_compare_console import on_screen, preferences, shows, widget_text
 from tests.tmux_helpers import Terminal, wait_gone
 
 HAIKU = "An old silent pond.\nA frog jumps into the pond.\nSplash! Silence again."
@@ -191,7 +185,7 @@ async def test_control_characters_from_models_and_files_are_shown_inert(tmp_path
         shown = widget_text(app, pane_of(pair, "a"))
         assert "␛[2J␛[H␛[31mFAKE: saved ✓ all items scored" in shown
         assert "␛]0;pwned-title␇" in shown
-        rows = screen_text(app)
+        rows = screen_lines(app)
         assert "pair 1/1" in rows[0]  # the header is where it was
         assert "prompt · q␊evil␛[2J" in rows[1]  # an id with a newline keeps its row
         for number in (1, 2):
@@ -584,7 +578,7 @@ async def test_system_lines_and_the_cut_note_fit_small_terminals(
     app = CompareApp(comparison)
     async with app.run_test(size=size) as pilot:
         await on_screen(pilot, app)
-        rows = screen_text(app)
+        rows = screen_lines(app)
         assert len(rows) == size[1] and max(len(row) for row in rows) <= size[0]
         prompt = widget_text(app, "#prompt")
         assert "system 1:" in prompt and "system 2:" in prompt and "question q0" in prompt
@@ -594,6 +588,6 @@ async def test_system_lines_and_the_cut_note_fit_small_terminals(
         assert "cut at" not in widget_text(app, pane_of(pair, "b"))
         assert "1/2" in rows[-1] and "q quit" in rows[-1]
         await pilot.press("question_mark")
-        await wait_until(pilot, lambda: "raw text" in "\n".join(screen_text(app)))
+        await wait_until(pilot, lambda: "raw text" in "\n".join(screen_lines(app)))
         await pilot.press("escape")
         await pilot.press("q")

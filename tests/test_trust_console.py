@@ -15,7 +15,7 @@ from typing import Any
 
 from sftscope.engines.base import Chunk, Generation, GenerationRequest
 from sftscope.sessions.core.store import load_session
-from sftscope.tui.answer_text import as_markdown
+from sftscope.tui.base.answer_text import as_markdown
 from textual import events
 
 from tests.conftest import prompts_file, write_jsonl
@@ -54,7 +54,7 @@ def done(app: Any, item: str) -> bool:
 
 def live_text(app: Any, item: str) -> str:
     """The answer streaming now for `item`, as the Generator holds it."""
-    live = app.generator.live.get(item)
+    live = app.source.live.get(item)
     return live.text if live is not None else ""
 
 
@@ -140,7 +140,7 @@ async def test_a_cancelled_answer_says_so_under_it(tmp_path: Path) -> None:
         tmp_path / "s", engine=FakeEngine(delay=0.05, pieces=60), prompts=prompts_file(tmp_path, 1), ahead=0
     )
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: app.ready and "q1" in app.generator.live)
+        await wait_until(pilot, lambda: app.ready and "q1" in app.source.live)
         await pilot.pause(0.2)
         await pilot.press("x")
         await wait_until(pilot, lambda: app.session.state.items["q1"].status == "cancelled")
@@ -197,7 +197,7 @@ async def test_while_an_answer_streams_its_beginning_stays_reachable(tmp_path: P
         assert conversation.scroll_y < conversation.max_scroll_y - 2
         await pilot.press("home")
         await pilot.pause(0.3)  # the stream goes on meanwhile
-        assert "q1" in app.generator.live
+        assert "q1" in app.source.live
         screen = screen_text(app)
         assert "Question number 1?" in screen and "Here is a story." in screen
         assert "Line 0: w0_0 w0_1 w0_2" in screen
@@ -289,7 +289,7 @@ async def test_flag_without_an_answer_is_refused_like_a_score(tmp_path: Path) ->
         tmp_path / "s", engine=FakeEngine(delay=0.2, pieces=40), prompts=prompts_file(tmp_path, 2), ahead=0
     )
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: app.ready and "q1" in app.generator.live)
+        await wait_until(pilot, lambda: app.ready and "q1" in app.source.live)
         await pilot.press("right")  # q2: nothing generated yet (ahead 0)
         await pilot.press("f")
         assert not app.session.state.items["q2"].flagged
@@ -467,10 +467,10 @@ async def recorded_session(tmp_path: Path, answers: dict[str, tuple[str, str, in
 
 async def test_replay_keeps_line_breaks_finish_reason_system_and_is_inert(tmp_path: Path) -> None:
     from sftscope.sessions.run.launch import open_replay
-    from sftscope.tui.app import SftscopeApp
+    from sftscope.tui.console.app import SftscopeApp
 
     directory = await recorded_session(tmp_path, {"q1": (HAIKU + "\n" + EVIL, "length", 64)})
-    replay = SftscopeApp(open_replay(directory, 0.0), replay_speed=0.0)
+    replay = SftscopeApp(open_replay(directory, 0.0))
     async with replay.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: replay.ready and "A reminder" in replay.answer.source)
         await pilot.pause(0.2)

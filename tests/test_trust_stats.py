@@ -184,8 +184,9 @@ def test_one_resample_count_and_seed_everywhere() -> None:
     import inspect
 
     from sftscope.sessions.compare.summary import summary_of
-    from sftscope.tui import app, compare_app
     from sftscope.tui.cli.parser import build_parser
+    from sftscope.tui.compare import app as compare_app
+    from sftscope.tui.console import app
 
     assert (RESAMPLES, SEED) == (2000, 0)
     args = build_parser().parse_args(["report", "somewhere"])

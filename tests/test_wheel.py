@@ -56,7 +56,7 @@ def test_the_wheel_holds_only_the_sftscope_namespace(wheel: Path) -> None:
     }
     assert not source - set(names), sorted(source - set(names))
     for expected in (
-        "sftscope/tui/sftscope.tcss",
+        "sftscope/tui/console/sftscope.tcss",
         "sftscope/engines/openai_compat.py",
         "sftscope/scorers/templates/rubric-json.toml",
         "sftscope/sessions/run/data/default_prompts.jsonl",

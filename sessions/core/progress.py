@@ -37,6 +37,14 @@ class Restart:
 
 
 @dataclass(frozen=True)
+class Replayed:
+    """A saved answer played again (a Playback) has ended; nothing was written: a display
+    shows the item as recorded."""
+
+    item: str
+
+
+@dataclass(frozen=True)
 class WriteFailed:
     """The log refused a write (disk full, read-only): generation pauses."""
 
@@ -48,7 +56,7 @@ class WriteOk:
     """Writes succeed again: what waited is on disk, generation goes on."""
 
 
-Progress = Started | Text | Restart | WriteFailed | WriteOk
+Progress = Started | Text | Restart | Replayed | WriteFailed | WriteOk
 
 
 @dataclass

@@ -17,7 +17,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sftscope.engines.base import Engine, EngineError, SamplingParams
 from sftscope.engines.registry import EngineSpec, load_engine, parse_spec
@@ -31,6 +31,9 @@ from sftscope.sessions.run.config import ConfigError, RunConfig
 from sftscope.sessions.run.generator import Generator
 from sftscope.sessions.run.judging import JudgePool
 from sftscope.sessions.run.prompts import load_prompt_set
+
+if TYPE_CHECKING:
+    from sftscope.sessions.run.replay import Playback
 
 
 class LaunchError(Exception):
@@ -52,6 +55,24 @@ class Launch:
     created: bool = False
     started: bool = False
     config: RunConfig = field(default_factory=RunConfig)
+    # A saved session played again (`sftscope replay`): what the console plays instead of
+    # the Generator. The console never asks which it has; the differences are said here.
+    playback: Playback | None = None
+
+    @property
+    def source(self) -> Generator | Playback:
+        """What the console plays: the live Generator, or the Playback of the session's fold."""
+        return self.playback if self.playback is not None else self.generator
+
+    @property
+    def regenerates(self) -> bool:
+        """An answer can be asked for again (`r`): not a recorded one."""
+        return self.playback is None
+
+    @property
+    def badge(self) -> str:
+        """How the console's header names what it plays when it is not a live run."""
+        return "replay" if self.playback is not None else ""
 
     async def start(self) -> None:
         """Load the model, write (or refresh) the header, register the prompt set."""
@@ -102,7 +123,10 @@ class Launch:
 
     @property
     def probe_rate(self) -> float:
-        """`--probe-rate` when given, else the rate the session was started with."""
+        """`--probe-rate` when given, else the rate the session was started with; none on a
+        replay (a probe asks about an answer being generated, not one watched again)."""
+        if self.playback is not None:
+            return 0.0
         if "probe_rate" in self.config.given:
             return self.config.probe_rate
         saved = self.store.header.get("probe_rate")
@@ -111,6 +135,8 @@ class Launch:
     def stop(self) -> None:
         """Stop generating and judging, and write nothing more (quit, a signal)."""
         self.generator.stop()  # cancels the pool's judges too
+        if self.playback is not None:
+            self.playback.stop()
         self.session.detach()
 
 
@@ -284,14 +310,16 @@ def _judges(config: RunConfig, header: dict[str, Any] | None, rubric: Rubric) ->
 
 def open_replay(directory: Path, speed: float) -> Launch:
     """Open a saved session to watch it again and go on labelling; nothing is generated."""
-    from sftscope.sessions.run.replay import ReplaySource
+    from sftscope.sessions.run.replay import Playback, ReplaySource
 
     # A session on a read-only disk (or someone else's) still replays; labels are refused.
     header, rubric, session = _open_saved(Path(directory), read_only=not _writable(Path(directory)))
     # The Session has read and folded the log: the source plays its answers from that fold.
     engine = ReplaySource(str(directory), speed=speed, state=session.state, header=header)
     params = SamplingParams(**header.get("params", {}))
-    return _assemble(session, engine, params, header.get("system"), rubric, directory, resumed=True)
+    system = header.get("system")
+    playback = Playback(session, engine, system=system)
+    return _assemble(session, engine, params, system, rubric, directory, resumed=True, playback=playback)
 
 
 def _open_saved(directory: Path, *, read_only: bool) -> tuple[dict[str, Any], Rubric, Session]:

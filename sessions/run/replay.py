@@ -27,7 +27,9 @@ from sftscope.engines.base import (
     GenerationFailed,
     GenerationRequest,
 )
-from sftscope.sessions.core.state import SessionState, fold
+from sftscope.sessions.core.progress import LiveAnswer, Replayed, Started, Text
+from sftscope.sessions.core.session import Session
+from sftscope.sessions.core.state import ItemState, SessionState, fold
 from sftscope.sessions.core.store import SessionError, load_session
 
 PIECES_PER_SECOND = 25  # how finely a replayed answer is cut
@@ -137,3 +139,64 @@ class ReplaySource:
 
     async def close(self) -> None:
         return None
+
+
+class Playback:
+    """A saved session's answers played again to the console, the item on screen only, at
+    the recorded pace: what the console plays in place of a live Generator. Display only:
+    nothing is written, nothing is generated or asked for again."""
+
+    def __init__(self, session: Session, source: ReplaySource, *, system: str | None = None) -> None:
+        self.session = session
+        self.source = source  # reads the Session's own fold: the log is not read twice
+        self.system = system
+        self.live: dict[str, LiveAnswer] = {}  # the item playing now, as the Generator's
+        self.stopping = False
+        self._playing: asyncio.Task[None] | None = None
+
+    def focus(self, item_id: str, ahead: int) -> None:
+        """The operator is on `item_id`: its recorded answers play from the first turn (what
+        played before stops). It is streaming from now on: the console shows it so."""
+        self._stop_playing()
+        state = self.session.state.items.get(item_id)
+        if state is None or not state.turns or self.stopping:
+            return
+        self.live[item_id] = LiveAnswer(0, time.monotonic())
+        self._playing = asyncio.get_running_loop().create_task(self._play(state))
+
+    async def _play(self, state: ItemState) -> None:
+        item_id = state.item.id
+        for turn in range(len(state.turns)):
+            live = self.live[item_id] = LiveAnswer(turn, time.monotonic())
+            if turn:  # the first was on screen as streaming since `focus`
+                self.session.progress(Started(item_id, turn))
+            async for chunk in self.source.stream(GenerationRequest(messages=[], key=(item_id, turn))):
+                if chunk.text:
+                    if live.first is None:
+                        live.first = time.monotonic()
+                    live.parts.append(chunk.text)
+                    live.tokens += chunk.tokens
+                    self.session.progress(Text(item_id, turn, chunk.text, chunk.tokens))
+        self.live.pop(item_id, None)
+        self.session.progress(Replayed(item_id))
+
+    def _stop_playing(self) -> None:
+        if self._playing is not None and not self._playing.done():
+            self._playing.cancel()
+        self._playing = None
+        for item_id in list(self.live):  # stopped part-way: shown as recorded
+            del self.live[item_id]
+            self.session.progress(Replayed(item_id))
+
+    def cancel(self, item_id: str) -> None:
+        """A recorded answer is not stopped: it is there already."""
+
+    def regenerate(self, item_id: str) -> None:
+        """A recorded answer is never asked for again (Launch.regenerates is False)."""
+
+    async def run(self, *, until_idle: bool = True) -> None:
+        """Nothing runs ahead of the operator: each item plays when it is on screen."""
+
+    def stop(self) -> None:
+        self.stopping = True
+        self._stop_playing()

@@ -27,7 +27,7 @@ def run_console(launch: Launch, *, ahead: int = 3) -> int:
     lets go of the terminal, so the process then ends at once: freeing a model
     and unwinding its threads would keep a quit waiting for a second or more.
     """
-    from sftscope.tui.app import SftscopeApp
+    from sftscope.tui.console.app import SftscopeApp
 
     app = SftscopeApp(launch, ahead=ahead)
     return run_console_app(app, f"session saved in {launch.directory}")
@@ -35,7 +35,7 @@ def run_console(launch: Launch, *, ahead: int = 3) -> int:
 
 def compare_console(comparison: Comparison, *, revisit: bool = False) -> int:
     """The A/B console; the comparison is closed (status, unlock) before the process ends."""
-    from sftscope.tui.compare_app import CompareApp
+    from sftscope.tui.compare.app import CompareApp
 
     app = CompareApp(comparison, revisit=revisit)
     return run_console_app(app, f"comparison saved in {comparison.directory}")

@@ -10,7 +10,11 @@ terminal.
 
 from __future__ import annotations
 
-from sftscope.sessions.core.inert import inert
+from sftscope.sessions.core.inert import inert, inert_line
+
+# A console shows at most this much of one answer: rendering a 5 MB answer as Markdown
+# took 10-14 s and froze the keyboard. The full text is saved and exported.
+SHOWN_CHARS = 24_000
 
 
 def as_markdown(text: str) -> str:
@@ -42,3 +46,16 @@ def as_markdown(text: str) -> str:
 def as_raw(text: str) -> str:
     """The saved characters, control characters shown as symbols."""
     return inert(text)
+
+
+def ending_note(reason: object, tokens: object = None) -> str | None:
+    """Why an answer ended, said under it when it did not simply stop: "cut at 64 tokens"
+    (the token limit), "cancelled", or the server's own reason by name ("ended:
+    content_filter"). None for a natural stop."""
+    if reason in (None, "", "None", "stop"):
+        return None
+    if reason == "length":
+        return f"cut at {tokens} tokens" if tokens else "cut at the token limit"
+    if reason == "cancelled":
+        return "cancelled"
+    return f"ended: {inert_line(reason)}"

@@ -15,7 +15,8 @@ from sftscope.scorers.rubric import Criterion, Rubric
 from sftscope.sessions.core.inert import inert_line
 from sftscope.sessions.core.state import ItemState
 from sftscope.sessions.run.review import RunningAgreement, fully_scored
-from sftscope.tui.screens import key_label
+from sftscope.tui.base.answer_text import ending_note
+from sftscope.tui.console.keys import key_label
 from textual import events
 from textual.geometry import Region, Size
 from textual.message import Message
@@ -38,16 +39,8 @@ GLYPHS = {
 
 
 def finish_note(turn: dict[str, Any]) -> str | None:
-    """Why an answer ended, when it did not simply stop: "cut at 64 tokens" (the token
-    limit), "cancelled", or the server's own reason by name ("ended: content_filter")."""
-    reason = turn.get("finish_reason")
-    if reason in (None, "stop"):
-        return None
-    if reason == "length":
-        return f"cut at {int(turn.get('tokens') or 0)} tokens"
-    if reason == "cancelled":
-        return "cancelled"
-    return f"ended: {inert_line(reason)}"
+    """Why a recorded turn ended, when it did not simply stop (answer_text.ending_note)."""
+    return ending_note(turn.get("finish_reason"), turn.get("tokens"))
 
 
 def cut_short(state: ItemState) -> bool:

@@ -1,7 +1,7 @@
 """The A/B console: two answers to the same prompt, labelled only "1" and "2", voted on
 with single keys while pairwise judges work in the background.
 
-Like the run console (tui/app.py) the app is a subscriber of the comparison's Session
+Like the run console (tui/console/app.py) the app is a subscriber of the comparison's Session
 and sends it commands. Every vote goes through `ComparisonSession.prefer`, which fsyncs
 before it returns, so "saved ✓" on screen means on disk. The operator stays blind: the
 sessions are never named on an unvoted pair, which session is shown first is the
@@ -28,29 +28,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
 
-from rich.console import Group, RenderableType
-from rich.markdown import Markdown as RichMarkdown
-from rich.table import Table
+from rich.console import Group
 from rich.text import Text
 from sftscope.scorers.intervals import TOO_SMALL, figure_text
 from sftscope.scorers.stats.intervals import RESAMPLES, SEED
 from sftscope.sessions.compare.comparison import Comparison, PairState
 from sftscope.sessions.core.events import Event, PairJudged, Preferred, Skipped, Undone
-from sftscope.sessions.core.inert import inert, inert_line
-from sftscope.tui.answer_text import as_markdown, as_raw
-from sftscope.tui.conversation import SHOWN_CHARS
-from sftscope.tui.leaving import Leaving, next_steps
+from sftscope.sessions.core.inert import inert_line
+from sftscope.tui.base.app import ConsoleApp, Recompute
+from sftscope.tui.base.help import KeysScreen
+from sftscope.tui.base.leaving import next_steps
+from sftscope.tui.compare.view import (
+    AnswerPane,
+    Ending,
+    answer_view,
+    endings_summary,
+    not_saved,
+    prompt_view,
+    verdict_text,
+    vote_text,
+)
+from sftscope.tui.render.opening import opening_lines
 from textual import events
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Label, Static
-from textual.worker import Worker, WorkerState
+from textual.widgets import Footer, Static
+
+if TYPE_CHECKING:
+    from sftscope.scorers.stats.pairwise import ComparisonSummary, SourceSummary
+    from sftscope.sessions.compare.judging import PairJudging
 
 JUDGE_NICE = 10  # a local judge's threads run below the UI thread, as in the run console
 REVEAL_SECONDS = 0.8  # how long "1 = runA · 2 = runB" stays before the next pair
@@ -60,186 +73,10 @@ TALLY_RESAMPLES = RESAMPLES  # the running line's bootstrap: the same intervals 
 # under TALLY_FLOOR, and says how many next to the interval.
 TALLY_BUDGET = 2_000_000
 TALLY_FLOOR = 200
-TALLY_PAUSE = 0.25  # at most about four recomputations a second, however fast the votes
+TALLY_RATE = 4.0  # at most about four recomputations a second, however fast the votes
 WIDE = 110  # from this width the answers sit side by side
 KEY_SETTLE = 0.15  # a vote key sooner than this after the pair appeared was typed ahead
 TYPED_AHEAD = "key ignored: answer just appeared"
-
-Ending = tuple[str, "int | None"]  # a turn's finish reason and token count
-
-
-def vote_text(pair: PairState, choice: str | None) -> str:
-    """A vote as the operator made it: by the shown number, never by session."""
-    if choice in ("a", "b"):
-        return f"{shown_number(pair, choice)} better"
-    return {"tie": "tie", "both_bad": "both bad"}.get(str(choice), "not voted")
-
-
-def shown_number(pair: PairState, side: str | None) -> str:
-    """The number ("1" or "2") a session side was shown as; ties and gaps as words."""
-    if side in ("a", "b"):
-        return "1" if pair.side(1) == side else "2"
-    return "tie" if side == "tie" else "no verdict"
-
-
-def verdict_text(pair: PairState, judge: str, event: dict[str, Any] | None) -> Text:
-    """One judge's verdict on the pair in the operator's terms (1, 2, tie), with what each
-    order said when they disagree: a judge that only picks the first answer shows here."""
-    text = Text(f"{inert_line(judge)}: ", style="bold")
-    if event is None:
-        text.append("not judged yet", style="dim")
-        return text
-    verdict = event.get("verdict")
-    if verdict == "error":
-        error = str(event.get("error") or "no verdict").splitlines()[0]
-        text.append(f"error · {inert_line(error)}", style="red")
-        return text
-    ab, ba = event.get("ab"), event.get("ba")
-    if verdict in ("a", "b"):
-        text.append(f"{shown_number(pair, verdict)} better", style="bold cyan")
-        text.append(" (both orders)", style="dim")
-    else:
-        text.append("tie", style="bold cyan")
-        if ab != ba:
-            text.append(
-                f" (the orders disagree: {shown_number(pair, ab)}, then {shown_number(pair, ba)})",
-                style="dim",
-            )
-    human = pair.human
-    if human is not None and verdict in ("a", "b", "tie"):
-        same = human == verdict or (human == "both_bad" and verdict == "tie")
-        text.append(" · agrees with you" if same else " · differs from you", style="dim")
-    return text
-
-
-def not_saved(message: str) -> str:
-    """A write error with "not saved" first, so a cut line still says it: the store's
-    "DIR: not saved (read-only)" becomes "not saved (read-only) · DIR"."""
-    where, found, why = message.partition("not saved")
-    if not found or not where.strip():
-        return message
-    return f"not saved{why} · {where.strip().rstrip(':')}"
-
-
-def ending_text(ending: Ending | None) -> str | None:
-    """Why an answer ended, said under it when it did not end by itself: "cut at 64
-    tokens" for the token limit, any other reason by name. None for a natural stop."""
-    if ending is None:
-        return None
-    reason, tokens = ending
-    if reason in ("stop", "None", ""):
-        return None
-    if reason == "length":
-        return f"cut at {tokens} tokens" if tokens else "cut at the token limit"
-    return f"ended: {inert_line(reason)}"
-
-
-def endings_summary(endings: Sequence[Ending] | None) -> str | None:
-    """How the answer ended, for the pane's border: the turns that did not stop by
-    themselves ("cut at 64 tokens"; on a multi-turn item "turn 2 cut at 64 tokens")."""
-    if not endings:
-        return None
-    said = [(turn, text) for turn, ending in enumerate(endings, 1) if (text := ending_text(ending))]
-    if len(endings) == 1:
-        return said[0][1] if said else None
-    return " · ".join(f"turn {turn} {text}" for turn, text in said) or None
-
-
-def answer_body(answer: str, *, raw: bool) -> RenderableType:
-    """One answer as written: Markdown with every line break kept, or (raw) exactly the
-    saved characters; control characters inert either way; bounded like the run console's."""
-    if not answer.strip():
-        return Text("(empty answer)", style="italic dim")
-    cut = answer[:SHOWN_CHARS]
-    body: RenderableType = Text(as_raw(cut)) if raw else RichMarkdown(as_markdown(cut))
-    if len(answer) <= SHOWN_CHARS:
-        return body
-    more = Text(
-        f"(shown: the first {SHOWN_CHARS:,} of {len(answer):,} characters; "
-        "the whole answer is saved: see export)",
-        style="italic dim",
-    )
-    return Group(body, more)
-
-
-def answer_view(answers: list[str], endings: Sequence[Ending] | None, *, raw: bool = False) -> Group:
-    """One side's answers: the last is the one compared; on a multi-turn item each turn is
-    headed, because each session continued its own conversation. Under a turn that did not
-    stop by itself, why it ended (endings: per turn, None when not known)."""
-    parts: list[RenderableType] = []
-    turns = answers or [""]
-    for turn, answer in enumerate(turns):
-        if len(turns) > 1:
-            parts.append(Text(f"turn {turn + 1}", style="bold"))
-        parts.append(answer_body(answer, raw=raw))
-        ended = ending_text(endings[turn] if endings is not None and turn < len(endings) else None)
-        if ended:
-            parts.append(Text(ended, style="bold yellow"))
-    return Group(*parts)
-
-
-def system_lines(item_system: bool, one: str | None, two: str | None) -> list[Text]:
-    """The system message each side's model was given, by the number it is shown as. A
-    prompt set's own system message is in the item (shown with it); otherwise each
-    session's `--system`: once when both were the same, each side's when they differ
-    (what an operator needs to know to judge, e.g., a system-prompt comparison)."""
-    if item_system or (not one and not two):
-        return []
-    if one == two:
-        return [_labelled("system: ", one or "")]
-    return [_labelled(f"system {n}: ", text) for n, text in ((1, one), (2, two))]
-
-
-def _labelled(label: str, text: str | None) -> Text:
-    line = Text(label, style="bold dim")
-    if text:
-        line.append(inert(text))
-    else:
-        line.append("(none)", style="dim")
-    return line
-
-
-def prompt_view(pair: PairState, systems: tuple[str | None, str | None], *, raw: bool = False) -> Group:
-    """What both sessions were asked: the system message(s), the prompt set's own context,
-    then each user turn, line breaks kept, inert."""
-    item = pair.item
-    parts: list[RenderableType] = []
-    item_system = any(m.get("role") == "system" for m in item.prefix)
-    parts += system_lines(item_system, *systems)
-    for message in item.prefix:
-        if message.get("content"):
-            parts.append(_labelled(f"{inert_line(message.get('role'))}: ", str(message["content"])))
-    for turn, text in enumerate(item.turns, start=1):
-        if len(item.turns) > 1:
-            parts.append(Text(f"turn {turn}", style="bold"))
-        parts.append(Text(as_raw(str(text))) if raw else RichMarkdown(as_markdown(str(text))))
-    return Group(*parts)
-
-
-class AnswerPane(VerticalScroll):
-    """One answer, titled only by the number it is shown as. Focus marks it (▶ and the
-    border) and says which one ↑ ↓ pgup pgdn scroll."""
-
-    def __init__(self, number: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.number = number
-        self.border_title = f" {number} "
-
-    def compose(self) -> ComposeResult:
-        yield Static(id=f"answer-{self.number}-text", classes="answer-text")
-
-    def show(self, view: RenderableType, ending: str | None = None) -> None:
-        """The answer, and on the bottom border how it ended when it did not stop by itself:
-        the line under the answer may be below the fold of a small pane, the border is not."""
-        self.query_one(Static).update(view)
-        self.border_subtitle = Text(f" {ending} ", style="bold yellow") if ending else None
-        self.scroll_home(animate=False)
-
-    def on_focus(self, event: events.Focus) -> None:
-        self.border_title = f" ▶ {self.number} "
-
-    def on_blur(self, event: events.Blur) -> None:
-        self.border_title = f" {self.number} "
 
 
 class CompareScreen(Screen[None]):
@@ -278,57 +115,50 @@ class CompareScreen(Screen[None]):
         self.set_class(event.size.width >= WIDE, "wide")
 
 
-class CompareHelpScreen(ModalScreen[None]):
+HELP_ROWS = (
+    (
+        "1 / 2",
+        "the first / the second answer is better (a key sooner than 0.15 s after "
+        "the pair appeared is ignored: typed ahead)",
+    ),
+    ("t", "a tie"),
+    ("b", "both are bad"),
+    ("u", "undo the vote (or skip) on this pair; on a pair not voted yet, your last vote"),
+    ("s", "skip this pair"),
+    ("→ / ←", "the next / the previous pair"),
+    ("enter", "the next pair not voted yet"),
+    ("v", "show or hide the judges' verdicts (once you have voted on this pair)"),
+    ("m", "Markdown or raw text: exactly the characters saved (control characters as ␛)"),
+    ("tab", "focus the other answer (marked ▶)"),
+    ("↑ ↓ pgup pgdn", "scroll the focused answer"),
+    ("?", "this help"),
+    ("q", "quit: every vote is already saved"),
+    ("ctrl+c", "quit, marking the comparison interrupted"),
+)
+
+
+class CompareHelpScreen(KeysScreen):
     """Every key of the A/B console."""
 
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
-
-    def compose(self) -> ComposeResult:
-        table = Table(box=None, show_header=False, padding=(0, 1))
-        table.add_column(style="bold cyan", no_wrap=True)
-        table.add_column()
-        rows = (
-            (
-                "1 / 2",
-                "the first / the second answer is better (a key sooner than 0.15 s after "
-                "the pair appeared is ignored: typed ahead)",
-            ),
-            ("t", "a tie"),
-            ("b", "both are bad"),
-            ("u", "undo the vote (or skip) on this pair; on a pair not voted yet, your last vote"),
-            ("s", "skip this pair"),
-            ("→ / ←", "the next / the previous pair"),
-            ("enter", "the next pair not voted yet"),
-            ("v", "show or hide the judges' verdicts (once you have voted on this pair)"),
-            ("m", "Markdown or raw text: exactly the characters saved (control characters as ␛)"),
-            ("tab", "focus the other answer (marked ▶)"),
-            ("↑ ↓ pgup pgdn", "scroll the focused answer"),
-            ("?", "this help"),
-            ("q", "quit: every vote is already saved"),
-            ("ctrl+c", "quit, marking the comparison interrupted"),
+    def __init__(self) -> None:
+        super().__init__(
+            Text.assemble(("sftscope compare keys", "bold"), "  (answers are never named)"), HELP_ROWS
         )
-        for keys, what in rows:
-            table.add_row(Text(keys), Text(what))
-        with VerticalScroll(id="help"):
-            yield Label(Text.assemble(("sftscope compare keys", "bold"), "  (answers are never named)"))
-            yield Static(table)
 
 
-class CompareApp(Leaving, App[int]):
+class CompareApp(ConsoleApp):
     """The A/B console on an open comparison; closes it (status, unlock) before it ends."""
 
     CSS_PATH = "compare.tcss"
     TITLE = "sftscope compare"
     ENABLE_COMMAND_PALETTE = False  # the footer keeps its room for the vote keys
-    # Ctrl+C leaves like a signal would: everything saved, the comparison marked interrupted.
-    BINDINGS = [Binding("ctrl+c", "interrupt", "interrupt", show=False, priority=True)]
 
-    def __init__(self, comparison: Comparison, *, review: bool = False) -> None:
+    def __init__(self, comparison: Comparison, *, revisit: bool = False) -> None:
         super().__init__()
         self.comparison = comparison
         self.session = comparison.session
         self.main = CompareScreen()  # queried by name: a help screen may be on top
-        self.review = review  # a saved comparison replayed: no judging
+        self.revisit = revisit  # a saved comparison opened again (`sftscope replay`): no judging
         self.pairs: list[PairState] = list(comparison.state.ordered())
         self.positions = {pair.pair: n for n, pair in enumerate(self.pairs)}
         self.index = 0
@@ -360,22 +190,17 @@ class CompareApp(Leaving, App[int]):
         self.revealed: set[str] = set()  # pairs whose verdicts are on screen (v)
         self.seen_judges: set[str] = set()  # pairs whose verdicts were ever shown: a later vote says so
         self.history: list[str] = []  # pairs voted or skipped here, for u on an unvoted pair
-        self.saved_note = ""
         self.reveal_note = ""
-        self.refused_note = ""
         self.opening_note = ""
-        self.judging: Any = None  # PairJudging once the judges have started
+        self.judging: PairJudging | None = None  # once the judges have started
         self.judges_started = False
-        self.summary: Any = None
+        self.summary: ComparisonSummary | None = None
         self.tally_resamples = TALLY_RESAMPLES  # what the summary on screen was computed with
-        self.stats_warm = False
-        self._tally_dirty = False
-        self._tally_running = False
+        # The running line, off the UI thread: one computation at a time, a few a second.
+        self.tally_job: Recompute[tuple[ComparisonSummary, int]] = Recompute(
+            self, "tally", self.tally_work, self.tally_ready, rate=TALLY_RATE, burst=1
+        )
         self._advance: Timer | None = None
-        self._session_closed = False
-        self.error_message: str | None = None
-        self.close_problems: list[str] = []
-        self.early_signal = False  # a caller's signal handler may set it before mount
 
     # --- start-up ----------------------------------------------------------------
     async def on_mount(self) -> None:
@@ -384,17 +209,15 @@ class CompareApp(Leaving, App[int]):
             return
         self.main.set_class(self.size.width >= WIDE, "wide")
         self.session.subscribe(self.on_comparison_event)
-        from sftscope.tui.render.opening import opening_lines
-
         # What was compared, said on the note line until the first key (a toast would
         # cover the answers).
-        opening = opening_lines(self.comparison)
-        self.opening_note = " · ".join(opening)
+        self.opening_note = " · ".join(opening_lines(self.comparison))
         first = next((n for n, pair in enumerate(self.pairs) if not pair.voted), 0)
         self.show(first)
         self.main.query_one("#answer-1", AnswerPane).focus()
+        self.warm(warm_statistics)  # seconds of imports, before the first vote needs them
         self.request_tally()
-        if self.comparison.judges and not self.review:
+        if self.comparison.judges and not self.revisit:
             self.run_worker(self.start_judges(), group="judges", exit_on_error=False)
 
     async def start_judges(self) -> None:
@@ -407,12 +230,7 @@ class CompareApp(Leaving, App[int]):
                 judge.nice = JUDGE_NICE  # the keyboard comes first
                 await judge.start()
         except Exception as exc:
-            if self._session_closed:
-                return
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self.error_message = f"judge {judge.spec.name}: {reason}"
-            await self.shutdown()
-            self.exit(2, return_code=2)
+            await self.fail_start(f"judge {judge.spec.name}: ", exc)
             return
         if self._session_closed:
             return
@@ -420,14 +238,6 @@ class CompareApp(Leaving, App[int]):
         self.judging.start()
         self.judges_started = True
         self.set_status()
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """One place where a failed background task becomes visible."""
-        if event.state == WorkerState.ERROR and event.worker.error is not None:
-            error = event.worker.error
-            self.notify(
-                inert_line(f"{type(error).__name__}: {error}"), severity="error", timeout=10, markup=False
-            )
 
     # --- the pair on screen --------------------------------------------------------
     @property
@@ -553,11 +363,19 @@ class CompareApp(Leaving, App[int]):
             return None
         return pair
 
-    def refuse(self, why: str) -> None:
-        """A key that does nothing says why, on the note line."""
-        self.refused_note = why
+    def show_refused(self) -> None:
+        """On the note line."""
+        self.refresh_note()
+
+    def show_saved(self) -> None:
+        """A failed write: on the note line, with a bell (a vote that did not count)."""
+        self.refused_note = ""
         self.bell()
         self.refresh_note()
+        self.set_status()
+
+    def not_saved_text(self, message: str) -> str:
+        return not_saved(message)
 
     def set_status(self) -> None:
         """The header: where you are, how many are voted, what was left out, the judges."""
@@ -571,8 +389,8 @@ class CompareApp(Leaving, App[int]):
         text.append(f"· voted {len(self.voted)} ")
         if self.comparison.left_out:
             text.append(f"· {self.comparison.left_out} left out ", style="dim")
-        if self.review:
-            text.append("· review ", style="magenta")
+        if self.revisit:
+            text.append("· replay ", style="magenta")
         if self.raw:
             text.append("· raw ", style="bold magenta")
         for name in self.judge_names:
@@ -582,7 +400,7 @@ class CompareApp(Leaving, App[int]):
                 text.append(f"({errors} err) ", style="red")
         if (
             self.comparison.judges
-            and not self.review
+            and not self.revisit
             and not self.judges_started
             and not self._session_closed
         ):
@@ -627,30 +445,32 @@ class CompareApp(Leaving, App[int]):
     # --- the running numbers ---------------------------------------------------------
     def request_tally(self) -> None:
         """Ask for the running line again; one computation at a time, throttled."""
-        self._tally_dirty = True
-        if not self._tally_running:
-            self._tally_running = True
-            self.run_worker(self.tally_loop(), group="tally", exit_on_error=False)
+        self.tally_job.mark()
+        self.tally_job.request()
 
-    async def tally_loop(self) -> None:
-        from sftscope.scorers.stats.pairwise import summarize
+    def tally_work(self) -> Callable[[], None]:
+        """The votes read here, on the UI thread; the bootstrap runs on the worker thread."""
         from sftscope.sessions.compare.summary import pair_records
 
-        if not self.stats_warm:  # seconds of imports, on the thread, before the first vote needs them
-            await asyncio.to_thread(warm_statistics)
-            self.stats_warm = True
-        seed = SEED  # the bootstrap's seed, as every report's (the header's seed orders the pairs)
+        records = pair_records(self.comparison.state)
+        return partial(self.compute_tally, records, tally_resamples(len(records)))
+
+    def compute_tally(self, records: list[object], resamples: int) -> None:
+        """In a worker thread: the summary with the report's seed (the header's seed orders
+        the pairs), handed to the UI thread."""
+        from sftscope.scorers.stats.pairwise import summarize
+
+        result: tuple[ComparisonSummary, int] | None = None
         try:
-            while self._tally_dirty and not self._session_closed:
-                self._tally_dirty = False
-                records = pair_records(self.comparison.state)  # read here, on the UI thread
-                resamples = tally_resamples(len(records))
-                self.summary = await asyncio.to_thread(summarize, records, resamples=resamples, seed=seed)
-                self.tally_resamples = resamples
-                self.refresh_tally()
-                await asyncio.sleep(TALLY_PAUSE)
+            result = summarize(records, resamples=resamples, seed=SEED), resamples  # type: ignore[arg-type]
         finally:
-            self._tally_running = False  # in the same step as the last check: no request is lost
+            self.tally_job.deliver(result)
+
+    def tally_ready(self, result: tuple[ComparisonSummary, int] | None) -> None:
+        if result is not None:
+            self.summary, self.tally_resamples = result
+            self.refresh_tally()
+        self.tally_job.request()  # votes came in meanwhile
 
     def refresh_tally(self) -> None:
         screen = self.main
@@ -699,24 +519,6 @@ class CompareApp(Leaving, App[int]):
             self.set_status()
 
     # --- actions -------------------------------------------------------------------
-    def label(self, write: Any, *args: Any, **kwargs: Any) -> bool:
-        """One vote through the Session (fsynced before it returns). "saved ✓" only for a
-        vote that is on disk; a failed write says why, in red, until a later one is saved."""
-        from sftscope.sessions.core.store import SessionWriteError
-
-        try:
-            write(*args, **kwargs)
-        except SessionWriteError as exc:
-            self.saved_note = f"✗ {not_saved(str(exc))}"
-            self.refused_note = ""
-            self.bell()
-            self.refresh_note()
-            self.set_status()
-            return False
-        self.saved_note = "saved ✓"
-        self.refused_note = ""
-        return True
-
     def action_vote(self, choice: str) -> None:
         """1 / 2 (the answer shown first / second), tie, both_bad."""
         pair = self.shown_pair()
@@ -890,7 +692,7 @@ class CompareApp(Leaving, App[int]):
 
 
 def warm_statistics() -> None:
-    """Import what compare_stats imports inside its functions (scipy, scikit-learn: about
+    """Import what scorers.stats.pairwise imports inside its functions (scipy, scikit-learn: about
     two seconds), so the first vote's numbers do not wait on it."""
     import importlib
 
@@ -914,7 +716,7 @@ def tally_resamples(pairs: int) -> int:
     return max(TALLY_FLOOR, TALLY_BUDGET // pairs)
 
 
-def tally_lines(summary: Any, resamples: int = TALLY_RESAMPLES) -> list[str]:
+def tally_lines(summary: ComparisonSummary | None, resamples: int = TALLY_RESAMPLES) -> list[str]:
     """The running line: each session's wins, ties and losses from your votes, its win
     rate with the 95% interval ("n too small" below MIN_N), then your agreement with each
     judge. Two sessions: a line per session; more: a line per pair of sessions. Intervals
@@ -951,7 +753,7 @@ def tally_lines(summary: Any, resamples: int = TALLY_RESAMPLES) -> list[str]:
 
 
 def _session_line(
-    name: str, wins: int, ties: int, losses: int, source: Any, flip: bool, fewer: str = ""
+    name: str, wins: int, ties: int, losses: int, source: SourceSummary, flip: bool, fewer: str = ""
 ) -> str:
     """A line like `runA  W3 T1 L2 · 0.58 [0.30, 0.83] n=12`: the rate is of `name` winning
     (ties count half); `flip` turns B's win rate (what the statistics give) into A's;

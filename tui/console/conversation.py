@@ -24,15 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.text import Text
-from sftscope.tui.answer_text import as_markdown, as_raw
+from sftscope.tui.base.answer_text import SHOWN_CHARS, as_markdown, as_raw
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Markdown, Static
 
-# The console shows at most this much of one answer: rendering a 5 MB answer as
-# Markdown took 10-14 s and froze the keyboard. The full text is saved and exported.
-SHOWN_CHARS = 24_000
 # Markdown punctuation in a line of the console's own: escaped, so it reads as written.
 _ESCAPE = re.compile(r"[\\`*_{}\[\]()#+\-.!|<>~]")
 # A message whose first line opens a block (a heading, a list, a quote, code, a table, an

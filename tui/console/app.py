@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from sftscope.engines.base import GenerationRequest
 from sftscope.scorers.rubric import Rubric
 from sftscope.scorers.stats.intervals import RESAMPLES, SEED
 from sftscope.sessions.core import progress
@@ -36,31 +35,23 @@ from sftscope.sessions.core.events import (
 from sftscope.sessions.core.inert import inert, inert_line
 from sftscope.sessions.core.state import ItemState
 from sftscope.sessions.run import review
-from sftscope.sessions.run.launch import Launch
 from sftscope.sessions.run.probes import ProbeBook, ProbePlan, blind_view
-from sftscope.tui.conversation import Conversation, Transcript
-from sftscope.tui.leaving import Leaving, next_steps
-from sftscope.tui.screens import (
-    DISAGREEMENT_KEY,
-    MARKDOWN_KEY,
-    CommentScreen,
-    HelpScreen,
-    ReportScreen,
-    SftscopeCommands,
-    disagreement_key_free,
-    key_label,
-    markdown_key_free,
-)
-from sftscope.tui.widgets import ItemList, ScorePanel, finish_note
+from sftscope.tui.base.app import ConsoleApp, Recompute, first_line
+from sftscope.tui.base.leaving import next_steps
+from sftscope.tui.console.conversation import Conversation, Transcript
+from sftscope.tui.console.keys import build_bindings
+from sftscope.tui.console.screens import CommentScreen, HelpScreen, ReportScreen
+from sftscope.tui.console.widgets import ItemList, ScorePanel, finish_note
 from textual import events
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Footer, Markdown, Static
-from textual.worker import Worker, WorkerState
+
+if TYPE_CHECKING:
+    from sftscope.sessions.run.launch import Launch
 
 SETTLE = 0.15  # seconds an answer is on screen before a key may label it
 MODEL_NICE = 10  # local model threads run below the UI thread (bench/ui_latency.py)
@@ -72,14 +63,6 @@ AGREEMENT_BURST = 3  # at once: a key pressed now and then gets its figures with
 REPORT_RESAMPLES = RESAMPLES  # the report screen and report.html: as `sftscope report`
 
 
-class AgreementReady(Message):
-    """The running agreement, computed in a worker thread (None: the computation failed)."""
-
-    def __init__(self, result: dict[str, review.RunningAgreement] | None) -> None:
-        super().__init__()
-        self.result = result
-
-
 class ReportWritten(Message):
     """What became of report.html, for the status line."""
 
@@ -88,72 +71,67 @@ class ReportWritten(Message):
         self.note = note
 
 
-class Throttle:
-    """A token bucket: `burst` starts at once, then `rate` a second. A key pressed now and
-    then gets fresh figures at once; a key held down does not queue a computation per press."""
+class SftscopeCommands(Provider):
+    """The command palette reaches every action: jump to an item, next unscored, toggle
+    blind, regenerate, export, quit."""
 
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self.tokens = float(burst)
-        self.at = time.monotonic()
+    def _commands(self) -> list[tuple[str, object, str]]:
+        """The actions, then one "Go to item" per item."""
+        app: SftscopeApp = self.app  # type: ignore[assignment]
+        commands = self._actions()
+        for index, item_id in enumerate(app.item_ids):
+            name = f"Go to item {inert_line(item_id)}"
+            commands.append((name, partial(app.goto, index), "jump to this item"))
+        return commands
 
-    def wait(self) -> float:
-        """Seconds until a start is allowed; 0.0 means now, and the start is counted."""
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return 0.0
-        return max(0.001, (1.0 - self.tokens) / self.rate)
+    def _actions(self) -> list[tuple[str, object, str]]:
+        app: SftscopeApp = self.app  # type: ignore[assignment]
+        commands: list[tuple[str, object, str]] = [
+            ("Next unscored item", app.action_next_unscored, "jump to the first item not fully scored"),
+            ("Toggle blind (reveal judge scores)", app.action_reveal, "show or hide judge scores"),
+            (
+                "Toggle Markdown / raw text",
+                app.action_toggle_markdown,
+                "the answer rendered, or exactly the saved characters",
+            ),
+            ("Report", app.action_report, "the session's figures with 95% intervals, and charts"),
+            ("Write HTML report", app.action_write_html_report, "write report.html in the session"),
+            (
+                "Next disagreement",
+                app.action_next_disagreement,
+                "the next scored item where a revealed judge and you differ, most first",
+            ),
+            (
+                "Disagreement queue",
+                app.action_toggle_queue,
+                "on or off: enter walks the items where a judge and you differ, most first",
+            ),
+            ("Regenerate this answer", app.action_regenerate, "generate the current item again"),
+            ("Stop generation", app.action_stop, "stop the current answer"),
+            ("Skip this item", app.action_skip, "mark the item skipped"),
+            ("Flag this item", app.action_flag, "flag or unflag the item"),
+            ("Comment on this item", app.action_comment, "write a comment"),
+            (
+                "Export session (JSONL)",
+                partial(app.action_export, "jsonl"),
+                "write export.jsonl in the session",
+            ),
+            ("Export session (CSV)", partial(app.action_export, "csv"), "write export.csv in the session"),
+            ("Help: keys", app.action_help, "list every key"),
+            ("Quit", app.action_quit, "everything is already saved"),
+        ]
+        return commands
 
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, callback, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)  # type: ignore[arg-type]
 
-def build_bindings(rubric: Rubric) -> list[Binding]:
-    # The footer shows these after the score keys, in this order: Textual's footer cuts off
-    # what does not fit at the right, so on a narrow terminal the last ones go first.
-    footer = ("help", "quit", "next_item", "undo", "skip", "reveal")
-    keys = rubric.keys
-    kinds = {c.kind for c in rubric.criteria}
-    likert = [c for c in rubric.criteria if c.kind == "likert"]
-    low = min((c.min for c in likert), default=1)
-    high = max((c.max for c in likert), default=9)
-    # One footer entry for every scoring key: "1-5 y/n score".
-    score_keys = [f"{low}-{high}"] if kinds & {"likert", "tags"} else []
-    if "binary" in kinds:
-        score_keys.append(f"{key_label(keys['yes'])}/{key_label(keys['no'])}")
-    bindings = [
-        Binding(str(d), f"app.digit({d})", "score", show=(d == low), key_display=" ".join(score_keys))
-        for d in range(10)
-    ]
-    labels = {"next_item": "next", "prev_item": "prev", "next_criterion": "criterion"}
-    for action in sorted(keys, key=lambda a: footer.index(a) if a in footer else len(footer)):
-        key = keys[action]
-        display = key_label(key)
-        bindings.append(
-            Binding(
-                key,
-                f"app.{action}",
-                labels.get(action, action.replace("_", " ")),
-                show=action in footer,
-                key_display=display,
-                # Before the conversation's own (horizontal scroll) bindings, so the footer
-                # shows them; the answer wraps, so it never scrolls sideways.
-                priority=key in ("tab", "shift+tab", "left", "right"),
-            )
-        )
-    if disagreement_key_free(rubric):  # not remappable: a rubric that takes `d` keeps it
-        bindings.append(Binding(DISAGREEMENT_KEY, "app.next_disagreement", "disagreement", show=False))
-    if markdown_key_free(rubric):  # last in the footer: the first cut on a narrow terminal
-        bindings.append(Binding(MARKDOWN_KEY, "app.toggle_markdown", "raw/md", show=True))
-    bindings += [
-        Binding("escape", "app.stop", "stop", show=False),
-        Binding("up", "app.scroll(-1)", "scroll", show=False),
-        Binding("down", "app.scroll(1)", "scroll", show=False),
-        Binding("pageup", "app.scroll(-10)", "scroll", show=False),
-        Binding("pagedown", "app.scroll(10)", "scroll", show=False),
-    ]
-    return bindings
+    async def discover(self) -> Hits:
+        for name, callback, help_text in self._actions():
+            yield Hit(1.0, name, callback, help=help_text)  # type: ignore[arg-type]
 
 
 class ScoringScreen(Screen[None]):
@@ -183,53 +161,50 @@ class ScoringScreen(Screen[None]):
         app.goto(event.index)
 
 
-class SftscopeApp(Leaving, App[int]):
+class SftscopeApp(ConsoleApp):
     CSS_PATH = "sftscope.tcss"
     TITLE = "sftscope"
     COMMANDS = App.COMMANDS | {SftscopeCommands}
-    # Ctrl+C leaves like a signal would: everything saved, the session marked interrupted.
-    BINDINGS = [Binding("ctrl+c", "interrupt", "interrupt", show=False, priority=True)]
 
-    def __init__(self, launch: Launch, *, ahead: int = 3, replay_speed: float | None = None) -> None:
+    def __init__(self, launch: Launch, *, ahead: int = 3) -> None:
         super().__init__()
         self.launch = launch
         self.session = launch.session  # the log, the state and the label API
-        self.generator = launch.generator  # the engine's queue: focus, regenerate, stop
+        # What plays: the live Generator (the engine's queue) or a playback of the saved
+        # session; either way the item on screen first (focus), then `ahead` after it.
+        self.source = launch.source
         self.pool = launch.pool  # judges and checks
         self.rubric = launch.rubric
         self.ahead = ahead
-        self.replay_speed = replay_speed  # None: a live run; a number: replaying the session
         self.item_ids: list[str] = []
         self.index = 0
         self.criterion = 0
         self.revealed_items: set[str] = set()  # `v` showed the judges before you scored
         self.hidden_items: set[str] = set()  # `v` hid them again on a fully scored item
-        self.saved_note = ""
-        self.error_message: str | None = None
         self._last_meta = 0.0
         self.ready = False
-        self._session_closed = False
         self._view_lock = asyncio.Lock()
         self._runner_task: asyncio.Task[Any] | None = None
-        self.early_signal = False  # set by the command line's handler before mount
         # Kept item by item, so a key press costs the same on 20,000 items as on 30.
         self.finished: set[str] = set()  # nothing left to do: fully scored, or skipped
         self.scored: set[str] = set()  # answered and fully scored (a skip is not a score)
         self.judge_failures: dict[str, set[str]] = {}  # judge -> items its latest verdict failed on
         self.judged: set[str] = set()
         self.positions: dict[str, int] = {}
-        self.close_problems: list[str] = []
-        self.refused_note = ""  # why the last key did nothing (status line)
         self.status_note = ""  # what a palette action did (status line, until the next item)
         self.scoring: ScoringScreen | None = None
         # Judges whose scores the panel shows: the run's, then any others found in the log.
         self.judge_names: list[str] = []
         # You against the first judge, computed off the UI thread (request_agreement).
         self.agreement: dict[str, review.RunningAgreement] = {}
-        self._agreement_stale = True
-        self._agreement_running = False
-        self._agreement_timer: Timer | None = None
-        self._agreement_throttle = Throttle(AGREEMENT_RATE, AGREEMENT_BURST)
+        self.agreement_job: Recompute[dict[str, review.RunningAgreement]] = Recompute(
+            self,
+            "running agreement",
+            self.agreement_work,
+            self.agreement_ready,
+            rate=AGREEMENT_RATE,
+            burst=AGREEMENT_BURST,
+        )
         # Disagreement first: `d` and the queue mode walk review.next_disagreement's order.
         self.queue_mode = False
         self.queue_place: tuple[float, int] | None = None  # where the walk is
@@ -263,16 +238,12 @@ class SftscopeApp(Leaving, App[int]):
             if not self.launch.started:
                 await self.launch.start()
         except Exception as exc:  # a model that cannot load: one line, exit 2
-            if self._session_closed:
-                return  # a signal closed the session while the model loaded
-            self.error_message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self._session_closed = True
-            self.exit(2, return_code=2)
+            await self.fail_start("", exc)
             return
         if self._session_closed:
             return
         rate = self.launch.probe_rate
-        if rate > 0 and self.replay_speed is None:
+        if rate > 0:
             params = self.launch.store.header.get("params") or {}
             plan = ProbePlan(rate, int(params.get("seed", self.launch.config.seed) or 0))
             self.probes = ProbeBook.from_log(plan, self.rubric, self.launch.store.events)
@@ -290,20 +261,12 @@ class SftscopeApp(Leaving, App[int]):
         self.judged = {s.item.id for s in states if s.judges}
         for state in states:
             self.note_failures(state)
-        self.items_widget.fill(states, self.rubric, self.generator.live)
+        self.items_widget.fill(states, self.rubric, self.source.live)
         first = next((i for i, s in enumerate(states) if not self.is_finished(s)), 0)
         self.ready = True
         self.sync_probe_rows()  # a resume with probes due: their rows blind from the start
-        if self.replay_speed is None:
-            self._runner_task = asyncio.create_task(self.generator.run(until_idle=False))
+        self._runner_task = asyncio.create_task(self.source.run(until_idle=False))
         await self.show(first)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """One place where a failed background task becomes visible (harlequin's pattern)."""
-        if event.state == WorkerState.ERROR and event.worker.error is not None:
-            error = event.worker.error
-            message = inert_line(f"{type(error).__name__}: {error}")
-            self.notify(message, severity="error", timeout=10, markup=False)
 
     # --- widgets -----------------------------------------------------------------
     @property
@@ -351,15 +314,17 @@ class SftscopeApp(Leaving, App[int]):
 
     def has_answer(self, state: ItemState) -> bool:
         """An answer is on screen (finished, stopped or streaming): labels apply to it only."""
-        live = self.generator.live.get(state.item.id)
+        live = self.source.live.get(state.item.id)
         if live is not None:
             return any(live.parts)
         return state.complete or state.status in ("cancelled", "incomplete")
 
-    def refuse(self, why: str) -> None:
-        """A key that does nothing says why, in the status line."""
-        self.refused_note = why
-        self.bell()
+    async def abandon(self) -> None:
+        """The model did not load: Launch.start has closed the session already."""
+        self._session_closed = True
+
+    def show_saved(self) -> None:
+        self.refresh_scores()
         self.set_status()
 
     def set_status(self, message: str | None = None) -> None:
@@ -378,10 +343,10 @@ class SftscopeApp(Leaving, App[int]):
             for name, failed in self.judge_failures.items():
                 if failed:  # loud: a judge that fails is seen as it happens, not at the end
                     text.append(f"· judge {inert_line(name)[:16]}: {len(failed)} failed ", style="bold red")
-            if self.generator.live:
-                text.append(f"· generating {len(self.generator.live)} ", style="yellow")
-            if self.replay_speed is not None:
-                text.append("· replay ", style="magenta")
+            if self.source.live:
+                text.append(f"· generating {len(self.source.live)} ", style="yellow")
+            if self.launch.badge:
+                text.append(f"· {self.launch.badge} ", style="magenta")
             if self.pool.judges:
                 text.append(f"· judged {len(self.judged)} ", style="dim")
                 if self.pool.judging:
@@ -409,12 +374,12 @@ class SftscopeApp(Leaving, App[int]):
     def transcript_for(self, state: ItemState, turns: list[dict[str, Any]], *, streaming: bool) -> Transcript:
         """The item's conversation as written: the system message (the item's own, else the
         run's), earlier messages, then each prompt with its answer and, under an answer that
-        did not simply stop, why it ended. `turns` are the generation events shown (a replay
-        shows them one by one); `streaming`: the next answer streams in after them."""
+        did not simply stop, why it ended. `turns` are the generation events shown (those
+        before the one streaming); `streaming`: the next answer streams in after them."""
         transcript = Transcript()
         item = state.item
-        if not any(m["role"] == "system" for m in item.prefix) and self.generator.system:
-            transcript.message("system", self.generator.system, style="bold magenta", quote=True)
+        if not any(m["role"] == "system" for m in item.prefix) and self.source.system:
+            transcript.message("system", self.source.system, style="bold magenta", quote=True)
         for message in item.prefix:
             role = str(message.get("role"))
             if role == "system":
@@ -433,14 +398,14 @@ class SftscopeApp(Leaving, App[int]):
             note = finish_note(turns[turn])
             if note is not None:
                 last = turn == len(turns) - 1 and turns[turn].get("finish_reason") != "length"
-                again = self.replay_speed is None and last
+                again = self.launch.regenerates and last
                 transcript.note(f"{note} (r to generate again)" if again else note)
         return transcript
 
     def body_for(self, state: ItemState) -> tuple[Transcript, bool]:
         """What to show and whether an answer streams into it."""
         turns = list(state.turns)
-        live = self.generator.live.get(state.item.id)
+        live = self.source.live.get(state.item.id)
         if live is not None:
             return self.transcript_for(state, turns[: live.turn], streaming=True), True
         transcript = self.transcript_for(state, turns, streaming=False)
@@ -454,7 +419,7 @@ class SftscopeApp(Leaving, App[int]):
 
     def live_text(self, item_id: str) -> str:
         """The answer streaming now for `item_id` ("" once it is written)."""
-        live = self.generator.live.get(item_id)
+        live = self.source.live.get(item_id)
         return live.text if live is not None else ""
 
     async def show(self, index: int, *, probe: str | None = None) -> None:
@@ -484,26 +449,20 @@ class SftscopeApp(Leaving, App[int]):
         self.status_note = ""
         self.answer_since = None  # a new view: its answer has not been on screen yet
         self.items_widget.highlighted = self.index
-        if self.replay_speed is None:
-            self.generator.focus(state.item.id, self.ahead)
+        self.source.focus(state.item.id, self.ahead)
         await self.refresh_view()
-        if self.replay_speed is not None:
-            self.run_worker(self.replay_item(state), group="replay", exclusive=True)
 
     async def refresh_view(self) -> None:
         async with self._view_lock:
             state = self.current
             if state is None:
                 return
-            if self.replay_speed is not None:
-                doc, streaming = self.transcript_for(state, [], streaming=True), False
-            else:
-                doc, streaming = self.body_for(state)
+            doc, streaming = self.body_for(state)
             if streaming:
                 await self.conversation.stream(doc, state.item.id, partial(self.live_text, state.item.id))
             else:
                 await self.conversation.show(doc)
-            if self.replay_speed is None and self.has_answer(state):
+            if self.has_answer(state):
                 self.answer_on_screen(state.item.id)
             self.update_meta(state)
             self.refresh_scores()
@@ -515,7 +474,7 @@ class SftscopeApp(Leaving, App[int]):
         if item.category:
             title += f" · {inert_line(item.category)}"
         self.conversation.border_title = Text(title + " ")  # Text: never read as markup
-        live = self.generator.live.get(item.id)
+        live = self.source.live.get(item.id)
         if state.turns and live is None:
             tokens = state.tokens
             seconds = state.seconds
@@ -558,7 +517,7 @@ class SftscopeApp(Leaving, App[int]):
     def sync_probe_rows(self) -> None:
         """The item list shows a due probe's row blind too: its labels at a glance would
         give the answer away before it is asked."""
-        if self.probes is None or self.replay_speed is not None:
+        if self.probes is None:
             return
         remaining = len(self.item_ids) - len(self.finished)
         pending = set(self.probes.due(self.session.state.items, remaining))
@@ -575,7 +534,7 @@ class SftscopeApp(Leaving, App[int]):
             if name not in self.judge_names:
                 self.judge_names.append(name)
         if first and self.judge_names:
-            self.run_worker(warm_statistics, thread=True, group="warm", exit_on_error=False)
+            self.warm(warm_statistics)
 
     def refresh_scores(self) -> None:
         """The score panel: your values, then (once revealed) each judge's in the same rows."""
@@ -599,47 +558,31 @@ class SftscopeApp(Leaving, App[int]):
     def request_agreement(self) -> None:
         """Compute the running agreement again if a label or a verdict changed since (in a
         thread, throttled); the panel shows the last figures until the new ones are in."""
-        if not self._agreement_stale or self._agreement_running or self._agreement_timer is not None:
-            return
         if self.answer_since is None:
             # Not before the answer on screen is painted (painted() asks again): the thread
             # holds the GIL half the time, which delayed the first paint of a 16,000-item
             # `sftscope replay` by 0.35 s.
             return
-        delay = self._agreement_throttle.wait()
-        if delay > 0:
-            self._agreement_timer = self.set_timer(delay, self._agreement_due)
-            return
-        self._agreement_stale = False
-        self._agreement_running = True
-        states = list(self.session.state.ordered())  # the list, copied here: the thread only reads
-        work = partial(self.compute_agreement, states, self.judge_names[0])
-        # A description of our own: textual's default is repr(work), which spells out every
-        # item's state (41 MB and a second on 16,000 items, before the first paint).
-        self.run_worker(
-            work, thread=True, group="agreement", description="running agreement", exit_on_error=False
-        )
+        self.agreement_job.request()
 
-    def _agreement_due(self) -> None:
-        self._agreement_timer = None
-        self.request_agreement()
+    def agreement_work(self) -> Callable[[], None]:
+        """The states listed here, on the UI thread: the thread only reads them."""
+        return partial(self.compute_agreement, list(self.session.state.ordered()), self.judge_names[0])
 
     def compute_agreement(self, states: list[ItemState], judge: str) -> None:
-        """In a worker thread: review.running_agreement, then a message to the UI thread
-        (post_message never waits, so a thread never blocks on an app that has gone)."""
+        """In a worker thread: review.running_agreement, handed to the UI thread."""
         result: dict[str, review.RunningAgreement] | None = None
         try:
             result = review.running_agreement(
                 states, self.rubric, judge, resamples=AGREEMENT_RESAMPLES, seed=SEED
             )
         finally:
-            self.post_message(AgreementReady(result))
+            self.agreement_job.deliver(result)
 
-    def on_agreement_ready(self, message: AgreementReady) -> None:
-        self._agreement_running = False
-        if message.result is not None:
-            self.agreement = message.result
-        if self.ready and not self._session_closed:
+    def agreement_ready(self, result: dict[str, review.RunningAgreement] | None) -> None:
+        if result is not None:
+            self.agreement = result
+        if self.ready:
             self.refresh_scores()  # and computes again if something changed meanwhile
 
     def refresh_row(self, item_id: str) -> None:
@@ -658,7 +601,7 @@ class SftscopeApp(Leaving, App[int]):
             else:
                 self.judged.discard(item_id)
             self.items_widget.refresh_item(
-                index, self.display_state(state), self.rubric, item_id in self.generator.live
+                index, self.display_state(state), self.rubric, item_id in self.source.live
             )
 
     def first_open_criterion(self, state: ItemState) -> int:
@@ -674,7 +617,7 @@ class SftscopeApp(Leaving, App[int]):
         current = self.item_ids[self.index] if self.item_ids else None
         if isinstance(message, progress.Text):
             item_id = message.item
-            live = item_id in self.generator.live
+            live = item_id in self.source.live
             if live and item_id == current and time.monotonic() - self._last_meta > 0.25:
                 self._last_meta = time.monotonic()
                 self.update_meta(self.session.state.items[item_id])
@@ -691,6 +634,10 @@ class SftscopeApp(Leaving, App[int]):
         elif isinstance(message, progress.Restart):  # asked again from the start: clear the text
             if message.item == current:
                 self.answer_since = None
+                self.run_worker(self.refresh_view(), group="view")
+        elif isinstance(message, progress.Replayed):  # played to its end: shown as recorded
+            self.refresh_row(message.item)
+            if message.item == current:
                 self.run_worker(self.refresh_view(), group="view")
         else:  # WriteFailed, WriteOk
             self.set_status()
@@ -723,7 +670,7 @@ class SftscopeApp(Leaving, App[int]):
                     self.refresh_scores()
                 self.set_status()
         if isinstance(event, (Generated, Scored, Undone, Judged)):  # what the agreement is made of
-            self._agreement_stale = True
+            self.agreement_job.mark()
             state = self.current
             if state is not None and self.probe is None and self.judge_visible(state) and self.judge_names:
                 self.request_agreement()
@@ -799,8 +746,8 @@ class SftscopeApp(Leaving, App[int]):
 
     # --- moving on: probes and the disagreement queue ------------------------------
     def due_probe(self) -> str | None:
-        """The probe to show now, if one is due (never in the queue mode, nor on replay)."""
-        if self.probes is None or self.queue_mode or self.replay_speed is not None:
+        """The probe to show now, if one is due (never in the queue mode; a replay has none)."""
+        if self.probes is None or self.queue_mode:
             return None
         remaining = len(self.item_ids) - len(self.finished)
         due = self.probes.due(self.session.state.items, remaining)
@@ -878,23 +825,6 @@ class SftscopeApp(Leaving, App[int]):
     def action_scroll(self, lines: int) -> None:
         """↑ ↓ pgup pgdn: scrolling up while an answer streams stops following its end."""
         self.conversation.scroll_by(lines)
-
-    def label(self, write: Any, *args: Any, **kwargs: Any) -> bool:
-        """Write one label through the Session (fsynced before it returns). "saved ✓" is
-        shown only for a label that is on disk; a failed write shows why, in red, until
-        a later label is saved."""
-        from sftscope.sessions.core.store import SessionWriteError
-
-        try:
-            write(*args, **kwargs)
-        except SessionWriteError as exc:
-            self.saved_note = f"✗ {exc}"
-            self.refresh_scores()
-            self.set_status()
-            return False
-        self.saved_note = "saved ✓"
-        self.refused_note = ""
-        return True
 
     def answered(self, what: str = "nothing scored") -> ItemState | None:
         """The current item if its answer is on screen and was there before the key came,
@@ -1079,16 +1009,16 @@ class SftscopeApp(Leaving, App[int]):
 
     async def action_regenerate(self) -> None:
         state = self.current
-        if state is None or self.replay_speed is not None or self.probe is not None:
+        if state is None or not self.launch.regenerates or self.probe is not None:
             self.bell()
             return
-        self.generator.regenerate(state.item.id)
-        self.generator.focus(state.item.id, self.ahead)
+        self.source.regenerate(state.item.id)
+        self.source.focus(state.item.id, self.ahead)
 
     def action_stop(self) -> None:
         state = self.current
         if state is not None:
-            self.generator.cancel(state.item.id)
+            self.source.cancel(state.item.id)
 
     def action_reveal(self) -> None:
         state = self.current
@@ -1111,12 +1041,6 @@ class SftscopeApp(Leaving, App[int]):
         saved characters); the choice holds for every item until `m` again."""
         self.conversation.raw_view = not self.conversation.raw_view
         self.status_note = "raw text" if self.conversation.raw_view else "markdown"
-        if self.replay_speed is not None and self.current is not None:
-            async with self._view_lock:
-                doc, _ = self.body_for(self.current)
-                await self.conversation.show(doc)
-            self.set_status()
-            return
         await self.refresh_view()
 
     def action_help(self) -> None:
@@ -1154,7 +1078,7 @@ class SftscopeApp(Leaving, App[int]):
             path = write_html_report(directory, doc)
             note = f"wrote {path.name} in {path.parent}"
         except Exception as exc:  # a report that cannot be made says why, and the run goes on
-            note = f"report.html not written: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            note = f"report.html not written: {first_line(exc)}"
         self.post_message(ReportWritten(note))
 
     def on_report_written(self, message: ReportWritten) -> None:
@@ -1192,31 +1116,6 @@ class SftscopeApp(Leaving, App[int]):
     def next_steps(self) -> list[str]:
         """Printed once the console has closed: resume, report, export this session."""
         return next_steps(self.launch.directory)
-
-    # --- replay ----------------------------------------------------------------------
-    async def replay_item(self, state: ItemState) -> None:
-        """Play the recorded answers of this item again at their recorded pace (display only)."""
-        from sftscope.sessions.run.replay import ReplaySource
-
-        engine = self.launch.engine
-        assert isinstance(engine, ReplaySource)
-        engine.speed = float(self.replay_speed or 0.0)
-        for turn in range(len(state.turns)):
-            parts: list[str] = []
-            async with self._view_lock:
-                doc = self.transcript_for(state, state.turns[:turn], streaming=True)
-                await self.conversation.stream(doc, state.item.id, partial("".join, parts))
-            request = GenerationRequest(messages=[], key=(state.item.id, turn))
-            async for chunk in engine.stream(request):
-                if chunk.text:
-                    parts.append(chunk.text)
-                    self.conversation.feed(state.item.id)
-                    self.answer_on_screen(state.item.id)
-        async with self._view_lock:
-            doc, _ = self.body_for(state)
-            await self.conversation.show(doc)
-            self.update_meta(state)
-        self.answer_on_screen(state.item.id)  # an empty answer too: it is on screen now
 
 
 def warm_statistics() -> None:
