@@ -111,6 +111,16 @@ class Option(NamedTuple):
         parser.add_argument(self.flag, help=f"{self.help}{DEFAULT}", **extra)
 
 
+# Flags both `run` and `judge` take (the judge's under shorter names), declared once.
+JUDGE_TEMPLATE = Option(
+    "--judge-template", "rubric-json, mt-bench-single, mt-bench-pair, reference, or a TOML file", "NAME|FILE"
+)
+JUDGE_CONCURRENCY = Option(
+    "--judge-concurrency", "judgments in flight per judge", "N", int, judge_default("concurrency")
+)
+JUDGE_TIMEOUT = Option("--judge-timeout", "seconds per judge attempt", "S", float, judge_default("timeout"))
+API_KEY_ENV = Option("--api-key-env", "environment variable holding the API key", "NAME")
+
 RUN_OPTIONS: tuple[Option, ...] = (
     Option(
         "--engine",
@@ -130,7 +140,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("--n-ctx", "context window for llama.cpp", "N", int),
     Option("--threads", "CPU threads for llama.cpp", "N", int, default="physical cores"),
     Option("--prompt-template", "raw template for models without a chat template, with {prompt}", "TEXT"),
-    Option("--api-key-env", "environment variable holding the API key", "NAME"),
+    API_KEY_ENV,
     Option("--speed", "replay engine pace (0 = instant)", "X", float),
     Option(
         "--read-timeout",
@@ -147,13 +157,9 @@ RUN_OPTIONS: tuple[Option, ...] = (
         "SPEC",
         action="append",
     ),
-    Option(
-        "--judge-template",
-        "rubric-json, mt-bench-single, mt-bench-pair, reference, or a TOML file",
-        "NAME|FILE",
-    ),
-    Option("--judge-concurrency", "judgments in flight per judge", "N", int, judge_default("concurrency")),
-    Option("--judge-timeout", "seconds per judge attempt", "S", float, judge_default("timeout")),
+    JUDGE_TEMPLATE,
+    JUDGE_CONCURRENCY,
+    JUDGE_TIMEOUT,
     Option(
         "--probe-rate",
         "share of scored items shown again later, unannounced, to measure your own consistency (0 to 1)",
@@ -164,20 +170,10 @@ RUN_OPTIONS: tuple[Option, ...] = (
 
 
 JUDGE_OPTIONS: tuple[Option, ...] = (
-    Option(
-        "--judge-template",
-        "rubric-json, mt-bench-single, mt-bench-pair, reference, or a TOML file",
-        "NAME|FILE",
-        default=judge_default("template"),
-    ),
-    Option("--concurrency", "judgments in flight per judge", "N", int, judge_default("concurrency")),
-    Option("--timeout", "seconds per judge attempt", "S", float, judge_default("timeout")),
-    Option(
-        "--api-key-env",
-        "environment variable holding the API key",
-        "NAME",
-        default=judge_default("api_key_env"),
-    ),
+    JUDGE_TEMPLATE._replace(default=judge_default("template")),
+    JUDGE_CONCURRENCY._replace(flag="--concurrency"),
+    JUDGE_TIMEOUT._replace(flag="--timeout"),
+    API_KEY_ENV._replace(default=judge_default("api_key_env")),
 )
 
 
