@@ -71,7 +71,7 @@ def screen_lines(app: Any) -> list[str]:
 async def settle(pilot: Any, app: Any, timeout: float = 30.0) -> None:
     """Wait until the answer on screen has been there long enough for keys to label it
     (typed-ahead keys are dropped: app.SETTLE)."""
-    from sftscope.tui.console.app import SETTLE
+    from sftscope.tui.base.app import SETTLE
 
     await wait_until(pilot, lambda: app.answer_since is not None, timeout)
     left = app.answer_since + SETTLE + 0.02 - time.monotonic()

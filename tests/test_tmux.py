@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import run_cli, write_jsonl
 from tests.tmux_helpers import Terminal, alive
 
-SETTLE = 0.3  # past the console's 150 ms (tui.app.SETTLE), with room for a slow pane
+SETTLE = 0.3  # past the console's 150 ms (tui.base.app.SETTLE), with room for a slow pane
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 

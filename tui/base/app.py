@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from sftscope.sessions.core.inert import inert_line
 from sftscope.tui.base.leaving import Leaving
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
@@ -26,6 +27,9 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 T = TypeVar("T")
+
+SETTLE = 0.15  # seconds answers are on screen before a key may label them
+TYPED_AHEAD = "key ignored: answer just appeared"
 
 
 def first_line(exc: BaseException) -> str:
@@ -49,6 +53,7 @@ class ConsoleApp(Leaving, App[int]):
         self.error_message: str | None = None  # a part that could not start: the exit's one line
         self.close_problems: list[str] = []  # writes that failed at close, printed after the console
         self.early_signal = False  # set by the command line's handler before mount
+        self.key_at: float | None = None  # when the key being handled arrived (its event's time)
         self._session_closed = False
 
     @property
@@ -74,6 +79,20 @@ class ConsoleApp(Leaving, App[int]):
         return message
 
     # --- shared mechanisms ----------------------------------------------------------
+    async def on_event(self, event: events.Event) -> None:
+        """Note when each key arrived (its event's time, taken as it was read), before the
+        key is handled: a label is judged by when it was typed, not when it was processed."""
+        if isinstance(event, events.Key):
+            self.key_at = event.time
+        await super().on_event(event)
+
+    def typed_ahead(self, since: float | None) -> bool:
+        """The key being handled arrived less than SETTLE after the answers it would label
+        were first on screen (`since`; None: not yet): it was typed, or piled up over a slow
+        link, before anyone could read them, and labels nothing."""
+        arrived = self.key_at if self.key_at is not None else time.monotonic()
+        return since is None or arrived - since < SETTLE
+
     def label(self, write: Callable[..., object], *args: Any, **kwargs: Any) -> bool:
         """Write one label (a score, a vote, a skip, an undo) through the Session, which
         fsyncs before it returns: "saved ✓" is shown only for a label that is on disk; a

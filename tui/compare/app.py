@@ -39,7 +39,7 @@ from sftscope.scorers.stats.intervals import RESAMPLES, SEED
 from sftscope.sessions.compare.comparison import Comparison, PairState
 from sftscope.sessions.core.events import Event, PairJudged, Preferred, Skipped, Undone
 from sftscope.sessions.core.inert import inert_line
-from sftscope.tui.base.app import ConsoleApp, Recompute
+from sftscope.tui.base.app import SETTLE, TYPED_AHEAD, ConsoleApp, Recompute
 from sftscope.tui.base.help import KeysScreen
 from sftscope.tui.base.leaving import next_steps
 from sftscope.tui.compare.view import (
@@ -75,8 +75,7 @@ TALLY_BUDGET = 2_000_000
 TALLY_FLOOR = 200
 TALLY_RATE = 4.0  # at most about four recomputations a second, however fast the votes
 WIDE = 110  # from this width the answers sit side by side
-KEY_SETTLE = 0.15  # a vote key sooner than this after the pair appeared was typed ahead
-TYPED_AHEAD = "key ignored: answer just appeared"
+KEY_SETTLE = SETTLE  # a vote key sooner than this after the pair appeared was typed ahead
 
 
 class CompareScreen(Screen[None]):
@@ -166,7 +165,6 @@ class CompareApp(ConsoleApp):
         self.painted_at = 0.0  # when `on_screen` was painted (monotonic, as Textual's event times)
         self.shown_at = 0.0  # when the pair on screen was asked for (show)
         self.displayed_at = 0.0  # when the screen was last written to the terminal
-        self.key_time: float | None = None  # when the key being handled arrived from the terminal
         self.raw = False  # m: answers and prompt as the saved characters instead of Markdown
         # Each side's system message by session name, from the header (kept when sources move).
         self.systems: dict[str, str | None] = {
@@ -315,22 +313,16 @@ class CompareApp(ConsoleApp):
         """Textual's hook after each write of the screen to the terminal."""
         self.displayed_at = time.monotonic()
 
-    def on_key(self, event: events.Key) -> None:
-        """Runs before the key's binding: its action learns when the key arrived (read from
-        the terminal), not when it is handled, so keys typed ahead are told apart."""
-        self.key_time = event.time
-
-    def typed_ahead(self) -> bool:
-        """True for a key that arrived less than KEY_SETTLE after the pair was painted: it
-        was typed (or piled up) before anyone could read the answers. It is dropped with
-        a line on the note, and no bell (a burst of them would ring on and on)."""
-        arrived = self.key_time if self.key_time is not None else time.monotonic()
-        self.key_time = None
-        if arrived - self.painted_at >= KEY_SETTLE:
-            return False
-        self.refused_note = TYPED_AHEAD
-        self.refresh_note()
-        return True
+    def vote_typed_ahead(self) -> bool:
+        """True for a key that arrived less than KEY_SETTLE after the pair was painted
+        (ConsoleApp.typed_ahead). It is dropped with a line on the note, and no bell (a
+        burst of them would ring on and on)."""
+        early = self.typed_ahead(self.painted_at)
+        self.key_at = None
+        if early:
+            self.refused_note = TYPED_AHEAD
+            self.refresh_note()
+        return early
 
     def action_toggle_raw(self) -> None:
         """m: the answers (and prompt) as Markdown with their line breaks, or as the exact
@@ -347,14 +339,14 @@ class CompareApp(ConsoleApp):
         None (and the note says why)."""
         pair = self.current
         if pair is None or self._session_closed:
-            self.key_time = None
+            self.key_at = None
             self.bell()
             return None
         if self.on_screen != pair.pair:
-            self.key_time = None
+            self.key_at = None
             self.refuse("key ignored: the answers are not on screen yet")
             return None
-        if self.typed_ahead():
+        if self.vote_typed_ahead():
             return None
         if self.reveal_note:
             # The names are on screen: a vote now would not be blind (and was recorded as if

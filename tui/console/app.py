@@ -36,13 +36,12 @@ from sftscope.sessions.core.inert import inert, inert_line
 from sftscope.sessions.core.state import ItemState
 from sftscope.sessions.run import review
 from sftscope.sessions.run.probes import ProbeBook, ProbePlan, blind_view
-from sftscope.tui.base.app import ConsoleApp, Recompute, first_line
+from sftscope.tui.base.app import TYPED_AHEAD, ConsoleApp, Recompute, first_line
 from sftscope.tui.base.leaving import next_steps
 from sftscope.tui.console.conversation import Conversation, Transcript
 from sftscope.tui.console.keys import build_bindings
 from sftscope.tui.console.screens import CommentScreen, HelpScreen, ReportScreen
 from sftscope.tui.console.widgets import ItemList, ScorePanel, finish_note
-from textual import events
 from textual.app import App, ComposeResult
 from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
@@ -53,7 +52,6 @@ from textual.widgets import Footer, Markdown, Static
 if TYPE_CHECKING:
     from sftscope.sessions.run.launch import Launch
 
-SETTLE = 0.15  # seconds an answer is on screen before a key may label it
 MODEL_NICE = 10  # local model threads run below the UI thread (bench/ui_latency.py)
 # The running agreement's intervals: the same resamples and seed as every report
 # (scorers.intervals), computed off the UI thread a few times a second at most.
@@ -215,10 +213,9 @@ class SftscopeApp(ConsoleApp):
         self.probe_return: int | None = None  # where to go once the probe is answered
         self.probe_trail: list[str] = []  # criteria answered on this probe, for undo
         self.report_resamples = REPORT_RESAMPLES
-        # Typed-ahead keys are not labels: when the answer on screen first showed, and when
-        # the key being handled arrived (its event's time, not when it was handled).
+        # Typed-ahead keys are not labels: when the answer on screen first showed (the key's
+        # arrival is ConsoleApp.key_at).
         self.answer_since: float | None = None
-        self.key_at: float | None = None
         self._blind_rows: set[str] = set()  # rows shown blind: probes due or on screen
 
     # --- start-up ----------------------------------------------------------------
@@ -676,13 +673,6 @@ class SftscopeApp(ConsoleApp):
                 self.request_agreement()
 
     # --- typed-ahead keys are not labels -----------------------------------------------
-    async def on_event(self, event: events.Event) -> None:
-        """Note when each key arrived (its event's time, taken as it was read), before the
-        key is handled: a label is judged by when it was typed, not when it was processed."""
-        if isinstance(event, events.Key):
-            self.key_at = event.time
-        await super().on_event(event)
-
     def answer_on_screen(self, item_id: str) -> None:
         """The answer of the item on screen has text on screen (once painted): from then on,
         after SETTLE seconds, keys label it."""
@@ -703,9 +693,8 @@ class SftscopeApp(ConsoleApp):
         """A key labels the answer on screen only if it arrived at least SETTLE seconds after
         that answer was first on screen; an earlier key was typed ahead (for the item before,
         or before the answer loaded) and is dropped, saying so."""
-        arrived = self.key_at if self.key_at is not None else time.monotonic()
-        if self.answer_since is None or arrived - self.answer_since < SETTLE:
-            self.refuse("key ignored: answer just appeared")
+        if self.typed_ahead(self.answer_since):
+            self.refuse(TYPED_AHEAD)
             return False
         return True
 
