@@ -15,6 +15,19 @@ from sftscope.sessions.core.inert import inert, inert_line
 # A console shows at most this much of one answer: rendering a 5 MB answer as Markdown
 # took 10-14 s and froze the keyboard. The full text is saved and exported.
 SHOWN_CHARS = 24_000
+CUT_NOTE = "(shown: the first {shown:,} of {total:,} characters; the whole answer is saved: see export)"
+
+
+def shown(answer: str) -> str:
+    """An answer as a console shows it: bounded, so a huge answer renders in bounded time."""
+    return answer if len(answer) <= SHOWN_CHARS else answer[:SHOWN_CHARS]
+
+
+def cut_note(answer: str) -> str | None:
+    """What a console says under an answer it shows only the beginning of."""
+    if len(answer) <= SHOWN_CHARS:
+        return None
+    return CUT_NOTE.format(shown=SHOWN_CHARS, total=len(answer))
 
 
 def as_markdown(text: str) -> str:

@@ -12,7 +12,7 @@ from rich.markdown import Markdown as RichMarkdown
 from rich.text import Text
 from sftscope.sessions.compare.comparison import PairState
 from sftscope.sessions.core.inert import inert, inert_line
-from sftscope.tui.base.answer_text import SHOWN_CHARS, as_markdown, as_raw, ending_note
+from sftscope.tui.base.answer_text import as_markdown, as_raw, cut_note, ending_note, shown
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -95,16 +95,10 @@ def answer_body(answer: str, *, raw: bool) -> RenderableType:
     saved characters; control characters inert either way; bounded like the run console's."""
     if not answer.strip():
         return Text("(empty answer)", style="italic dim")
-    cut = answer[:SHOWN_CHARS]
+    cut = shown(answer)
     body: RenderableType = Text(as_raw(cut)) if raw else RichMarkdown(as_markdown(cut))
-    if len(answer) <= SHOWN_CHARS:
-        return body
-    more = Text(
-        f"(shown: the first {SHOWN_CHARS:,} of {len(answer):,} characters; "
-        "the whole answer is saved: see export)",
-        style="italic dim",
-    )
-    return Group(body, more)
+    note = cut_note(answer)
+    return body if note is None else Group(body, Text(note, style="italic dim"))
 
 
 def answer_view(answers: list[str], endings: Sequence[Ending] | None, *, raw: bool = False) -> Group:

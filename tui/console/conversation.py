@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.text import Text
-from sftscope.tui.base.answer_text import SHOWN_CHARS, as_markdown, as_raw
+from sftscope.tui.base.answer_text import SHOWN_CHARS, as_markdown, as_raw, cut_note, shown
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -35,19 +35,6 @@ _ESCAPE = re.compile(r"[\\`*_{}\[\]()#+\-.!|<>~]")
 # A message whose first line opens a block (a heading, a list, a quote, code, a table, an
 # indented line) starts below its label; any other starts on the label's line.
 _BLOCK_START = re.compile(r"(\s|#|>|[-*+](\s|$)|\d+[.)](\s|$)|```|~~~|\||$)")
-CUT_NOTE = "(shown: the first {shown:,} of {total:,} characters; the whole answer is saved: see export)"
-
-
-def shown(answer: str) -> str:
-    """An answer as the console shows it: bounded, so a huge answer renders in bounded time."""
-    return answer if len(answer) <= SHOWN_CHARS else answer[:SHOWN_CHARS]
-
-
-def cut_note(answer: str) -> str | None:
-    """What the console says under an answer it shows only the beginning of."""
-    if len(answer) <= SHOWN_CHARS:
-        return None
-    return CUT_NOTE.format(shown=SHOWN_CHARS, total=len(answer))
 
 
 def open_fence(markdown: str) -> str | None:
