@@ -15,16 +15,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from rich.text import Text
 from sftscope.sessions.core.inert import inert_line
 from sftscope.tui.base.leaving import Leaving
 from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
+from textual.screen import Screen
 from textual.timer import Timer
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
+
+if TYPE_CHECKING:
+    from sftscope.sessions.core.session import Session
 
 T = TypeVar("T")
 
@@ -43,6 +49,7 @@ class ConsoleApp(Leaving, App[int]):
     A console says where its notes go (`set_status`, `show_refused`, `show_saved`) and how
     it closes (`shutdown`, `close_now`, from Leaving)."""
 
+    session: Session  # the log the console writes through and follows
     # Ctrl+C leaves like a signal would: everything saved, the session marked interrupted.
     BINDINGS = [Binding("ctrl+c", "interrupt", "interrupt", show=False, priority=True)]
 
@@ -62,6 +69,21 @@ class ConsoleApp(Leaving, App[int]):
         return self._session_closed
 
     # --- where a console shows its notes ----------------------------------------------
+    @property
+    def main_screen(self) -> Screen[None]:
+        """The console's own screen, also while a modal (help, report) is over it."""
+        raise NotImplementedError
+
+    def status_line(self) -> Static | None:
+        """The header line of the main screen; None once closing has taken its widgets."""
+        found = self.main_screen.query("#status")
+        return found.first(Static) if found else None
+
+    def write_error_text(self, text: Text) -> None:
+        """A write the session could not make, in the header, loud, until one succeeds."""
+        if self.session.write_error is not None:
+            text.append(f"· {inert_line(self.session.write_error)} ", style="bold white on red")
+
     def set_status(self) -> None:
         """The header line."""
         raise NotImplementedError

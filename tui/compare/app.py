@@ -239,6 +239,10 @@ class CompareApp(ConsoleApp):
 
     # --- the pair on screen --------------------------------------------------------
     @property
+    def main_screen(self) -> Screen[None]:
+        return self.main
+
+    @property
     def current(self) -> PairState | None:
         return self.pairs[self.index] if self.pairs else None
 
@@ -371,8 +375,8 @@ class CompareApp(ConsoleApp):
 
     def set_status(self) -> None:
         """The header: where you are, how many are voted, what was left out, the judges."""
-        screen = self.main
-        if not screen.query("#status"):
+        status = self.status_line()
+        if status is None:
             return
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" sftscope ", style="bold reverse")
@@ -397,9 +401,8 @@ class CompareApp(ConsoleApp):
             and not self._session_closed
         ):
             text.append("· judges starting … ", style="yellow")
-        if self.session.write_error is not None:
-            text.append(f"· {inert_line(self.session.write_error)} ", style="bold white on red")
-        screen.query_one("#status", Static).update(text)
+        self.write_error_text(text)
+        status.update(text)
 
     def refresh_note(self) -> None:
         """Under the answers: what the last key did, the vote in force, and (revealed) the

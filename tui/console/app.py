@@ -328,11 +328,11 @@ class SftscopeApp(ConsoleApp):
         """The header. What matters now (a write error, the count, a failing judge, why a key
         did nothing) comes first; the model's and the directory's names give way to it on a
         narrow terminal."""
-        if not self.main_screen.query("#status"):
+        status = self.status_line()
+        if status is None:
             return
         text = Text()
-        if self.session.write_error is not None:
-            text.append(f"· {inert_line(self.session.write_error)} ", style="bold white on red")
+        self.write_error_text(text)
         if message:
             text.append(f"· {message}", style="yellow")
         elif self.item_ids:
@@ -365,7 +365,7 @@ class SftscopeApp(ConsoleApp):
         directory = name[: max(0, min(30, room - 3))]
         if directory == name or len(directory) >= 4:  # whole, or enough of it to recognise
             head.append(f"· {directory} ", style="dim")
-        self.main_screen.query_one("#status", Static).update(head + text)
+        status.update(head + text)
 
     # --- the view ------------------------------------------------------------------
     def transcript_for(self, state: ItemState, turns: list[dict[str, Any]], *, streaming: bool) -> Transcript:

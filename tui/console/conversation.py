@@ -21,7 +21,6 @@ import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from rich.text import Text
 from sftscope.tui.base.answer_text import SHOWN_CHARS, as_markdown, as_raw, cut_note, shown
@@ -29,6 +28,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Markdown, Static
+from textual.widgets.markdown import MarkdownStream
 
 # Markdown punctuation in a line of the console's own: escaped, so it reads as written.
 _ESCAPE = re.compile(r"[\\`*_{}\[\]()#+\-.!|<>~]")
@@ -138,7 +138,7 @@ class Conversation(VerticalScroll):
         self.item: str | None = None  # the item whose answer streams here now
         self.raw_view = False  # `m`: the raw text instead of Markdown
         self.follow = True  # the view follows the streaming answer's end
-        self._stream: Any = None
+        self._stream: MarkdownStream | None = None
         self._source: Callable[[], str] | None = None
         self._raw_prefix = Text()
         self._written = ""  # the Markdown written into the live stream so far
