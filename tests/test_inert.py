@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sftscope.sessions.core.inert import inert, inert_line
-from sftscope.tui.base.answer_text import as_markdown, as_raw
+from sftscope.tui.render.answer_text import as_markdown, as_raw
 
 ATTACK = "\x1b[2J\x1b[H\x1b[31mFAKE: saved ✓ all items scored\x1b[0m\x1b]0;pwned-title\x07"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sftscope.engines.base import Chunk, Generation, GenerationRequest
 from sftscope.sessions.core.store import load_session
-from sftscope.tui.base.answer_text import as_markdown
+from sftscope.tui.render.answer_text import as_markdown
 from textual import events
 
 from tests.conftest import prompts_file, write_jsonl

@@ -465,12 +465,12 @@ def is_comparison(directory: Path) -> bool:
         return False
 
 
-def open_comparison(config: CompareConfig, *, read_only: bool = False, review: bool = False) -> Comparison:
+def open_comparison(config: CompareConfig, *, read_only: bool = False, revisit: bool = False) -> Comparison:
     """Validate, read the sources, lock, and bring the pairs up to date with the sources.
 
     A new comparison needs its sources; a saved one (`--session DIR`, no sources)
     reads the sources its header names, and goes on without those that moved (its
-    pairs hold their answers). `review` (replay) opens it with no judges at work."""
+    pairs hold their answers). `revisit` (replay) opens it with no judges at work."""
     from sftscope.scorers.judge import Judge
     from sftscope.scorers.rubric import load_rubric
 
@@ -533,7 +533,7 @@ def open_comparison(config: CompareConfig, *, read_only: bool = False, review: b
 
     rubric = load_rubric(None)
     judges = [Judge(spec, rubric) for spec in config.judges]
-    if not judges and saved is not None and not (read_only or review):
+    if not judges and saved is not None and not (read_only or revisit):
         from sftscope.scorers.judge import JudgeSpec
 
         judges = [Judge(JudgeSpec.from_dict(s), rubric) for s in saved.get("judges", [])]
@@ -608,7 +608,7 @@ def _bring_up_to_date(
         "sources": [s.to_header(item_ids) for s in comparison.sources]
         if matching
         else comparison.header["sources"],
-        # The judges of this opening, else those it was run with (a review asks none).
+        # The judges of this opening, else those it was run with (a revisit asks none).
         "judges": [j.spec.to_dict() for j in comparison.judges] or comparison.header.get("judges", []),
     }
     if baseline:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sftscope.sessions.compare.comparison import ComparisonSession, PairState
 from sftscope.sessions.core.events import PairJudged
+
+if TYPE_CHECKING:  # a type only: judges are built (and scorers.judge imported) by whoever opens
+    from sftscope.scorers.judge import Judge
 
 
 def pair_input(pair: PairState) -> Any:
@@ -56,7 +59,7 @@ class PairJudging:
     def pending(self) -> int:
         return self.total - self.done
 
-    async def _worker(self, judge: Any, queue: asyncio.Queue[PairState]) -> None:
+    async def _worker(self, judge: Judge, queue: asyncio.Queue[PairState]) -> None:
         while True:
             try:
                 pair = queue.get_nowait()

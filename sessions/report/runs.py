@@ -42,6 +42,7 @@ from sftscope.scorers.stats.aggregates import (
 )
 from sftscope.scorers.stats.agreement import AgreementStats, agreement_stats, percentile_interval
 from sftscope.scorers.stats.intervals import RESAMPLES, SEED
+from sftscope.sessions.core.events import Probed, Scored
 from sftscope.sessions.core.state import ItemState, SessionState
 
 NO_CATEGORY = "(none)"
@@ -289,7 +290,7 @@ def item_values(state: SessionState, rubric: Rubric) -> ItemValues:
     for position, item in enumerate(items):
         in_force: dict[str, dict[str, Any]] = {}
         for action in item.actions:  # the labels in force: the latest score of each criterion
-            if action["type"] == "score" and item.is_current(action):  # not on an earlier answer
+            if action["type"] == Scored.TYPE and item.is_current(action):  # not on an earlier answer
                 in_force[action["criterion"]] = action
         for name, action in in_force.items():
             accept = accepts.get(name)
@@ -719,7 +720,9 @@ def _reliability(
     probes = [  # a probe given on an earlier answer of its item is stale, like a label
         e
         for e in events
-        if e.get("type") == "probe" and (s := states.get(str(e.get("item")))) is not None and s.is_current(e)
+        if e.get("type") == Probed.TYPE
+        and (s := states.get(str(e.get("item")))) is not None
+        and s.is_current(e)
     ]
     pairs: dict[str, tuple[list[Any], list[Any]]] = {}
     for event in probes:

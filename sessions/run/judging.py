@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sftscope.sessions.core.events import Checked, Event, Generated, Judged
 from sftscope.sessions.core.session import Session
+
+if TYPE_CHECKING:  # a type only: the judges are built by whoever opens the run
+    from sftscope.scorers.judge import Judge
 
 
 class JudgePool:
@@ -66,7 +69,7 @@ class JudgePool:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _run_judge(self, judge: Any, item_id: str) -> None:
+    async def _run_judge(self, judge: Judge, item_id: str) -> None:
         state = self.session.state.items[item_id]
         gen = state.gen  # the answer sent to the judge
         try:

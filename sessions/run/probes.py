@@ -21,12 +21,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sftscope.scorers.rubric import Rubric
 from sftscope.sessions.core.events import Event, Probed, Record, Scored, from_record
 from sftscope.sessions.core.state import ItemState, SessionState
 from sftscope.sessions.run.review import fully_scored
+
+if TYPE_CHECKING:
+    from sftscope.sessions.core.session import Session
 
 MIN_GAP = 10  # the fewest items fully scored between an item and its probe
 MAX_GAP = 30  # the most (long enough to forget the first answer, short enough to come back)
@@ -91,7 +94,7 @@ class ProbeBook:
                 book.apply(event, item)
         return book
 
-    def attach(self, session: Any) -> None:
+    def attach(self, session: Session) -> None:
         """Follow a live Session: each new event, once it is folded into the session's state."""
         items = session.state.items
 

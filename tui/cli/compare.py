@@ -6,12 +6,13 @@ Every known failure is one line and exit code 2, as for the other commands.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sftscope.sessions.core.inert import inert, inert_line
 from sftscope.tui.cli.errors import UsageError, compare_errors, fail
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from sftscope.sessions.compare.comparison import CompareConfig, Comparison
 
 
-def compare_config(args: Any) -> CompareConfig:
+def compare_config(args: argparse.Namespace) -> CompareConfig:
     from sftscope.scorers.judge import parse_judge_flag, unique_judge_names
     from sftscope.sessions.compare.comparison import CompareConfig
 
@@ -44,7 +45,7 @@ def compare_config(args: Any) -> CompareConfig:
     )
 
 
-def compare_command(args: Any) -> int:
+def compare_command(args: argparse.Namespace) -> int:
     try:
         config = compare_config(args)
         if config.headless:

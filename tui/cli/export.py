@@ -3,6 +3,7 @@ preferences (JSONL, CSV, DPO), to `-o FILE` or standard output."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from sftscope.tui.cli.errors import UsageError, fail, run_errors
 from sftscope.tui.cli.output import emit
 
 
-def export_command(args: Any) -> int:
+def export_command(args: argparse.Namespace) -> int:
     from sftscope.sessions.core.files import to_csv, to_jsonl
     from sftscope.sessions.core.store import load_session
     from sftscope.sessions.run.export import COLUMNS, export_rows
@@ -40,7 +41,7 @@ def export_command(args: Any) -> int:
     return emit(text, Path(args.output) if args.output else None, flag=args.output, data=True)
 
 
-def comparison_export(header: dict[str, Any], events: list[dict[str, Any]], args: Any) -> str:
+def comparison_export(header: dict[str, Any], events: list[dict[str, Any]], args: argparse.Namespace) -> str:
     from sftscope.sessions.compare.comparison import check_sources, fold_comparison
     from sftscope.sessions.compare.export import (
         DpoError,

@@ -3,16 +3,16 @@ verdicts are appended to its log."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
 
 from sftscope.sessions.core.inert import inert_line
 from sftscope.tui.cli.errors import UsageError, fail, run_errors
 
 
-def judge_command(args: Any) -> int:
+def judge_command(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_judge_session(args))
     except run_errors() as exc:
@@ -26,7 +26,7 @@ def _refuse_comparison(directory: Path, instead: str) -> None:
         raise UsageError(f"{directory}: is a comparison, not a run session; {instead}")
 
 
-async def _judge_session(args: Any) -> int:
+async def _judge_session(args: argparse.Namespace) -> int:
     from sftscope.scorers.judge import JudgeSpec, parse_judge_flag, unique_judge_names
     from sftscope.sessions.core.store import read_header
     from sftscope.sessions.run.launch import open_judging

@@ -3,6 +3,7 @@ scores as text); a comparison is replayed as its A/B console or its summary."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import sys
@@ -14,7 +15,7 @@ from sftscope.tui.cli.errors import fail, run_errors
 from sftscope.tui.cli.output import quiet_stdout
 
 
-def replay_command(args: Any) -> int:
+def replay_command(args: argparse.Namespace) -> int:
     from sftscope.sessions.core.store import load_session
     from sftscope.sessions.run.launch import open_replay
     from sftscope.tui.cli.consoles import run_console
@@ -94,15 +95,10 @@ async def _print_replay(
 
 
 def finish_note(record: dict[str, Any]) -> str | None:
-    """Why an answer ended, when it did not simply stop: `cut at 64 tokens` for the
-    token limit, else the reason by name (content_filter, cancelled, error)."""
-    reason = record.get("finish_reason")
-    if reason in (None, "stop"):
-        return None
-    if reason == "length":
-        tokens = record.get("tokens")
-        return f"cut at {tokens} tokens" if tokens else "cut at the token limit"
-    return f"ended: {inert_line(reason)}"
+    """Why an answer ended, worded as the consoles word it (tui.render.answer_text)."""
+    from sftscope.tui.render.answer_text import ending_note
+
+    return ending_note(record.get("finish_reason"), record.get("tokens"))
 
 
 def _show(value: Any) -> str:
@@ -139,7 +135,7 @@ def replay_comparison(directory: Path, *, headless: bool) -> int:
     from sftscope.tui.cli.consoles import compare_console
 
     writable = os.access(directory, os.W_OK)
-    comparison = open_comparison(CompareConfig(session=str(directory)), read_only=not writable, review=True)
+    comparison = open_comparison(CompareConfig(session=str(directory)), read_only=not writable, revisit=True)
     if not writable:  # nothing can be written: the changed pairs are left out in memory
         from sftscope.sessions.compare.comparison import check_sources
 

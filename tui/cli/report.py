@@ -8,20 +8,20 @@ stderr and exit code 2, as for the other commands.
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import gc
 import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
 
 from sftscope.tui.cli.errors import UsageError, fail
 from sftscope.tui.cli.output import emit, output_target
 from sftscope.tui.cli.parser import check_bounds
 
 
-def check_args(args: Any) -> tuple[list[Path], Path | None]:
+def check_args(args: argparse.Namespace) -> tuple[list[Path], Path | None]:
     """The session directories and the output path, or UsageError naming the bad one."""
     check_bounds(args)
     directories = []
@@ -44,7 +44,7 @@ def check_args(args: Any) -> tuple[list[Path], Path | None]:
     return directories, output
 
 
-def report_command(args: Any) -> int:
+def report_command(args: argparse.Namespace) -> int:
     try:
         directories, output = check_args(args)
     except UsageError as exc:

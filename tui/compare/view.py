@@ -12,7 +12,7 @@ from rich.markdown import Markdown as RichMarkdown
 from rich.text import Text
 from sftscope.sessions.compare.comparison import PairState
 from sftscope.sessions.core.inert import inert, inert_line
-from sftscope.tui.base.answer_text import as_markdown, as_raw, cut_note, ending_note, shown
+from sftscope.tui.render.answer_text import as_markdown, as_raw, cut_note, ending_note, shown
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rich.text import Text
-from sftscope.tui.base.answer_text import SHOWN_CHARS, as_markdown, as_raw, cut_note, shown
+from sftscope.tui.render.answer_text import SHOWN_CHARS, as_markdown, as_raw, cut_note, shown
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll

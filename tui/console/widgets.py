@@ -15,8 +15,8 @@ from sftscope.scorers.rubric import Criterion, Rubric
 from sftscope.sessions.core.inert import inert_line
 from sftscope.sessions.core.state import ItemState
 from sftscope.sessions.run.review import RunningAgreement, fully_scored
-from sftscope.tui.base.answer_text import ending_note
 from sftscope.tui.console.keys import key_label
+from sftscope.tui.render.answer_text import ending_note
 from textual import events
 from textual.geometry import Region, Size
 from textual.message import Message
