@@ -9,6 +9,10 @@ else of sessions.compare's internals.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 from sftscope.scorers.intervals import TOO_SMALL, figure_text
 from sftscope.scorers.stats.intervals import RESAMPLES, SEED
 from sftscope.scorers.stats.pairwise import (
@@ -20,10 +24,56 @@ from sftscope.scorers.stats.pairwise import (
     PairRecord,
     Rating,
     SourceSummary,
+    source_summary,
     summarize,
 )
 from sftscope.sessions.compare.comparison import ComparisonState
 from sftscope.sessions.core.inert import inert_line
+from sftscope.sessions.core.store import SessionError, read_header
+
+NO_CATEGORY = "(none)"
+EXCERPT = 160  # characters of an answer shown beside a disagreement
+_VALUE = {"a": 0.0, "b": 1.0, "tie": 0.5, "both_bad": 0.5}
+
+
+def excerpt(text: str, limit: int = EXCERPT) -> str:
+    """The start of an answer on one line (whitespace folded), cut at `limit` characters
+    with an ellipsis; made inert and escaped by whoever shows it."""
+    folded = " ".join(text.split())
+    return folded if len(folded) <= limit else folded[: limit - 1].rstrip() + "…"
+
+
+def pair_disagreements(state: ComparisonState, count: int = 5) -> list[dict[str, Any]]:
+    """The `count` pairs where your vote and the judges' verdicts differ most: per pair,
+    the largest gap between your vote and a judge's verdict (B's win counted 1, a tie or
+    both bad 0.5, A's 0), ties broken by the summed gap over judges, then pair order;
+    pairs without a vote, or where every judge agrees, are left out."""
+    ranked: list[tuple[float, float, int, dict[str, Any]]] = []
+    for index, pair in enumerate(state.ordered()):
+        human = pair.human
+        if human not in _VALUE:
+            continue
+        gaps = {
+            name: abs(_VALUE[human] - _VALUE[str(event.get("verdict"))])
+            for name, event in pair.judges.items()
+            if str(event.get("verdict")) in _VALUE
+        }
+        if not gaps or max(gaps.values()) <= 0:
+            continue
+        entry = {
+            "pair": pair.pair,
+            "item": pair.item.id,
+            "category": pair.item.category,
+            "a": pair.a,
+            "b": pair.b,
+            "human": human,
+            "judges": {name: str(pair.judges[name].get("verdict")) for name in gaps},
+            "gap": max(gaps.values()),
+            "excerpt_a": excerpt(pair.answer_a),
+            "excerpt_b": excerpt(pair.answer_b),
+        }
+        ranked.append((-entry["gap"], -sum(gaps.values()), index, entry))
+    return [entry for *_, entry in sorted(ranked, key=lambda r: r[:3])[:count]]
 
 
 def pair_records(state: ComparisonState) -> list[PairRecord]:
@@ -54,6 +104,95 @@ def summary_of(state: ComparisonState, *, resamples: int = RESAMPLES, seed: int 
     """The comparison's numbers with the intervals every screen shows (scorers.intervals'
     resample count and seed, unless told otherwise)."""
     return summarize(pair_records(state), resamples=resamples, seed=seed)
+
+
+@dataclass(frozen=True)
+class CategoryGroup:
+    """One category's pairs of sessions a and b: each source's win rate of b on them
+    (FastChat's MT-Bench breakdown), from scorers.stats.pairwise's `source_summary`."""
+
+    category: str
+    a: str
+    b: str
+    sources: dict[str, SourceSummary]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "a": self.a,
+            "b": self.b,
+            "sources": {name: source.to_dict() for name, source in self.sources.items()},
+        }
+
+
+def category_groups(
+    state: ComparisonState, records: list[PairRecord], *, resamples: int = RESAMPLES, seed: int = SEED
+) -> list[CategoryGroup]:
+    """Per category of the prompt set (items without one under "(none)" when others have
+    one) and pair of sessions, the human's and each judge's win rate of b; [] when no item
+    has a category. `records` are `pair_records(state)`, in the same order."""
+    categories = [pair.item.category for pair in state.ordered()]
+    if not any(categories):
+        return []
+    judges = list(dict.fromkeys(name for r in records for name in r.judges))
+    split: dict[tuple[str, str, str], list[PairRecord]] = {}
+    for record, category in zip(records, categories, strict=True):
+        split.setdefault((category or NO_CATEGORY, record.a, record.b), []).append(record)
+    return [
+        CategoryGroup(
+            category,
+            a,
+            b,
+            {s: source_summary(group, s, resamples=resamples, seed=seed) for s in (HUMAN, *judges)},
+        )
+        for (category, a, b), group in split.items()
+    ]
+
+
+def compared_sides(header: dict[str, Any], state: ComparisonState) -> list[dict[str, Any]]:
+    """Each compared session as the comparison's header names it: engine (read from the
+    source's own session.toml where it still is), model, system message (None: none), and
+    the average length in characters of its answers on the pairs in force (the length the
+    win-rate statistics use). Tokens are not in a comparison's log: null."""
+    lengths: dict[str, list[int]] = {}
+    for pair in state.ordered():
+        lengths.setdefault(pair.a, []).append(len(pair.answer_a))
+        lengths.setdefault(pair.b, []).append(len(pair.answer_b))
+    out = []
+    for source in header.get("sources") or []:
+        if not isinstance(source, dict):
+            continue
+        name = str(source.get("name", ""))
+        got = lengths.get(name, [])
+        system = source.get("system")
+        out.append(
+            {
+                "name": name,
+                "engine": _source_engine(source),
+                "model": source.get("model"),
+                "system": system if isinstance(system, str) and system else None,
+                "reference": bool(source.get("reference")),
+                "length": {"n": len(got), "chars": sum(got) / len(got) if got else None, "tokens": None},
+            }
+        )
+    return out
+
+
+def _source_engine(source: dict[str, Any]) -> str | None:
+    """The engine of a compared run session, from its session.toml (None when the source
+    moved, is the prompt set's reference answers, or names none)."""
+    path = source.get("path")
+    if source.get("reference") or not isinstance(path, str) or not (Path(path) / "session.toml").is_file():
+        return None
+    try:
+        engine = read_header(Path(path)).get("engine")
+    except (SessionError, OSError):
+        return None
+    if not isinstance(engine, dict):
+        return None
+    requested = engine.get("requested")
+    kind = requested.split(":", 1)[0] if isinstance(requested, str) and requested else None
+    return engine.get("name") or kind
 
 
 BIASES = (

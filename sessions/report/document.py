@@ -33,13 +33,31 @@ from sftscope.scorers.rubric import DEFAULT_RUBRIC, Rubric, RubricError
 from sftscope.scorers.stats.aggregates import PairedDifference, finite, level_means
 from sftscope.scorers.stats.agreement import percentile_interval
 from sftscope.scorers.stats.intervals import RESAMPLES, SEED
-from sftscope.scorers.stats.pairwise import ComparisonSummary, summarize
-from sftscope.sessions.compare.comparison import check_sources, fold_comparison, same_prompt, source_names
-from sftscope.sessions.compare.summary import pair_records
+from sftscope.scorers.stats.pairwise import ComparisonSummary, PairRecord, summarize
+from sftscope.sessions.compare.comparison import (
+    ComparisonState,
+    check_sources,
+    fold_comparison,
+    same_prompt,
+    source_names,
+)
+from sftscope.sessions.compare.summary import (
+    category_groups,
+    compared_sides,
+    pair_disagreements,
+    pair_records,
+)
 from sftscope.sessions.core.state import SessionState, fold
 from sftscope.sessions.core.store import SessionError, load_session, paused_gc
 from sftscope.sessions.core.version import VERSION
-from sftscope.sessions.report.runs import RunFigures, item_values, judge_source, run_figures
+from sftscope.sessions.report.runs import (
+    DISAGREEMENTS,
+    RunFigures,
+    item_values,
+    judge_source,
+    run_context,
+    run_figures,
+)
 
 
 class ReportError(Exception):
@@ -58,8 +76,10 @@ class SessionInfo:
     answered: int  # a run: items answered in full; a comparison: pairs in force
     labelled: int  # a run: items with a human label; a comparison: pairs voted on
     status: str | None
+    context: dict[str, Any] | None = None  # a run: what it compared (runs.run_context)
 
     def to_dict(self) -> dict[str, Any]:
+        context = {} if self.context is None else {"context": self.context}
         return {
             "name": self.name,
             "path": self.path,
@@ -69,6 +89,7 @@ class SessionInfo:
             "answered": self.answered,
             "labelled": self.labelled,
             "status": self.status,
+            **context,
         }
 
 
@@ -87,6 +108,8 @@ class Report:
     comparison: ComparisonSummary | None = None
     warnings: tuple[str, ...] = ()
     version: str = VERSION
+    # A comparison's sides, per-category win rates and largest disagreements (_compared).
+    compared: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document: the schema's fixed keys always present (empty where they do
@@ -105,6 +128,8 @@ class Report:
             out["runs"] = {name: figures.to_dict() for name, figures in self.runs.items()}
             out["paired"] = [p.to_dict() for p in self.paired]
         out["comparison"] = None if self.comparison is None else _comparison_dict(self.comparison)
+        if out["comparison"] is not None and self.compared:
+            out["comparison"].update(self.compared)
         out["warnings"] = list(self.warnings)
         return _json_safe(out)
 
@@ -236,7 +261,21 @@ def _comparison_report(loaded: _Loaded, resamples: int, seed: int, warnings: tup
         labelled=sum(1 for p in pairs if p.human is not None),
         status=loaded.header.get("status"),
     )
-    return Report(resamples, seed, (info,), comparison=summary, warnings=warnings)
+    compared = _compared(loaded, state, records, resamples, seed)
+    return Report(resamples, seed, (info,), comparison=summary, warnings=warnings, compared=compared)
+
+
+def _compared(
+    loaded: _Loaded, state: ComparisonState, records: list[PairRecord], resamples: int, seed: int
+) -> dict[str, Any]:
+    """What a comparison compared (each side's engine, model, system message and average
+    length), its win rates per category, and the pairs where you and the judges differ most."""
+    groups = category_groups(state, records, resamples=resamples, seed=seed)
+    return {
+        "sides": compared_sides(loaded.header, state),
+        "by_category": [group.to_dict() for group in groups],
+        "disagreements": pair_disagreements(state, DISAGREEMENTS),
+    }
 
 
 def _run_info(loaded: _Loaded, state: SessionState) -> SessionInfo:
@@ -250,6 +289,7 @@ def _run_info(loaded: _Loaded, state: SessionState) -> SessionInfo:
         answered=sum(1 for s in items if s.status == "done"),
         labelled=sum(1 for s in items if s.human),
         status=loaded.header.get("status"),
+        context=run_context(loaded.header, state),
     )
 
 

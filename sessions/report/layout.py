@@ -29,6 +29,7 @@ from sftscope.scorers.intervals import (
     interval_text,
     number_text,
 )
+from sftscope.scorers.stats.intervals import MIN_N
 from sftscope.scorers.stats.intervals import enough as is_enough
 from sftscope.sessions.core.inert import inert_line
 
@@ -242,6 +243,7 @@ def layout(doc: Mapping[str, Any]) -> tuple[str, list[Section]]:
     builders = (
         _sessions,
         _warnings,
+        _disagreements,
         _criteria,
         _agreement,
         _judge_health,
@@ -252,7 +254,7 @@ def layout(doc: Mapping[str, Any]) -> tuple[str, list[Section]]:
         _comparison,
     )
     sections = [section for build in builders for section in build(doc) if section.blocks]
-    return inert_line(title), [_inert(section) for section in sections]
+    return inert_line(title), [_inert(section) for section in _collapse(doc, sections)]
 
 
 def _inert(section: Section) -> Section:
@@ -307,6 +309,10 @@ def _sessions(doc: Mapping[str, Any]) -> Iterable[Section]:
         columns = ["session", "kind", "model", "items", "answered", "labelled", "status"]
         blocks.append(Table("", columns, rows, ["l", "l", "l", "r", "r", "r", "l"]))
         blocks += [Note(f"{s.get('name', '')}: {s.get('path', '')}") for s in sessions]
+        blocks += [_context_table(s) for s in sessions if isinstance(s.get("context"), Mapping)]
+        sides = _sides_table(_dicts(doc.get("comparison")).get("sides"))
+        if sides:
+            blocks.append(sides)
         runs = [s for s in sessions if s.get("kind") == "run"]
         if len(runs) > 1 and doc.get("criteria"):
             blocks.append(
@@ -316,6 +322,192 @@ def _sessions(doc: Mapping[str, Any]) -> Iterable[Section]:
                 )
             )
     yield Section("Sessions", blocks)
+
+
+SHORT_SHA = 12  # a digest's first hex digits, enough to tell two files apart by eye
+SYSTEM_SHOWN = 200  # characters of a system message shown (the JSON has it whole)
+
+
+def _short(text: Any, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _length_text(length: Mapping[str, Any]) -> str:
+    """ "812 characters, 190 tokens (n=40)": an answer's average length, or "–"."""
+    n = _num(length.get("n"))
+    if not n:
+        return DASH
+    text = f"{fmt(length.get('chars'), 0)} characters"
+    tokens_n = _num(length.get("tokens_n"))
+    if _num(length.get("tokens")) is not None:
+        text += f", {fmt(length.get('tokens'), 0)} tokens"
+        if tokens_n is not None and tokens_n != n:
+            text += f" (tokens over {fmt_count(tokens_n)})"
+    return f"{text} (n={fmt_count(n)})"
+
+
+def _context_table(session: Mapping[str, Any]) -> Table:
+    """What one run session compared: engine and model, the model's digest, the system
+    message, sampling, the prompt set, its judges, when it ran and its answers' length."""
+    context = _dicts(session.get("context"))
+    params = _dicts(context.get("params"))
+    prompts = _dicts(context.get("prompts"))
+    sha = context.get("model_sha256")
+    prompt_sha = prompts.get("sha256")
+    prompt_set = str(prompts.get("path") or DASH)
+    if _num(prompts.get("count")) is not None:
+        prompt_set += f", {fmt_count(prompts['count'])} items"
+    if prompt_sha:
+        prompt_set += f", sha256 {str(prompt_sha)[:SHORT_SHA]}"
+    system = context.get("system")
+    ran = [str(context[k]) for k in ("created", "updated") if context.get(k)]
+    rows = [
+        ["engine", str(context.get("engine") or DASH)],
+        ["model", str(context.get("model") or DASH)],
+        ["model sha256", str(sha)[:SHORT_SHA] if sha else "not recorded"],
+        ["system message", _short(system, SYSTEM_SHOWN) if system else "none"],
+        ["sampling", ", ".join(f"{k} {v}" for k, v in params.items()) or DASH],
+        ["prompt set", prompt_set],
+    ]
+    for judge in context.get("judges") or []:
+        judge = _dicts(judge)
+        template = str(judge.get("template") or DASH)
+        if judge.get("template_sha256"):
+            template += f"@{str(judge['template_sha256'])[:8]}"
+        rows.append([f"judge {judge.get('name', '')}", f"{judge.get('model') or DASH}, template {template}"])
+    if not context.get("judges"):
+        rows.append(["judges", "none"])
+    rows.append(["ran", " – ".join(ran) if ran else DASH])
+    rows.append(["answer length", _length_text(_dicts(context.get("length")))])
+    return Table(f"What {session.get('name', '')} compared", ["", ""], rows, ["l", "l"])
+
+
+def _sides_table(sides: Any) -> Table | None:
+    """Each side of a comparison: engine, model, system message and average length."""
+    rows = [
+        [
+            str(side.get("name", "")),
+            str(side.get("engine") or DASH),
+            str(side.get("model") or ("reference answers" if side.get("reference") else DASH)),
+            _short(side["system"], SYSTEM_SHOWN) if side.get("system") else "none",
+            _length_text(_dicts(side.get("length"))),
+        ]
+        for side in sides or []
+        if isinstance(side, Mapping)
+    ]
+    if not rows:
+        return None
+    columns = ["session", "engine", "model", "system message", "average answer length"]
+    return Table("What was compared", columns, rows, ["l"] * 5)
+
+
+def _category_tables(groups: Any) -> list[Block]:
+    """Per pair of sessions, each source's win rate of B per category (FastChat's MT-Bench
+    breakdown), "n too small" below MIN_N like every other figure."""
+    tables: dict[tuple[str, str], list[list[str]]] = {}
+    for group in groups or []:
+        if not isinstance(group, Mapping):
+            continue
+        rows = tables.setdefault((str(group.get("a", "A")), str(group.get("b", "B"))), [])
+        for name, source in _dicts(group.get("sources")).items():
+            if not isinstance(source, Mapping):
+                continue
+            rows.append(
+                [
+                    str(group.get("category", "")),
+                    name,
+                    fmt_count(source.get("n")),
+                    *figure_cells(
+                        source.get("win_rate_b"), source.get("win_rate_b_ci"), shown=enough(source)
+                    ),
+                ]
+            )
+    return [
+        Table(
+            f"B = {b} vs A = {a}: win rate of B per category",
+            ["category", "source", "n", "win rate", "95% CI"],
+            rows,
+            ["l", "l", "r", "r", "r"],
+        )
+        for (a, b), rows in tables.items()
+        if rows
+    ]
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _disagreements(doc: Mapping[str, Any]) -> Iterable[Section]:
+    """The items (or pairs) where you and the judges differ most, each with the start of
+    its answer (or both answers): where to look first."""
+    section = Section("Where you and the judges disagree most")
+    for d in doc.get("disagreements") or []:
+        if not isinstance(d, Mapping):
+            continue
+        category = f" ({d['category']})" if d.get("category") else ""
+        section.blocks.append(
+            Note(
+                f"{d.get('item', '')}{category} · {d.get('criterion', '')}: you {_label(d.get('human'))}, "
+                f"judge {d.get('judge', '')} {_label(d.get('judge_value'))} · answer: {d.get('excerpt', '')}"
+            )
+        )
+    comp = _dicts(doc.get("comparison"))
+    for d in comp.get("disagreements") or []:
+        if not isinstance(d, Mapping):
+            continue
+        category = f" ({d['category']})" if d.get("category") else ""
+        verdicts = ", ".join(f"{j} {v}" for j, v in _dicts(d.get("judges")).items())
+        section.blocks.append(
+            Note(
+                f"{d.get('item', '')}{category}, A = {d.get('a', '')}, B = {d.get('b', '')}: "
+                f"you {d.get('human', '')}, judges {verdicts} · A: {d.get('excerpt_a', '')} · "
+                f"B: {d.get('excerpt_b', '')}"
+            )
+        )
+    yield section
+
+
+# Sections that hold figures, collapsed together when most of them would only say
+# "n too small" (a session just started): the one line says how many more labels.
+FIGURE_SECTIONS = (
+    "Scores",
+    "Agreement",
+    "Judge health",
+    "Checks",
+    "Methods side by side",
+    "Reliability",
+    "Runs",
+    "Comparison",
+)
+_SHOWN_FIGURE = re.compile(r"\[[-+−]?\d")  # an interval: a figure was shown
+
+
+def _too_small_only(section: Section) -> bool:
+    """Whether the section's tables say "n too small" and show no figure with an interval."""
+    cells = [c for b in section.blocks if isinstance(b, Table) for row in b.rows for c in row]
+    return any(TOO_SMALL in c for c in cells) and not any(_SHOWN_FIGURE.search(c) for c in cells)
+
+
+def _collapse(doc: Mapping[str, Any], sections: list[Section]) -> list[Section]:
+    """When most figure sections would say only "n too small", one line instead of them."""
+    figures = [s for s in sections if s.title in FIGURE_SECTIONS]
+    small = [s for s in figures if _too_small_only(s)]
+    if not small or 2 * len(small) <= len(figures):
+        return sections
+    labelled = [_num(s.get("labelled")) or 0 for s in doc.get("sessions") or [] if isinstance(s, Mapping)]
+    more = max(MIN_N - int(max(labelled, default=0)), 1)
+    names = ", ".join(s.title for s in small)
+    note = Note(
+        f"{TOO_SMALL} for {names}: each figure needs {MIN_N} labels; label about {more} more "
+        "to see them (the JSON report has every count now)."
+    )
+    kept = [s for s in sections if all(s is not t for t in small)]
+    at = next((i for i, s in enumerate(kept) if s.title in FIGURE_SECTIONS), len(kept))
+    return [*kept[:at], Section("Figures", [note]), *kept[at:]]
 
 
 def _warnings(doc: Mapping[str, Any]) -> Iterable[Section]:
@@ -885,6 +1077,7 @@ def _comparison(doc: Mapping[str, Any]) -> Iterable[Section]:
                 str(group.get("a", "A")), str(group.get("b", "B")),
                 _dicts(group.get("sources")), _dicts(group.get("agreement")),
             )  # fmt: skip
+    section.blocks += _category_tables(comp.get("by_category"))
     every = [_dicts(g.get("sources")) for g in groups] if groups else [sources]
     failures = _pair_failures(every)
     for source, ratings in _dicts(comp.get("ratings")).items():

@@ -42,6 +42,7 @@ from sftscope.scorers.stats.aggregates import (
 )
 from sftscope.scorers.stats.agreement import AgreementStats, agreement_stats, percentile_interval
 from sftscope.scorers.stats.intervals import RESAMPLES, SEED
+from sftscope.sessions.compare.summary import excerpt
 from sftscope.sessions.core.events import Probed, Scored
 from sftscope.sessions.core.state import ItemState, SessionState
 
@@ -229,6 +230,7 @@ class RunFigures:
     checks: ChecksFigures
     methods: dict[str, MethodsFigures]
     reliability: Reliability
+    disagreements: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -241,6 +243,7 @@ class RunFigures:
             "checks": self.checks.to_dict(),
             "methods": {k: v.to_dict() for k, v in self.methods.items()},
             "reliability": self.reliability.to_dict(),
+            "disagreements": [dict(d) for d in self.disagreements],
         }
 
 
@@ -360,6 +363,134 @@ def summarize_values(criterion: Criterion, values: Iterable[Any], resamples: int
 
 
 # ---------------------------------------------------------------------------------------
+# What was compared: the session's own description, read from its header and fold.
+
+DISAGREEMENTS = 5  # items (or pairs) the text and Markdown reports show
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def answer_lengths(items: Iterable[ItemState]) -> dict[str, Any]:
+    """Average answer length of the answered items, in characters (all turns, what the
+    judge read) and in tokens (the engine's count, over the items whose every turn has
+    one): AlpacaEval shows length beside every win rate, because judges prefer longer."""
+    chars: list[int] = []
+    tokens: list[int] = []
+    for item in items:
+        if not item.turns:
+            continue
+        chars.append(sum(len(text) for text in item.answers))
+        counts = [turn.get("tokens") for turn in item.turns]
+        if all(type(c) is int for c in counts):
+            tokens.append(sum(counts))  # type: ignore[arg-type]
+    return {"n": len(chars), "chars": _mean(chars), "tokens": _mean(tokens), "tokens_n": len(tokens)}
+
+
+def run_context(header: dict[str, Any], state: SessionState) -> dict[str, Any]:
+    """What a run session compared, from session.toml's header: the engine and model (with
+    the model file's digest when the engine recorded one), the system message (None:
+    none), the sampling parameters, the prompt set and its digest, the judges (model,
+    template and its sha), when it ran; and its answers' average length."""
+    engine = header.get("engine") if isinstance(header.get("engine"), dict) else {}
+    prompts = header.get("prompts") if isinstance(header.get("prompts"), dict) else {}
+    params = header.get("params") if isinstance(header.get("params"), dict) else {}
+    judges = [
+        {
+            "name": j.get("name"),
+            "model": j.get("model") or j.get("engine"),
+            "template": j.get("template"),
+            "template_sha256": j.get("template_sha256"),
+        }
+        for j in header.get("judges") or []
+        if isinstance(j, dict)
+    ]
+    named = {j["name"] for j in judges}
+    for item in state.ordered():  # judges of an earlier run of the session, from their events
+        for name, event in item.judges.items():
+            if name not in named:
+                named.add(name)
+                judges.append(
+                    {
+                        "name": name,
+                        "model": event.get("model"),
+                        "template": event.get("template"),
+                        "template_sha256": event.get("template_sha256"),
+                    }
+                )
+    system = header.get("system")
+    return {
+        "engine": engine.get("name") or _engine_kind(engine.get("requested")),
+        "model": engine.get("model") or engine.get("requested"),
+        "model_sha256": engine.get("sha256") or engine.get("fingerprint"),
+        "system": system if isinstance(system, str) and system else None,
+        "params": dict(params),
+        "prompts": {k: prompts.get(k) for k in ("path", "sha256", "count")},
+        "judges": judges,
+        "created": header.get("created"),
+        "updated": header.get("updated"),
+        "length": answer_lengths(state.ordered()),
+    }
+
+
+def _engine_kind(requested: Any) -> str | None:
+    """The engine named by a spec such as "openai:http://host#model" (its scheme)."""
+    if not isinstance(requested, str) or not requested:
+        return None
+    return requested.split(":", 1)[0] if ":" in requested else requested
+
+
+def _gap(criterion: Criterion, human: Any, judge: Any) -> float:
+    """How far a judge's label is from the human's, on 0-1: a likert difference over the
+    scale's span, a yes/no that differs counts 1."""
+    if criterion.kind == "binary":
+        return float(human != judge)
+    return abs(int(human) - int(judge)) / max(criterion.max - criterion.min, 1)
+
+
+def disagreements(values: ItemValues, rubric: Rubric, count: int = DISAGREEMENTS) -> list[dict[str, Any]]:
+    """The `count` items where the human and a judge disagree most: per item, the largest
+    gap (see `_gap`) over the likert and binary criteria and the judges, ties broken by the
+    item's summed gap, then prompt-set order; items with no disagreement are left out."""
+    scored = [c for c in rubric.criteria if c.kind in ("likert", "binary")]
+    best: dict[int, tuple[float, float, str, str, Any, Any]] = {}
+    for criterion in scored:
+        human = values.human[criterion.name]
+        for judge, per in values.judges.items():
+            got = per[criterion.name]
+            for position, label in human.items():
+                if position not in got:
+                    continue
+                gap = _gap(criterion, label, got[position])
+                if gap <= 0:
+                    continue
+                top, total, *rest = best.get(position, (0.0, 0.0, "", "", None, None))
+                if gap > top:
+                    best[position] = (gap, total + gap, criterion.name, judge, label, got[position])
+                else:
+                    best[position] = (top, total + gap, *rest)  # type: ignore[misc]
+    ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))[:count]
+    out = []
+    for position, (gap, total, criterion, judge, human, judged) in ranked:
+        item = values.items[position]
+        out.append(
+            {
+                "item": item.item.id,
+                "category": item.item.category,
+                "criterion": criterion,
+                "judge": judge,
+                "human": human,
+                "judge_value": judged,
+                "gap": gap,
+                "total_gap": total,
+                "excerpt": excerpt(item.answers[-1] if item.answers else ""),
+            }
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------
 # The whole run.
 
 
@@ -389,7 +520,9 @@ def run_figures(
     health = {name: build() for name, build in pending_health.items()}
     checks, ifeval_by_category = pending_checks()
     methods = _methods(criteria, scored, checks, ifeval_by_category)
-    return RunFigures(criteria, agreement, by_template, health, checks, methods, reliability)
+    return RunFigures(
+        criteria, agreement, by_template, health, checks, methods, reliability, disagreements(values, rubric)
+    )
 
 
 def _criteria(
@@ -795,9 +928,12 @@ __all__ = [
     "Revisions",
     "RunFigures",
     "TemplateAgreement",
+    "answer_lengths",
+    "disagreements",
     "error_kind",
     "item_values",
     "judge_source",
+    "run_context",
     "run_figures",
     "summarize_values",
 ]

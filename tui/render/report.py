@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from sftscope.sessions.core.files import write_atomically
-from sftscope.sessions.report.layout import FORMATS, Note, Table, layout, render_json
+from sftscope.sessions.report.layout import FORMATS, Chart, Note, Table, fmt, layout, render_json
+
+BAR = 10  # a text bar's full width, in characters
 
 
 def render_text(doc: Mapping[str, Any], width: int = 80, *, color: bool = False) -> str:
@@ -24,8 +26,8 @@ def render_text(doc: Mapping[str, Any], width: int = 80, *, color: bool = False)
 
 
 def render_markdown(doc: Mapping[str, Any]) -> str:
-    """GitHub-flavoured Markdown for a pull request: the same sections as GitHub tables
-    (charts are left out: their numbers are in the tables next to them)."""
+    """GitHub-flavoured Markdown for a pull request: the same sections as GitHub tables,
+    each chart as a small table of text bars (a score distribution keeps its shape)."""
     title, sections = layout(doc)
     out = ["# sftscope report", "", _md_text(title), ""]
     for section in sections:
@@ -35,6 +37,8 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                 out += [_md_paragraph(block.text), ""]
             elif isinstance(block, Table):
                 out += _md_table(block)
+            elif isinstance(block, Chart):
+                out += _md_table(_chart_table(block))
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -67,6 +71,42 @@ def _md_table(table: Table) -> list[str]:
     if table.notes:
         out.append("")
     return out
+
+
+def _bar(share: float | None) -> str:
+    """A share of 0–1 as a bar of up to BAR blocks ("" for none)."""
+    if share is None:
+        return ""
+    return "█" * round(max(0.0, min(share, 1.0)) * BAR)
+
+
+def _chart_table(chart: Chart) -> Table:
+    """A chart as a table of text bars. A distribution: a row per score, a column per
+    source with its count, its share of the source's own labels and a bar of that share.
+    An estimate chart: a row per label with its number and a bar on the chart's axis (the
+    intervals are in the tables beside it)."""
+    caption = [chart.caption] if chart.caption else []
+    if chart.kind == "counts":
+        totals = [sum(v or 0.0 for v in s.values) for s in chart.series]
+        rows = []
+        for index, label in enumerate(chart.labels):
+            row = [label]
+            for series, total in zip(chart.series, totals, strict=True):
+                count = series.values[index] if index < len(series.values) else None
+                share = (count or 0.0) / total if total else None
+                row.append(f"{count or 0:.0f} ({100 * (share or 0):.0f}%) {_bar(share)}".rstrip())
+            rows.append(row)
+        columns = ["score", *(s.name for s in chart.series)]
+        return Table(chart.title, columns, rows, ["l"] * len(columns), caption)
+    span = chart.hi - chart.lo or 1.0
+    rows = []
+    for series in chart.series:
+        for index, label in enumerate(chart.labels):
+            value = series.values[index] if index < len(series.values) else None
+            text = series.texts[index] if index < len(series.texts) else fmt(value)
+            share = None if value is None else (value - chart.lo) / span
+            rows.append([label, text, _bar(share)])
+    return Table(chart.title, ["", "estimate", "bar"], rows, ["l", "r", "l"], caption)
 
 
 def render_html(doc: Mapping[str, Any]) -> str:
