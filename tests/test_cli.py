@@ -610,3 +610,53 @@ def test_judge_concurrency_zero_is_never_the_default() -> None:
         parse_judge_flag("local", "rubric-json", None, 0, "OPENAI_API_KEY")
     spec = parse_judge_flag("local", "rubric-json", None, None, "OPENAI_API_KEY")
     assert (spec.concurrency, spec.timeout) == (4, 120.0)  # not given: the defaults
+
+
+def test_every_argument_of_every_command_has_a_help() -> None:
+    """Each flag and positional of each command says what it is in `--help`: the grammar is
+    walked, so an argument added without a help fails here (DIR, --api-key-env did)."""
+    import argparse
+
+    from sftscope.tui.cli.parser import DEFAULT, build_parser
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> list[tuple[str, argparse.ArgumentParser]]:
+        found = [(name, parser)]
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, child in action.choices.items():
+                    found += walk(child, f"{name} {sub}")
+        return found
+
+    parsers = walk(build_parser(), "sftscope")
+    assert {name for name, _ in parsers} == {
+        f"sftscope {c}" for c in ("run", "replay", "judge", "compare", "export", "report")
+    } | {"sftscope"}
+    bare = [
+        f"{name} {'/'.join(action.option_strings) or action.metavar or action.dest}"
+        for name, parser in parsers
+        for action in parser._actions
+        if action.help is argparse.SUPPRESS or not (action.help or "").replace(DEFAULT, "").strip()
+    ]
+    assert bare == []
+    # What `judge --help` prints: its DIR described, not a bare name.
+    shown = run_cli("judge", "--help").stdout
+    positionals = shown.split("positional arguments:")[1].split("options:")[0]
+    assert " ".join(positionals.split()) == "DIR the saved run session whose answers are judged", shown
+
+
+def test_an_unknown_config_setting_suggests_the_nearest_known_one(tmp_path: Path) -> None:
+    """A typo in a --config file: one line, exit 2, the file and line, and the setting meant;
+    a name close to nothing gets no guess."""
+    typo = tmp_path / "run.toml"
+    typo.write_text("temperature = 0.5\nmax_token = 64\n")
+    line = one_line_error(run_cli("run", "--headless", "--config", str(typo)), "run.toml:2", "'max_token'")
+    assert line.endswith("did you mean max_tokens?"), line
+    judge = tmp_path / "judges.toml"
+    judge.write_text('[[judges]]\nengine = "local"\ntemplte = "rubric-json"\n')
+    line = one_line_error(run_cli("run", "--headless", "--config", str(judge)), "judges.toml:3", "'templte'")
+    assert line.endswith("did you mean template?"), line
+    far = tmp_path / "far.toml"
+    far.write_text("[run]\nzebra_stripes = 3\n")
+    line = one_line_error(run_cli("run", "--headless", "--config", str(far)), "far.toml:2", "zebra_stripes")
+    assert "did you mean" not in line, line
+    assert not (tmp_path / "sftscope-sessions").exists()

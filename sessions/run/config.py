@@ -10,9 +10,11 @@ set explicitly: on resume, those must agree with what the session was made with.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,6 +194,13 @@ def setting_problem(name: str, value: Any) -> str | None:
     return None if ok(value) else what
 
 
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`; did you mean max_tokens?` for the known setting nearest a mistyped one (difflib's
+    ratio of 0.6 or more), else nothing: a typo costs one more try, not a trip to the docs."""
+    close = difflib.get_close_matches(name.replace("-", "_"), list(known), n=1)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
 def load_config(path: str) -> dict[str, Any]:
     """Read a --config TOML; unknown keys and values of the wrong type are errors, naming the
     file and line, so typos never pass silently."""
@@ -219,7 +228,7 @@ def load_config(path: str) -> dict[str, Any]:
         name = key.replace("-", "_")
         where = _where(path, lines, key, section)
         if name not in SETTINGS and name != "judges":
-            raise ConfigError(f"{where}: unknown setting {key!r}")
+            raise ConfigError(f"{where}: unknown setting {key!r}{did_you_mean(name, (*SETTINGS, 'judges'))}")
         if name in out:
             raise ConfigError(f"{where}: {key} is set twice")
         if name == "judges":
@@ -281,7 +290,8 @@ def _judge_tables(tables: Any, path: str, lines: list[str] | None = None) -> lis
         unknown = sorted(set(table) - allowed)
         if unknown:
             where = _where(path, lines, unknown[0], section, index)
-            raise ConfigError(f"{where}: [[judges]] unknown key {unknown[0]!r}")
+            hint = did_you_mean(unknown[0], sorted(allowed))
+            raise ConfigError(f"{where}: [[judges]] unknown key {unknown[0]!r}{hint}")
         if "engine" not in table:
             raise ConfigError(f"{here}: [[judges]] missing engine")
         try:

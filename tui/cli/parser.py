@@ -210,7 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="`sftscope` alone runs the bundled model on the built-in prompt set.",
     )
     parser.add_argument("--version", action="version", version=f"sftscope {VERSION}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", help="what to do (run when left out); COMMAND --help for its flags"
+    )
 
     run = sub.add_parser(
         "run", help="generate answers for a prompt set and score them", formatter_class=RunHelpFormatter
@@ -222,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     replay = sub.add_parser("replay", help="watch a saved session again and go on labelling")
-    replay.add_argument("session", metavar="DIR")
+    replay.add_argument("session", metavar="DIR", help="a saved run session (or comparison) to replay")
     replay.add_argument(
         "--speed", type=float, default=1.0, metavar="X", help="pace (1 = as recorded, 0 = instant)"
     )
@@ -231,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     judge = sub.add_parser(
         "judge", help="judge (or re-judge) a saved session headless", formatter_class=JudgeHelpFormatter
     )
-    judge.add_argument("session", metavar="DIR")
+    judge.add_argument("session", metavar="DIR", help="the saved run session whose answers are judged")
     judge.add_argument(
         "--judge", action="append", required=True, metavar="SPEC", help="judge engine (repeatable)"
     )
@@ -249,6 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--session", metavar="DIR", help="the comparison's directory; an existing one is resumed"
     )
     compare.add_argument(
+        "--new",
+        action="store_true",
+        help="start another comparison even if one of these sessions exists (by default it is reopened)",
+    )
+    compare.add_argument(
         "--judge", action="append", default=[], metavar="SPEC", help="pairwise judge engine (repeatable)"
     )
     compare.add_argument(
@@ -259,7 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--judge-concurrency", type=int, metavar="N", help="judgments in flight per judge")
     compare.add_argument("--judge-timeout", type=float, metavar="S", help="seconds per judge attempt")
-    compare.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="NAME")
+    compare.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        metavar="NAME",
+        help="environment variable holding the judges' API key (default OPENAI_API_KEY)",
+    )
     compare.add_argument("--baseline", metavar="SESSION", help="with 3+ sessions: each against this one")
     compare.add_argument(
         "--seed", type=int, default=0, metavar="N", help="which answer is shown first (default 0)"
@@ -274,7 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     export = sub.add_parser("export", help="write a session's items (or a comparison's pairs)")
-    export.add_argument("session", metavar="DIR")
+    export.add_argument(
+        "session", metavar="DIR", help="a run session (its items) or a comparison (its pairs)"
+    )
     export.add_argument(
         "--format", choices=("jsonl", "csv", "dpo"), default="jsonl", help="dpo: a comparison's preferences"
     )
