@@ -1,18 +1,24 @@
-"""The report as one self-contained HTML page: inline CSS, inline SVG, no script.
+"""The report as one self-contained HTML page: inline CSS, inline SVG, and, when the
+document carries items or pairs, the viewer's inline script (tui/render/viewer.py).
 
 Made to be scp'd off a GPU box and opened on a laptop with no network: nothing on the
 page refers to anything outside it (no <script src>, no <link>, no web font, no URL), the
 fonts are the system's own, and it follows the reader's light or dark setting. Every
 string comes from the report document, much of it user data (criterion, category, judge
-and session names, paths), and is escaped with html.escape.
+and session names, paths), and is escaped with html.escape; the viewer's data goes in as
+JSON that no string can break out of. With items, a category row and a judge's agreement
+row link to the filtered items.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
+from typing import Any
 
 from sftscope.sessions.report.layout import DASH, TOO_SMALL, UNDEFINED, Chart, Note, Section, Table
 from sftscope.tui.render.svg import chart_svg
+from sftscope.tui.render.viewer import category_link, has_views, judge_link, viewer_html
 
 CSS = """
 :root { color-scheme: light dark; --fg: #1f2328; --muted: #656d76; --line: #d0d7de;
@@ -56,8 +62,10 @@ def _e(text: str) -> str:
     return escape(text, quote=True)
 
 
-def draw_html(title: str, sections: list[Section]) -> str:
-    """The whole page."""
+def draw_html(title: str, sections: list[Section], doc: Mapping[str, Any] | None = None) -> str:
+    """The whole page; with `doc`'s items or pairs, the viewer after the numbers."""
+    views = doc is not None and has_views(doc)
+    links = bool(doc and doc.get("items"))
     out = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -73,20 +81,25 @@ def draw_html(title: str, sections: list[Section]) -> str:
         "<h1>sftscope report</h1>",
         f'<p class="meta">{_e(title)}</p>',
     ]
-    if len(sections) > 1:
-        links = " ".join(f'<a href="#section-{i}">{_e(s.title)}</a>' for i, s in enumerate(sections, 1))
-        out.append(f"<nav>{links}</nav>")
+    if len(sections) > 1 or views:
+        nav = [f'<a href="#section-{i}">{_e(s.title)}</a>' for i, s in enumerate(sections, 1)]
+        if views:
+            pairs = bool(doc and doc.get("pairs"))
+            nav.append('<a href="#pairs">Pairs</a>' if pairs else '<a href="#items">Items</a>')
+        out.append(f"<nav>{' '.join(nav)}</nav>")
     for index, section in enumerate(sections, 1):
         out.append(f'<section id="section-{index}">')
         out.append(f"<h2>{_e(section.title)}</h2>")
         for block in section.blocks:
             if isinstance(block, Table):
-                out.append(_table(block))
+                out.append(_table(block, links))
             elif isinstance(block, Chart):
                 out.append(_figure(block))
             elif isinstance(block, Note):
                 out.append(f"<p>{_e(block.text)}</p>")
         out.append("</section>")
+    if views and doc is not None:
+        out.append(viewer_html(doc))
     out += ["</main>", "</body>", "</html>", ""]
     return "\n".join(out)
 
@@ -101,13 +114,27 @@ def _cell(tag: str, text: str, align: str) -> str:
     return f"<{tag}{attr}>{_e(text)}</{tag}>"
 
 
-def _table(table: Table) -> str:
+def _row_link(table: Table, first: str) -> str | None:
+    """Where a row's first cell opens the items: a category's, or where a judge and you differ."""
+    column = table.columns[0] if table.columns else ""
+    if column == "category":
+        return category_link(first)
+    if column == "judge" and ": human vs judge" in table.title:
+        return judge_link(first, table.title.split(": human vs judge")[0])
+    return None
+
+
+def _table(table: Table, links: bool = False) -> str:
     aligns = table.align + ["l"] * (len(table.columns) - len(table.align))
     head = "".join(_cell("th", c, a) for c, a in zip(table.columns, aligns, strict=False))
-    body = "".join(
-        "<tr>" + "".join(_cell("td", c, a) for c, a in zip(row, aligns, strict=False)) + "</tr>"
-        for row in table.rows
-    )
+    rows = []
+    for row in table.rows:
+        cells = [_cell("td", c, a) for c, a in zip(row, aligns, strict=False)]
+        target = _row_link(table, row[0]) if links and row else None
+        if target is not None:
+            cells[0] = f'<td><a href="{_e(target)}">{_e(row[0])}</a></td>'
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    body = "".join(rows)
     caption = f"<caption>{_e(table.title)}</caption>" if table.title else ""
     notes = "".join(f'<p class="note">{_e(n)}</p>' for n in table.notes)
     return (

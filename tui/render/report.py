@@ -110,11 +110,12 @@ def _chart_table(chart: Chart) -> Table:
 
 
 def render_html(doc: Mapping[str, Any]) -> str:
-    """One self-contained page: inline CSS and inline SVG charts, no script, no external
-    URL, so it opens offline after scp."""
+    """One self-contained page: inline CSS and inline SVG charts, and the viewer's inline
+    script when the document carries items or pairs; no external URL, so it opens offline
+    after scp."""
     from sftscope.tui.render.html import draw_html
 
-    return draw_html(*layout(doc))
+    return draw_html(*layout(doc), doc=doc)
 
 
 def render(doc: Mapping[str, Any], format: str, *, width: int = 80, color: bool = False) -> str:
