@@ -48,6 +48,38 @@ def run_doc() -> dict[str, Any]:
                 "answered": 198,
                 "labelled": 150,
                 "status": "complete",
+                "context": {
+                    "engine": "llama",
+                    "model": "sft-7b-epoch3.gguf",
+                    "model_sha256": "9f" * 32,
+                    "system": "You are a helpful assistant.",
+                    "params": {"temperature": 0.7, "top_p": 0.9, "max_tokens": 512, "seed": 0},
+                    "prompts": {"path": "mt-bench.jsonl", "sha256": "3c" * 32, "count": 200},
+                    "judges": [
+                        {
+                            "name": "qwen72",
+                            "model": "qwen2.5-72b",
+                            "template": "rubric-json",
+                            "template_sha256": "1a2b3c4d" + "e" * 56,
+                        },
+                    ],
+                    "created": "2026-11-30T09:00:00Z",
+                    "updated": "2026-11-30T11:30:00Z",
+                    "length": {"n": 198, "chars": 812.4, "tokens": 190.2, "tokens_n": 198},
+                },
+            },
+        ],
+        "disagreements": [
+            {
+                "item": "q17",
+                "category": "math",
+                "criterion": "helpfulness",
+                "judge": "qwen72",
+                "human": 1,
+                "judge_value": 5,
+                "gap": 1.0,
+                "total_gap": 1.0,
+                "excerpt": "The answer is 42 because…",
             },
         ],
         "criteria": {
@@ -394,6 +426,47 @@ def comparison_doc() -> dict[str, Any]:
         "checks": {},
         "comparison": {
             "sessions": ["run-a", "run-b"],
+            "sides": [
+                {
+                    "name": "run-a",
+                    "engine": "llama",
+                    "model": "sft-7b-epoch3.gguf",
+                    "system": None,
+                    "reference": False,
+                    "length": {"n": 40, "chars": 640.0, "tokens": None},
+                },
+                {
+                    "name": "run-b",
+                    "engine": "llama",
+                    "model": "sft-7b-epoch4.gguf",
+                    "system": "Be brief.",
+                    "reference": False,
+                    "length": {"n": 40, "chars": 702.5, "tokens": None},
+                },
+            ],
+            "by_category": [
+                {"category": "math", "a": "run-a", "b": "run-b", "sources": {"human": source("human", n=24)}},
+                {
+                    "category": "coding",
+                    "a": "run-a",
+                    "b": "run-b",
+                    "sources": {"human": source("human", n=6, win_rate_b=0.5, enough=False)},
+                },
+            ],
+            "disagreements": [
+                {
+                    "pair": "p3",
+                    "item": "q3",
+                    "category": "math",
+                    "a": "run-a",
+                    "b": "run-b",
+                    "human": "a",
+                    "judges": {"qwen72": "b"},
+                    "gap": 1.0,
+                    "excerpt_a": "Short answer.",
+                    "excerpt_b": "A longer answer that explains…",
+                },
+            ],
             "sources": sources,
             "agreement": agreement,
             "groups": [{"a": "run-a", "b": "run-b", "pairs": 40, "sources": sources, "agreement": agreement}],
@@ -688,11 +761,23 @@ def test_markdown_has_the_same_sections_as_the_text() -> None:
     doc = everything_doc()
     text, md = render_text(doc), render_markdown(doc)
     _, sections = layout(doc)
-    assert len(sections) == 9
+    assert len(sections) == 10
     for section in sections:
         assert f"## {section.title}" in md
         assert section.title in text
     assert "| human | 150 | 3.90 | [3.70, 4.10] |" in md
+    # The context, the largest disagreements and the per-category win rates, in both.
+    for shown in (render_text(doc, 200), md):  # wide: no note wrapped
+        assert "mt-bench.jsonl, 200 items, sha256 3c3c3c3c3c3c" in shown
+        assert "You are a helpful assistant." in shown and "qwen2.5-72b" in shown
+        assert "812 characters, 190 tokens (n=198)" in shown
+        assert "q17 (math) · helpfulness: you 1, judge qwen72 5 · answer: The answer is 42 because…" in shown
+        assert "win rate of B per category" in shown and "Be brief." in shown
+    assert (
+        "| coding | human | 6 | n too small |  |" in md
+        and "| math | human | 24 | 0.60 | [0.46, 0.74] |" in md
+    )
+    assert "Figures" not in [s.title for s in sections]  # enough labels: nothing collapsed
 
 
 def test_json_round_trips() -> None:

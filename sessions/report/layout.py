@@ -309,10 +309,6 @@ def _sessions(doc: Mapping[str, Any]) -> Iterable[Section]:
         columns = ["session", "kind", "model", "items", "answered", "labelled", "status"]
         blocks.append(Table("", columns, rows, ["l", "l", "l", "r", "r", "r", "l"]))
         blocks += [Note(f"{s.get('name', '')}: {s.get('path', '')}") for s in sessions]
-        blocks += [_context_table(s) for s in sessions if isinstance(s.get("context"), Mapping)]
-        sides = _sides_table(_dicts(doc.get("comparison")).get("sides"))
-        if sides:
-            blocks.append(sides)
         runs = [s for s in sessions if s.get("kind") == "run"]
         if len(runs) > 1 and doc.get("criteria"):
             blocks.append(
@@ -321,6 +317,10 @@ def _sessions(doc: Mapping[str, Any]) -> Iterable[Section]:
                     f"run session, {runs[0].get('name', '')}; every run is under Runs."
                 )
             )
+        blocks += [_context_table(s) for s in sessions if isinstance(s.get("context"), Mapping)]
+        sides = _sides_table(_dicts(doc.get("comparison")).get("sides"))
+        if sides:
+            blocks.append(sides)
     yield Section("Sessions", blocks)
 
 

@@ -93,6 +93,7 @@ def _print_table(console: Any, table: Table) -> None:
         pad_edge=False,
         padding=(0, 1),
         header_style="bold",
+        show_header=any(table.columns),  # a two-column list of names and values has none
     )
     for name, align in zip(table.columns, table.align, strict=False):
         out.add_column(Text(name), justify="right" if align == "r" else "left", overflow="fold")
