@@ -52,7 +52,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     # llama_cpp.server, a real terminal (tmux), the built wheel.
     "e2e": (
         "test_compare_real.py", "test_compare_tmux.py", "test_hf_engine.py", "test_llama_engine.py",
-        "test_llama_server.py", "test_tmux.py", "test_wheel.py",
+        "test_llama_server.py", "test_report_viewer.py", "test_tmux.py", "test_wheel.py",
     ),
 }  # fmt: skip
 KIND_OF = {name: kind for kind, names in KINDS.items() for name in names}

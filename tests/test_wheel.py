@@ -43,6 +43,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+DATA = {".py", ".tcss", ".toml", ".jsonl", ".js", ".css"}  # modules and the package data
+
+
 def test_the_wheel_holds_only_the_sftscope_namespace(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     top = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
@@ -52,11 +55,12 @@ def test_the_wheel_holds_only_the_sftscope_namespace(wheel: Path) -> None:
         f"sftscope/{path.relative_to(ROOT).as_posix()}"
         for folder in ("tui", "engines", "scorers", "sessions")
         for path in (ROOT / folder).rglob("*")
-        if path.suffix in {".py", ".tcss", ".toml", ".jsonl"} and "__pycache__" not in path.parts
+        if path.suffix in DATA and "__pycache__" not in path.parts
     }
     assert not source - set(names), sorted(source - set(names))
     for expected in (
         "sftscope/tui/console/sftscope.tcss",
+        "sftscope/tui/render/viewer.js",  # the HTML report's viewer, inlined into the page
         "sftscope/engines/openai_compat.py",
         "sftscope/scorers/templates/rubric-json.toml",
         "sftscope/sessions/run/data/default_prompts.jsonl",

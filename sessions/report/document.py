@@ -21,6 +21,7 @@ and its report_* neighbours: the command line imports it only when it reports.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Sequence
@@ -50,6 +51,7 @@ from sftscope.sessions.compare.summary import (
 from sftscope.sessions.core.state import SessionState, fold
 from sftscope.sessions.core.store import SessionError, load_session, paused_gc
 from sftscope.sessions.core.version import VERSION
+from sftscope.sessions.report.items import comparison_pairs, run_items
 from sftscope.sessions.report.runs import (
     DISAGREEMENTS,
     RunFigures,
@@ -110,6 +112,9 @@ class Report:
     version: str = VERSION
     # A comparison's sides, per-category win rates and largest disagreements (_compared).
     compared: dict[str, Any] | None = None
+    # "items" (a run) or "pairs" (a comparison) for the HTML viewer (sessions/report/items.py):
+    # only when build_report(..., items=True) asks; already JSON-safe (read from the log).
+    views: dict[str, list[dict[str, Any]]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document: the schema's fixed keys always present (empty where they do
@@ -131,7 +136,7 @@ class Report:
         if out["comparison"] is not None and self.compared:
             out["comparison"].update(self.compared)
         out["warnings"] = list(self.warnings)
-        return _json_safe(out)
+        return {**_json_safe(out), **(self.views or {})}
 
 
 def _comparison_dict(summary: ComparisonSummary) -> dict[str, Any]:
@@ -216,14 +221,15 @@ def _model(header: dict[str, Any]) -> str | None:
 
 
 def build_report(
-    directories: Sequence[Path | str], *, resamples: int = RESAMPLES, seed: int = SEED
+    directories: Sequence[Path | str], *, resamples: int = RESAMPLES, seed: int = SEED, items: bool = False
 ) -> Report:
     """The report of `directories`: one or more run sessions, or one comparison session.
 
     Every interval is a 95% bootstrap interval of `resamples` resamples seeded by `seed`:
     the same sessions give the same document. Raises ReportError (one line naming the
     path) for a directory that is not a session, a comparison given with other sessions,
-    or run sessions that share no item with the first."""
+    or run sessions that share no item with the first. `items`: the document also carries
+    every item (the first run session's) or pair, for the HTML viewer."""
     if not directories:
         raise ReportError("no session directory given")
     paths = [Path(d) for d in directories]
@@ -239,8 +245,20 @@ def build_report(
                 f"{comparisons[0].path}: is a comparison, given with {what} ({other.path}); "
                 "report a comparison on its own"
             )
-        return _comparison_report(comparisons[0], resamples, seed, warnings)
-    return _runs_report(loaded, resamples, seed, warnings)
+        report = _comparison_report(comparisons[0], resamples, seed, warnings)
+    else:
+        report = _runs_report(loaded, resamples, seed, warnings)
+    return _with_views(report, loaded[0]) if items else report
+
+
+def _with_views(report: Report, loaded: _Loaded) -> Report:
+    """The report with its items or pairs (the fold again: it is quick beside the figures)."""
+    with paused_gc():
+        if loaded.comparison:
+            views = {"pairs": comparison_pairs(fold_comparison(loaded.events))}
+        else:
+            views = {"items": run_items(fold(loaded.events), loaded.header)}
+    return dataclasses.replace(report, views=views)
 
 
 def _comparison_report(loaded: _Loaded, resamples: int, seed: int, warnings: tuple[str, ...]) -> Report:

@@ -53,7 +53,10 @@ def report_command(args: argparse.Namespace) -> int:
     from sftscope.sessions.report.document import ReportError, build_report
 
     try:
-        doc = build_report(directories, resamples=args.resamples, seed=args.seed).to_dict()
+        # Items and pairs only for the HTML viewer: in JSON they would make a 16,000-item
+        # report 45 MB (the exports carry every item for scripts; docs/reports.md).
+        views = args.format == "html"
+        doc = build_report(directories, resamples=args.resamples, seed=args.seed, items=views).to_dict()
     except (ReportError, SessionError) as exc:
         return fail(str(exc))
     from sftscope.sessions.core.inert import inert_line
