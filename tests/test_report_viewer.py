@@ -2,8 +2,9 @@
 writes, opened from a file:// URL in headless Chromium (Debian's chromium-headless-shell,
 driven by Playwright's Python package), filtered, and read back row by row.
 
-Without the browser every test here is skipped, saying how to install it; none can pass
-without a browser having run. Run under the model lock (one browser at a time):
+Without the browser every browser test here is skipped, saying how to install it; none
+can pass without a browser having run (SFTSCOPE_CHROMIUM=/nonexistent shows the skips).
+Run under the model lock (one browser at a time):
 
     flock /tmp/sftscope-model.lock .venv/bin/python -m pytest -q -p no:cacheprovider \
         tests/test_report_viewer.py
@@ -12,6 +13,7 @@ without a browser having run. Run under the model lock (one browser at a time):
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -31,6 +33,10 @@ HOSTILE = '</script><script>alert(1)</script> and <img src=x onerror="alert(2)">
 
 
 def _browser() -> str | None:
+    """SFTSCOPE_CHROMIUM names another Chromium (a path that does not exist: none)."""
+    given = os.environ.get("SFTSCOPE_CHROMIUM")
+    if given is not None:
+        return given if Path(given).exists() else None
     found = shutil.which("chromium-headless-shell")
     return found or next((b for b in BROWSERS if Path(b).exists()), None)
 
