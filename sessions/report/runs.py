@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -375,17 +376,32 @@ def _mean(values: Sequence[float]) -> float | None:
 def answer_lengths(items: Iterable[ItemState]) -> dict[str, Any]:
     """Average answer length of the answered items, in characters (all turns, what the
     judge read) and in tokens (the engine's count, over the items whose every turn has
-    one): AlpacaEval shows length beside every win rate, because judges prefer longer."""
-    chars: list[int] = []
-    tokens: list[int] = []
+    one): AlpacaEval shows length beside every win rate, because judges prefer longer.
+    One plain loop: it runs over every item of a 16,000-item session."""
+    chars = tokens = answered = counted = 0
     for item in items:
-        if not item.turns:
+        turns = item.turns
+        if not turns:
             continue
-        chars.append(sum(len(text) for text in item.answers))
-        counts = [turn.get("tokens") for turn in item.turns]
-        if all(type(c) is int for c in counts):
-            tokens.append(sum(counts))  # type: ignore[arg-type]
-    return {"n": len(chars), "chars": _mean(chars), "tokens": _mean(tokens), "tokens_n": len(tokens)}
+        answered += 1
+        whole, count = 0, 0
+        for turn in turns:
+            whole += len(turn["text"])
+            got = turn.get("tokens")
+            if type(got) is int and count is not None:
+                count += got
+            else:
+                count = None
+        chars += whole
+        if count is not None:
+            tokens += count
+            counted += 1
+    return {
+        "n": answered,
+        "chars": chars / answered if answered else None,
+        "tokens": tokens / counted if counted else None,
+        "tokens_n": counted,
+    }
 
 
 def run_context(header: dict[str, Any], state: SessionState) -> dict[str, Any]:
@@ -406,19 +422,23 @@ def run_context(header: dict[str, Any], state: SessionState) -> dict[str, Any]:
         for j in header.get("judges") or []
         if isinstance(j, dict)
     ]
-    named = {j["name"] for j in judges}
-    for item in state.ordered():  # judges of an earlier run of the session, from their events
-        for name, event in item.judges.items():
-            if name not in named:
-                named.add(name)
-                judges.append(
-                    {
-                        "name": name,
-                        "model": event.get("model"),
-                        "template": event.get("template"),
-                        "template_sha256": event.get("template_sha256"),
-                    }
-                )
+    items = state.ordered()
+    # Judges of an earlier run of the session, known only from their events.
+    unlisted = set().union(*(item.judges.keys() for item in items)) - {j["name"] for j in judges}
+    for item in items:
+        if not unlisted:
+            break
+        for name in unlisted & item.judges.keys():
+            event = item.judges[name]
+            unlisted.discard(name)
+            judges.append(
+                {
+                    "name": name,
+                    "model": event.get("model"),
+                    "template": event.get("template"),
+                    "template_sha256": event.get("template_sha256"),
+                }
+            )
     system = header.get("system")
     return {
         "engine": engine.get("name") or _engine_kind(engine.get("requested")),
@@ -430,7 +450,7 @@ def run_context(header: dict[str, Any], state: SessionState) -> dict[str, Any]:
         "judges": judges,
         "created": header.get("created"),
         "updated": header.get("updated"),
-        "length": answer_lengths(state.ordered()),
+        "length": answer_lengths(items),
     }
 
 
@@ -441,50 +461,57 @@ def _engine_kind(requested: Any) -> str | None:
     return requested.split(":", 1)[0] if ":" in requested else requested
 
 
-def _gap(criterion: Criterion, human: Any, judge: Any) -> float:
-    """How far a judge's label is from the human's, on 0-1: a likert difference over the
-    scale's span, a yes/no that differs counts 1."""
-    if criterion.kind == "binary":
-        return float(human != judge)
-    return abs(int(human) - int(judge)) / max(criterion.max - criterion.min, 1)
+def _labels(got: dict[int, Any], positions: list[int]) -> np.ndarray:
+    """The labels at `positions` as floats (yes/no as 1/0), fetched at C speed."""
+    fetched = itemgetter(*positions)(got)
+    return np.array(fetched if len(positions) > 1 else [fetched], dtype=float)
 
 
 def disagreements(values: ItemValues, rubric: Rubric, count: int = DISAGREEMENTS) -> list[dict[str, Any]]:
     """The `count` items where the human and a judge disagree most: per item, the largest
-    gap (see `_gap`) over the likert and binary criteria and the judges, ties broken by the
-    item's summed gap, then prompt-set order; items with no disagreement are left out."""
-    scored = [c for c in rubric.criteria if c.kind in ("likert", "binary")]
-    best: dict[int, tuple[float, float, str, str, Any, Any]] = {}
-    for criterion in scored:
+    gap over the likert and binary criteria and the judges (a likert difference over the
+    scale's span, 1 for a yes/no that differs), ties broken by the item's summed gap, then
+    prompt-set order; items with no disagreement are left out. In numpy over the items
+    both labelled: it runs on every item of a 16,000-item session."""
+    size = len(values.items)
+    best, total = np.zeros(size), np.zeros(size)
+    source = np.full(size, -1)
+    sources: list[tuple[str, str]] = []
+    for criterion in rubric.criteria:
+        if criterion.kind not in ("likert", "binary"):
+            continue
+        span = max(criterion.max - criterion.min, 1) if criterion.kind == "likert" else 1
         human = values.human[criterion.name]
         for judge, per in values.judges.items():
             got = per[criterion.name]
-            for position, label in human.items():
-                if position not in got:
-                    continue
-                gap = _gap(criterion, label, got[position])
-                if gap <= 0:
-                    continue
-                top, total, *rest = best.get(position, (0.0, 0.0, "", "", None, None))
-                if gap > top:
-                    best[position] = (gap, total + gap, criterion.name, judge, label, got[position])
-                else:
-                    best[position] = (top, total + gap, *rest)  # type: ignore[misc]
-    ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))[:count]
+            common = list(human.keys() & got.keys())
+            if not common:
+                continue
+            positions = np.array(common)
+            gap = np.abs(_labels(human, common) - _labels(got, common)) / span
+            total[positions] += gap
+            wider = gap > best[positions]
+            best[positions[wider]] = gap[wider]
+            source[positions[wider]] = len(sources)
+            sources.append((criterion.name, judge))
+    found = np.flatnonzero(best > 0)
+    ranked = found[np.lexsort((found, -total[found], -best[found]))][:count]
     out = []
-    for position, (gap, total, criterion, judge, human, judged) in ranked:
+    for position in ranked.tolist():
+        criterion, judge = sources[source[position]]
         item = values.items[position]
+        answers = item.answers
         out.append(
             {
                 "item": item.item.id,
                 "category": item.item.category,
                 "criterion": criterion,
                 "judge": judge,
-                "human": human,
-                "judge_value": judged,
-                "gap": gap,
-                "total_gap": total,
-                "excerpt": excerpt(item.answers[-1] if item.answers else ""),
+                "human": values.human[criterion][position],
+                "judge_value": values.judges[judge][criterion][position],
+                "gap": float(best[position]),
+                "total_gap": float(total[position]),
+                "excerpt": excerpt(answers[-1] if answers else ""),
             }
         )
     return out
