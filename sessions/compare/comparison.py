@@ -62,6 +62,7 @@ class CompareConfig:
     seed: int = 0
     reference: bool = False
     headless: bool = False
+    new: bool = False  # --new: never reopen a comparison of the same sessions
 
 
 @dataclass
@@ -440,6 +441,10 @@ class Comparison:
     created: bool = False
     stale_marked: int = 0
     left_out_reasons: dict[str, int] = field(default_factory=dict)
+    # Found in the sessions folder by `compare A B` (not named by --session): said on opening.
+    reopened: bool = False
+    # Saved sources that could not be read again (moved, deleted): one line each.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def state(self) -> ComparisonState:
@@ -450,12 +455,22 @@ class Comparison:
         return self.store.close(status=status)
 
 
+SESSIONS_DIR = Path("sftscope-sessions")  # where `compare` makes (and looks for) comparisons
+
+
 def default_comparison_dir(names: list[str]) -> Path:
+    """A new `compare-STAMP-A-vs-B` folder in the sessions folder; `-2`, `-3` when one
+    of that name exists already (`--new` twice in one second)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     slug = "-vs-".join(re.sub(r"[^A-Za-z0-9._-]+", "-", n).strip("-")[:30] or "s" for n in names[:3])
     if len(names) > 3:
         slug += f"-and-{len(names) - 3}-more"
-    return Path("sftscope-sessions") / f"compare-{stamp}-{slug}"
+    base = SESSIONS_DIR / f"compare-{stamp}-{slug}"
+    directory, number = base, 1
+    while directory.exists():
+        number += 1
+        directory = base.with_name(f"{base.name}-{number}")
+    return directory
 
 
 def is_comparison(directory: Path) -> bool:
@@ -465,12 +480,117 @@ def is_comparison(directory: Path) -> bool:
         return False
 
 
+def saved_paths(header: dict[str, Any]) -> list[str]:
+    """The run sessions a comparison's header names, in order (not the reference side)."""
+    return [str(s.get("path")) for s in header.get("sources", []) if not s.get("reference")]
+
+
+def find_comparisons(paths: list[str], *, reference: bool, seed: int, baseline: str | None) -> list[Path]:
+    """The comparisons in the sessions folder of exactly these sessions (the same paths in
+    the same order, the same reference side, seed and baseline), most recently written
+    first: `compare A B` reopens one instead of judging every pair again."""
+    wanted = [str(Path(p).resolve()) for p in paths]
+    found: list[tuple[float, Path]] = []
+    for directory in SESSIONS_DIR.glob("compare-*") if SESSIONS_DIR.is_dir() else ():
+        try:
+            header = read_header(directory)
+        except SessionError:
+            continue  # not a session (or a damaged one): never reopened by guess
+        sources = header.get("sources")
+        if header.get("kind") != "comparison" or not isinstance(sources, list):
+            continue
+        if not all(isinstance(s, dict) for s in sources) or saved_paths(header) != wanted:
+            continue
+        if any(s.get("reference") for s in sources) != reference or header.get("seed", 0) != seed:
+            continue
+        if header.get("baseline") != baseline:
+            continue
+        log = directory / "events.jsonl"
+        found.append((log.stat().st_mtime if log.exists() else 0.0, directory))
+    return [directory for _, directory in sorted(found, key=lambda x: x[0], reverse=True)]
+
+
+def _unchanged(header: dict[str, Any], sources: list[Source]) -> bool:
+    """Whether each source's answers hash as the header recorded them (nothing regenerated)."""
+    if len(sources) != len(header.get("sources", [])):
+        return False
+    try:
+        matching = match_items(sources)
+    except CompareError:
+        return False
+    ids = [i.id for i in matching.items]
+    return [s.sha256(ids) for s in sources] == [s.get("answers_sha256") for s in header["sources"]]
+
+
+def _new_settings(config: CompareConfig) -> tuple[list[str], list[str], str | None]:
+    """A new comparison's sessions checked, their names and the baseline's name."""
+    paths = list(config.sources)
+    if not paths:
+        raise CompareError("compare: give two or more sessions (or one with --reference)")
+    if config.reference and len(paths) != 1:
+        raise CompareError("--reference: compare one session with its prompt set's references")
+    if not config.reference and len(paths) < 2:
+        raise CompareError(f"{paths[0]}: give a second session to compare with (or --reference)")
+    resolved = [Path(p).resolve() for p in paths]
+    for index, path in enumerate(resolved):
+        if path in resolved[:index]:
+            raise CompareError(f"{paths[index]}: the same session is given twice")
+    names = source_names(paths)
+    baseline = None
+    if config.baseline is not None:
+        matches = [n for n, p in zip(names, paths, strict=True) if config.baseline in (n, p)]
+        if not matches:
+            raise CompareError(f"--baseline {config.baseline}: not one of the sessions ({', '.join(names)})")
+        baseline = matches[0]
+    return paths, names, baseline
+
+
+def _read_sources(
+    paths: list[str], names: list[str], *, tolerant: bool, cache: dict[str, Source]
+) -> tuple[list[Source], list[str]]:
+    """Each source read (from `cache` when read already); a saved comparison (`tolerant`)
+    goes on without one that cannot be read, and says which and why."""
+    sources: list[Source] = []
+    notes: list[str] = []
+    for path, name in zip(paths, names, strict=True):
+        try:
+            known = cache.get(str(Path(path).resolve()))
+            sources.append(known if known is not None and known.name == name else run_source(path, name))
+        except CompareError as exc:
+            if not tolerant:
+                raise
+            if not Path(path).exists():
+                notes.append(f"source {name} moved ({path} not found): pairs kept, no new pairs")
+            else:
+                notes.append(f"source {name} cannot be read ({exc}): pairs kept, no new pairs")
+    return sources, notes
+
+
+def _choose(found: list[Path], paths: list[str], names: list[str], cache: dict[str, Source]) -> Path:
+    """Of several comparisons of the same sessions, the one whose answers are still those
+    it compared, else the most recently written. The sources read go to `cache`."""
+    if len(found) == 1:
+        return found[0]
+    sources, notes = _read_sources(paths, names, tolerant=True, cache=cache)
+    cache.update({s.path: s for s in sources})
+    if notes:
+        return found[0]
+    for directory in found:
+        header = read_header(directory)
+        referenced = any(s.get("reference") for s in header["sources"])
+        if _unchanged(header, [reference_source(sources[0]), *sources] if referenced else sources):
+            return directory
+    return found[0]
+
+
 def open_comparison(config: CompareConfig, *, read_only: bool = False, revisit: bool = False) -> Comparison:
     """Validate, read the sources, lock, and bring the pairs up to date with the sources.
 
     A new comparison needs its sources; a saved one (`--session DIR`, no sources)
     reads the sources its header names, and goes on without those that moved (its
-    pairs hold their answers). `revisit` (replay) opens it with no judges at work."""
+    pairs hold their answers, and `notes` says which). Without --session (and without
+    --new), a comparison of exactly these sessions in the sessions folder is reopened.
+    `revisit` (replay) opens it with no judges at work."""
     from sftscope.scorers.judge import Judge
     from sftscope.scorers.rubric import load_rubric
 
@@ -483,51 +603,38 @@ def open_comparison(config: CompareConfig, *, read_only: bool = False, revisit: 
             raise CompareError(str(exc)) from None
         if saved.get("kind") != "comparison":
             raise CompareError(f"--session {directory}: is a run session, not a comparison")
+        if config.new:
+            raise CompareError(f"--new: {directory} is a comparison already; name a new --session DIR")
     elif read_only:
         raise CompareError(f"{directory}: not a comparison (no session.toml)")
 
     paths = list(config.sources)
+    cache: dict[str, Source] = {}
+    reopened = False
+    if saved is None:
+        paths, names, baseline = _new_settings(config)
+        if directory is None and not config.new:
+            found = find_comparisons(paths, reference=config.reference, seed=config.seed, baseline=baseline)
+            if found:
+                directory = _choose(found, paths, names, cache)
+                saved, reopened = read_header(directory), True
     if saved is not None:
-        saved_paths = [s["path"] for s in saved["sources"] if not s.get("reference")]
-        if paths and [str(Path(p).resolve()) for p in paths] != saved_paths:
+        paths = [str(Path(p).resolve()) for p in paths]
+        if paths and paths != saved_paths(saved):
             raise CompareError(
-                f"--session {directory}: compares {', '.join(saved_paths)}; give the same sessions or none"
+                f"--session {directory}: compares {', '.join(saved_paths(saved))}; "
+                "give the same sessions or none"
             )
         reference = any(s.get("reference") for s in saved["sources"])
-        paths = saved_paths
+        paths = saved_paths(saved)
         names = [s["name"] for s in saved["sources"] if not s.get("reference")]
         seed = int(saved.get("seed", 0))
         baseline = saved.get("baseline")
     else:
         reference = config.reference
         seed = config.seed
-        if not paths:
-            raise CompareError("compare: give two or more sessions (or one with --reference)")
-        if reference and len(paths) != 1:
-            raise CompareError("--reference: compare one session with its prompt set's references")
-        if not reference and len(paths) < 2:
-            raise CompareError(f"{paths[0]}: give a second session to compare with (or --reference)")
-        resolved = [Path(p).resolve() for p in paths]
-        for index, path in enumerate(resolved):
-            if path in resolved[:index]:
-                raise CompareError(f"{paths[index]}: the same session is given twice")
-        names = source_names(paths)
-        baseline = None
-        if config.baseline is not None:
-            matches = [n for n, p in zip(names, paths, strict=True) if config.baseline in (n, p)]
-            if not matches:
-                raise CompareError(
-                    f"--baseline {config.baseline}: not one of the sessions ({', '.join(names)})"
-                )
-            baseline = matches[0]
 
-    sources: list[Source] = []
-    for path, name in zip(paths, names, strict=True):
-        try:
-            sources.append(run_source(path, name))
-        except CompareError:
-            if saved is None:
-                raise
+    sources, notes = _read_sources(paths, names, tolerant=saved is not None, cache=cache)
     if reference and sources:
         sources.insert(0, reference_source(sources[0]))  # a = the reference, b = the model
 
@@ -558,6 +665,7 @@ def open_comparison(config: CompareConfig, *, read_only: bool = False, revisit: 
             directory = default_comparison_dir([s.name for s in sources])
         if directory.exists() and any(directory.iterdir()):
             raise CompareError(f"--session {directory}: exists and is not a comparison")
+    assert directory is not None
 
     store = SessionStore(directory)
     created = not directory.exists()
@@ -576,6 +684,8 @@ def open_comparison(config: CompareConfig, *, read_only: bool = False, revisit: 
         left_out=matching.left_out if matching else 0,
         created=created,
         left_out_reasons=dict(matching.reasons) if matching else {},
+        reopened=reopened,
+        notes=notes,
     )
     if read_only:
         return comparison

@@ -42,6 +42,7 @@ def compare_config(args: argparse.Namespace) -> CompareConfig:
         seed=args.seed,
         reference=args.reference,
         headless=args.headless,
+        new=args.new,
     )
 
 
@@ -53,7 +54,9 @@ def compare_command(args: argparse.Namespace) -> int:
         from sftscope.sessions.compare.comparison import open_comparison
         from sftscope.tui.cli.consoles import compare_console
 
-        return compare_console(open_comparison(config))
+        comparison = open_comparison(config)
+        say_reopened(comparison)
+        return compare_console(comparison)
     except compare_errors() as exc:
         return fail(str(exc))
 
@@ -65,6 +68,7 @@ async def _compare_headless(config: CompareConfig) -> int:
     from sftscope.tui.cli.headless import JudgeTally, show_judging
 
     comparison = open_comparison(config)
+    say_reopened(comparison)
     for line in opening_lines(comparison):
         print(inert_line(f"sftscope: {line}"), file=sys.stderr)
     tally = JudgeTally([judge.spec.name for judge in comparison.judges])
@@ -118,6 +122,21 @@ async def _compare_headless(config: CompareConfig) -> int:
     for line in summary_lines(summary_of(comparison.state)):  # the report's resamples and seed
         print(inert(line))
     return tally.exit_code()
+
+
+def say_reopened(comparison: Comparison) -> None:
+    """One line on stderr when `compare A B` found a comparison of these sessions and
+    reopened it: its votes and judgments are kept, and `--new` is how to start afresh."""
+    if comparison.reopened:
+        pairs = comparison.state.ordered()
+        voted = sum(1 for p in pairs if p.voted)
+        print(
+            inert_line(
+                f"sftscope: reopened {comparison.directory}, the comparison of these sessions "
+                f"({len(pairs)} pairs, {voted} voted); --new starts another"
+            ),
+            file=sys.stderr,
+        )
 
 
 def _all_voted(comparison: Comparison) -> bool:

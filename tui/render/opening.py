@@ -13,14 +13,15 @@ if TYPE_CHECKING:
 
 
 def opening_lines(comparison: Comparison) -> list[str]:
-    """The sessions and the items in common; the items left out and why; the pairs made
-    anew because a source's answer changed."""
+    """The sessions and the items in common; a saved source that moved; the items left out
+    and why; the pairs made anew because a source's answer changed."""
     state = comparison.state
     names = ", ".join(s.name for s in comparison.sources) or "the saved pairs"
     lines = [
         f"comparing {names}: {len(state.items)} items in common, {len(state.ordered())} pairs"
         f"; session {comparison.directory}"
     ]
+    lines.extend(comparison.notes)  # a saved source moved or unreadable: its pairs kept
     if comparison.left_out:
         reasons = comparison.left_out_reasons or {"answered in only some sessions": comparison.left_out}
         why = "; ".join(f"{count} {reason}" for reason, count in reasons.items())
