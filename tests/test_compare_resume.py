@@ -176,3 +176,23 @@ def test_a_moved_source_is_named_and_its_pairs_kept(tmp_path: Path, judge: Any) 
     assert json.loads(run_cli("export", str(made)).stdout.splitlines()[0])["human"] == "b"
     # With --new (or no comparison of these sessions) a missing source is still an error.
     one_line_error(compare(tmp_path, str(a), str(b), "--new"), str(b), "no such session directory")
+
+
+def test_of_two_comparisons_the_one_whose_answers_still_match_is_reopened(tmp_path: Path) -> None:
+    """X was written last, but B's answer changed since X last saw it; Y was opened after the
+    change: `compare A B` reopens Y (its pairs are the current answers), not X."""
+    import os
+
+    a, b = sessions(tmp_path)
+    assert compare(tmp_path, str(a), str(b), "--headless").returncode == 0
+    assert compare(tmp_path, str(a), str(b), "--headless", "--new").returncode == 0
+    x, y = sorted(comparisons(tmp_path), key=lambda d: d.name)
+    answer(b, "q1", "changed", again=True)
+    assert compare(tmp_path, "--session", str(y), "--headless").returncode == 0  # Y sees the change
+    later = (y / "events.jsonl").stat().st_mtime + 60
+    os.utime(x / "events.jsonl", (later, later))  # X written last
+    result = compare(tmp_path, str(a), str(b), "--headless")
+    assert reopened_lines(result)[0].startswith(f"sftscope: reopened {y.relative_to(tmp_path)},"), (
+        result.stderr
+    )
+    assert "pairs stale" not in result.stderr  # nothing to remake in Y
