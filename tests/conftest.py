@@ -45,7 +45,8 @@ KINDS: dict[str, tuple[str, ...]] = {
     # The real `sftscope` command in a subprocess (run_cli, run_headless): exit codes, the
     # one-line errors, what it writes.
     "cli": (
-        "test_cli.py", "test_compare.py", "test_compare_resume.py", "test_export.py", "test_hardening.py",
+        "test_cli.py", "test_compare.py", "test_compare_resume.py", "test_export.py",
+        "test_export_pandas.py", "test_hardening.py",
         "test_judges.py", "test_report_cli.py", "test_rubric.py", "test_trust_cli.py", "test_v1_session.py",
     ),
     # The product as shipped: the bundled model through llama.cpp, transformers or

@@ -103,9 +103,15 @@ def test_votes_undo_and_skip_are_fsynced_events_and_survive_a_resume(tmp_path: P
     assert state.pairs[third.pair].human == "both_bad"
     assert len(state.ordered()) == 12  # no pair made twice
     resumed.close("stopped")
-    rows = comparison_rows(events(target))
+    header, log, _ = load_session(target)
+    rows = comparison_rows(header, log)
     assert [r["human"] for r in rows[:3]] == ["b", None, "both_bad"]
     assert rows[0]["human_shown_first"] == first.first and rows[0]["stale"] is False
+    # What was compared, beside the verdicts: each side's system message and answer.
+    item = first.item.id
+    assert rows[0]["prompt"] == first.item.turns[-1]
+    assert (rows[0]["system_a"], rows[0]["system_b"]) == (None, "Be kind.")
+    assert (rows[0]["answer_a"], rows[0]["answer_b"]) == (f"short {item}", f"a longer answer number {item}")
 
 
 def test_a_changed_source_answer_makes_its_pair_stale(tmp_path: Path) -> None:
@@ -123,10 +129,13 @@ def test_a_changed_source_answer_makes_its_pair_stale(tmp_path: Path) -> None:
     assert len(fresh) == 1 and fresh[0].replaces == old.pair
     assert fresh[0].answers_b == ["a regenerated answer"] and fresh[0].human is None
     resumed.close("stopped")
-    rows = comparison_rows(events(target))
-    assert [r["stale"] for r in rows if r["item"] == "3"] == [True, False]
-    # The stale vote is never exported as a preference.
     header, log, _ = load_session(target)
+    rows = comparison_rows(header, log)
+    assert [r["stale"] for r in rows if r["item"] == "3"] == [True, False]
+    # Each row keeps the answers its pair compared: the stale one the old answer.
+    answers = [r["answer_b"] for r in rows if r["item"] == "3"]
+    assert answers == ["a longer answer number 3", "a regenerated answer"]
+    # The stale vote is never exported as a preference.
     assert dpo_rows(header, log, DpoOptions(system="none")) == []
     # A later resume with nothing changed makes no new pair.
     again = open_comparison(CompareConfig(session=str(target)))
@@ -302,11 +311,15 @@ def test_headless_compare_then_export(tmp_path: Path) -> None:
     assert "1 items left out" in result.stderr
     exported = run_cli("export", str(target))
     rows = [json.loads(line) for line in exported.stdout.splitlines()]
-    assert len(rows) == 12 and set(rows[0]) == {
+    assert len(rows) == 12 and list(rows[0]) == [
         "item", "pair", "a", "b", "human", "human_shown_first", "judges", "stale",
-    }  # fmt: skip
+        "prompt", "system_a", "system_b", "answer_a", "answer_b",
+    ]  # fmt: skip
+    assert (rows[0]["system_a"], rows[0]["system_b"]) == (None, "Be kind.")
     csv_out = run_cli("export", str(target), "--format", "csv")
-    assert csv_out.stdout.splitlines()[0] == "item,pair,a,b,human,human_shown_first,judges,stale"
+    assert csv_out.stdout.splitlines()[0] == (
+        "item,pair,a,b,human,human_shown_first,judges,stale,prompt,system_a,system_b,answer_a,answer_b"
+    )
 
 
 def test_kill_9_mid_judging_then_resume_judges_the_rest(

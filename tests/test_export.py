@@ -13,19 +13,38 @@ from sftscope.sessions.run.export import COLUMNS
 from tests.conftest import ROOT, run_cli, run_headless, write_jsonl
 
 
-def readme_columns() -> list[str]:
+def readme_columns() -> tuple[list[str], list[str]]:
     """The export columns the docs name: the session format's Export list (docs/sessions.md),
-    plus the columns the judges and checks add ("Export rows gain …", docs/judges.md)."""
+    plus the columns the judges and checks add ("Export rows gain …", docs/judges.md); and
+    the patterns of the flat columns (the table's first cells, `human.CRITERION`, …)."""
     text = (ROOT / "docs" / "sessions.md").read_text(encoding="utf-8")
     section = text[text.index("## Export") :]
-    listing = section[section.index("writes one row per item") : section.index("In CSV")]
+    listing = section[section.index("writes one row per item") : section.index("| Column pattern")]
+    table = section[section.index("| Column pattern") : section.index("In CSV")]
     judges = (ROOT / "docs" / "judges.md").read_text(encoding="utf-8")
     gained = judges[judges.index("Export rows gain") :].split("\n\n")[0]
     names: list[str] = []
     for part in (listing, gained):
         part = re.sub(r"\([^)]*\)", "", part)  # asides: `status` (`done`, `cancelled`, …)
         names += [name for name in re.findall(r"`([a-z_]+)`", part) if name not in names]
-    return names
+    patterns = re.findall(r"^\| `([a-z]+(?:\.[A-Z]+)+)` \|", table, flags=re.MULTILINE)
+    return names, patterns
+
+
+def pattern_regex(pattern: str) -> re.Pattern[str]:
+    """`judge.NAME.CRITERION` as a regex: each upper-case part one safe name (word characters)."""
+    parts = pattern.split(".")
+    return re.compile(r"\.".join(r"\w+" if part.isupper() else re.escape(part) for part in parts))
+
+
+def test_the_docs_patterns_are_read_and_refuse_what_they_should() -> None:
+    names, patterns = readme_columns()
+    assert patterns == ["human.CRITERION", "judge.NAME.CRITERION", "check.NAME", "metric.NAME"]
+    assert "prompt" in names and "system" in names and "human" in names
+    judge = pattern_regex("judge.NAME.CRITERION")
+    assert judge.fullmatch("judge.gpt_4_1.helpfulness")
+    assert not judge.fullmatch("judge.gpt-4.1.helpfulness") and not judge.fullmatch("judge.x")
+    assert not pattern_regex("check.NAME").fullmatch("check.contains:['def', 'return']")
 
 
 def test_csv_and_jsonl_have_every_readme_column(tmp_path: Path, server_url: str) -> None:
@@ -43,6 +62,10 @@ def test_csv_and_jsonl_have_every_readme_column(tmp_path: Path, server_url: str)
     store.append({"type": "score", "item": "a", "criterion": "helpfulness", "value": 4}, durable=True)
     store.append({"type": "flag", "item": "a", "on": True}, durable=True)
     store.append({"type": "comment", "item": "a", "text": "too short, but right"}, durable=True)
+    scores = {"helpfulness": 5, "harmless": True}
+    store.append({"type": "judge", "item": "a", "judge": "gpt-4.1", "scores": scores}, durable=True)
+    checks = {"contains:['def', 'return']": False}
+    store.append({"type": "checks", "item": "a", "checks": checks, "metrics": {"rougeL": 0.5}}, durable=True)
     store.close()
 
     jsonl = run_cli("export", str(session), "--format", "jsonl")
@@ -53,14 +76,30 @@ def test_csv_and_jsonl_have_every_readme_column(tmp_path: Path, server_url: str)
     header = next(csv.reader(io.StringIO(table.stdout)))
     cells = list(csv.DictReader(io.StringIO(table.stdout)))
 
-    assert header == list(rows[0]) == COLUMNS  # same columns, same order, one list
-    assert sorted(header) == sorted(readme_columns())
+    assert header == list(rows[0]) == list(rows[1])  # same columns, same order, in every row
+    assert header[: len(COLUMNS)] == COLUMNS  # the fixed columns first, from one list
+    names, patterns = readme_columns()
+    assert sorted(COLUMNS) == sorted(names)
+    flat = header[len(COLUMNS) :]
+    regexes = [pattern_regex(pattern) for pattern in patterns]
+    for column in flat:  # every other column is one the table describes
+        assert sum(bool(regex.fullmatch(column)) for regex in regexes) == 1, column
+    for pattern, regex in zip(patterns, regexes, strict=True):  # and each pattern is in use here
+        assert any(regex.fullmatch(column) for column in flat), pattern
+    assert {"judge.gpt_4_1.helpfulness", "check.contains_def_return", "metric.rougeL"} <= set(flat)
+    # Every rubric criterion has its column, labelled or not.
+    assert {"human.helpfulness", "human.instruction_following", "human.harmless", "human.format"} <= set(flat)
     assert {"flagged", "comment"} <= set(header)
     by_id = {row["item"]: row for row in rows}
     assert by_id["a"]["flagged"] is True and by_id["a"]["comment"] == "too short, but right"
     assert by_id["b"]["flagged"] is False and by_id["b"]["comment"] is None
     assert by_id["a"]["human"] == {"helpfulness": 4}
+    assert by_id["a"]["human.helpfulness"] == 4 and by_id["b"]["human.helpfulness"] is None
+    assert by_id["a"]["judge.gpt_4_1.harmless"] is True and by_id["a"]["check.contains_def_return"] is False
+    assert (by_id["a"]["prompt"], by_id["a"]["system"]) == ("first", None)
     first, second = cells
     assert (first["flagged"], first["comment"]) == ("true", "too short, but right")
     assert (second["flagged"], second["comment"]) == ("false", "")
     assert json.loads(first["human"]) == {"helpfulness": 4}
+    assert (first["human.helpfulness"], second["human.helpfulness"]) == ("4", "")
+    assert (first["judge.gpt_4_1.harmless"], first["check.contains_def_return"]) == ("true", "false")

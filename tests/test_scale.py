@@ -16,7 +16,7 @@ from sftscope.sessions.core.events import KNOWN, problem
 from sftscope.sessions.core.files import to_csv, to_jsonl
 from sftscope.sessions.core.state import fold
 from sftscope.sessions.core.store import LoadResult, SessionError, SessionStore, load_session, read_events
-from sftscope.sessions.run.export import COLUMNS, export_rows
+from sftscope.sessions.run.export import COLUMNS, export_rows, export_text
 from sftscope.tui.console.widgets import ItemList
 
 from bench.session_scale import write_session
@@ -233,6 +233,9 @@ def json_export_rows(header: dict[str, Any], events: list[dict[str, Any]]) -> li
             "checks": item_state.checks.get("checks", {}),
             "metrics": item_state.checks.get("metrics", {}),
         }
+        messages = values["transcript"]
+        values["prompt"] = [m["content"] for m in messages if m["role"] == "user"][-1]
+        values["system"] = next((m["content"] for m in messages if m["role"] == "system"), None)
         rows.append({column: values[column] for column in COLUMNS})
     return rows
 
@@ -251,8 +254,9 @@ def test_read_and_export_equal_the_json_module_on_a_real_session(big_session: Pa
 
     rows = export_rows(header, events)
     old_rows = json_export_rows(header, old.events)
-    assert [list(row) for row in rows] == [COLUMNS] * len(rows)
-    assert repr(rows) == repr(old_rows)
+    assert [list(row)[: len(COLUMNS)] for row in rows] == [COLUMNS] * len(rows)
+    assert len({tuple(row) for row in rows}) == 1  # the flat columns after them, in every row
+    assert repr([{column: row[column] for column in COLUMNS} for row in rows]) == repr(old_rows)
     text = to_jsonl(rows)
     old_text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in old_rows)
     # (split on newlines only: str.splitlines also splits at \u2028 and \x1c, which are in the text)
@@ -260,16 +264,17 @@ def test_read_and_export_equal_the_json_module_on_a_real_session(big_session: Pa
     assert len(lines) == len(old_lines) == ITEMS + 4
     # Byte for byte what json.dumps writes, but compact (orjson puts no space after , and :):
     # the same keys in the same order, non-ASCII as UTF-8, the same escapes and floats.
-    for line, row in zip(lines, old_rows, strict=True):
+    for line, row in zip(lines, rows, strict=True):
         assert line == json.dumps(row, ensure_ascii=False, separators=(",", ":"))
     for line, old_line in zip(lines, old_lines, strict=True):
-        assert repr(json.loads(line)) == repr(json.loads(old_line))
+        assert repr({c: v for c, v in json.loads(line).items() if c in COLUMNS}) == repr(json.loads(old_line))
     multi = json.loads(lines[ITEMS])
     assert multi["item"] == "multi" and "😀" in lines[ITEMS] and "\\u0001" in lines[ITEMS]
     assert '"ttft":3e-05,"engine"' in lines[ITEMS] and '"rougeL":1.5e-05' in lines[ITEMS]
     assert '"bleu":2.5e-06' in lines[ITEMS] and "\ud800" in multi["comment"]
     assert '"reference":123456789012345678901234567890' in lines[ITEMS + 1]
     assert to_csv(rows, COLUMNS) == to_csv(old_rows, COLUMNS)
+    assert export_text(rows, "csv").startswith(",".join(COLUMNS) + ",")
 
 
 @pytest.mark.parametrize(

@@ -21,13 +21,13 @@ import pytest
 from sftscope.engines.base import SamplingParams
 from sftscope.scorers.rubric import DEFAULT_RUBRIC
 from sftscope.sessions.core.events import Generated, Judged
-from sftscope.sessions.core.files import to_csv, to_jsonl
+from sftscope.sessions.core.files import to_csv
 from sftscope.sessions.core.item import Item
 from sftscope.sessions.core.session import Session
 from sftscope.sessions.core.state import fold
 from sftscope.sessions.core.store import SessionError, SessionStore, load_session
 from sftscope.sessions.run import review
-from sftscope.sessions.run.export import COLUMNS, export_rows
+from sftscope.sessions.run.export import export_rows, export_text
 from sftscope.sessions.run.generator import Generator
 from sftscope.sessions.run.judging import JudgePool
 
@@ -419,11 +419,13 @@ def test_nothing_non_finite_is_ever_written(tmp_path: Path) -> None:
     assert "NaN" not in text and "Infinity" not in text
     header, events, _ = load_session(tmp_path / "s")
     rows = export_rows(header, events)
-    assert rows[0]["judges"] == {"j": {"helpfulness": None}}
-    odd = [{**rows[0], "seconds": float("nan"), "judge": {"x": float("-inf")}}]
-    for line in to_jsonl(odd).splitlines():
+    assert rows[0]["judges"] == {"j": {"helpfulness": None}} and rows[0]["judge.j.helpfulness"] is None
+    nan = float("nan")
+    odd = [{**rows[0], "seconds": nan, "judge": {"x": float("-inf")}, "judge.j.helpfulness": nan}]
+    for line in export_text(odd, "jsonl").splitlines():
         json.loads(line, parse_constant=lambda name: pytest.fail(f"bare {name} in the export"))
-    assert "nan" not in to_csv(odd, COLUMNS).lower().replace("banana", "")
+    table = export_text(odd, "csv")
+    assert "judge.j.helpfulness" in table and "nan" not in table.lower().replace("banana", "")
 
 
 # --- CSV cells are safe to open ----------------------------------------------------------------

@@ -7,6 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
+from sftscope.sessions.core.files import safe_names
+
 from tests.conftest import run_cli
 
 DATA = Path(__file__).parent / "data"
@@ -18,8 +20,19 @@ def copy_of_v1(tmp_path: Path) -> Path:
     return session
 
 
+# The run export's columns before issue 16 added `prompt`, `system` and the flat ones: they
+# keep their names, order and values (the expected exports were regenerated once, checked
+# cell for cell against the old ones on these columns).
+COLUMNS_BEFORE_16 = [
+    "item", "category", "status", "response", "transcript", "reference", "error", "finish_reason",
+    "tokens", "seconds", "ttft", "engine", "human", "stale_labels", "judge", "judges", "judge_error",
+    "checks", "metrics", "flagged", "comment",
+]  # fmt: skip
+
+
 def test_a_v1_session_exports_the_same_rows_field_for_field(tmp_path: Path) -> None:
     session = copy_of_v1(tmp_path)
+    before = (session / "events.jsonl").read_bytes()
     for fmt, expected in (("jsonl", "v1-export.jsonl"), ("csv", "v1-export.csv")):
         result = run_cli("export", str(session), "--format", fmt)
         assert result.returncode == 0, result.stderr
@@ -33,6 +46,27 @@ def test_a_v1_session_exports_the_same_rows_field_for_field(tmp_path: Path) -> N
                     assert row[key] == wanted[key], (row["item"], key)
         else:
             assert result.stdout == (DATA / expected).read_text()
+    assert (session / "events.jsonl").read_bytes() == before  # exporting reads, never writes
+
+
+def test_old_exports_keep_their_columns_and_the_flat_ones_repeat_the_nested(tmp_path: Path) -> None:
+    for expected in ("v1-export.jsonl", "v2-export.jsonl"):
+        rows = [json.loads(line) for line in (DATA / expected).read_text().splitlines()]
+        for row in rows:
+            assert list(row)[: len(COLUMNS_BEFORE_16)] == COLUMNS_BEFORE_16
+            assert row["prompt"] == [m for m in row["transcript"] if m["role"] == "user"][-1]["content"]
+            flat = {key: value for key, value in row.items() if "." in key}
+            nested = {f"human.{key}": value for key, value in row["human"].items()}
+            for judge, scores in row["judges"].items():
+                nested.update({f"judge.{judge}.{key}": value for key, value in (scores or {}).items()})
+            safe = safe_names(row["checks"])  # ifeval's `change_case:english_lowercase`, …
+            nested.update({f"check.{safe[key]}": value for key, value in row["checks"].items()})
+            nested.update({f"metric.{key}": value for key, value in row["metrics"].items()})
+            # every nested value is in its flat column; the other flat cells are null
+            assert {key: value for key, value in flat.items() if value is not None} == {
+                key: value for key, value in nested.items() if value is not None
+            }, row["item"]
+            assert set(nested) <= set(flat)
 
 
 def test_a_v1_session_replays_and_resumes(tmp_path: Path) -> None:

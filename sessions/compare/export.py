@@ -17,20 +17,40 @@ from dataclasses import dataclass
 from typing import Any
 
 from sftscope.sessions.compare.comparison import ComparisonState, PairState, fold_comparison
-from sftscope.sessions.core.files import to_csv, to_jsonl
+from sftscope.sessions.core.files import safe_names, to_csv, to_jsonl
 
-COLUMNS = ["item", "pair", "a", "b", "human", "human_shown_first", "judges", "stale"]
+# Then `judge.NAME` (that judge's verdict, its name made safe by `safe_names`), one per judge.
+COLUMNS = [
+    "item",
+    "pair",
+    "a",
+    "b",
+    "human",
+    "human_shown_first",
+    "judges",
+    "stale",
+    "prompt",
+    "system_a",
+    "system_b",
+    "answer_a",
+    "answer_b",
+]
 
 
 def _state(events: list[dict[str, Any]] | ComparisonState) -> ComparisonState:
     return events if isinstance(events, ComparisonState) else fold_comparison(events)
 
 
-def comparison_rows(events: list[dict[str, Any]] | ComparisonState) -> list[dict[str, Any]]:
-    """Every pair ever made (stale ones too, marked), in the order they were made."""
+def comparison_rows(
+    header: dict[str, Any], events: list[dict[str, Any]] | ComparisonState
+) -> list[dict[str, Any]]:
+    """Every pair ever made (stale ones too, marked), in the order they were made: COLUMNS,
+    then each judge's verdict flat (`judge.NAME`), the same keys in every row."""
     state = _state(events)
+    pairs = sorted(state.pairs.values(), key=lambda p: p.index)
+    names = safe_names(name for pair in pairs for name in pair.judges)
     rows = []
-    for pair in sorted(state.pairs.values(), key=lambda p: p.index):
+    for pair in pairs:
         judges = {}
         for name, event in pair.judges.items():
             judges[name] = {
@@ -42,26 +62,42 @@ def comparison_rows(events: list[dict[str, Any]] | ComparisonState) -> list[dict
             }
             if event.get("error"):
                 judges[name]["error"] = event["error"]
-        human = pair.human
-        rows.append(
-            {
-                "item": pair.item.id,
-                "pair": pair.pair,
-                "a": pair.a,
-                "b": pair.b,
-                "human": human,
-                "human_shown_first": pair.first,
-                "judges": judges,
-                "stale": pair.stale is not None,
-            }
-        )
+        # What each side was sent: its session's system message (unless the item has its
+        # own) and, on a multi-turn item, its own earlier answers; the last user turn is the
+        # same on both sides.
+        sent_a = pair.item.transcript(pair.answers_a[:-1], _system(header, pair.a))
+        sent_b = pair.item.transcript(pair.answers_b[:-1], _system(header, pair.b))
+        row = {
+            "item": pair.item.id,
+            "pair": pair.pair,
+            "a": pair.a,
+            "b": pair.b,
+            "human": pair.human,
+            "human_shown_first": pair.first,
+            "judges": judges,
+            "stale": pair.stale is not None,
+            "prompt": _content(sent_a, "user", last=True),
+            "system_a": _content(sent_a, "system"),
+            "system_b": _content(sent_b, "system"),
+            "answer_a": pair.answer_a,
+            "answer_b": pair.answer_b,
+        }
+        for name, column in names.items():
+            row[f"judge.{column}"] = judges[name]["verdict"] if name in judges else None
+        rows.append(row)
     return rows
+
+
+def _content(messages: list[dict[str, str]], role: str, *, last: bool = False) -> str | None:
+    """The first (or last) message of `role`'s text, or None."""
+    found = [m.get("content") for m in messages if m.get("role") == role]
+    return (found[-1] if last else found[0]) if found else None
 
 
 def comparison_text(rows: list[dict[str, Any]], form: str, *, raw: bool = False) -> str:
     """The pairs as CSV or JSONL; CSV cells are guarded against formulas unless `raw`, as the
     item export's are (an answer is the model's text, and a spreadsheet would run it)."""
-    return to_csv(rows, COLUMNS, raw=raw) if form == "csv" else to_jsonl(rows)
+    return to_csv(rows, list(rows[0]) if rows else COLUMNS, raw=raw) if form == "csv" else to_jsonl(rows)
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,14 @@ exports, comparison exports and reports all write through here.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
 import os
+import re
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +91,41 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def safe_cell(text: str) -> str:
     """A cell a spreadsheet shows as text: a leading `'` before a formula's first character."""
     return "'" + text if text.startswith(FORMULA_START) else text
+
+
+# A column name's part is made of word characters (letters, digits, `_`); any other run of
+# characters (`:`, `[`, `'`, a space, a `.`, which would split `judge.NAME.CRITERION`) is one `_`.
+_UNSAFE = re.compile(r"[^\w]+")
+
+
+def safe_names(names: Iterable[str]) -> dict[str, str]:
+    """Each name as a part of a column name (`check.NAME`, `judge.NAME.CRITERION`) a data
+    frame can hold as an identifier: `contains:['def', 'return']` becomes `contains_def_return`.
+
+    Runs of characters other than letters, digits and `_` become one `_`, and `_` is
+    trimmed at both ends (nothing left: `name`). A name that is already safe keeps itself.
+    When several names come out the same, each one that changed gets `_` and the first 8
+    hex digits of its SHA-1, so they stay distinct and each keeps its column whatever the
+    other names of the export are.
+    """
+    unique = list(dict.fromkeys(str(name) for name in names))
+    base = {name: _UNSAFE.sub("_", name).strip("_") or "name" for name in unique}
+    count: dict[str, int] = {}
+    for name in unique:
+        count[base[name]] = count.get(base[name], 0) + 1
+    taken = {name for name in unique if base[name] == name}
+    out = {}
+    for name in unique:
+        safe = base[name]
+        if safe != name and count[safe] > 1:
+            digest = hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()
+            width = 8
+            while f"{safe}_{digest[:width]}" in taken:
+                width += 4
+            safe = f"{safe}_{digest[:width]}"
+        taken.add(safe)
+        out[name] = safe
+    return out
 
 
 def to_csv(rows: list[dict[str, Any]], columns: list[str], *, raw: bool = False) -> str:

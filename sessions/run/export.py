@@ -5,12 +5,20 @@ log holds but a row from elsewhere might, is written as null), and a CSV cell
 that a spreadsheet would run as a formula (it starts with =, +, -, @, a tab or
 a carriage return) is written with a leading `'`, as OWASP advises, unless the
 caller asks for the raw text (`export --csv-raw`).
+
+Beside the nested fields (`human`, `judges`, `checks`, `metrics`: objects, JSON inside a
+CSV cell), every row carries them flat, one value a column, so that `pandas.read_csv` sees
+numbers and booleans and `datasets` a plain schema: `human.CRITERION`,
+`judge.NAME.CRITERION`, `check.NAME` and `metric.NAME`. Every row has every column (an
+empty cell, or null, where the item has no value); a name is made safe for a column by
+`safe_names` (sessions/core/files.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sftscope.sessions.core.files import safe_names, to_csv, to_jsonl
 from sftscope.sessions.core.state import fold
 from sftscope.sessions.core.store import paused_gc
 
@@ -37,12 +45,89 @@ COLUMNS = [
     "metrics",
     "flagged",
     "comment",
+    "prompt",
+    "system",
 ]
+
+# The flat columns, after COLUMNS, each family in this order (docs/sessions.md, "Export").
+HUMAN, JUDGE, CHECK, METRIC = "human.", "judge.", "check.", "metric."
 
 
 def export_rows(header: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per item: COLUMNS, then the flat columns, the same keys in every row."""
     with paused_gc():
         return _rows(header, events)
+
+
+def export_text(rows: list[dict[str, Any]], form: str, *, raw: bool = False) -> str:
+    """The rows as CSV (every column of the first row: they all have the same) or JSONL."""
+    if form == "csv":
+        return to_csv(rows, list(rows[0]) if rows else COLUMNS, raw=raw)
+    return to_jsonl(rows)
+
+
+def _criteria(header: dict[str, Any]) -> list[str]:
+    """The rubric's criteria in its order: their `human.` columns exist, empty, before any label."""
+    rubric = header.get("rubric")
+    criteria = rubric.get("criteria") if isinstance(rubric, dict) else None
+    if not isinstance(criteria, list):
+        return []
+    return [str(c["name"]) for c in criteria if isinstance(c, dict) and c.get("name") is not None]
+
+
+def _last_user(messages: list[dict[str, str]]) -> str | None:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return message.get("content")
+    return None
+
+
+def _system(messages: list[dict[str, str]]) -> str | None:
+    """The system message the model was sent: the item's own, else the session's."""
+    for message in messages:
+        if message.get("role") == "system":
+            return message.get("content")
+    return None
+
+
+def _flatten(rows: list[dict[str, Any]], criteria: list[str]) -> list[dict[str, Any]]:
+    """The rows with the flat columns added, every column in every row."""
+    judged: dict[str, dict[str, None]] = {}  # judge -> its criteria, in the order first seen
+    labelled: dict[str, None] = dict.fromkeys(criteria)
+    checks: dict[str, None] = {}
+    metrics: dict[str, None] = {}
+    for row in rows:
+        labelled.update(dict.fromkeys(row["human"]))
+        for name, scores in row["judges"].items():
+            seen = judged.setdefault(name, {})
+            if isinstance(scores, dict):
+                seen.update(dict.fromkeys(scores))
+        checks.update(dict.fromkeys(row["checks"]))
+        metrics.update(dict.fromkeys(row["metrics"]))
+    # One mapping for every criterion, so that human.X and judge.J.X name the same X.
+    criterion = safe_names([*labelled, *(c for seen in judged.values() for c in seen)])
+    judge = safe_names(judged)
+    check, metric = safe_names(checks), safe_names(metrics)
+    human_columns = [(HUMAN + criterion[c], c) for c in labelled]
+    judge_columns = [
+        (f"{JUDGE}{judge[name]}.{criterion[c]}", name, c) for name, seen in judged.items() for c in seen
+    ]
+    check_columns = [(CHECK + check[name], name) for name in checks]
+    metric_columns = [(METRIC + metric[name], name) for name in metrics]
+    for row in rows:  # in place: the rows are this module's own
+        human, judges = row["human"], row["judges"]
+        for column, name in human_columns:
+            row[column] = human.get(name)
+        for column, name, c in judge_columns:
+            scores = judges.get(name)
+            row[column] = scores.get(c) if isinstance(scores, dict) else None
+        values = row["checks"]
+        for column, name in check_columns:
+            row[column] = values.get(name)
+        values = row["metrics"]
+        for column, name in metric_columns:
+            row[column] = values.get(name)
+    return rows
 
 
 def _rows(header: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -58,13 +143,14 @@ def _rows(header: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str
         judges = item_state.judges
         first = next(iter(judges.values()), None)
         checks = item_state.checks
+        transcript = item_state.transcript(system)
         rows.append(
             {  # every column of COLUMNS, in its order (tests/test_scale.py checks it)
                 "item": item.id,
                 "category": item.category,
                 "status": "pending" if status == "partial" else status,
                 "response": item_state.response,
-                "transcript": item_state.transcript(system),
+                "transcript": transcript,
                 "reference": item.reference,
                 "error": item_state.error or item_state.skipped,
                 "finish_reason": last.get("finish_reason"),
@@ -82,6 +168,8 @@ def _rows(header: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str
                 "metrics": checks.get("metrics", {}),
                 "flagged": item_state.flagged,
                 "comment": item_state.comment,
+                "prompt": _last_user(transcript),  # the user turn the response answers
+                "system": _system(transcript),
             }
         )
-    return rows
+    return _flatten(rows, _criteria(header))

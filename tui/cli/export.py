@@ -14,9 +14,8 @@ from sftscope.tui.cli.output import emit
 
 
 def export_command(args: argparse.Namespace) -> int:
-    from sftscope.sessions.core.files import to_csv, to_jsonl
     from sftscope.sessions.core.store import load_session
-    from sftscope.sessions.run.export import COLUMNS, export_rows
+    from sftscope.sessions.run.export import export_rows, export_text
 
     try:
         header, events, warnings = load_session(Path(args.session))
@@ -36,7 +35,7 @@ def export_command(args: argparse.Namespace) -> int:
         )
     else:
         rows = export_rows(header, events)
-        text = to_csv(rows, COLUMNS, raw=args.csv_raw) if args.format == "csv" else to_jsonl(rows)
+        text = export_text(rows, args.format, raw=args.csv_raw)
 
     return emit(text, Path(args.output) if args.output else None, flag=args.output, data=True)
 
@@ -64,4 +63,5 @@ def comparison_export(header: dict[str, Any], events: list[dict[str, Any]], args
         return to_jsonl(rows)
     if getattr(args, "dpo_system", None) is not None:
         raise UsageError("--dpo-system: only with --format dpo")
-    return comparison_text(comparison_rows(state), args.format, raw=bool(getattr(args, "csv_raw", False)))
+    rows = comparison_rows(header, state)
+    return comparison_text(rows, args.format, raw=bool(getattr(args, "csv_raw", False)))

@@ -1036,12 +1036,11 @@ class SftscopeApp(ConsoleApp):
         self.push_screen(HelpScreen(self.rubric))
 
     def action_export(self, fmt: str = "jsonl") -> None:
-        from sftscope.sessions.core.files import to_csv, to_jsonl
-        from sftscope.sessions.run.export import COLUMNS, export_rows
+        from sftscope.sessions.run.export import export_rows, export_text
 
         rows = export_rows(self.launch.store.header, self.launch.store.events)
         target = self.launch.directory / f"export.{fmt}"
-        target.write_text(to_csv(rows, COLUMNS) if fmt == "csv" else to_jsonl(rows), encoding="utf-8")
+        target.write_text(export_text(rows, fmt), encoding="utf-8")
         self.notify(inert_line(f"exported {len(rows)} items to {target}"), markup=False)
 
     def action_report(self) -> None:
