@@ -16,6 +16,7 @@ empty cell, or null, where the item has no value); a name is made safe for a col
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
 from sftscope.sessions.core.files import safe_names, to_csv, to_jsonl
@@ -92,41 +93,45 @@ def _system(messages: list[dict[str, str]]) -> str | None:
 
 def _flatten(rows: list[dict[str, Any]], criteria: list[str]) -> list[dict[str, Any]]:
     """The rows with the flat columns added, every column in every row."""
-    judged: dict[str, dict[str, None]] = {}  # judge -> its criteria, in the order first seen
-    labelled: dict[str, None] = dict.fromkeys(criteria)
-    checks: dict[str, None] = {}
-    metrics: dict[str, None] = {}
+    # The names each family holds, in the order first seen (the keys count, not the values:
+    # dict.update keeps the first place of a key and copies in C).
+    judged: dict[str, dict[str, Any]] = {}  # judge -> its criteria
+    labelled: dict[str, Any] = dict.fromkeys(criteria)
+    checks: dict[str, Any] = {}
+    metrics: dict[str, Any] = {}
     for row in rows:
-        labelled.update(dict.fromkeys(row["human"]))
+        labelled.update(row["human"])
         for name, scores in row["judges"].items():
             seen = judged.setdefault(name, {})
             if isinstance(scores, dict):
-                seen.update(dict.fromkeys(scores))
-        checks.update(dict.fromkeys(row["checks"]))
-        metrics.update(dict.fromkeys(row["metrics"]))
+                seen.update(scores)
+        checks.update(row["checks"])
+        metrics.update(row["metrics"])
     # One mapping for every criterion, so that human.X and judge.J.X name the same X.
     criterion = safe_names([*labelled, *(c for seen in judged.values() for c in seen)])
     judge = safe_names(judged)
     check, metric = safe_names(checks), safe_names(metrics)
-    human_columns = [(HUMAN + criterion[c], c) for c in labelled]
-    judge_columns = [
-        (f"{JUDGE}{judge[name]}.{criterion[c]}", name, c) for name, seen in judged.items() for c in seen
+    humans = list(labelled)
+    scored = {name: list(seen) for name, seen in judged.items()}  # judge -> its criteria
+    check_names, metric_names = list(checks), list(metrics)
+    columns = [
+        *(HUMAN + criterion[c] for c in humans),
+        *(f"{JUDGE}{judge[name]}.{criterion[c]}" for name, seen in scored.items() for c in seen),
+        *(CHECK + check[name] for name in check_names),
+        *(METRIC + metric[name] for name in metric_names),
     ]
-    check_columns = [(CHECK + check[name], name) for name in checks]
-    metric_columns = [(METRIC + metric[name], name) for name in metrics]
-    for row in rows:  # in place: the rows are this module's own
-        human, judges = row["human"], row["judges"]
-        for column, name in human_columns:
-            row[column] = human.get(name)
-        for column, name, c in judge_columns:
+    # In place (the rows are this module's own), one zip a row, the values in the columns'
+    # order (a judge with no scores on an item: its cells empty).
+    empty: dict[str, Any] = {}
+    for row in rows:
+        judges = row["judges"]
+        values = [map(row["human"].get, humans)]
+        for name, seen in scored.items():
             scores = judges.get(name)
-            row[column] = scores.get(c) if isinstance(scores, dict) else None
-        values = row["checks"]
-        for column, name in check_columns:
-            row[column] = values.get(name)
-        values = row["metrics"]
-        for column, name in metric_columns:
-            row[column] = values.get(name)
+            values.append(map((scores if isinstance(scores, dict) else empty).get, seen))
+        values.append(map(row["checks"].get, check_names))
+        values.append(map(row["metrics"].get, metric_names))
+        row.update(zip(columns, chain.from_iterable(values), strict=True))
     return rows
 
 
