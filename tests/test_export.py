@@ -31,6 +31,16 @@ def readme_columns() -> tuple[list[str], list[str]]:
     return names, patterns
 
 
+def comparing_columns() -> tuple[list[str], list[str]]:
+    """The comparison export's columns and patterns as docs/comparing.md's Export names them."""
+    text = (ROOT / "docs" / "comparing.md").read_text(encoding="utf-8")
+    section = text[text.index("## Export") :]
+    listing = section[section.index("one row per pair") : section.index("Its CSV")]
+    patterns = re.findall(r"`([a-z]+(?:\.[A-Z]+)+)`", listing)
+    listing = re.sub(r"\([^)]*\)", "", listing)  # asides: `human` (`"a"`, `"b"`, …)
+    return list(dict.fromkeys(re.findall(r"`([a-z_]+)`", listing))), patterns
+
+
 def pattern_regex(pattern: str) -> re.Pattern[str]:
     """`judge.NAME.CRITERION` as a regex: each upper-case part one safe name (word characters)."""
     parts = pattern.split(".")
@@ -103,3 +113,21 @@ def test_csv_and_jsonl_have_every_readme_column(tmp_path: Path, server_url: str)
     assert json.loads(first["human"]) == {"helpfulness": 4}
     assert (first["human.helpfulness"], second["human.helpfulness"]) == ("4", "")
     assert (first["judge.gpt_4_1.harmless"], first["check.contains_def_return"]) == ("true", "false")
+
+
+def test_the_comparison_export_has_the_columns_the_docs_name(tmp_path: Path) -> None:
+    import shutil
+
+    from sftscope.sessions.compare.export import COLUMNS as PAIR_COLUMNS
+
+    session = tmp_path / "compare-session"
+    shutil.copytree(ROOT / "tests" / "data" / "compare-session", session)
+    table = run_cli("export", str(session), "--format", "csv")
+    assert table.returncode == 0, table.stderr
+    header = next(csv.reader(io.StringIO(table.stdout)))
+    names, patterns = comparing_columns()
+    assert patterns == ["judge.NAME"]
+    assert header[: len(PAIR_COLUMNS)] == PAIR_COLUMNS and sorted(PAIR_COLUMNS) == sorted(names)
+    assert {"prompt", "system_a", "system_b", "answer_a", "answer_b"} <= set(names)
+    assert header[len(PAIR_COLUMNS) :] == ["judge.pj"]  # the fixture's one judge, by the pattern
+    assert pattern_regex(patterns[0]).fullmatch("judge.pj")

@@ -105,8 +105,8 @@ def safe_names(names: Iterable[str]) -> dict[str, str]:
     Runs of characters other than letters, digits and `_` become one `_`, and `_` is
     trimmed at both ends (nothing left: `name`). A name that is already safe keeps itself.
     When several names come out the same, each one that changed gets `_` and the first 8
-    hex digits of its SHA-1, so they stay distinct and each keeps its column whatever the
-    other names of the export are.
+    hex digits of its SHA-1: they stay distinct, and the suffix depends on the name alone
+    (not on the order the names come in).
     """
     unique = list(dict.fromkeys(str(name) for name in names))
     base = {name: _UNSAFE.sub("_", name).strip("_") or "name" for name in unique}
