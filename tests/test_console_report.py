@@ -206,6 +206,7 @@ async def test_palette_writes_report_html_and_says_where(tmp_path: Path) -> None
         assert f"wrote report.html in {tmp_path / 's'}" in status
         page = target.read_text()
         assert page.lstrip().lower().startswith("<!doctype html") and "helpfulness" in page
+        assert 'id="viewer-data"' in page  # the items viewer, as `sftscope report --format html`
         await pilot.press("q")
 
 

@@ -1062,7 +1062,7 @@ class SftscopeApp(ConsoleApp):
 
         directory = self.launch.directory
         try:
-            doc = build_report([directory], resamples=self.report_resamples).to_dict()
+            doc = build_report([directory], resamples=self.report_resamples, items=True).to_dict()
             path = write_html_report(directory, doc)
             note = f"wrote {path.name} in {path.parent}"
         except Exception as exc:  # a report that cannot be made says why, and the run goes on
