@@ -20,7 +20,7 @@ from sftscope.sessions.core.item import Item
 from sftscope.sessions.core.session import Session
 from sftscope.sessions.core.store import SessionStore
 from sftscope.sessions.report.document import build_report
-from sftscope.sessions.report.layout import layout
+from sftscope.sessions.report.layout import Note, Table, layout
 from sftscope.tui.render.report import render_html, render_markdown, render_text
 
 RUBRIC = Rubric(criteria=(Criterion("helpfulness", "likert", min=1, max=5), Criterion("harmless", "binary")))
@@ -141,7 +141,17 @@ def test_a_small_session_says_n_too_small_in_one_line_everywhere(tmp_path: Path)
     more = MIN_N - 4
     line = f"label about {more} more"
     for text in (render_text(doc, 200), render_markdown(doc)):
-        assert line in text and text.count(TOO_SMALL) == 1
+        assert line in text
+    # Judge health stays (a judge's failures are shown at any n); no other section says it.
+    for section in sections:
+        cells = " ".join(
+            [b.text for b in section.blocks if isinstance(b, Note)]
+            + [c for b in section.blocks if isinstance(b, Table) for row in b.rows for c in row]
+        )
+        if section.title == "Figures":
+            assert TOO_SMALL in cells
+        elif section.title != "Judge health":
+            assert TOO_SMALL not in cells, section.title
     page = render_html(doc)
     assert line in page
 

@@ -29,7 +29,7 @@ from sftscope.scorers.intervals import (
     interval_text,
     number_text,
 )
-from sftscope.scorers.stats.intervals import MIN_N
+from sftscope.scorers.stats import intervals as rules  # MIN_N lives there alone
 from sftscope.scorers.stats.intervals import enough as is_enough
 from sftscope.sessions.core.inert import inert_line
 
@@ -472,11 +472,12 @@ def _disagreements(doc: Mapping[str, Any]) -> Iterable[Section]:
 
 
 # Sections that hold figures, collapsed together when most of them would only say
-# "n too small" (a session just started): the one line says how many more labels.
+# "n too small" (a session just started): the one line says how many more labels. Judge
+# health is never collapsed: its counts of failures are shown at any n (a judge's
+# failures are shown wherever its numbers are).
 FIGURE_SECTIONS = (
     "Scores",
     "Agreement",
-    "Judge health",
     "Checks",
     "Methods side by side",
     "Reliability",
@@ -499,10 +500,10 @@ def _collapse(doc: Mapping[str, Any], sections: list[Section]) -> list[Section]:
     if not small or 2 * len(small) <= len(figures):
         return sections
     labelled = [_num(s.get("labelled")) or 0 for s in doc.get("sessions") or [] if isinstance(s, Mapping)]
-    more = max(MIN_N - int(max(labelled, default=0)), 1)
+    more = max(rules.MIN_N - int(max(labelled, default=0)), 1)
     names = ", ".join(s.title for s in small)
     note = Note(
-        f"{TOO_SMALL} for {names}: each figure needs {MIN_N} labels; label about {more} more "
+        f"{TOO_SMALL} for {names}: each figure needs {rules.MIN_N} labels; label about {more} more "
         "to see them (the JSON report has every count now)."
     )
     kept = [s for s in sections if all(s is not t for t in small)]
