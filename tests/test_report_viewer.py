@@ -206,6 +206,19 @@ def test_a_disagreement_link_restores_the_filter(page: Any, run_page: Path) -> N
     assert shown(page) == ["q02", "q07"]
 
 
+def test_a_distribution_bar_opens_the_items_with_that_value(page: Any, run_page: Path) -> None:
+    """A bar of your own labels in a score distribution links to the items you gave that
+    value; the judges' bars do not (the viewer filters on your labels)."""
+    text = run_page.read_text(encoding="utf-8")
+    bars = re.findall(r'<a href="(#items\?crit=helpfulness&amp;val=\d)">', text)
+    assert sorted(bars) == [f"#items?crit=helpfulness&amp;val={v}" for v in range(1, 6)]
+    open_page(page, run_page)
+    page.click('a[href="#items?crit=helpfulness&val=3"]')
+    page.wait_for_function("document.querySelectorAll('#viewer-list article').length === 2")
+    assert shown(page) == ["q02", "q07"]
+    assert page.input_value("select[data-key=crit]") == "helpfulness"
+
+
 def test_a_text_search(page: Any, run_page: Path) -> None:
     open_page(page, run_page)
     page.fill("input[data-key=q]", "question 11")

@@ -84,6 +84,9 @@ class Chart:
     hi: float = 1.0
     reference: float | None = None
     caption: str = ""
+    # The criterion whose labels a "counts" chart shows: a drawing can point a bar at the
+    # items with that value (the HTML viewer does, for your own labels).
+    criterion: str | None = None
 
 
 @dataclass
@@ -284,6 +287,7 @@ def _inert(section: Section) -> Section:
             labels = [inert_line(label) for label in block.labels]
             title, caption = inert_line(block.title), inert_line(block.caption)
             chart = Chart(title, labels, series, block.kind, block.lo, block.hi, block.reference, caption)
+            chart.criterion = block.criterion  # a name to link with (percent-encoded), never shown
             blocks.append(chart)
         else:
             blocks.append(Note(inert_line(block.text)))
@@ -665,6 +669,7 @@ def _distribution_chart(
         series,
         kind="counts",
         caption="Bars are each source's share of its own labels; the numbers are counts.",
+        criterion=name,
     )
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from sftscope.sessions.report.layout import DASH, TOO_SMALL, UNDEFINED, Chart, Note, Section, Table
 from sftscope.tui.render.svg import chart_svg
-from sftscope.tui.render.viewer import category_link, has_views, judge_link, viewer_html
+from sftscope.tui.render.viewer import category_link, has_views, judge_link, value_link, viewer_html
 
 CSS = """
 :root { color-scheme: light dark; --fg: #1f2328; --muted: #656d76; --line: #d0d7de;
@@ -94,7 +94,7 @@ def draw_html(title: str, sections: list[Section], doc: Mapping[str, Any] | None
             if isinstance(block, Table):
                 out.append(_table(block, links))
             elif isinstance(block, Chart):
-                out.append(_figure(block))
+                out.append(_figure(block, links))
             elif isinstance(block, Note):
                 out.append(f"<p>{_e(block.text)}</p>")
         out.append("</section>")
@@ -143,8 +143,14 @@ def _table(table: Table, links: bool = False) -> str:
     )
 
 
-def _figure(chart: Chart) -> str:
-    svg = chart_svg(chart)
+def _figure(chart: Chart, links: bool = False) -> str:
+    criterion = chart.criterion if links else None
+
+    def bar_link(source: str, label: str) -> str | None:
+        """A bar of your own labels opens the items you gave that value."""
+        return value_link(criterion, label) if criterion and source == "human" else None
+
+    svg = chart_svg(chart, bar_link)
     if not svg:
         return ""
     caption = f"<b>{_e(chart.title)}</b>" + (f" — {_e(chart.caption)}" if chart.caption else "")

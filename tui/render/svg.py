@@ -10,6 +10,7 @@ category, judge and session names) and is escaped.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from html import escape
 
 from sftscope.sessions.report.layout import Chart
@@ -29,9 +30,10 @@ def _f(value: float) -> str:
     return f"{value:.1f}"
 
 
-def chart_svg(chart: Chart) -> str:
-    """The chart as one <svg> element (empty string when it has nothing to draw)."""
-    return counts_svg(chart) if chart.kind == "counts" else interval_svg(chart)
+def chart_svg(chart: Chart, link: Callable[[str, str], str | None] | None = None) -> str:
+    """The chart as one <svg> element (empty string when it has nothing to draw). `link`,
+    given a series' name and a label, says where that bar of a distribution points."""
+    return counts_svg(chart, link) if chart.kind == "counts" else interval_svg(chart)
 
 
 def interval_svg(chart: Chart) -> str:
@@ -101,7 +103,7 @@ def interval_svg(chart: Chart) -> str:
     return "\n".join(parts)
 
 
-def counts_svg(chart: Chart) -> str:
+def counts_svg(chart: Chart, link: Callable[[str, str], str | None] | None = None) -> str:
     """A distribution: a group of vertical bars per score, one bar per source, each the
     source's share of its own labels (so a judge with more items compares), the count
     written above it; a legend below."""
@@ -139,13 +141,15 @@ def counts_svg(chart: Chart) -> str:
             h = plot * share / peak
             bx = gx + bar * s
             colour = PALETTE[s % len(PALETTE)]
-            parts.append(
+            bar_svg = (
                 f"<g><title>{_e(series.name)}, {_e(label)}: {count:.0f} of {total:.0f}</title>"
                 f'<rect x="{_f(bx + 1)}" y="{_f(bottom - h)}" width="{_f(bar - 2)}" height="{_f(h)}" '
                 f'fill="{colour}"/>'
                 f'<text class="count" x="{_f(bx + bar / 2)}" y="{_f(bottom - h - 3)}" '
                 f'text-anchor="middle">{count:.0f}</text></g>'
             )
+            target = link(series.name, label) if link and count else None
+            parts.append(f'<a href="{_e(target)}">{bar_svg}</a>' if target else bar_svg)
         parts.append(
             f'<text class="tick" x="{_f(left + group * g + group / 2)}" y="{bottom + 16}" '
             f'text-anchor="middle">{_e(label)}</text>'

@@ -103,6 +103,12 @@ def category_link(category: str) -> str:
     return f"#items?cat={quote(category, safe='')}"
 
 
+def value_link(criterion: str, value: str) -> str:
+    """The fragment that opens the items you gave `value` on `criterion` (a distribution's
+    bar of your own labels)."""
+    return f"#items?crit={quote(criterion, safe='')}&val={quote(value, safe='')}"
+
+
 def judge_link(judge: str, criterion: str | None = None) -> str:
     """The fragment that opens the items where `judge` and you differ (on `criterion`,
     else on any), largest difference first."""
