@@ -18,7 +18,7 @@ from sftscope.sessions.run.launch import open_replay
 from sftscope.sessions.run.replay import Playback
 from sftscope.tui.base.app import ConsoleApp, Recompute
 from sftscope.tui.compare.view import ending_text
-from sftscope.tui.console.widgets import finish_note
+from sftscope.tui.render.answer_text import finish_note
 
 from tests.console_helpers import make_app, wait_until
 from tests.fake_engine import FakeEngine

@@ -286,9 +286,9 @@ def _inert(section: Section) -> Section:
             ]
             labels = [inert_line(label) for label in block.labels]
             title, caption = inert_line(block.title), inert_line(block.caption)
-            chart = Chart(title, labels, series, block.kind, block.lo, block.hi, block.reference, caption)
-            chart.criterion = block.criterion  # a name to link with (percent-encoded), never shown
-            blocks.append(chart)
+            # The criterion is kept as it is: a name to link with (percent-encoded), never shown.
+            kept = (block.kind, block.lo, block.hi, block.reference, caption, block.criterion)
+            blocks.append(Chart(title, labels, series, *kept))
         else:
             blocks.append(Note(inert_line(block.text)))
     return Section(inert_line(section.title), blocks)

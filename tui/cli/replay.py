@@ -48,6 +48,7 @@ async def _print_replay(
     from sftscope.engines.base import GenerationRequest
     from sftscope.sessions.core.state import fold
     from sftscope.sessions.run.replay import ReplaySource
+    from sftscope.tui.render.answer_text import finish_note
 
     state = fold(events)
     engine = ReplaySource(str(directory), speed=speed, state=state, header=header)  # one fold
@@ -92,13 +93,6 @@ async def _print_replay(
     except BrokenPipeError:
         quiet_stdout()  # `replay --headless | head`: the reader has what it wanted
     return 0
-
-
-def finish_note(record: dict[str, Any]) -> str | None:
-    """Why an answer ended, worded as the consoles word it (tui.render.answer_text)."""
-    from sftscope.tui.render.answer_text import ending_note
-
-    return ending_note(record.get("finish_reason"), record.get("tokens"))
 
 
 def _show(value: Any) -> str:

@@ -41,7 +41,8 @@ from sftscope.tui.base.leaving import next_steps
 from sftscope.tui.console.conversation import Conversation, Transcript
 from sftscope.tui.console.keys import build_bindings
 from sftscope.tui.console.screens import CommentScreen, HelpScreen, ReportScreen
-from sftscope.tui.console.widgets import ItemList, ScorePanel, finish_note
+from sftscope.tui.console.widgets import ItemList, ScorePanel
+from sftscope.tui.render.answer_text import finish_note
 from textual.app import App, ComposeResult
 from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical

@@ -16,7 +16,6 @@ from sftscope.sessions.core.inert import inert_line
 from sftscope.sessions.core.state import ItemState
 from sftscope.sessions.run.review import RunningAgreement, fully_scored
 from sftscope.tui.console.keys import key_label
-from sftscope.tui.render.answer_text import ending_note
 from textual import events
 from textual.geometry import Region, Size
 from textual.message import Message
@@ -36,11 +35,6 @@ GLYPHS = {
     "unscored": ("○", "cyan"),
     "scored": ("●", "green"),
 }
-
-
-def finish_note(turn: dict[str, Any]) -> str | None:
-    """Why a recorded turn ended, when it did not simply stop (answer_text.ending_note)."""
-    return ending_note(turn.get("finish_reason"), turn.get("tokens"))
 
 
 def cut_short(state: ItemState) -> bool:

@@ -10,6 +10,9 @@ terminal.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sftscope.sessions.core.inert import inert, inert_line
 
 # A console shows at most this much of one answer: rendering a 5 MB answer as Markdown
@@ -72,3 +75,9 @@ def ending_note(reason: object, tokens: object = None) -> str | None:
     if reason == "cancelled":
         return "cancelled"
     return f"ended: {inert_line(reason)}"
+
+
+def finish_note(turn: Mapping[str, Any]) -> str | None:
+    """`ending_note` of a recorded turn (its finish reason and tokens), as the run console
+    and `replay --headless` show it under the answer."""
+    return ending_note(turn.get("finish_reason"), turn.get("tokens"))
