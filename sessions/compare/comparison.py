@@ -277,6 +277,18 @@ class PairState:
         return None
 
     @property
+    def sampled(self) -> bool | None:
+        """Whether the pair is in the random sample (True), chosen (False), or neither (None:
+        no vote in force, or one written before issue 17): decided by the first vote in
+        force, as `ItemState.sampled` is, so a revision never changes membership."""
+        if self.human is None:
+            return None
+        for action in self.actions:
+            if action["type"] == Preferred.TYPE:
+                return ev.sampled(action)
+        return None
+
+    @property
     def skipped(self) -> bool:
         return bool(self.actions) and self.actions[-1]["type"] == Skipped.TYPE
 
@@ -403,12 +415,15 @@ class ComparisonSession(Session):
     def __init__(self, store: SessionStore) -> None:
         super().__init__(store, ComparisonState())
 
-    def prefer(self, pair: str, choice: str, *, judges_visible: bool = False) -> Event:
-        """The operator's vote, fsynced before it returns (SessionWriteError if not)."""
+    def prefer(
+        self, pair: str, choice: str, *, judges_visible: bool = False, sample: str | None = None
+    ) -> Event:
+        """The operator's vote, fsynced before it returns (SessionWriteError if not);
+        `sample` says how the pair was reached ("random" or "chosen", events.Preferred)."""
         if choice not in CHOICES:
             raise ValueError(f"choice {choice!r}: one of {CHOICES}")
         state = self.state.pairs[pair]
-        event = Preferred(state.item.id, pair, choice, state.first, judges_visible)
+        event = Preferred(state.item.id, pair, choice, state.first, judges_visible, sample)
         return self.record(event, durable=True)
 
     def skip_pair(self, pair: str) -> Event:

@@ -173,6 +173,10 @@ class Scored(Label):
     judge_visible: bool | None = None
     previous: Value | None = None
     gen: str | None = None  # the answer labelled (format 2; a format-1 label has none)
+    # "random": given while walking the session's seeded random order (start, next, enter,
+    # auto-advance); "chosen": after a jump (d, palette, item list, going back) or in a
+    # session in file order. Absent on labels written before issue 17.
+    sample: str | None = None
 
 
 @dataclass(frozen=True)
@@ -279,6 +283,7 @@ class Preferred(Event):
     choice: str
     shown_first: str
     judges_visible: bool | None = None
+    sample: str | None = None  # "random" or "chosen", as a `score`'s (absent before issue 17)
 
 
 @dataclass(frozen=True)
@@ -362,7 +367,19 @@ _CHECKS: dict[str, tuple[tuple[str, frozenset[type], tuple[type, ...], bool], ..
 BY_TYPE: dict[str, type[Event]] = {kind.TYPE: kind for kind in KINDS}
 TURNED = frozenset(kind.TYPE for kind in KINDS if issubclass(kind, Turned))
 LABELS = frozenset(kind.TYPE for kind in KINDS if issubclass(kind, Label))
+_SAMPLED = frozenset((Scored.TYPE, Preferred.TYPE))  # the kinds that say how the label was reached
 CHOICES = ("a", "b", "tie", "both_bad")  # a preference's votes (sessions/comparison.py)
+# How a label was reached (`score` and `preference` events): walking the session's random
+# order (its labels form the random sample that estimates need) or by a jump.
+RANDOM, CHOSEN = "random", "chosen"
+SAMPLES = (RANDOM, CHOSEN)
+
+
+def sampled(record: Record) -> bool | None:
+    """A label line's membership of the random sample: True for "random", False for
+    "chosen", None for a line without `sample` (written before issue 17)."""
+    sample = record.get("sample")
+    return None if sample is None else sample == RANDOM
 
 
 def problem(event: dict[str, Any]) -> str | None:
@@ -394,6 +411,8 @@ def problem(event: dict[str, Any]) -> str | None:
         return f"{event['type']} event with a negative turn"
     elif kind == "preference" and event["choice"] not in CHOICES:
         return f"preference event with choice {event['choice']!r} (expected one of {', '.join(CHOICES)})"
+    if kind in _SAMPLED and event.get("sample") not in (None, *SAMPLES):
+        return f"{kind} event with sample {event['sample']!r} (expected one of {', '.join(SAMPLES)})"
     return None
 
 

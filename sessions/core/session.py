@@ -224,12 +224,21 @@ class Session:
             state.streaming = None
 
     # --- the operator's labels (fsynced before they are shown as saved) ---------
-    def score(self, item_id: str, criterion: str, value: Any, *, judge_visible: bool = False) -> Event:
+    def score(
+        self,
+        item_id: str,
+        criterion: str,
+        value: Any,
+        *,
+        judge_visible: bool = False,
+        sample: str | None = None,
+    ) -> Event:
         """A label on the answer on screen: the one streaming, else the current one (its
-        `gen` is stamped here, so it can never land on a later answer)."""
+        `gen` is stamped here, so it can never land on a later answer). `sample` says how
+        the item was reached ("random" or "chosen", events.Scored)."""
         state = self.state.items[item_id]
         previous = state.human.get(criterion)
-        event = Scored(item_id, criterion, value, judge_visible, previous, gen=state.label_gen)
+        event = Scored(item_id, criterion, value, judge_visible, previous, gen=state.label_gen, sample=sample)
         return self.record(event, durable=True)
 
     def probe(self, item_id: str, criterion: str, value: Any, *, original: Any = None) -> Event:

@@ -97,6 +97,22 @@ class ItemState:
                     out[action["criterion"]] = action["value"]
         return out
 
+    def sampled(self, criterion: str) -> bool | None:
+        """Whether the item is in the random sample for `criterion` (True), a chosen label
+        (False), or neither (None: no current label, or one written before issue 17).
+
+        Decided by the FIRST current label in force for the criterion: a later revision
+        changes the value, never the membership. Otherwise labelling an item while walking
+        the random order and revising it after `d` (the disagreement queue) would drop
+        exactly the disagreements from the sample, and bias every estimate built on it."""
+        gens, streaming, score = self.gens, self.streaming, ev.Scored.TYPE
+        for action in self.actions:
+            if action["type"] == score and action["criterion"] == criterion:
+                gen = action.get("gen")
+                if gen is None or gen in gens or gen == streaming:
+                    return ev.sampled(action)
+        return None
+
     @property
     def stale_labels(self) -> dict[str, Any]:
         """criterion -> the latest label in force (after undos) that was given on an earlier
