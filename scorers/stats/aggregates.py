@@ -46,6 +46,7 @@ import numpy as np
 from sftscope.scorers.stats.agreement import percentile_interval
 from sftscope.scorers.stats.intervals import enough as is_enough
 from sftscope.scorers.stats.intervals import proportion_interval
+from sftscope.scorers.stats.paired import PairedTest
 
 Interval = tuple[float, float]
 # Above this many distinct values a multinomial over the levels costs more than drawing
@@ -220,7 +221,8 @@ class Drift:
 
 @dataclass(frozen=True)
 class PairedDifference:
-    """One source's labels on the items two run sessions share: B minus A."""
+    """One source's labels on the items two run sessions share: B minus A, and the paired
+    test of the same pairs (scorers.stats.paired: McNemar or Wilcoxon by kind)."""
 
     a: str
     b: str
@@ -232,6 +234,7 @@ class PairedDifference:
     mean_b: float | None
     difference: float | None
     ci: Interval | None
+    test: PairedTest | None = None
 
     @property
     def enough(self) -> bool:
@@ -249,6 +252,8 @@ class PairedDifference:
             "mean_b": self.mean_b,
             "difference": self.difference,
             "ci": listed(self.ci),
+            "test": None if self.test is None else self.test.test,
+            "p": None if self.test is None else self.test.p,
             "enough": self.enough,
         }
 

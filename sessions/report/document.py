@@ -34,6 +34,7 @@ from sftscope.scorers.rubric import DEFAULT_RUBRIC, Rubric, RubricError
 from sftscope.scorers.stats.aggregates import PairedDifference, finite, level_means
 from sftscope.scorers.stats.agreement import percentile_interval
 from sftscope.scorers.stats.intervals import RESAMPLES, SEED
+from sftscope.scorers.stats.paired import paired_test
 from sftscope.scorers.stats.pairwise import ComparisonSummary, PairRecord, summarize
 from sftscope.sessions.compare.comparison import (
     ComparisonState,
@@ -53,12 +54,15 @@ from sftscope.sessions.core.store import SessionError, load_session, paused_gc
 from sftscope.sessions.core.version import VERSION
 from sftscope.sessions.report.items import comparison_pairs, run_items
 from sftscope.sessions.report.runs import (
+    CHECK_SOURCE,
     DISAGREEMENTS,
     RunFigures,
+    check_values,
     item_values,
     judge_source,
     run_context,
     run_figures,
+    runs_paired,
 )
 
 
@@ -132,6 +136,7 @@ class Report:
         if self.runs is not None:
             out["runs"] = {name: figures.to_dict() for name, figures in self.runs.items()}
             out["paired"] = [p.to_dict() for p in self.paired]
+            out["runs_paired"] = runs_paired(self.paired)
         out["comparison"] = None if self.comparison is None else _comparison_dict(self.comparison)
         if out["comparison"] is not None and self.compared:
             out["comparison"].update(self.compared)
@@ -354,8 +359,9 @@ def _paired(
     a: tuple[str, SessionState, Rubric], b: tuple[str, SessionState, Rubric], resamples: int, seed: int
 ) -> list[PairedDifference]:
     """Per criterion (likert and binary, the same kind and scale in both rubrics) and per
-    source (the human, each judge both sessions have), B minus A on the items both have a
-    value for, with a paired bootstrap interval (items resampled, both values together)."""
+    source (the human, each judge both sessions have), then per per-item check both ran
+    (source "check"), B minus A on the items both have a value for, with a paired
+    bootstrap interval (items resampled, both values together) and the paired test."""
     name_a, state_a, rubric_a = a
     name_b, state_b, rubric_b = b
     values_a, values_b = item_values(state_a, rubric_a), item_values(state_b, rubric_b)
@@ -373,14 +379,23 @@ def _paired(
         sources = [("human", values_a.human, values_b.human)]
         sources += [(judge_source(j), values_a.judges[j], values_b.judges[j]) for j in judges]
         for source, got_a, got_b in sources:
-            in_a, in_b = got_a[criterion.name], got_b[criterion.name]
-            both = [(int(in_a[p]), int(in_b[q])) for p, q in common if p in in_a and q in in_b]
+            both = _both(got_a[criterion.name], got_b[criterion.name], common)
             if not both and source != "human":
                 continue
             out.append(
                 _difference(name_a, name_b, criterion.name, source, criterion.kind, both, resamples, seed)
             )
+    checks_a, checks_b = check_values(values_a), check_values(values_b)
+    for check, in_a in checks_a.items():
+        both = _both(in_a, checks_b.get(check, {}), common)
+        if both:
+            out.append(_difference(name_a, name_b, check, CHECK_SOURCE, "binary", both, resamples, seed))
     return out
+
+
+def _both(in_a: dict[int, Any], in_b: dict[int, Any], common: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The (A, B) values of the items in common that both have, as numbers (yes/no as 1/0)."""
+    return [(int(in_a[p]), int(in_b[q])) for p, q in common if p in in_a and q in in_b]
 
 
 def _difference(
@@ -393,8 +408,9 @@ def _difference(
     resamples: int,
     seed: int,
 ) -> PairedDifference:
+    test = paired_test(kind, [x for x, _ in both], [y for _, y in both])
     if not both:
-        return PairedDifference(a, b, criterion, source, kind, 0, None, None, None, None)
+        return PairedDifference(a, b, criterion, source, kind, 0, None, None, None, None, test)
     first = np.array([x for x, _ in both], dtype=float)
     second = np.array([y for _, y in both], dtype=float)
     differences = second - first
@@ -402,5 +418,5 @@ def _difference(
     return PairedDifference(
         a, b, criterion, source, kind, len(both),
         finite(np.mean(first)), finite(np.mean(second)), finite(np.mean(differences)),
-        None if drawn is None else percentile_interval(drawn),
+        None if drawn is None else percentile_interval(drawn), test,
     )  # fmt: skip

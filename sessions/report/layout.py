@@ -34,6 +34,7 @@ from sftscope.scorers.stats.intervals import enough as is_enough
 from sftscope.sessions.core.inert import inert_line
 
 DASH = "–"
+PAIRED_TESTS_NOTE = "each item's two labels compared: McNemar's exact for yes/no, Wilcoxon for scales"
 
 FORMATS = ("text", "json", "html", "md")
 
@@ -125,6 +126,14 @@ def fmt(value: Any, digits: int = 2, *, signed: bool = False) -> str:
 def fmt_ci(ci: Any, digits: int = 2, *, signed: bool = False) -> str:
     """ "[low, high]", or "" when the interval is null (n < 2)."""
     return interval_text(ci, digits, signed=signed)
+
+
+def fmt_p(value: Any) -> str:
+    """A p-value: "p = 0.008", "p < 0.001", or "" when there is none."""
+    number = _num(value)
+    if number is None:
+        return ""
+    return "p < 0.001" if number < 0.001 else f"p = {number:.3f}"
 
 
 def fmt_count(value: Any) -> str:
@@ -1026,18 +1035,24 @@ def _runs(doc: Mapping[str, Any]) -> Iterable[Section]:
             )
     paired = [p for p in doc.get("paired") or [] if isinstance(p, Mapping)]
     pairs: dict[tuple[str, str], list[list[str]]] = {}
+    tests: dict[tuple[str, str], list[list[str]]] = {}
     for p in paired:
         shown = enough(p)
-        pairs.setdefault((str(p.get("a", "")), str(p.get("b", ""))), []).append(
+        key = (str(p.get("a", "")), str(p.get("b", "")))
+        row = [str(p.get("criterion", "")), str(p.get("source", ""))]
+        pairs.setdefault(key, []).append(
             [
-                str(p.get("criterion", "")),
-                str(p.get("source", "")),
+                *row,
                 fmt_count(p.get("n")),
                 fmt(p.get("mean_a")) if shown else "",
                 fmt(p.get("mean_b")) if shown else "",
                 estimate(p, "difference", "ci", signed=True),
             ]
         )
+        if shown and fmt_p(p.get("p")):
+            tests.setdefault(key, []).append(
+                [*row, fmt(p.get("difference"), signed=True), str(p.get("test") or ""), fmt_p(p.get("p"))]
+            )
     for (a, b), rows in pairs.items():
         sources = [row[1] for row in rows]
         notes = [
@@ -1054,6 +1069,18 @@ def _runs(doc: Mapping[str, Any]) -> Iterable[Section]:
                 notes,
             )
         )
+        if (a, b) in tests:
+            # A table of its own beside the differences: with the p as a seventh column
+            # a long criterion name would wrap the intervals in an 80-column terminal.
+            section.blocks.append(
+                Table(
+                    f"Paired tests {b} − {a} (two-sided, on the same items)",
+                    ["criterion", "source", "difference", "test", "p"],
+                    tests[(a, b)],
+                    ["l", "l", "r", "l", "l"],
+                    [PAIRED_TESTS_NOTE],
+                )
+            )
     yield section
 
 

@@ -31,6 +31,7 @@ from sftscope.scorers.stats.aggregates import (
     ItemResamples,
     Mean,
     MethodValue,
+    PairedDifference,
     Rate,
     TagCounts,
     drift_of,
@@ -944,7 +945,51 @@ def _number(value: Any) -> int:
     return int(value)
 
 
+# ---------------------------------------------------------------------------------------
+# Two runs on the same items: what their paired tests are over, and the fixed JSON key.
+
+CHECK_SOURCE = "check"
+
+
+def check_values(values: ItemValues) -> dict[str, dict[int, bool]]:
+    """Every per-item yes/no check of the current answers, by check name and item position:
+    the named checks and IFEval's prompt-level results (an instruction's own result is
+    part of those, not a check of its own), as the report's checks section counts them."""
+    out: dict[str, dict[int, bool]] = {}
+    for position, item in enumerate(values.items):
+        event = item.checks
+        if not event:
+            continue
+        instructions = set(item.item.instructions or [])
+        for name, passed in (event.get("checks") or {}).items():
+            if isinstance(passed, bool) and name not in instructions:
+                out.setdefault(name, {})[position] = passed
+    return out
+
+
+def runs_paired(paired: Sequence[PairedDifference]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The report's `runs_paired[CRITERION][SOURCE] = {"n", "diff", "ci", "test", "p"}`
+    for the first two run sessions (the first pair in `paired`, as the top-level keys
+    describe the first run); every pair's test and p are also in its `paired` entry."""
+    if not paired:
+        return {}
+    first = (paired[0].a, paired[0].b)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for p in paired:
+        if (p.a, p.b) != first:
+            continue
+        out.setdefault(p.criterion, {})[p.source] = {
+            "n": p.n,
+            "diff": p.difference,
+            "ci": listed(p.ci),
+            "test": None if p.test is None else p.test.test,
+            "p": None if p.test is None else p.test.p,
+        }
+    return out
+
+
 __all__ = [
+    "CHECK_SOURCE",
     "NO_CATEGORY",
     "CategoryFigures",
     "ChecksFigures",
@@ -956,11 +1001,13 @@ __all__ = [
     "RunFigures",
     "TemplateAgreement",
     "answer_lengths",
+    "check_values",
     "disagreements",
     "error_kind",
     "item_values",
     "judge_source",
     "run_context",
     "run_figures",
+    "runs_paired",
     "summarize_values",
 ]
