@@ -15,6 +15,8 @@ are sessions.report.layout, a comparison's lines sessions.compare.summary.
   shared resampling of a session's items;
 - pairwise: a comparison's win rates, length-controlled win rate, judge biases, human vs
   judge agreement and Bradley-Terry ratings;
+- paired: two runs on the same items (McNemar's exact test, Wilcoxon signed-rank, the
+  sign test), from scipy;
 - libraries: importing scikit-learn at the cost of what is used of it.
 
 Importing the package loads nothing: each module imports numpy, scipy or scikit-learn
