@@ -250,6 +250,7 @@ def test_the_report_carries_runs_paired_equal_to_scipy_on_the_items_labels(tmp_p
     assert "McNemar exact          p = 0.008" in text
     assert f"Wilcoxon signed-rank   {fmt_p(helpful['p'])}" in text
     assert "p < 0.001" in text  # the short check: 22 items newly short, none the other way
+    assert "instruction_following" not in text[text.index("Paired tests") :]  # no p without labels
     for drawn in (render_markdown(doc), render_html(doc)):
         assert "| McNemar exact | p = 0.008 |" in drawn or "<td>McNemar exact</td><td>p = 0.008</td>" in drawn
 
