@@ -1,6 +1,9 @@
 # make install: a .venv in the repo root with everything the tests and the demo need.
 # make demo:    install, then open the console on the bundled model.
 # make test:    install, then lint and run the suite.
+# .venv-ppi:    the authors' ppi-python, in its own venv, only for tests/test_ppi.py to
+#               check our PPI numbers against (it pulls numba and installs a top-level
+#               package named `tests`: kept out of .venv, so it can never shadow ours).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sftscope-installed
@@ -9,6 +12,8 @@ export TRANSFORMERS_OFFLINE := 1
 # sftscope never loads llama-cpp-python's multimodal library (llava/mtmd): not building it
 # saves about a fifth of the compile. Your own CMAKE_ARGS (e.g. -DGGML_CUDA=on) are appended.
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF
+PPI_VENV := .venv-ppi
+PPI_STAMP := $(PPI_VENV)/.ppi-installed
 
 .PHONY: install demo test lint bench clean
 
@@ -24,6 +29,12 @@ $(STAMP): pyproject.toml constraints.txt
 	  $(PY) -m pip install --quiet -c constraints.txt -e '.[llama,hf,demo,server,dev]'
 	touch $(STAMP)
 
+# About 35 s from pip's cache (numba, pandas, statsmodels, scikit-learn).
+$(PPI_STAMP):
+	test -x $(PPI_VENV)/bin/python || python3 -m venv $(PPI_VENV)
+	$(PPI_VENV)/bin/python -m pip install --quiet ppi-python==0.2.3
+	touch $(PPI_STAMP)
+
 demo: install
 	$(VENV)/bin/sftscope --judge local
 
@@ -31,7 +42,7 @@ lint: install
 	$(VENV)/bin/ruff check tui engines scorers sessions tests bench
 	$(VENV)/bin/lint-imports
 
-test: install lint
+test: install lint $(PPI_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: install
@@ -43,4 +54,4 @@ bench: install
 	$(PY) bench/report_speed.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(PPI_VENV) build *.egg-info

@@ -17,6 +17,8 @@ are sessions.report.layout, a comparison's lines sessions.compare.summary.
   judge agreement and Bradley-Terry ratings;
 - paired: two runs on the same items (McNemar's exact test, Wilcoxon signed-rank, the
   sign test), from scipy;
+- ppi: prediction-powered (PPI++) estimates of a mean from a random sample of your labels
+  and a judge's scores on every item, and how many more labels reach a given width;
 - libraries: importing scikit-learn at the cost of what is used of it.
 
 Importing the package loads nothing: each module imports numpy, scipy or scikit-learn
