@@ -30,8 +30,8 @@ KINDS: dict[str, tuple[str, ...]] = {
     "unit": (
         "test_agreement_stats.py", "test_checks.py", "test_compare_stats.py", "test_docs.py",
         "test_engine_protocol.py", "test_events.py", "test_inert.py", "test_kinds.py",
-        "test_openai_engine.py", "test_paired_tests.py", "test_pairwise_judge.py", "test_ppi.py", "test_prompts.py",
-        "test_report_data.py", "test_report_context.py",
+        "test_openai_engine.py", "test_paired_tests.py", "test_pairwise_judge.py", "test_prompts.py",
+        "test_ppi.py", "test_report_data.py", "test_report_context.py",
         "test_report_render.py", "test_store.py", "test_trust_core.py", "test_trust_judges.py",
         "test_trust_stats.py", "test_typed_events.py",
     ),
