@@ -22,6 +22,8 @@ def make_app(
     **overrides: Any,
 ) -> SftscopeApp:
     flags = {"session": str(session), "prompts": str(prompts) if prompts else None, **overrides}
+    if not (session / "session.toml").exists():
+        flags.setdefault("order", "file")  # walked in the prompt set's order (shuffled: test_audit_order)
     if rubric:
         flags["rubric"] = str(rubric)
     launch = open_run(RunConfig.build(flags=flags), engine=engine)

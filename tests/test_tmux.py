@@ -28,6 +28,8 @@ def console_on_server(tmp_path: Path, server_url: str, prompts: Path, session: P
         "-m",
         "sftscope.tui.cli",
         "run",
+        "--order",
+        "file",
         "--session",
         str(session),
         "--prompts",
@@ -67,6 +69,8 @@ def test_kill_9_mid_stream_loses_no_label_shown_as_saved(tmp_path: Path) -> None
             "-m",
             "sftscope.tui.cli",
             "run",
+            "--order",
+            "file",
             "--session",
             str(session),
             "--prompts",
@@ -184,7 +188,7 @@ def test_q_while_streaming_and_judging_is_gone_within_half_a_second(tmp_path: Pa
     )
     session = tmp_path / "session"
     term = Terminal(
-        [sys.executable, "-m", "sftscope.tui.cli", "run", "--session", str(session),
+        [sys.executable, "-m", "sftscope.tui.cli", "run", "--order", "file", "--session", str(session),
          "--prompts", str(prompts), "--max-tokens", "400", "--n-ctx", "1024",
          "--judge", "local", "--judge-timeout", "300"],
     )  # fmt: skip

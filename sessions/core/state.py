@@ -29,6 +29,8 @@ per line doubles the fold's time (0.13 s more on this machine, measured). Its re
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -354,6 +356,15 @@ def _attempt_ended(state: ItemState, event: Record) -> None:
     gen = event.get("gen")
     if gen is None or gen == state.streaming:
         state.streaming = None
+
+
+def audit_order(ids: Iterable[str], seed: int) -> list[str]:
+    """The seeded random order a session's items (or a comparison's pairs) are walked in:
+    each id sorted by the sha256 of the seed and the id. The same on every resume and
+    replay; an id added later (a pair made again) takes its place without moving the
+    others, which a shuffle of the whole list would reorder. Labels given while walking it
+    are the random sample that estimates need (`ItemState.sampled`)."""
+    return sorted(ids, key=lambda item: hashlib.sha256(f"{seed}\0{item}".encode()).digest())
 
 
 def fold(events: list[Record]) -> SessionState:

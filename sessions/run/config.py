@@ -23,6 +23,8 @@ from sftscope.engines.base import SamplingParams
 from sftscope.engines.toml import tomllib
 from sftscope.scorers.judge import JudgeConfigError, JudgeSpec, parse_judge_flag, unique_judge_names
 
+ORDERS = ("shuffled", "file")  # RunConfig.order
+
 
 class ConfigError(Exception):
     """A setting that cannot be used: one line naming the file and line, or the flag."""
@@ -56,6 +58,10 @@ class RunConfig:
     # Rater reliability probes: the share of fully scored items shown again later, blind
     # (sessions/probes.py). 0 shows none.
     probe_rate: float = 0.0
+    # The order items are presented in: "shuffled" (seeded by `seed`, the random audit
+    # order whose labels form the random sample) or "file". Saved in session.toml; a
+    # session without the key was made in file order.
+    order: str = "shuffled"
     # Resolved: the config's [[judges]] tables, then one judge per --judge.
     judges: tuple[JudgeSpec, ...] = ()
     given: frozenset[str] = field(default_factory=frozenset)
@@ -136,6 +142,12 @@ class RunConfig:
                     f"--{key.replace('_', '-')} {getattr(self, key)}: session {directory} was made with "
                     f"{recorded}; start a new --session to change it"
                 )
+        recorded_order = header.get("order", "file")
+        if "order" in self.given and self.order != recorded_order:
+            raise ConfigError(
+                f"--order {self.order}: session {directory} was made with order {recorded_order}; "
+                "start a new --session to change it"
+            )
 
 
 SETTINGS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in ("judges", "given"))
@@ -183,6 +195,7 @@ SETTING_RULES: dict[str, tuple[Any, str]] = {
     "judge_concurrency": (lambda v: _is_int(v) and v > 0, "a positive integer"),
     "judge_timeout": (lambda v: _is_number(v) and v > 0, "a finite number of seconds above 0"),
     "probe_rate": (lambda v: _is_number(v) and 0 <= v <= 1, "a number from 0 to 1"),
+    "order": (lambda v: v in ORDERS, "shuffled or file"),
 }
 
 

@@ -61,7 +61,17 @@ class Generator:
         self.live: dict[str, LiveAnswer] = {}
         self.stopping = False
         self._workers: list[asyncio.Task[Any]] = []
+        # The order the operator walks (Launch.walk: a shuffled session's seeded random
+        # order), so the items `focus` generates ahead are the ones shown next; None:
+        # prompt-set order.
+        self._order: list[str] | None = None
+        self._position: dict[str, int] = {}
         session.late_writes.append(self._after_late_write)
+
+    def set_order(self, item_ids: list[str]) -> None:
+        """Generate ahead in this order of the items (the console's)."""
+        self._order = list(item_ids)
+        self._position = {item_id: n for n, item_id in enumerate(self._order)}
 
     def _after_late_write(self, event: Event) -> None:
         """A turn written late (after a full disk) that leaves more turns: ask for the next."""
@@ -101,10 +111,14 @@ class Generator:
         Items that failed or were cancelled are not retried here (that is `regenerate`),
         so a broken server cannot make the console loop on one item.
         """
-        start = self.state.position(item_id)
-        if start is None:
-            return
-        window = [s.item.id for s in self.state.ordered()[start : start + ahead + 1]]
+        if self._order is not None and item_id in self._position:
+            start = self._position[item_id]
+            window = self._order[start : start + ahead + 1]
+        else:
+            found = self.state.position(item_id)
+            if found is None:
+                return
+            window = [s.item.id for s in self.state.ordered()[found : found + ahead + 1]]
         self._pending = deque(
             i
             for i in window

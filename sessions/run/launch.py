@@ -25,9 +25,10 @@ from sftscope.scorers.rubric import Rubric, load_rubric
 from sftscope.sessions.core.inert import inert_line
 from sftscope.sessions.core.item import Item
 from sftscope.sessions.core.session import Session
+from sftscope.sessions.core.state import audit_order
 from sftscope.sessions.core.store import SessionError, SessionStore, check_labels, paused_gc, read_header
 from sftscope.sessions.core.version import VERSION
-from sftscope.sessions.run.config import ConfigError, RunConfig
+from sftscope.sessions.run.config import ORDERS, ConfigError, RunConfig
 from sftscope.sessions.run.generator import Generator
 from sftscope.sessions.run.judging import JudgePool
 from sftscope.sessions.run.prompts import load_prompt_set
@@ -63,6 +64,28 @@ class Launch:
     def source(self) -> Generator | Playback:
         """What the console plays: the live Generator, or the Playback of the session's fold."""
         return self.playback if self.playback is not None else self.generator
+
+    @property
+    def saved(self) -> dict[str, Any]:
+        """The session's header: as on disk once written, else as it is about to be."""
+        return self.store.header or self.header
+
+    @property
+    def order(self) -> str:
+        """How items are presented: "shuffled" (the seeded random audit order) or "file",
+        as saved in session.toml; a session written before issue 17 has no key: "file"."""
+        order = self.saved.get("order", "file")
+        return order if order in ORDERS else "file"
+
+    def walk(self) -> list[str]:
+        """The item ids in the order the console presents them (and generates ahead in):
+        the seeded random order of a shuffled session (its --seed), else prompt-set order.
+        Exports and reports keep prompt-set order."""
+        ids = [s.item.id for s in self.session.state.ordered()]
+        if self.order != "shuffled":
+            return ids
+        seed = (self.saved.get("params") or {}).get("seed", 0)
+        return audit_order(ids, seed if isinstance(seed, int) else 0)
 
     @property
     def regenerates(self) -> bool:
@@ -105,6 +128,7 @@ class Launch:
         self.pool.catch_up()  # finished answers not yet checked or judged
         if self.items is not None:
             self.session.add_items(self.items)
+        self.generator.set_order(self.walk())
         # The device is known only once the model is loaded (hf picks CUDA when present).
         self.generator.batch_size = _batch_size(self.config, self.engine)
         self.started = True
@@ -233,6 +257,7 @@ def open_run(config: RunConfig, *, engine: Engine | None = None) -> Launch:
             "system": system,
             "prompts": {"path": prompt_set.path, "sha256": prompt_set.sha256, "count": len(items)},
             "rubric": rubric.to_dict(),
+            "order": config.order,
         }
         header = {k: v for k, v in header.items() if v is not None}
 

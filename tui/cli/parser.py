@@ -133,7 +133,14 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("--max-tokens", "most tokens per answer", "N", int),
     Option("--temperature", "0 = greedy", "T", float),
     Option("--top-p", "nucleus sampling", "P", float),
-    Option("--seed", "sampling seed", "S", int),
+    Option("--seed", "sampling seed, and the seed of the shuffled order", "S", int),
+    Option(
+        "--order",
+        "shuffled: items in a seeded random order, whose labels are a random sample; "
+        "file: the prompt set's order (kept on resume)",
+        "shuffled|file",
+        default="shuffled for a new session",
+    ),
     Option("--system", "system message for items that have none", "TEXT"),
     Option("--concurrency", "requests in flight (openai engine)", "N", int, openai_concurrency),
     Option("--batch-size", "batched generation (hf engine)", "N", int, default="16 on CUDA headless, else 1"),

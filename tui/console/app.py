@@ -21,6 +21,8 @@ from sftscope.scorers.rubric import Rubric
 from sftscope.scorers.stats.intervals import RESAMPLES, SEED
 from sftscope.sessions.core import progress
 from sftscope.sessions.core.events import (
+    CHOSEN,
+    RANDOM,
     Event,
     Generated,
     Judged,
@@ -175,8 +177,13 @@ class SftscopeApp(ConsoleApp):
         self.pool = launch.pool  # judges and checks
         self.rubric = launch.rubric
         self.ahead = ahead
-        self.item_ids: list[str] = []
+        self.item_ids: list[str] = []  # in the order presented (Launch.walk)
+        self.walk_states: list[ItemState] = []  # the same order: what `enter` and `d` index
         self.index = 0
+        # The item on screen was reached by walking the order (start, n, enter, auto-advance)
+        # rather than by a jump: its labels are the random sample in a shuffled session.
+        self.walked = False
+        self.shuffled = False
         self.criterion = 0
         self.revealed_items: set[str] = set()  # `v` showed the judges before you scored
         self.hidden_items: set[str] = set()  # `v` hid them again on a fully scored item
@@ -248,7 +255,9 @@ class SftscopeApp(ConsoleApp):
             self.probes.attach(self.session)  # before the console's own: it is up to date first
         self.session.subscribe(self.on_session_event)
         self.session.subscribe_progress(self.on_progress)
-        states = self.session.state.ordered()
+        items = self.session.state.items
+        states = self.walk_states = [items[item_id] for item_id in self.launch.walk()]
+        self.shuffled = self.launch.order == "shuffled"
         self.note_judges([judge.spec.name for judge in self.pool.judges])
         for state in states:
             self.note_judges(state.judges)
@@ -264,7 +273,7 @@ class SftscopeApp(ConsoleApp):
         self.ready = True
         self.sync_probe_rows()  # a resume with probes due: their rows blind from the start
         self._runner_task = asyncio.create_task(self.source.run(until_idle=False))
-        await self.show(first)
+        await self.show(first, walked=True)
 
     # --- widgets -----------------------------------------------------------------
     @property
@@ -420,10 +429,12 @@ class SftscopeApp(ConsoleApp):
         live = self.source.live.get(item_id)
         return live.text if live is not None else ""
 
-    async def show(self, index: int, *, probe: str | None = None) -> None:
-        """Show item `index`; `probe` (its id) shows it as a probe: like a fresh item."""
+    async def show(self, index: int, *, probe: str | None = None, walked: bool = False) -> None:
+        """Show item `index`; `probe` (its id) shows it as a probe: like a fresh item.
+        `walked`: reached by walking the order, not by a jump (`sample`)."""
         if not self.item_ids:
             return
+        self.walked = walked
         self.index = max(0, min(index, len(self.item_ids) - 1))
         target = self.item_ids[self.index]
         if probe is None and target in self.pending_probes():
@@ -706,7 +717,7 @@ class SftscopeApp(ConsoleApp):
 
     async def action_next_item(self) -> None:
         if self.ready and self.index < len(self.item_ids) - 1:
-            await self.show(self.index + 1)
+            await self.show(self.index + 1, walked=True)
 
     async def action_prev_item(self) -> None:
         if self.ready and self.index > 0:
@@ -720,7 +731,7 @@ class SftscopeApp(ConsoleApp):
         if self.queue_mode:
             await self.next_in_queue()
             return
-        states = self.session.state.ordered()
+        states = self.walk_states
         leaving = self.probe is not None  # a probe left unanswered waits for the next move on
         after = self.index if self.probe_return is None else self.probe_return - 1
         target = review.next_unfinished(states, self.rubric, after)
@@ -730,9 +741,9 @@ class SftscopeApp(ConsoleApp):
         if target is None:
             self.notify("every item is scored")
             if leaving and self.probe_return is not None:
-                await self.show(self.probe_return)
+                await self.show(self.probe_return, walked=True)
             return
-        await self.show(target)
+        await self.show(target, walked=True)
 
     # --- moving on: probes and the disagreement queue ------------------------------
     def due_probe(self) -> str | None:
@@ -755,7 +766,7 @@ class SftscopeApp(ConsoleApp):
             await self.show(self.positions[probe], probe=probe)
             return
         if default is not None:
-            await self.show(default)
+            await self.show(default, walked=True)  # on along the order: still walking it
 
     async def move_on(self) -> bool:
         """After the item on screen is done (auto-advance): the queue's next item in the
@@ -786,7 +797,7 @@ class SftscopeApp(ConsoleApp):
         elif self.probe is None and self.judge_visible(state):
             here = review.disagreement(state, self.rubric, names)
             after = (here, self.index) if here else None
-        states = self.session.state.ordered()
+        states = self.walk_states
         found = review.next_disagreement(states, self.rubric, names, self.judge_visible, after)
         if found is None:
             self.refuse("no scored item where a judge and you differ")
@@ -846,7 +857,15 @@ class SftscopeApp(ConsoleApp):
                 self.record_probe(criterion.name, chosen)
             else:
                 visible = self.judge_visible(state)
-                self.label(self.session.score, state.item.id, criterion.name, chosen, judge_visible=visible)
+                sample = self.sample()
+                self.label(
+                    self.session.score,
+                    state.item.id,
+                    criterion.name,
+                    chosen,
+                    judge_visible=visible,
+                    sample=sample,
+                )
             self.refresh_scores()
             self.set_status()
         else:
@@ -883,7 +902,9 @@ class SftscopeApp(ConsoleApp):
             self.set_status()
             return
         visible = self.judge_visible(state)
-        if not self.label(self.session.score, state.item.id, name, value, judge_visible=visible):
+        if not self.label(
+            self.session.score, state.item.id, name, value, judge_visible=visible, sample=self.sample()
+        ):
             return
         if review.fully_scored(state, self.rubric):
             if self.rubric.auto_advance and await self.move_on():
@@ -892,6 +913,12 @@ class SftscopeApp(ConsoleApp):
             self.criterion = self.next_open_criterion(state)
         self.refresh_scores()
         self.set_status()
+
+    def sample(self) -> str:
+        """How the item on screen was reached, for its `score` events: "random" while
+        walking a shuffled session's order, "chosen" after a jump (d, the palette, the item
+        list, p) and always in file order. The first label decides (ItemState.sampled)."""
+        return RANDOM if self.shuffled and self.walked else CHOSEN
 
     def record_probe(self, name: str, value: Any) -> bool:
         """A probe's answer: a `probe` event with the label in force as `original`, never a
@@ -956,7 +983,7 @@ class SftscopeApp(ConsoleApp):
         if not self.label(self.session.skip, state.item.id):
             return
         if self.index < len(self.item_ids) - 1:
-            await self.show(self.index + 1)
+            await self.show(self.index + 1, walked=True)
         else:
             self.refresh_scores()
 
@@ -980,11 +1007,19 @@ class SftscopeApp(ConsoleApp):
         item_id = state.item.id
         if criterion.kind == "note":
             current = state.human.get(criterion.name) or ""
+            sample = self.sample()  # as the item was reached, before the note's screen opens
 
             def save_note(text: str | None) -> None:
                 if text is not None:
                     visible = self.judge_visible(state)
-                    self.label(self.session.score, item_id, criterion.name, text, judge_visible=visible)
+                    self.label(
+                        self.session.score,
+                        item_id,
+                        criterion.name,
+                        text,
+                        judge_visible=visible,
+                        sample=sample,
+                    )
                     self.refresh_scores()
 
             self.push_screen(CommentScreen(f"note: {criterion.name}", current), save_note)
