@@ -18,6 +18,7 @@ from sftscope.sessions.core.events import ItemAdded, PairAdded, Preferred, Score
 from sftscope.sessions.core.state import fold
 from sftscope.sessions.core.store import load_session
 from sftscope.sessions.run.config import ConfigError, RunConfig, load_config
+from sftscope.sessions.run.export import export_rows
 from sftscope.sessions.run.launch import Launch, LaunchError, open_run
 
 from tests.conftest import prompts_file
@@ -190,6 +191,8 @@ async def test_a_session_written_before_issue_17_reads_as_file_order(tmp_path: P
     assert launch.order == "file" and launch.walk() == [f"q{n}" for n in range(1, 6)]
     await launch.close("stopped")
     assert "order" not in (directory / "session.toml").read_text()  # nothing added on resume
+    header, events, _ = load_session(directory)
+    assert not any(column.startswith("sample.") for column in export_rows(header, events)[0])
 
 
 def test_an_order_that_is_neither_is_refused_with_the_flag_or_the_line(tmp_path: Path) -> None:
@@ -280,6 +283,14 @@ async def test_walking_the_shuffled_order_is_random_a_jump_is_chosen(tmp_path: P
     state = fold(events)
     assert state.items[first].sampled("ok") is True and state.items[first].human["ok"] is False
     assert state.items[back].sampled("ok") is False and state.items[walked].sampled("ok") is True
+    # The export carries each label's status, and keeps prompt-set order.
+    header, events, _ = load_session(session)
+    rows = {row["item"]: row for row in export_rows(header, events)}
+    assert [row["item"] for row in export_rows(header, events)] == [f"q{n}" for n in range(1, 9)]
+    assert rows[first]["sample.ok"] == "random" and rows[back]["sample.ok"] == "chosen"
+    assert rows[jumped]["sample.ok"] == "chosen" and rows[walked]["sample.ok"] == "random"
+    unlabelled = next(i for i in rows if i not in samples)
+    assert rows[unlabelled]["sample.ok"] is None
 
 
 async def test_a_session_in_file_order_records_every_label_as_chosen(tmp_path: Path) -> None:

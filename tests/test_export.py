@@ -49,7 +49,13 @@ def pattern_regex(pattern: str) -> re.Pattern[str]:
 
 def test_the_docs_patterns_are_read_and_refuse_what_they_should() -> None:
     names, patterns = readme_columns()
-    assert patterns == ["human.CRITERION", "judge.NAME.CRITERION", "check.NAME", "metric.NAME"]
+    assert patterns == [
+        "human.CRITERION",
+        "sample.CRITERION",
+        "judge.NAME.CRITERION",
+        "check.NAME",
+        "metric.NAME",
+    ]
     assert "prompt" in names and "system" in names and "human" in names
     judge = pattern_regex("judge.NAME.CRITERION")
     assert judge.fullmatch("judge.gpt_4_1.helpfulness")
@@ -69,7 +75,8 @@ def test_csv_and_jsonl_have_every_readme_column(tmp_path: Path, server_url: str)
     assert run.returncode == 0, run.stderr
     store = SessionStore(session)
     store.open()
-    store.append({"type": "score", "item": "a", "criterion": "helpfulness", "value": 4}, durable=True)
+    label = {"type": "score", "item": "a", "criterion": "helpfulness", "value": 4, "sample": "random"}
+    store.append(label, durable=True)
     store.append({"type": "flag", "item": "a", "on": True}, durable=True)
     store.append({"type": "comment", "item": "a", "text": "too short, but right"}, durable=True)
     scores = {"helpfulness": 5, "harmless": True}
@@ -99,6 +106,9 @@ def test_csv_and_jsonl_have_every_readme_column(tmp_path: Path, server_url: str)
     assert {"judge.gpt_4_1.helpfulness", "check.contains_def_return", "metric.rougeL"} <= set(flat)
     # Every rubric criterion has its column, labelled or not.
     assert {"human.helpfulness", "human.instruction_following", "human.harmless", "human.format"} <= set(flat)
+    assert {"sample.helpfulness", "sample.format"} <= set(flat)  # how each label was reached
+    assert rows[0]["sample.helpfulness"] == "random" and rows[0]["sample.format"] is None
+    assert rows[1]["sample.helpfulness"] is None and cells[0]["sample.helpfulness"] == "random"
     assert {"flagged", "comment"} <= set(header)
     by_id = {row["item"]: row for row in rows}
     assert by_id["a"]["flagged"] is True and by_id["a"]["comment"] == "too short, but right"

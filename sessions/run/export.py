@@ -20,7 +20,7 @@ from itertools import chain
 from typing import Any
 
 from sftscope.sessions.core.files import safe_names, to_csv, to_jsonl
-from sftscope.sessions.core.state import fold
+from sftscope.sessions.core.panels import fold_with_panels
 from sftscope.sessions.core.store import paused_gc
 
 # The one list of export columns, in order: JSONL keys and the CSV header both come from it.
@@ -51,7 +51,10 @@ COLUMNS = [
 ]
 
 # The flat columns, after COLUMNS, each family in this order (docs/sessions.md, "Export").
-HUMAN, JUDGE, CHECK, METRIC = "human.", "judge.", "check.", "metric."
+# `sample.CRITERION`: how the item's label for the criterion entered the log, "random" (walking
+# the session's shuffled order: the random sample estimates need) or "chosen" (ItemState.sampled).
+HUMAN, SAMPLE, JUDGE, CHECK, METRIC = "human.", "sample.", "judge.", "check.", "metric."
+SAMPLED = {True: "random", False: "chosen", None: None}
 
 
 def export_rows(header: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -91,8 +94,11 @@ def _system(messages: list[dict[str, str]]) -> str | None:
     return None
 
 
-def _flatten(rows: list[dict[str, Any]], criteria: list[str]) -> list[dict[str, Any]]:
-    """The rows with the flat columns added, every column in every row."""
+def _flatten(
+    rows: list[dict[str, Any]], criteria: list[str], samples: list[dict[str, str | None]] | None
+) -> list[dict[str, Any]]:
+    """The rows with the flat columns added, every column in every row; `samples` holds
+    each row's sample status per labelled criterion (None: no `sample.` columns)."""
     # The names each family holds, in the order first seen (the keys count, not the values:
     # dict.update keeps the first place of a key and copies in C).
     judged: dict[str, dict[str, Any]] = {}  # judge -> its criteria
@@ -116,6 +122,7 @@ def _flatten(rows: list[dict[str, Any]], criteria: list[str]) -> list[dict[str, 
     check_names, metric_names = list(checks), list(metrics)
     columns = [
         *(HUMAN + criterion[c] for c in humans),
+        *(SAMPLE + criterion[c] for c in (humans if samples is not None else ())),
         *(f"{JUDGE}{judge[name]}.{criterion[c]}" for name, seen in scored.items() for c in seen),
         *(CHECK + check[name] for name in check_names),
         *(METRIC + metric[name] for name in metric_names),
@@ -123,9 +130,11 @@ def _flatten(rows: list[dict[str, Any]], criteria: list[str]) -> list[dict[str, 
     # In place (the rows are this module's own), one zip a row, the values in the columns'
     # order (a judge with no scores on an item: its cells empty).
     empty: dict[str, Any] = {}
-    for row in rows:
+    for row, sample in zip(rows, samples if samples is not None else [None] * len(rows), strict=True):
         judges = row["judges"]
         values = [map(row["human"].get, humans)]
+        if sample is not None:
+            values.append(map(sample.get, humans))
         for name, seen in scored.items():
             scores = judges.get(name)
             values.append(map((scores if isinstance(scores, dict) else empty).get, seen))
@@ -136,10 +145,11 @@ def _flatten(rows: list[dict[str, Any]], criteria: list[str]) -> list[dict[str, 
 
 
 def _rows(header: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    state = fold(events)
+    state = fold_with_panels(events, header)  # panels: one more judge, derived
     engine = str((header.get("engine") or {}).get("spec", ""))
     system = header.get("system")
     rows = []
+    samples = []
     for item_state in state.ordered():
         item = item_state.item
         last = item_state.turns[-1] if item_state.turns else {}
@@ -177,4 +187,7 @@ def _rows(header: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str
                 "system": _system(transcript),
             }
         )
-    return _flatten(rows, _criteria(header))
+        samples.append({name: SAMPLED[item_state.sampled(name)] for name in item_state.human})
+    # A session made before the audit order (no `order` in its header) has no random sample:
+    # its export keeps the columns it always had.
+    return _flatten(rows, _criteria(header), samples if "order" in header else None)

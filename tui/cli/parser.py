@@ -120,6 +120,10 @@ JUDGE_CONCURRENCY = Option(
 )
 JUDGE_TIMEOUT = Option("--judge-timeout", "seconds per judge attempt", "S", float, judge_default("timeout"))
 API_KEY_ENV = Option("--api-key-env", "environment variable holding the API key", "NAME")
+PANEL_HELP = (
+    "a panel of these judges as one more source: majority of the judges configured for yes/no, "
+    "median for scales (repeatable; docs/judges.md)"
+)
 
 RUN_OPTIONS: tuple[Option, ...] = (
     Option(
@@ -139,7 +143,6 @@ RUN_OPTIONS: tuple[Option, ...] = (
         "shuffled: items in a seeded random order, whose labels are a random sample; "
         "file: the prompt set's order (kept on resume)",
         "shuffled|file",
-        default="shuffled for a new session",
     ),
     Option("--system", "system message for items that have none", "TEXT"),
     Option("--concurrency", "requests in flight (openai engine)", "N", int, openai_concurrency),
@@ -167,6 +170,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
     JUDGE_TEMPLATE,
     JUDGE_CONCURRENCY,
     JUDGE_TIMEOUT,
+    Option("--judge-panel", PANEL_HELP, "NAME=JUDGE,JUDGE,...", action="append"),
     Option(
         "--probe-rate",
         "share of scored items shown again later, unannounced, to measure your own consistency (0 to 1)",
@@ -247,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     for option in JUDGE_OPTIONS:  # each None when not given: the judge's own default (JudgeSpec)
         option.add_to(judge)
     judge.add_argument("--only-missing", action="store_true", help="skip items this judge has already judged")
+    judge.add_argument(
+        "--judge-panel", action="append", default=[], metavar="NAME=JUDGE,JUDGE,...", help=PANEL_HELP
+    )
 
     compare = sub.add_parser(
         "compare", help="compare sessions: blind A/B by hand, pairwise judges in both orders, DPO pairs"
@@ -272,6 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="mt-bench-pair (default), a TOML file, or FastChat's judge_prompts.jsonl#pair-v2",
     )
     compare.add_argument("--judge-concurrency", type=int, metavar="N", help="judgments in flight per judge")
+    compare.add_argument(
+        "--judge-panel",
+        action="append",
+        default=[],
+        metavar="NAME=JUDGE,JUDGE,...",
+        help="a panel of these pairwise judges as one more source: the verdict of more than half "
+        "of them (repeatable)",
+    )
     compare.add_argument("--judge-timeout", type=float, metavar="S", help="seconds per judge attempt")
     compare.add_argument(
         "--api-key-env",
