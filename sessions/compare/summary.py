@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sftscope.scorers.intervals import TOO_SMALL, figure_text
+from sftscope.scorers.panel import panels_in
 from sftscope.scorers.stats.intervals import RESAMPLES, SEED
 from sftscope.scorers.stats.pairwise import (
     HUMAN,
@@ -27,13 +28,40 @@ from sftscope.scorers.stats.pairwise import (
     source_summary,
     summarize,
 )
+from sftscope.scorers.stats.panels import majority
 from sftscope.sessions.compare.comparison import ComparisonState
+from sftscope.sessions.core.events import PairJudged
 from sftscope.sessions.core.inert import inert_line
 from sftscope.sessions.core.store import SessionError, read_header
 
 NO_CATEGORY = "(none)"
 EXCERPT = 160  # characters of an answer shown beside a disagreement
 _VALUE = {"a": 0.0, "b": 1.0, "tie": 0.5, "both_bad": 0.5}
+
+
+def apply_pair_panels(state: ComparisonState, header: dict[str, Any]) -> ComparisonState:
+    """Each panel of the comparison's header as one more judge of every pair (in place;
+    returned): the verdict (a, b or tie) that more than half of the panel's configured
+    judges gave, never written, derived on every read (sessions/core/panels.py says why).
+    A pair without such a majority has no panel verdict; `ab` and `ba` are None, so the
+    order biases of single-order verdicts are a judge's own, never a panel's."""
+    panels = panels_in(header)
+    for pair in state.pairs.values() if panels else ():
+        for panel in panels:
+            votes = [(pair.judges.get(j) or {}).get("verdict") for j in panel.judges]
+            verdict = majority([v if v in ("a", "b", "tie") else None for v in votes], len(panel.judges))
+            if verdict is not None:
+                pair.judges[panel.name] = {
+                    "type": PairJudged.TYPE,
+                    "item": pair.item.id,
+                    "pair": pair.pair,
+                    "judge": panel.name,
+                    "verdict": verdict,
+                    "ab": None,
+                    "ba": None,
+                    "panel": list(panel.judges),
+                }
+    return state
 
 
 def excerpt(text: str, limit: int = EXCERPT) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 from sftscope.engines.base import SamplingParams
 from sftscope.engines.toml import tomllib
 from sftscope.scorers.judge import JudgeConfigError, JudgeSpec, parse_judge_flag, unique_judge_names
+from sftscope.scorers.panel import PanelError, PanelSpec, check_panels, panel_table, parse_panel_flag
 
 ORDERS = ("shuffled", "file")  # RunConfig.order
 
@@ -55,6 +56,7 @@ class RunConfig:
     judge_template: str = "rubric-json"
     judge_concurrency: int | None = None
     judge_timeout: float | None = None
+    judge_panel: tuple[str, ...] = ()  # --judge-panel NAME=JUDGE,JUDGE,... (scorers/panel.py)
     # Rater reliability probes: the share of fully scored items shown again later, blind
     # (sessions/probes.py). 0 shows none.
     probe_rate: float = 0.0
@@ -64,6 +66,7 @@ class RunConfig:
     order: str = "shuffled"
     # Resolved: the config's [[judges]] tables, then one judge per --judge.
     judges: tuple[JudgeSpec, ...] = ()
+    panels: tuple[PanelSpec, ...] = ()  # the config's [[panels]], then one per --judge-panel
     given: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
@@ -75,7 +78,7 @@ class RunConfig:
             for name, value in source.items():
                 if value is None:
                     continue
-                if name not in SETTINGS and name != "judges":
+                if name not in SETTINGS and name not in ("judges", "panels"):
                     raise ConfigError(f"unknown setting {name!r}")
                 if is_flag:
                     problem = setting_problem(name, value)
@@ -87,6 +90,12 @@ class RunConfig:
             values["judge"] = [values["judge"]]
         values["judge"] = tuple(values.get("judge") or ())
         tables = tuple(values.pop("judges", ()) or ())
+        panel_tables = list(values.pop("panels", ()) or ())
+        values["judge_panel"] = tuple(
+            [values["judge_panel"]]
+            if isinstance(values.get("judge_panel"), str)
+            else values.get("judge_panel") or ()
+        )
         config = cls(**values, given=frozenset(given))
         try:
             flagged = tuple(
@@ -104,7 +113,8 @@ class RunConfig:
             raise ConfigError(str(exc)) from None
         if judges:
             given.add("judges")
-        return dataclasses.replace(config, judges=judges, given=frozenset(given))
+        panels = _panels(panel_tables, config.judge_panel, [judge.name for judge in judges])
+        return dataclasses.replace(config, judges=judges, panels=panels, given=frozenset(given))
 
     @property
     def params(self) -> SamplingParams:
@@ -150,7 +160,20 @@ class RunConfig:
             )
 
 
-SETTINGS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in ("judges", "given"))
+SETTINGS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in ("judges", "panels", "given"))
+
+
+def _panels(
+    tables: list[tuple[PanelSpec, str]], flags: tuple[str, ...], judges: list[str]
+) -> tuple[PanelSpec, ...]:
+    """The config's [[panels]] (each with its file:line), then one per --judge-panel, checked
+    against the run's judges."""
+    try:
+        given = [*tables, *((parse_panel_flag(text), f"--judge-panel {text}") for text in flags)]
+        check_panels([spec for spec, _ in given], judges, lambda index: given[index][1])
+    except PanelError as exc:
+        raise ConfigError(str(exc)) from None
+    return tuple(spec for spec, _ in given)
 
 
 def _is_int(value: Any) -> bool:
@@ -194,6 +217,7 @@ SETTING_RULES: dict[str, tuple[Any, str]] = {
     "judge_template": (_is_text, "a non-empty string (a template name or file)"),
     "judge_concurrency": (lambda v: _is_int(v) and v > 0, "a positive integer"),
     "judge_timeout": (lambda v: _is_number(v) and v > 0, "a finite number of seconds above 0"),
+    "judge_panel": (lambda v: _is_text(v) or _is_specs(v), "NAME=JUDGE,JUDGE or a list of them"),
     "probe_rate": (lambda v: _is_number(v) and 0 <= v <= 1, "a number from 0 to 1"),
     "order": (lambda v: v in ORDERS, "shuffled or file"),
 }
@@ -240,12 +264,16 @@ def load_config(path: str) -> dict[str, Any]:
     for key, value, section in sources:
         name = key.replace("-", "_")
         where = _where(path, lines, key, section)
-        if name not in SETTINGS and name != "judges":
-            raise ConfigError(f"{where}: unknown setting {key!r}{did_you_mean(name, (*SETTINGS, 'judges'))}")
+        if name not in SETTINGS and name not in ("judges", "panels"):
+            known = (*SETTINGS, "judges", "panels")
+            raise ConfigError(f"{where}: unknown setting {key!r}{did_you_mean(name, known)}")
         if name in out:
             raise ConfigError(f"{where}: {key} is set twice")
         if name == "judges":
             out[name] = _judge_tables(value, path, lines)
+            continue
+        if name == "panels":
+            out[name] = _panel_tables(value, path, lines)
             continue
         if name == "judge" and isinstance(value, str):
             value = [value]  # one judge: the same as a list of one
@@ -315,3 +343,19 @@ def _judge_tables(tables: Any, path: str, lines: list[str] | None = None) -> lis
         except TypeError as exc:
             raise ConfigError(f"{here}: [[judges]] {exc}") from None
     return specs
+
+
+def _panel_tables(tables: Any, path: str, lines: list[str]) -> list[tuple[PanelSpec, str]]:
+    """The [[panels]] tables, each with the file:line its errors name (scorers/panel.py)."""
+    section = "run.panels" if _where(path, lines, None, "run.panels") != path else "panels"
+    if not isinstance(tables, list):
+        raise ConfigError(f"{_where(path, lines, None, 'panels')}: panels must be [[panels]] tables")
+    out = []
+    for index, table in enumerate(tables):
+        here = _where(path, lines, None, section, index)
+        try:
+            out.append((panel_table(table), here))
+        except PanelError as exc:
+            where = _where(path, lines, exc.key, section, index) if exc.key else here
+            raise ConfigError(f"{where}: {exc}") from None
+    return out

@@ -258,6 +258,7 @@ def open_run(config: RunConfig, *, engine: Engine | None = None) -> Launch:
             "prompts": {"path": prompt_set.path, "sha256": prompt_set.sha256, "count": len(items)},
             "rubric": rubric.to_dict(),
             "order": config.order,
+            "panels": [panel.to_dict() for panel in config.panels] or None,  # derived when read
         }
         header = {k: v for k, v in header.items() if v is not None}
 

@@ -50,24 +50,45 @@ def compare_command(args: argparse.Namespace) -> int:
     try:
         config = compare_config(args)
         if config.headless:
-            return asyncio.run(_compare_headless(config))
+            return asyncio.run(_compare_headless(config, args.judge_panel))
         from sftscope.sessions.compare.comparison import open_comparison
         from sftscope.tui.cli.consoles import compare_console
 
         comparison = open_comparison(config)
+        save_panels(comparison, args.judge_panel)
         say_reopened(comparison)
         return compare_console(comparison)
     except compare_errors() as exc:
         return fail(str(exc))
 
 
-async def _compare_headless(config: CompareConfig) -> int:
+def save_panels(comparison: Comparison, flags: list[str]) -> None:
+    """Check the comparison's panels (its saved ones and each --judge-panel) against its
+    judges, this opening's and those it was run with, and save them in its header: a panel's
+    verdicts are derived from its judges' whenever the comparison is read. A panel at fault
+    is one line and exit 2, the comparison closed untouched."""
+    from sftscope.scorers.panel import PanelError, panels_in, session_panels
+
+    judges = [j.spec.name for j in comparison.judges]
+    judges += [str(s.get("name")) for s in comparison.header.get("judges") or [] if isinstance(s, dict)]
+    try:
+        panels = session_panels(panels_in(comparison.header), flags, judges)
+    except PanelError as exc:
+        comparison.close(str(comparison.header.get("status") or "stopped"))
+        raise UsageError(str(exc)) from None
+    if flags:
+        comparison.store.update_header(panels=[panel.to_dict() for panel in panels])
+        comparison.header = comparison.store.header
+
+
+async def _compare_headless(config: CompareConfig, panels: list[str]) -> int:
     from sftscope.sessions.compare.comparison import open_comparison
     from sftscope.sessions.compare.judging import PairJudging
-    from sftscope.sessions.compare.summary import summary_lines, summary_of
+    from sftscope.sessions.compare.summary import apply_pair_panels, summary_lines, summary_of
     from sftscope.tui.cli.headless import JudgeTally, show_judging
 
     comparison = open_comparison(config)
+    save_panels(comparison, panels)
     say_reopened(comparison)
     for line in opening_lines(comparison):
         print(inert_line(f"sftscope: {line}"), file=sys.stderr)
@@ -119,7 +140,8 @@ async def _compare_headless(config: CompareConfig) -> int:
     if interrupted:
         print("sftscope: interrupted; run again with the same --session to resume", file=sys.stderr)
         return 130
-    for line in summary_lines(summary_of(comparison.state)):  # the report's resamples and seed
+    state = apply_pair_panels(comparison.state, comparison.header)  # after judging: derived
+    for line in summary_lines(summary_of(state)):  # the report's resamples and seed
         print(inert(line))
     return tally.exit_code()
 

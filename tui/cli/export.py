@@ -49,9 +49,10 @@ def comparison_export(header: dict[str, Any], events: list[dict[str, Any]], args
         comparison_text,
         dpo_rows,
     )
+    from sftscope.sessions.compare.summary import apply_pair_panels
     from sftscope.sessions.core.files import to_jsonl
 
-    state = fold_comparison(events)
+    state = apply_pair_panels(fold_comparison(events), header)  # panels: one more judge
     for note in check_sources(state, header, args.session):
         print(f"sftscope: note: {inert_line(note)}", file=sys.stderr)
     if args.format == "dpo":

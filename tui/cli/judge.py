@@ -28,6 +28,7 @@ def _refuse_comparison(directory: Path, instead: str) -> None:
 
 async def _judge_session(args: argparse.Namespace) -> int:
     from sftscope.scorers.judge import JudgeSpec, parse_judge_flag, unique_judge_names
+    from sftscope.scorers.panel import PanelError, panels_in, session_panels
     from sftscope.sessions.core.store import read_header
     from sftscope.sessions.run.launch import open_judging
     from sftscope.tui.cli.headless import JudgeTally, show_judging
@@ -42,8 +43,13 @@ async def _judge_session(args: argparse.Namespace) -> int:
         parse_judge_flag(value, template, args.concurrency, args.timeout, api_key_env)  # None: JudgeSpec's
         for value in args.judge
     ]
-    saved = [JudgeSpec.from_dict(s) for s in read_header(directory).get("judges", []) if isinstance(s, dict)]
+    header = read_header(directory)
+    saved = [JudgeSpec.from_dict(s) for s in header.get("judges", []) if isinstance(s, dict)]
     specs = list(unique_judge_names(specs, saved))  # never a name the session's judges already use
+    try:  # the saved panels, each replaced by a --judge-panel of its name, then the new ones
+        panels = session_panels(panels_in(header), args.judge_panel, [s.name for s in (*saved, *specs)])
+    except PanelError as exc:
+        raise UsageError(str(exc)) from None
     judging = open_judging(directory, specs)
     session, pool, store = judging.session, judging.pool, judging.store
     status = judging.header.get("status", "complete")
@@ -52,6 +58,8 @@ async def _judge_session(args: argparse.Namespace) -> int:
         for judge in pool.judges:
             await judge.start()
         store.update_header(judges=[*judging.header.get("judges", []), *(j.info() for j in pool.judges)])
+        if args.judge_panel:
+            store.update_header(panels=[panel.to_dict() for panel in panels])
         done = [s for s in session.state.ordered() if s.complete]
         for judge in pool.judges:
             for state in done:
