@@ -31,7 +31,7 @@ KINDS: dict[str, tuple[str, ...]] = {
         "test_agreement_stats.py", "test_checks.py", "test_compare_stats.py", "test_docs.py",
         "test_engine_protocol.py", "test_events.py", "test_inert.py", "test_kinds.py",
         "test_openai_engine.py", "test_paired_tests.py", "test_pairwise_judge.py", "test_prompts.py",
-        "test_ppi.py", "test_report_data.py", "test_report_context.py",
+        "test_ppi.py", "test_ppi_report.py", "test_report_data.py", "test_report_context.py",
         "test_report_render.py", "test_store.py", "test_trust_core.py", "test_trust_judges.py",
         "test_trust_stats.py", "test_typed_events.py",
     ),
@@ -48,6 +48,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "cli": (
         "test_cli.py", "test_compare.py", "test_compare_resume.py", "test_export.py",
         "test_export_pandas.py", "test_hardening.py",
+        "test_judge_panels.py",
         "test_judges.py", "test_report_cli.py", "test_rubric.py", "test_trust_cli.py", "test_v1_session.py",
     ),
     # The product as shipped: the bundled model through llama.cpp, transformers or

@@ -44,15 +44,24 @@ from sftscope.sessions.compare.comparison import (
     source_names,
 )
 from sftscope.sessions.compare.summary import (
+    apply_pair_panels,
     category_groups,
     compared_sides,
     pair_disagreements,
     pair_records,
 )
-from sftscope.sessions.core.state import SessionState, fold
+from sftscope.sessions.core.panels import fold_with_panels
+from sftscope.sessions.core.state import SessionState
 from sftscope.sessions.core.store import SessionError, load_session, paused_gc
 from sftscope.sessions.core.version import VERSION
 from sftscope.sessions.report.items import comparison_pairs, run_items
+from sftscope.sessions.report.ppi import (
+    SamplePPI,
+    comparison_ppi,
+    criteria_with_ppi,
+    groups_with_ppi,
+    run_ppi,
+)
 from sftscope.sessions.report.runs import (
     CHECK_SOURCE,
     DISAGREEMENTS,
@@ -119,6 +128,10 @@ class Report:
     # "items" (a run) or "pairs" (a comparison) for the HTML viewer (sessions/report/items.py):
     # only when build_report(..., items=True) asks; already JSON-safe (read from the log).
     views: dict[str, list[dict[str, Any]]] | None = None
+    # Prediction-powered estimates (sessions/report/ppi.py): per run session by name, its
+    # criteria's; for a comparison, per pair of sessions (a, b).
+    ppi: dict[str, dict[str, SamplePPI]] | None = None
+    comparison_ppi: dict[tuple[str, str], SamplePPI] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document: the schema's fixed keys always present (empty where they do
@@ -129,31 +142,44 @@ class Report:
             "seed": self.seed,
             "sessions": [s.to_dict() for s in self.sessions],
         }
+        ppi = self.ppi or {}
         if self.run is not None:
             out.update(self.run.to_dict())
+            first = ppi.get(self.sessions[0].name) if self.sessions else None
+            out["criteria"] = criteria_with_ppi(out["criteria"], first or {})
         else:
             out.update(criteria={}, agreement={}, judge_health={}, checks={})
         if self.runs is not None:
             out["runs"] = {name: figures.to_dict() for name, figures in self.runs.items()}
+            for name, run in out["runs"].items():
+                run["criteria"] = criteria_with_ppi(run["criteria"], ppi.get(name, {}))
             out["paired"] = [p.to_dict() for p in self.paired]
             out["runs_paired"] = runs_paired(self.paired)
-        out["comparison"] = None if self.comparison is None else _comparison_dict(self.comparison)
+        out["comparison"] = (
+            None if self.comparison is None else _comparison_dict(self.comparison, self.comparison_ppi)
+        )
         if out["comparison"] is not None and self.compared:
             out["comparison"].update(self.compared)
         out["warnings"] = list(self.warnings)
         return {**_json_safe(out), **(self.views or {})}
 
 
-def _comparison_dict(summary: ComparisonSummary) -> dict[str, Any]:
-    """compare_stats' summary, with the first pair of sessions' sources and agreement at
-    the top (a comparison of two sessions has exactly one pair)."""
+def _comparison_dict(
+    summary: ComparisonSummary, ppi: dict[tuple[str, str], SamplePPI] | None = None
+) -> dict[str, Any]:
+    """compare_stats' summary, with the first pair of sessions' sources, agreement and
+    prediction-powered win rates at the top (a comparison of two sessions has exactly one
+    pair)."""
     data = summary.to_dict()
-    first = data["groups"][0] if data["groups"] else {"sources": {}, "agreement": {}}
+    groups = groups_with_ppi(data["groups"], ppi or {})
+    first = groups[0] if groups else {"sources": {}, "agreement": {}}
+    sample = {key: first[key] for key in ("n_random", "ppi", "ppi_note") if key in first}
     return {
         "sessions": data["sessions"],
         "sources": first["sources"],
         "agreement": first["agreement"],
-        "groups": data["groups"],
+        **sample,
+        "groups": groups,
         "ratings": data["ratings"],
         "stale": data["stale"],
     }
@@ -260,15 +286,16 @@ def _with_views(report: Report, loaded: _Loaded) -> Report:
     """The report with its items or pairs (the fold again: it is quick beside the figures)."""
     with paused_gc():
         if loaded.comparison:
-            views = {"pairs": comparison_pairs(fold_comparison(loaded.events))}
+            state = apply_pair_panels(fold_comparison(loaded.events), loaded.header)
+            views = {"pairs": comparison_pairs(state)}
         else:
-            views = {"items": run_items(fold(loaded.events), loaded.header)}
+            views = {"items": run_items(fold_with_panels(loaded.events, loaded.header), loaded.header)}
     return dataclasses.replace(report, views=views)
 
 
 def _comparison_report(loaded: _Loaded, resamples: int, seed: int, warnings: tuple[str, ...]) -> Report:
     with paused_gc():
-        state = fold_comparison(loaded.events)
+        state = apply_pair_panels(fold_comparison(loaded.events), loaded.header)
     # Pairs whose source answer changed since are left out, and the report says so.
     warnings = (*warnings, *check_sources(state, loaded.header, loaded.path))
     records = pair_records(state)
@@ -285,7 +312,15 @@ def _comparison_report(loaded: _Loaded, resamples: int, seed: int, warnings: tup
         status=loaded.header.get("status"),
     )
     compared = _compared(loaded, state, records, resamples, seed)
-    return Report(resamples, seed, (info,), comparison=summary, warnings=warnings, compared=compared)
+    return Report(
+        resamples,
+        seed,
+        (info,),
+        comparison=summary,
+        warnings=warnings,
+        compared=compared,
+        comparison_ppi=comparison_ppi(state),
+    )
 
 
 def _compared(
@@ -324,25 +359,30 @@ def _runs_report(loaded: list[_Loaded], resamples: int, seed: int, warnings: tup
 
 
 def _runs_figures(loaded: list[_Loaded], resamples: int, seed: int, warnings: tuple[str, ...]) -> Report:
-    states = [fold(session.events) for session in loaded]
+    states = [fold_with_panels(session.events, session.header) for session in loaded]
     rubrics = [_rubric(session) for session in loaded]
     first = states[0]
     for session, state in zip(loaded[1:], states[1:], strict=True):
         _check_common(loaded[0], first, session, state)
+    values = [item_values(state, rubric) for state, rubric in zip(states, rubrics, strict=True)]
     figures = [
-        run_figures(state, session.events, rubric, resamples=resamples, seed=seed)
-        for session, state, rubric in zip(loaded, states, rubrics, strict=True)
+        run_figures(state, session.events, rubric, resamples=resamples, seed=seed, values=got)
+        for session, state, rubric, got in zip(loaded, states, rubrics, values, strict=True)
     ]
+    ppi = {
+        session.name: run_ppi(state, rubric, got.human, got.judges)
+        for session, state, rubric, got in zip(loaded, states, rubrics, values, strict=True)
+    }
     infos = tuple(_run_info(session, state) for session, state in zip(loaded, states, strict=True))
     if len(loaded) == 1:
-        return Report(resamples, seed, infos, run=figures[0], warnings=warnings)
+        return Report(resamples, seed, infos, run=figures[0], warnings=warnings, ppi=ppi)
     paired: list[PairedDifference] = []
     for i, j in itertools.combinations(range(len(loaded)), 2):
         paired += _paired(
             (loaded[i].name, states[i], rubrics[i]), (loaded[j].name, states[j], rubrics[j]), resamples, seed
         )
     runs = {session.name: f for session, f in zip(loaded, figures, strict=True)}
-    return Report(resamples, seed, infos, figures[0], runs, tuple(paired), warnings=warnings)
+    return Report(resamples, seed, infos, figures[0], runs, tuple(paired), warnings=warnings, ppi=ppi)
 
 
 def _check_common(first: _Loaded, first_state: SessionState, other: _Loaded, state: SessionState) -> None:

@@ -258,6 +258,7 @@ def layout(doc: Mapping[str, Any]) -> tuple[str, list[Section]]:
         _disagreements,
         _criteria,
         _agreement,
+        _effective_judges,
         _judge_health,
         _checks,
         _methods,
@@ -391,6 +392,11 @@ def _context_table(session: Mapping[str, Any]) -> Table:
         rows.append([f"judge {judge.get('name', '')}", f"{judge.get('model') or DASH}, template {template}"])
     if not context.get("judges"):
         rows.append(["judges", "none"])
+    for panel in context.get("panels") or []:
+        panel = _dicts(panel)
+        members = [str(j) for j in panel.get("judges") or []]
+        rule = f"majority of {len(members)} (yes/no), median (scales)"
+        rows.append([f"panel {panel.get('name', '')}", f"{', '.join(members)}: {rule}"])
     rows.append(["ran", " – ".join(ran) if ran else DASH])
     rows.append(["answer length", _length_text(_dicts(context.get("length")))])
     return Table(f"What {session.get('name', '')} compared", ["", ""], rows, ["l", "l"])
@@ -560,20 +566,39 @@ def _criterion_title(name: str, criterion: Mapping[str, Any]) -> str:
 def _criteria(doc: Mapping[str, Any]) -> Iterable[Section]:
     section = Section("Scores")
     failures = _failures(doc.get("judge_health"))
+    panels = _panel_names(doc)
     for name, criterion in _dicts(doc.get("criteria")).items():
         if not isinstance(criterion, Mapping):
             continue
-        section.blocks += _criterion_blocks(name, criterion, failures)
+        section.blocks += _criterion_blocks(name, criterion, failures, panels)
     if section.blocks:  # once for the section: its tables' "failed" column, in words
         section.blocks += [Note(note) for note in _failure_notes(failures, failures)]
     yield section
 
 
+def _panel_names(doc: Mapping[str, Any]) -> set[str]:
+    """The names of the judge panels of the report's run sessions (their context)."""
+    names: set[str] = set()
+    for session in doc.get("sessions") or []:
+        for panel in _dicts(_dicts(session).get("context")).get("panels") or []:
+            names.add(str(_dicts(panel).get("name")))
+    return names
+
+
+def _panel_label(source: str, panels: set[str]) -> str:
+    """A source as a table names it: a panel says it is one (it asks no model of its own)."""
+    return f"{source} (panel)" if source in panels else source
+
+
 def _criterion_blocks(
-    name: str, criterion: Mapping[str, Any], failures: Mapping[str, Failures] | None = None
+    name: str,
+    criterion: Mapping[str, Any],
+    failures: Mapping[str, Failures] | None = None,
+    panels: set[str] | None = None,
 ) -> list[Block]:
     kind = criterion.get("kind")
-    sources = _sources(criterion)
+    panels = panels or set()
+    sources = [(_panel_label(s, panels), agg) for s, agg in _sources(criterion)]
     title = _criterion_title(name, criterion)
     if kind == "tags":
         return [_tags_table(title, sources)]
@@ -584,7 +609,11 @@ def _criterion_blocks(
     for source, agg in sources:
         key = value_key(agg)
         shown = enough(agg)
-        failed = DASH if source == "human" else str(failures[source].errors if source in failures else 0)
+        failed = (
+            DASH
+            if source == "human" or source.endswith(" (panel)")
+            else str(failures[source].errors if source in failures else 0)
+        )
         rows.append(
             [
                 source,
@@ -601,6 +630,7 @@ def _criterion_blocks(
     if _num(criterion.get("off_scale")):
         notes.append(f"{fmt_count(criterion['off_scale'])} judge values outside the rubric's scale left out.")
     blocks.append(Table(title, ["source", "n", stat, "95% CI", "failed"], rows, notes=notes))
+    blocks += ppi_blocks(name, criterion, stat)
     if kind == "likert":
         chart = _distribution_chart(name, criterion, sources)
         if chart:
@@ -620,6 +650,43 @@ def _criterion_blocks(
             cat_rows.append([category] + [_cell(cells.get(n)) for n in names])
         blocks.append(Table(f"{name} by category", ["category", *names], cat_rows))
     return blocks
+
+
+def ppi_blocks(name: str, sample: Mapping[str, Any], stat: str, ci_key: str = "ci") -> list[Block]:
+    """The prediction-powered estimates (sessions/report/ppi.py) of a criterion or a pair
+    of sessions: per judge, your random-sample labels (n random) with the judge's labels on
+    every item it judged (n judged), the estimate and its 95% CLT interval ("n too small"
+    below MIN_N random labels), lambda and the human labels it is worth; or why there is
+    none. Nothing when the document has no `n_random` (a report written before it)."""
+    if "n_random" not in sample:
+        return []
+    if sample.get("ppi_note"):
+        return [Note(f"{name}: {sample['ppi_note']}.")]
+    random = fmt_count(sample.get("n_random"))
+    title = f"{name}: prediction-powered (your {random} random-sample labels + a judge)"
+    rows, notes = [], []
+    for judge, entry in _dicts(sample.get("ppi")).items():
+        if not isinstance(entry, Mapping):
+            continue
+        shown = enough(entry) and entry.get(stat) is not None
+        cells = figure_cells(entry.get(stat), entry.get(ci_key), shown=enough(entry))
+        worth = _num(entry.get("n_effective"))
+        rows.append([
+            judge, fmt_count(entry.get("n_random")), fmt_count(entry.get("n_judged")), *cells,
+            fmt(entry.get("lambda")) if shown else DASH,
+            f"≈ {worth:.0f}" if shown and worth is not None else DASH,
+        ])  # fmt: skip
+        if entry.get("reason"):
+            notes.append(f"{judge}: {entry['reason']}.")
+    if not rows:
+        return []
+    notes.append(
+        "PPI++: the judge's mean on every judged item, corrected by its error on your random "
+        "sample; λ is the judge's weight (0: your labels alone); worth: the random labels a "
+        "human-only interval this narrow would need."
+    )
+    columns = ["judge", "n random", "n judged", stat, "95% CI", "λ", "worth"]
+    return [Table(title, columns, rows, notes=notes)]
 
 
 def _cell(entry: Mapping[str, Any] | None) -> str:
@@ -720,8 +787,9 @@ def _agreement(doc: Mapping[str, Any]) -> Iterable[Section]:
     section = Section("Agreement")
     columns = ["judge", "n", "exact", "κ [95% CI]", "α [95% CI]", "ρ"]
     judges: list[str] = []
+    panels = _panel_names(doc)
     for name, entries in _dicts(doc.get("agreement")).items():
-        entries = _dicts(entries)
+        entries = {_panel_label(j, panels): e for j, e in _dicts(entries).items()}
         rows, notes = _agreement_rows(entries)
         judges += [row[0] for row in rows]
         if rows:
@@ -735,6 +803,30 @@ def _agreement(doc: Mapping[str, Any]) -> Iterable[Section]:
             section.blocks.append(Table(title, ["template", *columns[1:]], rows, notes=notes))
     if section.blocks:  # once for the section: every table above has the same judges' failures
         section.blocks += [Note(n) for n in _failure_notes(judges, _failures(doc.get("judge_health")))]
+    yield section
+
+
+def _effective_judges(doc: Mapping[str, Any]) -> Iterable[Section]:
+    """Per criterion, how many independent judges the judges are worth, from the correlation
+    of their errors against your labels (docs/judges.md)."""
+    section = Section("Effective judges")
+    rows = []
+    for name, entry in _dicts(doc.get("judges_effective")).items():
+        entry = _dicts(entry)
+        n_eff, rho = _num(entry.get("n_effective")), _num(entry.get("mean_error_correlation"))
+        shown = f"{n_eff:.2f} of {fmt_count(entry.get('k'))}" if n_eff is not None else UNDEFINED
+        if entry.get("undefined"):
+            shown += f" ({entry['undefined']})"
+        rows.append([name, fmt_count(entry.get("n")), fmt(rho) if rho is not None else DASH, shown])
+    if rows:
+        note = (
+            "n_eff = k / (1 + (k − 1)·ρ̄), ρ̄ the mean pairwise correlation of the judges' errors "
+            "(judge − you) on the n items all of them and you scored: 1 when they err together, k when "
+            "their errors are independent. Panels are not counted; a judge whose error never varies "
+            "is left out."
+        )
+        columns = ["criterion", "n", "mean error ρ", "independent judges"]
+        section.blocks.append(Table("Effective number of independent judges", columns, rows, notes=[note]))
     yield section
 
 
@@ -1104,12 +1196,15 @@ def _comparison(doc: Mapping[str, Any]) -> Iterable[Section]:
         a = str(first.get("a") or (names[0] if names else "A"))
         b = str(first.get("b") or (names[1] if len(names) > 1 else "B"))
         section.blocks += _pair_blocks(a, b, sources, _dicts(comp.get("agreement")))
+        section.blocks += ppi_blocks(f"{b} over {a}", comp, "win_rate_b", "win_rate_b_ci")
     else:
         for group in groups:
             section.blocks += _pair_blocks(
                 str(group.get("a", "A")), str(group.get("b", "B")),
                 _dicts(group.get("sources")), _dicts(group.get("agreement")),
             )  # fmt: skip
+            pair = f"{group.get('b', 'B')} over {group.get('a', 'A')}"
+            section.blocks += ppi_blocks(pair, group, "win_rate_b", "win_rate_b_ci")
     section.blocks += _category_tables(comp.get("by_category"))
     every = [_dicts(g.get("sources")) for g in groups] if groups else [sources]
     failures = _pair_failures(every)

@@ -24,6 +24,7 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
+from sftscope.scorers.panel import panels_in
 from sftscope.scorers.rubric import Criterion, Rubric
 from sftscope.scorers.stats.aggregates import (
     Correlation,
@@ -44,6 +45,7 @@ from sftscope.scorers.stats.aggregates import (
 )
 from sftscope.scorers.stats.agreement import AgreementStats, agreement_stats, percentile_interval
 from sftscope.scorers.stats.intervals import RESAMPLES, SEED
+from sftscope.scorers.stats.panels import EffectiveJudges, effective_judges
 from sftscope.sessions.compare.summary import excerpt
 from sftscope.sessions.core.events import Probed, Scored
 from sftscope.sessions.core.state import ItemState, SessionState
@@ -233,10 +235,13 @@ class RunFigures:
     methods: dict[str, MethodsFigures]
     reliability: Reliability
     disagreements: list[dict[str, Any]] = field(default_factory=list)
+    # Per criterion, the effective number of independent judges (3 or more with your labels).
+    judges_effective: dict[str, EffectiveJudges] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "criteria": {k: v.to_dict() for k, v in self.criteria.items()},
+            "judges_effective": {k: v.to_dict() for k, v in self.judges_effective.items()},
             "agreement": {c: {j: s.to_dict() for j, s in per.items()} for c, per in self.agreement.items()},
             "agreement_by_template": {
                 c: {t: s.to_dict() for t, s in per.items()} for c, per in self.agreement_by_template.items()
@@ -265,6 +270,8 @@ class ItemValues:
     given: dict[str, dict[int, float]] = field(default_factory=dict)
     judges: dict[str, dict[str, dict[int, Any]]] = field(default_factory=dict)
     off_scale: dict[str, int] = field(default_factory=dict)
+    # Panel name -> its judges: sources derived from judges (sessions/core/panels.py).
+    panels: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _acceptor(criterion: Criterion) -> Callable[[Any], bool]:
@@ -308,6 +315,8 @@ def item_values(state: SessionState, rubric: Rubric) -> ItemValues:
             per = values.judges.get(judge)
             if per is None:
                 per = values.judges[judge] = {name: {} for name in accepts}
+                if "panel" in event:
+                    values.panels[judge] = list(event["panel"])
             scores = event.get("scores")
             if event.get("error") or not isinstance(scores, dict):
                 continue
@@ -424,8 +433,10 @@ def run_context(header: dict[str, Any], state: SessionState) -> dict[str, Any]:
         if isinstance(j, dict)
     ]
     items = state.ordered()
-    # Judges of an earlier run of the session, known only from their events.
+    panels = [panel.to_dict() for panel in panels_in(header)]
+    # Judges of an earlier run of the session, known only from their events (not panels).
     unlisted = set().union(*(item.judges.keys() for item in items)) - {j["name"] for j in judges}
+    unlisted -= {panel["name"] for panel in panels}
     for item in items:
         if not unlisted:
             break
@@ -449,6 +460,7 @@ def run_context(header: dict[str, Any], state: SessionState) -> dict[str, Any]:
         "params": dict(params),
         "prompts": {k: prompts.get(k) for k in ("path", "sha256", "count")},
         "judges": judges,
+        "panels": panels,
         "created": header.get("created"),
         "updated": header.get("updated"),
         "length": answer_lengths(items),
@@ -529,11 +541,13 @@ def run_figures(
     *,
     resamples: int = RESAMPLES,
     seed: int = SEED,
+    values: ItemValues | None = None,
 ) -> RunFigures:
     """Every figure of one run session. `events` is its log (for the `probe` events, which
     the fold keeps apart). The figures on continuous values are registered first, then
-    resampled together (report_stats.ItemResamples), then read."""
-    values = item_values(state, rubric)
+    resampled together (report_stats.ItemResamples), then read. `values`: item_values of
+    the same state and rubric, when the caller has read them already (the report's PPI)."""
+    values = item_values(state, rubric) if values is None else values
     scored = [c for c in rubric.criteria if c.kind in ("likert", "binary")]
     categories = _category_keys(values.categories)
     groups = {key: _in_category(values.categories, key) for key in categories}
@@ -549,8 +563,37 @@ def run_figures(
     checks, ifeval_by_category = pending_checks()
     methods = _methods(criteria, scored, checks, ifeval_by_category)
     return RunFigures(
-        criteria, agreement, by_template, health, checks, methods, reliability, disagreements(values, rubric)
+        criteria,
+        agreement,
+        by_template,
+        health,
+        checks,
+        methods,
+        reliability,
+        disagreements(values, rubric),
+        _judges_effective(values, scored),
     )
+
+
+def _judges_effective(values: ItemValues, scored: list[Criterion]) -> dict[str, EffectiveJudges]:
+    """Per criterion with 3 or more judges (panels not counted: they are their judges)
+    that scored items you labelled: how many independent judges they are worth, from the
+    correlation of their errors (judge − you) over the items all of them and you scored."""
+    out: dict[str, EffectiveJudges] = {}
+    for criterion in scored:
+        human = values.human[criterion.name]
+        got = {
+            j: per[criterion.name]
+            for j, per in values.judges.items()
+            if j not in values.panels and any(p in human for p in per[criterion.name])
+        }
+        if len(got) < 3:
+            continue
+        common = [p for p in human if all(p in g for g in got.values())]
+        out[criterion.name] = effective_judges(
+            {j: [float(g[p]) - float(human[p]) for p in common] for j, g in got.items()}
+        )
+    return out
 
 
 def _criteria(
@@ -718,6 +761,8 @@ def _judge_health(
     revisions = Revisions(revised, len(history))
     out: dict[str, Callable[[], JudgeHealth]] = {}
     for judge in judges:
+        if judge in values.panels:  # a panel asks no model: no failures, no health of its own
+            continue
         events = [item.judges[judge] for item in values.items if judge in item.judges]
         failed = [str(e.get("error")) for e in events if e.get("error")]
         kinds = dict.fromkeys(ERROR_KINDS, 0)
