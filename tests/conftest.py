@@ -40,7 +40,8 @@ KINDS: dict[str, tuple[str, ...]] = {
         "test_audit_order.py", "test_compare_console.py", "test_console.py", "test_console_base.py",
         "test_console_report.py",
         "test_disagreement.py", "test_durability.py", "test_narrow.py", "test_perf_commands.py",
-        "test_probes.py", "test_scale.py", "test_snapshots.py", "test_trust_compare_console.py",
+        "test_ppi_console.py", "test_probes.py", "test_scale.py", "test_snapshots.py",
+        "test_trust_compare_console.py",
         "test_trust_console.py",
     ),
     # The real `sftscope` command in a subprocess (run_cli, run_headless): exit codes, the

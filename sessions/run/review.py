@@ -16,6 +16,7 @@ from sftscope.scorers.rubric import Criterion, Rubric
 from sftscope.scorers.stats.agreement import kappa_interval
 from sftscope.scorers.stats.intervals import RESAMPLES, SEED
 from sftscope.scorers.stats.intervals import enough as is_enough
+from sftscope.scorers.stats.ppi import NoPPI, PPIEstimate, labels_needed, ppi_mean
 from sftscope.sessions.core.state import ItemState
 
 # A session's status, one meaning everywhere (session.toml, headless, the console):
@@ -205,6 +206,13 @@ class RunningAgreement:
     exact: float | None
     kappa: float | None = None
     kappa_ci: tuple[float, float] | None = None
+    # The prediction-powered estimate of your mean (a rate on yes/no) from your labels on
+    # the random sample and this judge's scores on every item it judged (scorers.stats.ppi,
+    # as the report computes it), once the sample has MIN_N labels; `more`: about how many
+    # more random labels would bring its interval to ±0.05 (None: not reachable here).
+    n_random: int = 0
+    ppi: PPIEstimate | None = None
+    more: int | None = None
 
     @property
     def enough(self) -> bool:
@@ -239,8 +247,42 @@ def running_agreement(
             kappa, interval = kappa_interval(
                 mine, theirs, criterion.kind, scale, resamples=resamples, seed=seed
             )
-        out[criterion.name] = RunningAgreement(criterion.kind, n, exact, kappa, interval)
+        n_random, ppi, more = running_ppi(states, criterion, judge)
+        out[criterion.name] = RunningAgreement(criterion.kind, n, exact, kappa, interval, n_random, ppi, more)
     return out
+
+
+def running_ppi(
+    states: Iterable[ItemState], criterion: Criterion, judge: str
+) -> tuple[int, PPIEstimate | None, int | None]:
+    """(random-sample labels, the PPI estimate, labels needed for ±0.05) on one criterion.
+
+    The same split as the report's (sessions/report/ppi.py): your labels count only on items
+    whose first label for the criterion was given walking the random order
+    (`ItemState.sampled`); the judge's scores on every other item it judged are the
+    unlabelled part. No estimate below MIN_N random labels: the console says nothing it
+    would have to take back."""
+    name = criterion.name
+    labelled: list[tuple[float, float]] = []
+    rest: list[float] = []
+    n_random = 0
+    for state in states:
+        theirs = (state.judges.get(judge) or {}).get("scores") or {}
+        value = theirs.get(name)
+        judged = value is not None and criterion.accepts(value)
+        mine = state.human.get(name)
+        random = mine is not None and criterion.accepts(mine) and state.sampled(name) is True
+        n_random += random
+        if judged and random:
+            labelled.append((float(mine), float(value)))
+        elif judged:
+            rest.append(float(value))
+    if not is_enough(len(labelled)):
+        return n_random, None, None
+    found = ppi_mean([a for a, _ in labelled], [b for _, b in labelled], rest)
+    if isinstance(found, NoPPI):
+        return n_random, None, None
+    return n_random, found, labels_needed(found)
 
 
 def final_status(states: Iterable[ItemState], rubric: Rubric, *, interrupted: bool = False) -> str:

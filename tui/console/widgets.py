@@ -506,6 +506,36 @@ class ScorePanel(Widget):
         line.append(tail, style="cyan")
         return line
 
+    def ppi_line(self, width: int) -> Text | None:
+        """The focused criterion's prediction-powered estimate (your random-sample labels
+        with the first judge's scores on every item), once the random sample has MIN_N
+        labels, and about how many more random labels would bring it to ±0.05: when to stop.
+        None before that, or on a criterion PPI does not read (tags, notes)."""
+        assert self.rubric is not None
+        criteria = self.rubric.criteria
+        focused = criteria[self.focus_index].name if 0 <= self.focus_index < len(criteria) else None
+        entry = self.agreement.get(focused) if focused is not None else None
+        if entry is None or entry.ppi is None:
+            return None
+        est = entry.ppi
+        what = "rate" if entry.kind == "binary" else "mean"
+        low, high = est.ci
+        value = f"PPI {what} {est.estimate:.2f} [{low:.2f}, {high:.2f}] n={entry.n_random}"
+        if entry.more == 0:
+            advice = "±0.05 reached"
+        elif entry.more is None:
+            advice = "±0.05 out of reach here"
+        else:
+            advice = f"about {entry.more} more labels for ±0.05"
+        worth = f"worth {est.n_effective:.0f} labels" if est.n_effective is not None else ""
+        shapes = [
+            " · ".join(part for part in (value, worth, advice) if part),
+            f"{value} · {advice}",
+            value,
+        ]
+        text = next((shape for shape in shapes if len(shape) <= width), shapes[-1])
+        return Text(text, style="cyan")
+
     @staticmethod
     def judge_cell(criterion: Criterion, mine: Any, event: dict[str, Any] | None, width: int) -> Text:
         """One judge's value under its name: ✗ and red where it differs from yours."""
@@ -549,6 +579,9 @@ class ScorePanel(Widget):
         lines = []
         if self.agreement:
             lines.append(self.agreement_line(width))
+            ppi = self.ppi_line(width)
+            if ppi is not None:
+                lines.append(ppi)
         for name, event in events.items():
             if event is None:
                 continue
