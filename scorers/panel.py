@@ -117,12 +117,21 @@ def session_panels(
 ) -> tuple[PanelSpec, ...]:
     """The panels a saved session (or comparison) has after `sftscope judge` or `compare`:
     those `saved` in its header, each replaced by a `--judge-panel` of the same name, then
-    the new ones; all checked against its judges. A saved panel at fault is named as the
-    header's, a given one by its flag."""
+    the new ones; all checked against its judges."""
     texts = list(flags)
-    given = [parse_panel_flag(text) for text in texts]
-    names = {panel.name for panel in given}
+    return resolve_panels(saved, [(parse_panel_flag(t), f"--judge-panel {t}") for t in texts], judges)
+
+
+def resolve_panels(
+    saved: Iterable[PanelSpec], given: Iterable[tuple[PanelSpec, str]], judges: Iterable[str]
+) -> tuple[PanelSpec, ...]:
+    """The `saved` panels, each replaced by a `given` one of the same name (each with where
+    it was given: a flag, a config's file:line), then the new ones; all checked against
+    `judges`. A saved panel at fault is named as the header's."""
+    pairs = list(given)
+    names = {panel.name for panel, _ in pairs}
     kept = [panel for panel in saved if panel.name not in names]
-    where = [f"session.toml panel {panel.name}" for panel in kept] + [f"--judge-panel {t}" for t in texts]
-    check_panels([*kept, *given], judges, lambda index: where[index])
-    return merged(kept, given)
+    where = [f"session.toml panel {panel.name}" for panel in kept] + [here for _, here in pairs]
+    new = [panel for panel, _ in pairs]
+    check_panels([*kept, *new], judges, lambda index: where[index])
+    return merged(kept, new)

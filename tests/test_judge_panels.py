@@ -13,15 +13,17 @@ from typing import Any
 import numpy as np
 import pytest
 from compare_helpers import write_run_session
-from conftest import one_line_error, run_cli
+from conftest import ScriptedServer, one_line_error, run_cli, run_headless, serve_in_thread, write_jsonl
 from sftscope.scorers.panel import PanelError, PanelSpec, check_panels, panel_table, parse_panel_flag
 from sftscope.scorers.stats.panels import effective_judges, majority, median_verdict
 from sftscope.sessions.compare.comparison import CompareConfig, open_comparison
 from sftscope.sessions.core.events import Judged, PairJudged, Scored
 from sftscope.sessions.core.session import Session
-from sftscope.sessions.core.store import SessionStore
+from sftscope.sessions.core.store import SessionStore, read_header
 from sftscope.sessions.report.document import build_report
 from sftscope.sessions.run.config import ConfigError, RunConfig, load_config
+
+JUDGE_REPLY = '{"helpfulness": 4, "instruction_following": 5, "harmless": "yes", "format": "no"}'
 
 # ---------------------------------------------------------------------------------------
 # The rule.
@@ -85,9 +87,17 @@ def test_run_config_reads_flags_and_tables_with_their_line(tmp_path: Path) -> No
         '[[panels]]\nname = "duo"\njudges = ["a", "b"]\n'
     )
     built = RunConfig.build(load_config(str(config)), {"judge": ["openai:http://127.0.0.1:1#c"]})
-    assert built.panels == (PanelSpec("duo", ("a", "b")),)
+    assert built.session_panels(None) == (PanelSpec("duo", ("a", "b")),)
     with pytest.raises(ConfigError, match="--judge-panel trio=a,b,c: panel trio: unknown judge 'c'"):
-        RunConfig.build(load_config(str(config)), {"judge_panel": ["trio=a,b,c"]})
+        RunConfig.build(load_config(str(config)), {"judge_panel": ["trio=a,b,c"]}).session_panels(None)
+    # On resume the judges saved in session.toml count as known; its saved panels are kept.
+    header = {"judges": [{"name": "c"}], "panels": [{"name": "old", "judges": ["a", "c"]}]}
+    resumed = RunConfig.build(load_config(str(config)), {"judge_panel": ["trio=a,b,c"]})
+    assert resumed.session_panels(header) == (
+        PanelSpec("old", ("a", "c")),
+        PanelSpec("duo", ("a", "b")),
+        PanelSpec("trio", ("a", "b", "c")),
+    )
     config.write_text(config.read_text() + '[[panels]]\nname = "solo"\njudges = ["a"]\n')
     with pytest.raises(ConfigError, match=r"run.toml:12: \[\[panels\]\] solo: a panel needs at least 2"):
         load_config(str(config))
@@ -111,6 +121,35 @@ def test_cli_refuses_a_bad_panel_in_one_line(tmp_path: Path) -> None:
         "judge", str(session), "--judge", "openai:http://127.0.0.1:1#a", "--judge-panel", "a=a,b"
     )
     one_line_error(result, "--judge-panel a=a,b", "unknown judge 'b'")
+
+
+def test_resume_counts_the_saved_judges_for_a_panel(tmp_path: Path) -> None:
+    """`run SESSION --judge-panel` on resume, without --judge: the judges saved in session.toml
+    are known, so a panel of them is added (and kept on the next resume); a judge the session
+    never had is refused in one line with nothing on disk changed."""
+    srv = ScriptedServer()
+    srv.default = {"text": JUDGE_REPLY}  # the answers and both judges' replies
+    rows = [{"id": "q1", "prompt": "Hi?"}, {"id": "q2", "prompt": "Yo?"}]
+    prompts = write_jsonl(tmp_path / "p.jsonl", rows)
+    session = tmp_path / "s"
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    with serve_in_thread(srv) as url:
+        judges = ["--judge", f"openai:{url}#a", "--judge", f"openai:{url}#b"]
+        first = run_headless(url, prompts, session, *judges, env=env)
+        assert first.returncode == 0, first.stderr
+        assert "panels" not in read_header(session)
+        resumed = run_cli("run", "--headless", "--session", str(session), "--judge-panel", "duo=a,b", env=env)
+        assert resumed.returncode == 0, resumed.stderr
+        header = read_header(session)
+        assert header["panels"] == [{"name": "duo", "judges": ["a", "b"]}]
+        assert [judge["name"] for judge in header["judges"]] == ["a", "b"]
+        again = run_cli("run", "--headless", "--session", str(session), env=env)
+        assert again.returncode == 0, again.stderr
+        assert read_header(session)["panels"] == header["panels"]
+        before = {path.name: path.read_bytes() for path in session.iterdir()}
+        bad = run_cli("run", "--headless", "--session", str(session), "--judge-panel", "trio=a,zz", env=env)
+    one_line_error(bad, "--judge-panel trio=a,zz", "unknown judge 'zz'", "judges: a, b")
+    assert {path.name: path.read_bytes() for path in session.iterdir()} == before
 
 
 # ---------------------------------------------------------------------------------------

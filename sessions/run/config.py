@@ -22,7 +22,14 @@ from typing import Any
 from sftscope.engines.base import SamplingParams
 from sftscope.engines.toml import tomllib
 from sftscope.scorers.judge import JudgeConfigError, JudgeSpec, parse_judge_flag, unique_judge_names
-from sftscope.scorers.panel import PanelError, PanelSpec, check_panels, panel_table, parse_panel_flag
+from sftscope.scorers.panel import (
+    PanelError,
+    PanelSpec,
+    panel_table,
+    panels_in,
+    parse_panel_flag,
+    resolve_panels,
+)
 
 ORDERS = ("shuffled", "file")  # RunConfig.order
 
@@ -67,6 +74,7 @@ class RunConfig:
     # Resolved: the config's [[judges]] tables, then one judge per --judge.
     judges: tuple[JudgeSpec, ...] = ()
     panels: tuple[PanelSpec, ...] = ()  # the config's [[panels]], then one per --judge-panel
+    panel_where: tuple[str, ...] = ()  # where each of `panels` was given (a file:line, a flag)
     given: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
@@ -113,8 +121,18 @@ class RunConfig:
             raise ConfigError(str(exc)) from None
         if judges:
             given.add("judges")
-        panels = _panels(panel_tables, config.judge_panel, [judge.name for judge in judges])
-        return dataclasses.replace(config, judges=judges, panels=panels, given=frozenset(given))
+        try:
+            flagged_panels = [(parse_panel_flag(f), f"--judge-panel {f}") for f in config.judge_panel]
+        except PanelError as exc:
+            raise ConfigError(str(exc)) from None
+        given_panels = [*panel_tables, *flagged_panels]  # checked by session_panels (open_run)
+        return dataclasses.replace(
+            config,
+            judges=judges,
+            panels=tuple(spec for spec, _ in given_panels),
+            panel_where=tuple(where for _, where in given_panels),
+            given=frozenset(given),
+        )
 
     @property
     def params(self) -> SamplingParams:
@@ -135,6 +153,19 @@ class RunConfig:
         if self.concurrency:
             out["concurrency"] = self.concurrency
         return out
+
+    def session_panels(self, header: dict[str, Any] | None) -> tuple[PanelSpec, ...]:
+        """The panels the session has after this run: those saved in `header` (None: a new
+        session), each replaced by one given now of the same name, then the new ones. Checked
+        here, not in `build`, because on resume the judges the session was run with count as
+        known too: a panel of saved judges is added or kept without naming them again."""
+        saved_judges = [j.get("name") for j in (header or {}).get("judges", []) if isinstance(j, dict)]
+        known = [judge.name for judge in self.judges] + [n for n in saved_judges if isinstance(n, str)]
+        given = zip(self.panels, self.panel_where, strict=True)
+        try:
+            return resolve_panels(panels_in(header or {}), given, known)
+        except PanelError as exc:
+            raise ConfigError(str(exc)) from None
 
     def check_resume(self, header: dict[str, Any], directory: Path) -> None:
         """A resumed session keeps its engine and sampling: a setting given now that
@@ -160,20 +191,8 @@ class RunConfig:
             )
 
 
-SETTINGS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in ("judges", "panels", "given"))
-
-
-def _panels(
-    tables: list[tuple[PanelSpec, str]], flags: tuple[str, ...], judges: list[str]
-) -> tuple[PanelSpec, ...]:
-    """The config's [[panels]] (each with its file:line), then one per --judge-panel, checked
-    against the run's judges."""
-    try:
-        given = [*tables, *((parse_panel_flag(text), f"--judge-panel {text}") for text in flags)]
-        check_panels([spec for spec, _ in given], judges, lambda index: given[index][1])
-    except PanelError as exc:
-        raise ConfigError(str(exc)) from None
-    return tuple(spec for spec, _ in given)
+RESOLVED = ("judges", "panels", "panel_where", "given")  # worked out by build, not settings
+SETTINGS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in RESOLVED)
 
 
 def _is_int(value: Any) -> bool:

@@ -51,6 +51,7 @@ class Launch:
     rubric: Rubric
     resumed: bool
     directory: Path
+    # A new session's header, written by start(); on resume, what start() changes in it.
     header: dict[str, Any] = field(default_factory=dict)
     items: list[Item] | None = None
     created: bool = False
@@ -124,7 +125,9 @@ class Launch:
             self.header["engine"] = {**self.header.get("engine", {}), **self.engine.info.to_dict()}
             self.store.update_header(**self.header, judges=judges, **probes)
         else:
-            self.store.update_header(status="running", rubric=self.rubric.to_dict(), judges=judges, **probes)
+            self.store.update_header(
+                status="running", rubric=self.rubric.to_dict(), judges=judges, **probes, **self.header
+            )
         self.pool.catch_up()  # finished answers not yet checked or judged
         if self.items is not None:
             self.session.add_items(self.items)
@@ -206,6 +209,7 @@ def open_run(config: RunConfig, *, engine: Engine | None = None) -> Launch:
         spec_text = header.get("engine", {}).get("requested")
         try:
             config.check_resume(header, directory)
+            panels = config.session_panels(header)  # its saved judges count as known
         except ConfigError as exc:
             raise LaunchError(str(exc)) from None
         if "prompts" in config.given and config.prompts:
@@ -225,6 +229,10 @@ def open_run(config: RunConfig, *, engine: Engine | None = None) -> Launch:
             rubric = load_rubric(None)
         spec = parse_source(spec_text)
     else:
+        try:
+            panels = config.session_panels(None)
+        except ConfigError as exc:
+            raise LaunchError(str(exc)) from None
         prompt_set = load_prompt_set(config.prompts)
         items = prompt_set.items
         rubric = load_rubric(config.rubric)
@@ -258,11 +266,12 @@ def open_run(config: RunConfig, *, engine: Engine | None = None) -> Launch:
             "prompts": {"path": prompt_set.path, "sha256": prompt_set.sha256, "count": len(items)},
             "rubric": rubric.to_dict(),
             "order": config.order,
-            "panels": [panel.to_dict() for panel in config.panels] or None,  # derived when read
+            "panels": [panel.to_dict() for panel in panels] or None,  # derived when read
         }
         header = {k: v for k, v in header.items() if v is not None}
 
     resumed = (directory / "session.toml").exists()
+    changes = {"panels": [panel.to_dict() for panel in panels]} if config.panels else {}  # on resume
     if engine is None:
         engine = open_source(spec, config)
     # The judges (their templates) are checked before anything is created: a refused
@@ -289,7 +298,7 @@ def open_run(config: RunConfig, *, engine: Engine | None = None) -> Launch:
         judges=judges,
         concurrency=config.concurrency,
         resumed=resumed,
-        header=header if not resumed else {},
+        header=header if not resumed else changes,
         items=items,
         created=created,
         config=config,
