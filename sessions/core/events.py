@@ -24,6 +24,7 @@ fold keeps as the history of an item (its `ts` says when a label was given).
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field
 from types import UnionType
@@ -149,6 +150,7 @@ class Skipped(Turned, Label):
     turn: int | None = None
     pair: str | None = None  # in a comparison: the pair skipped
     gen: str | None = None  # an engine skip: the attempt it ends
+    rater: str | None = None  # who skipped (a human skip in a rater's file, sessions/core/raters.py)
 
     @property
     def by_human(self) -> bool:
@@ -177,6 +179,7 @@ class Scored(Label):
     # auto-advance); "chosen": after a jump (d, palette, item list, going back) or in a
     # session in file order. Absent on labels written before issue 17.
     sample: str | None = None
+    rater: str | None = None  # who gave it (issue 18); absent on labels written before
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,7 @@ class Probed(Label):
     value: Value
     original: Value | None = None
     gen: str | None = None  # the answer the probe was answered on
+    rater: str | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,7 @@ class Undone(Label):
     item: ItemId
     undoes: str | None = None
     pair: str | None = None  # in a comparison: the pair whose last action is undone
+    rater: str | None = None  # whose last action (a rater only ever undoes their own)
 
 
 @dataclass(frozen=True)
@@ -207,6 +212,7 @@ class Flagged(Label):
     item: ItemId
     on: bool | None = None
     gen: str | None = None  # the answer on screen when flagged (on record; a flag stays on the item)
+    rater: str | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +221,25 @@ class Commented(Label):
     item: ItemId
     text: str
     gen: str | None = None  # the answer on screen when written (on record; the comment stays)
+    rater: str | None = None
+
+
+@dataclass(frozen=True)
+class Adjudicated(OfItem):
+    """An adjudicator's final label for one criterion of a disputed item (issue 18 §4), in
+    the adjudicator's own ratings file. Deliberately not a `Label`: the fold never puts it
+    among a rater's `actions`, so no rater's `undo` (the adjudicator's own included) can take
+    it back; a later `adjudicate` on the same item and criterion replaces it. The raters'
+    original labels stay on record beside it; the consensus (sessions/core/consensus.py)
+    lets it win. `gen` is the answer it was decided on, `rater` the adjudicator."""
+
+    TYPE: ClassVar[str] = "adjudicate"
+    item: ItemId
+    criterion: str
+    value: Value
+    reason: str | None = None
+    gen: str | None = None
+    rater: str | None = None
 
 
 @dataclass(frozen=True)
@@ -284,6 +309,7 @@ class Preferred(Event):
     shown_first: str
     judges_visible: bool | None = None
     sample: str | None = None  # "random" or "chosen", as a `score`'s (absent before issue 17)
+    rater: str | None = None  # who voted (issue 18); absent on votes written before
 
 
 @dataclass(frozen=True)
@@ -315,6 +341,7 @@ class PairStale(Event):
 KINDS: tuple[type[Event], ...] = (
     ItemAdded, RunStarted, Generated, Failed, Skipped, Regenerated, Scored, Undone, Flagged,
     Commented, Judged, Checked, Notice, Probed, PairAdded, Preferred, PairJudged, PairStale,
+    Adjudicated,
 )  # fmt: skip
 
 
@@ -368,6 +395,9 @@ BY_TYPE: dict[str, type[Event]] = {kind.TYPE: kind for kind in KINDS}
 TURNED = frozenset(kind.TYPE for kind in KINDS if issubclass(kind, Turned))
 LABELS = frozenset(kind.TYPE for kind in KINDS if issubclass(kind, Label))
 _SAMPLED = frozenset((Scored.TYPE, Preferred.TYPE))  # the kinds that say how the label was reached
+# A rater's name (issue 18): it names their file, ratings/NAME.jsonl (sessions/core/raters.py).
+RATER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+RATER_RULE = "a letter or digit, then up to 63 letters, digits, '.', '_' or '-'"
 CHOICES = ("a", "b", "tie", "both_bad")  # a preference's votes (sessions/comparison.py)
 # How a label was reached (`score` and `preference` events): walking the session's random
 # order (its labels form the random sample that estimates need) or by a jump.
@@ -413,6 +443,9 @@ def problem(event: dict[str, Any]) -> str | None:
         return f"preference event with choice {event['choice']!r} (expected one of {', '.join(CHOICES)})"
     if kind in _SAMPLED and event.get("sample") not in (None, *SAMPLES):
         return f"{kind} event with sample {event['sample']!r} (expected one of {', '.join(SAMPLES)})"
+    rater = event.get("rater")
+    if rater is not None and RATER_NAME.fullmatch(rater) is None:
+        return f"{kind} event with rater {rater!r} (not a rater name: {RATER_RULE})"
     return None
 
 

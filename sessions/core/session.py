@@ -16,17 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sftscope.sessions.core.events import (
+    Adjudicated,
     Commented,
     Event,
     Flagged,
     ItemAdded,
+    Label,
     Notice,
+    Preferred,
     Probed,
     Record,
     Scored,
@@ -36,8 +40,9 @@ from sftscope.sessions.core.events import (
 )
 from sftscope.sessions.core.item import Item
 from sftscope.sessions.core.progress import Progress, WriteFailed, WriteOk
+from sftscope.sessions.core.raters import RaterStore, claim_legacy, fold_into, legacy_rater, rated
 from sftscope.sessions.core.state import SessionState
-from sftscope.sessions.core.store import SessionStore, SessionWriteError
+from sftscope.sessions.core.store import SessionError, SessionStore, SessionWriteError
 
 Subscriber = Callable[[Event], None]
 ProgressSubscriber = Callable[[Progress], None]
@@ -54,20 +59,40 @@ class RunSummary:
     seconds: float = 0.0
 
 
+def _rater_kind(event: Event) -> bool:
+    """Whether an event is a rater's (their file), not the writer's: a label (an engine
+    skip is not one), a vote, an adjudication."""
+    if isinstance(event, Skipped):
+        return event.by_human
+    return isinstance(event, (Label, Preferred, Adjudicated))
+
+
 def new_gen() -> str:
     """A generation attempt's id: 12 hex digits, unique within any session."""
     return os.urandom(6).hex()
 
 
 class Session:
-    """Store, fold, publish, and the label API."""
+    """Store, fold, publish, and the label API.
 
-    def __init__(self, store: SessionStore, state: Any = None) -> None:
+    With a `rater` (issue 18, sessions/core/raters.py) the labels go to that rater's file,
+    `ratings/NAME.jsonl`, each with `rater` set, and the fold is events.jsonl without any
+    rater's labels plus this rater's file (plus the labels events.jsonl holds from before
+    raters, when this rater is their rater: `legacy_rater`, claimed by the first). Without
+    one, every event goes to events.jsonl as it always did (tests, `sftscope judge`)."""
+
+    def __init__(self, store: SessionStore, state: Any = None, *, rater: str | None = None) -> None:
         self.store = store
         # A run's fold, or another with the same `apply` (a comparison's, sessions/comparison.py).
         self.state = SessionState() if state is None else state
-        for event in store.events:
-            self.state.apply(event)
+        self.raters: RaterStore | None = None
+        self.legacy: str | None = None  # whose the labels in events.jsonl are (a rater's console)
+        self.warnings: list[str] = []  # a rater's file repaired on open (a torn last line)
+        if rater is None:
+            for event in store.events:
+                self.state.apply(event)
+        else:
+            self._fold_rater(rater)
         self._subscribers: list[Subscriber] = []
         self._listeners: list[Subscriber] = []  # the core's own (JudgePool): errors surface
         self._progress: list[ProgressSubscriber] = []
@@ -81,6 +106,72 @@ class Session:
         # Called with each event written late (after a failure), once it is on disk.
         self.late_writes: list[Subscriber] = []
         self.notices: list[str] = list(store.header.get("notices", []))
+
+    @property
+    def rater(self) -> str | None:
+        return self.raters.name if self.raters is not None else None
+
+    def attach_rater(self, name: str) -> None:
+        """Label as `name` from now on (a console that asks the name after it started):
+        the rater's file is locked and read, and the fold rebuilt in place as theirs (the
+        same state object, so call it before anything keeps an item's state). Refused
+        (SessionError, one line) when that rater labels this session elsewhere."""
+        if self.rater == name:
+            return
+        if self.raters is not None:
+            raise SessionError(f"{self.store.directory}: this console labels as {self.rater} already")
+        fresh = type(self.state)()
+        previous, self.state = self.state, fresh
+        try:
+            self._fold_rater(name)
+        except BaseException:
+            self.state = previous
+            raise
+        vars(previous).clear()
+        vars(previous).update(vars(fresh))
+        self.state = previous
+
+    def _fold_rater(self, name: str) -> None:
+        """Open `name`'s file and fold this rater's view into `self.state` (empty)."""
+        store = self.store
+        items = [str(event["item"]) for event in store.events if event.get("type") == ItemAdded.TYPE]
+        raters = RaterStore(store.directory, name)
+        raters.open(store.header, items)
+        legacy = legacy_rater(store.header)
+        if legacy is None and any(rated(event) for event in store.events):
+            if not store.read_only:  # the writer: its header is the one written
+                with contextlib.suppress(SessionWriteError):
+                    store.update_header(rater=name)
+                legacy = legacy_rater(store.header) or name
+            else:
+                legacy = claim_legacy(store.directory, name)
+                store.header["rater"] = legacy
+        mine = [event for event in store.events if rated(event)] if legacy == name else []
+        fold_into(self.state, store.events, [*mine, *raters.records])
+        self.raters, self.legacy = raters, legacy
+        self.warnings = list(raters.warnings)
+
+    def poll(self) -> list[Event]:
+        """What the writer (another process) appended to events.jsonl since the last poll,
+        folded in and published like this process's own events: a labelling console calls
+        it about once a second. Nothing when this process is the writer."""
+        out: list[Event] = []
+        if self._closed:
+            return out
+        for record in self.store.poll():
+            if self.raters is not None and rated(record):
+                continue  # a label an older sftscope wrote there: not this rater's
+            self.state.apply(record)
+            event = from_record(record)
+            if event is not None:
+                self.publish(event)
+                out.append(event)
+        return out
+
+    def close_rater(self) -> None:
+        """Release this rater's file (its lock): at exit."""
+        if self.raters is not None:
+            self.raters.close()
 
     def add_items(self, items: list[Item]) -> None:
         """Register the prompt set in the log (once); a resumed session already has it."""
@@ -123,6 +214,12 @@ class Session:
         """
         if self.closed:
             return typed
+        if self.raters is not None and _rater_kind(typed):
+            # A rater's label: their own file, always fsynced; a failure is the caller's.
+            saved = self.raters.append(dataclasses.replace(typed, rater=self.raters.name).to_record())
+            return self._written(saved)
+        if self.store.following:
+            return typed  # a labelling console writes nothing else (the writer does)
         if not durable and self.unwritten:
             self.unwritten.append(typed)  # keep the order of what happened
             return typed
@@ -269,6 +366,14 @@ class Session:
     def comment(self, item_id: str, text: str) -> Event:
         gen = self.state.items[item_id].label_gen
         return self.record(Commented(item_id, text, gen=gen), durable=True)
+
+    def adjudicate(self, item_id: str, criterion: str, value: Any, *, reason: str | None = None) -> Event:
+        """An adjudicator's final label (events.Adjudicated), in their own file; bound to the
+        answer on screen like a score. Needs a rater."""
+        if self.raters is None:
+            raise SessionError(f"{self.store.directory}: adjudicating needs a rater (--rater)")
+        gen = self.state.items[item_id].label_gen
+        return self.record(Adjudicated(item_id, criterion, value, reason, gen=gen), durable=True)
 
     def summary(self) -> RunSummary:
         out = RunSummary()

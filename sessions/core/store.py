@@ -22,7 +22,7 @@ import math
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,16 @@ from typing import Any
 import orjson
 import tomli_w
 from sftscope.engines.toml import tomllib
-from sftscope.sessions.core.events import KNOWN, LABELS, ItemAdded, Probed, Scored, Skipped, problem
+from sftscope.sessions.core.events import (
+    KNOWN,
+    LABELS,
+    Adjudicated,
+    ItemAdded,
+    Probed,
+    Scored,
+    Skipped,
+    problem,
+)
 
 # 2: answers carry `gen`, and labels, verdicts and checks the `gen` they judged
 # (sessions/events.py). Format 1 is read as before.
@@ -77,6 +86,10 @@ def describe_os_error(exc: OSError) -> str:
 class LoadResult:
     events: list[dict[str, Any]]
     warnings: list[str]
+    # The byte offset after the last complete line read (a torn tail starts there), and
+    # whether the last event kept lacked its newline: where a follower goes on reading.
+    end: int = 0
+    unterminated: bool = False
 
 
 def read_events(path: Path, *, repair: bool = False) -> LoadResult:
@@ -138,7 +151,8 @@ def read_events(path: Path, *, repair: bool = False) -> LoadResult:
         warnings.append(_torn(path, torn_at))
         if repair:
             _truncate(path, torn_at)
-        return LoadResult(events, warnings)
+        return LoadResult(events, warnings, end=torn_at)
+    end, unterminated = offset, False
     if tail.strip():
         try:
             event = _event(tail)
@@ -150,6 +164,7 @@ def read_events(path: Path, *, repair: bool = False) -> LoadResult:
             # A complete event missing only its newline: keep it, add the newline.
             _check(event, path, tail_number, unknown)
             events.append(event)
+            unterminated = True
             if repair:
                 with open(path, "ab") as handle:
                     handle.write(b"\n")
@@ -157,7 +172,48 @@ def read_events(path: Path, *, repair: bool = False) -> LoadResult:
         warnings.append(
             f"{path}: {count} event(s) of type {kind!r} from a newer sftscope were kept and skipped"
         )
-    return LoadResult(events, warnings)
+    return LoadResult(events, warnings, end=end, unterminated=unterminated)
+
+
+def read_lines(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """The complete lines appended to `path` from byte `offset` on (a follower's poll of a log
+    another process writes), checked like `read_events`, and the offset after them. A line
+    still being written (no newline yet) is left for the next call; a complete line that
+    does not parse is an error naming its line."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            data = handle.read()
+    except FileNotFoundError:
+        return [], offset
+    except OSError as exc:
+        raise SessionError(f"{path}: cannot read ({describe_os_error(exc)})") from None
+    cut = data.rfind(b"\n") + 1
+    out: list[dict[str, Any]] = []
+    unknown: dict[str, int] = {}
+    start = offset
+    for raw in data[:cut].splitlines(keepends=True):
+        if raw.strip():
+            number = _line_at(path, start)
+            try:
+                event = _event(raw[:-1])
+            except ValueError as exc:
+                raise SessionError(f"{path}:{number}: corrupt event line ({exc})") from None
+            _check(event, path, number, unknown)
+            out.append(event)
+        start += len(raw)
+    return out, offset + cut
+
+
+def _line_at(path: Path, offset: int) -> int:
+    """The number of the line starting at byte `offset` (counted only when a line is read
+    by a follower, and cheaply: newlines counted a megabyte at a time)."""
+    count, left = 1, offset
+    with contextlib.suppress(OSError), open(path, "rb") as handle:
+        while left > 0 and (chunk := handle.read(min(left, _CHUNK))):
+            count += chunk.count(b"\n")
+            left -= len(chunk)
+    return count
 
 
 _CHUNK = 1 << 20  # bytes of lines parsed at a time
@@ -257,12 +313,16 @@ def finite_json(value: Any) -> Any:
     return value
 
 
-def check_labels(header: dict[str, Any], events: list[dict[str, Any]], path: Path) -> None:
+def check_labels(
+    header: dict[str, Any], events: list[dict[str, Any]], path: Path, *, items: Iterable[str] = ()
+) -> None:
     """Refuse a run session's log whose labels its own rubric (session.toml) does not
     accept: a value off its criterion's scale (99 on 1-5, "maybe" on yes/no), a criterion
     the rubric does not have, or a label on an item the log never registered. Such a
     label was never given through sftscope; counting it, or dropping it quietly, would
-    both misreport. A comparison's votes are checked per line (events.problem)."""
+    both misreport. A comparison's votes are checked per line (events.problem).
+    `items`: ids registered elsewhere (a rater's file, sessions/core/raters.py, holds labels
+    on the items of events.jsonl). An adjudicated label is checked like a score."""
     if header.get("kind") == "comparison":
         return
     from sftscope.scorers.rubric import Rubric, RubricError, load_rubric
@@ -273,28 +333,31 @@ def check_labels(header: dict[str, Any], events: list[dict[str, Any]], path: Pat
         raise SessionError(f"{path.parent / HEADER}: rubric: {exc}") from None
     criteria = {c.name: c for c in rubric.criteria}
     accepts = {c.name: _acceptor(c) for c in rubric.criteria}
-    items: set[str] = set()
+    known: set[str] = set(items)
     # The records, not typed events: this runs on every line of a log opened (112,000 in a
     # 16,000-item session: kept lean), the kinds named by their class.
     labels, added, skip, score, probe = LABELS, ItemAdded.TYPE, Skipped.TYPE, Scored.TYPE, Probed.TYPE
+    decided = Adjudicated.TYPE
+    labels |= {decided}
     for index, event in enumerate(events):
         kind = event["type"]
         if type(kind) is not str or kind not in labels:  # (a newer sftscope's type may be anything)
             if kind == added:
-                items.add(str(event["item"]))
+                known.add(str(event["item"]))
             continue
         item = event["item"]
-        if (item if type(item) is str else str(item)) not in items:
+        if (item if type(item) is str else str(item)) not in known:
             if kind == skip and event.get("by") != "human":
                 continue
             wrong = f"a {kind} on item {item!r}, which this session does not have"
-        elif kind in (score, probe):
+        elif kind in (score, probe, decided):
             name = event["criterion"]
             accept = accepts.get(name)
             if accept is None:
                 wrong = f"a {kind} for criterion {name!r}, which the session's rubric does not have"
             else:
-                value, earlier = event["value"], event.get("previous" if kind == score else "original")
+                value = event["value"]
+                earlier = None if kind == decided else event.get("previous" if kind == score else "original")
                 if accept(value) and (earlier is None or accept(earlier)):
                     continue
                 bad = value if not accept(value) else earlier
@@ -447,10 +510,13 @@ def _fsync_dir(directory: Path) -> None:
 
 
 class SessionLock:
-    """An exclusive `flock` on session.lock, with pid and host written for the message."""
+    """An exclusive `flock` on session.lock, with pid and host written for the message.
+    `path` and `busy` serve other locks of a session (a rater's, sessions/core/raters.py):
+    `busy` is the refusal, said before the holder."""
 
-    def __init__(self, directory: Path) -> None:
-        self.path = directory / LOCK
+    def __init__(self, directory: Path, *, path: Path | None = None, busy: str | None = None) -> None:
+        self.path = path or directory / LOCK
+        self.busy = busy or f"{directory}: session is in use by another sftscope"
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -464,7 +530,7 @@ class SessionLock:
             finally:
                 os.close(fd)
             who = f" ({holder})" if holder else ""
-            raise SessionError(f"{self.path.parent}: session is in use by another sftscope{who}") from None
+            raise SessionError(f"{self.busy}{who}") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
         os.fsync(fd)
@@ -479,6 +545,33 @@ class SessionLock:
         finally:
             os.close(self._fd)
             self._fd = None
+
+
+def append_line(fd: int, size: int, event: dict[str, Any], *, fsync: bool) -> tuple[dict[str, Any], int]:
+    """Append one event (stamped with `v` and `ts`) as one line to the log open on `fd`, of
+    `size` bytes so far; fsync it when asked. Returns the event as written and its bytes.
+
+    The one write path of every log (events.jsonl, a rater's file): on a failed write the
+    partial line is cut off again and SessionWriteError says why."""
+    event = {"v": FORMAT_VERSION, "ts": round(time.time(), 3), **event}
+    try:
+        text = json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a NaN or infinity (a judge's reply, a metric): never written, null
+        event = finite_json(event)
+        text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    data = (text + "\n").encode("utf-8")
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        if fsync:
+            os.fsync(fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)  # no torn line left behind
+        raise SessionWriteError(f"not saved: {describe_os_error(exc)}", exc.errno) from None
+    return event, len(data)
 
 
 class SessionStore:
@@ -501,6 +594,9 @@ class SessionStore:
         self._last_fsync = 0.0
         self._dirty = False
         self.read_only = False
+        # A follower (`open(follow=True)`): read-only, reading on (`poll`) what the writer appends.
+        self.following = False
+        self._offset = 0
         self.header: dict[str, Any] = {}
         self.events: list[dict[str, Any]] = []
         self.warnings: list[str] = []
@@ -514,25 +610,36 @@ class SessionStore:
         return self.header_path.exists()
 
     def open(
-        self, header: dict[str, Any] | None = None, *, create: bool = False, read_only: bool = False
+        self,
+        header: dict[str, Any] | None = None,
+        *,
+        create: bool = False,
+        read_only: bool = False,
+        follow: bool = False,
     ) -> None:
         """Lock the directory, load what is there, and open the log for appending.
 
         `header` is written when the session is new; an existing header is kept.
         With `create`, a new session may start with no header yet (the caller
         writes it with `update_header` once the engine has loaded). With
-        `read_only`, nothing is locked or written.
+        `read_only`, nothing is locked or written. With `follow` (read-only too), the log
+        another process is writing is read on by `poll`: a line it is still writing is
+        neither dropped nor warned about, only left for the next poll.
         """
         if self.directory.exists() and not self.directory.is_dir():
             raise SessionError(f"{self.directory}: not a directory")
-        if read_only:
+        if read_only or follow:
             self.header = read_header(self.directory)
             self._check_version()
             loaded = read_events(self.events_path)
+            if follow:
+                if loaded.unterminated:  # the writer's line in progress: read when complete
+                    loaded.events.pop()
+                loaded.warnings = [w for w in loaded.warnings if "torn final line" not in w]
             check_log(self.header, loaded.events, self.directory)
             check_labels(self.header, loaded.events, self.events_path)
             self.events, self.warnings = loaded.events, loaded.warnings
-            self.read_only = True
+            self.read_only, self.following, self._offset = True, follow, loaded.end
             return
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -585,6 +692,10 @@ class SessionStore:
         if self.read_only:
             raise SessionWriteError(f"{self.header_path}: not saved (the session is open read-only)")
         merged = {**self.header, **changes}
+        if "rater" not in merged:  # claimed by a rater's console meanwhile (sessions/core/raters.py)
+            with contextlib.suppress(SessionError):
+                if (claimed := read_header(self.directory).get("rater")) is not None:
+                    merged["rater"] = claimed
         # What this sftscope appends is format FORMAT_VERSION: a format-1 session it
         # resumed says so, and an older sftscope refuses it rather than misread it.
         merged["format_version"] = max(_version(merged), FORMAT_VERSION)
@@ -601,31 +712,25 @@ class SessionStore:
             raise SessionWriteError(f"{self.directory}: not saved (the session is open read-only)")
         if self._fd is None:
             raise SessionError(f"{self.directory}: session is not open for writing")
-        event = {"v": FORMAT_VERSION, "ts": round(time.time(), 3), **event}
-        try:
-            text = json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        except ValueError:  # a NaN or infinity (a judge's reply, a metric): never written, null
-            event = finite_json(event)
-            text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-        data = (text + "\n").encode("utf-8")
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-            self._dirty = True
-            now = time.monotonic()
-            if durable or now - self._last_fsync >= FSYNC_INTERVAL:
-                os.fsync(self._fd)
-                self._last_fsync = now
-                self._dirty = False
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, self._size)  # no torn line left behind
-            raise SessionWriteError(f"not saved: {describe_os_error(exc)}", exc.errno) from None
-        self._size += len(data)
+        now = time.monotonic()
+        fsync = durable or now - self._last_fsync >= FSYNC_INTERVAL
+        event, size = append_line(self._fd, self._size, event, fsync=fsync)
+        self._dirty = not fsync
+        if fsync:
+            self._last_fsync = now
+        self._size += size
         self.events.append(event)
         return event
+
+    def poll(self) -> list[dict[str, Any]]:
+        """The events another process appended since the last call (a follower only: a
+        console that labels while another sftscope generates, `open(follow=True)`), added
+        to `events` and returned; nothing for a store that is not following."""
+        if not self.following:
+            return []
+        new, self._offset = read_lines(self.events_path, self._offset)
+        self.events.extend(new)
+        return new
 
     def sync(self) -> None:
         if self._fd is not None and self._dirty:
@@ -641,7 +746,7 @@ class SessionStore:
         fails now (disk full at exit): what failed is returned as lines to show."""
         problems: list[str] = []
         if self.read_only:
-            self.read_only = False
+            self.read_only = self.following = False
             return problems
         if self._fd is None:
             return problems
