@@ -104,6 +104,15 @@ def panels_in(header: dict[str, Any]) -> tuple[PanelSpec, ...]:
     return tuple(spec for spec in map(PanelSpec.from_dict, saved) if spec is not None)
 
 
+def header_judges(header: dict[str, Any] | None) -> list[str]:
+    """The names of the judges a session's (or comparison's) header says it was run with: on
+    reopening they count as known to a panel, without naming them again."""
+    saved = (header or {}).get("judges")
+    entries = saved if isinstance(saved, list) else []
+    names = [entry.get("name") for entry in entries if isinstance(entry, dict)]
+    return [name for name in names if isinstance(name, str)]
+
+
 def merged(saved: Iterable[PanelSpec], given: Iterable[PanelSpec]) -> tuple[PanelSpec, ...]:
     """A session's panels after this command: the saved ones, each replaced by a panel of
     the same name given now, then the new ones."""

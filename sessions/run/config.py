@@ -25,6 +25,7 @@ from sftscope.scorers.judge import JudgeConfigError, JudgeSpec, parse_judge_flag
 from sftscope.scorers.panel import (
     PanelError,
     PanelSpec,
+    header_judges,
     panel_table,
     panels_in,
     parse_panel_flag,
@@ -159,8 +160,7 @@ class RunConfig:
         session), each replaced by one given now of the same name, then the new ones. Checked
         here, not in `build`, because on resume the judges the session was run with count as
         known too: a panel of saved judges is added or kept without naming them again."""
-        saved_judges = [j.get("name") for j in (header or {}).get("judges", []) if isinstance(j, dict)]
-        known = [judge.name for judge in self.judges] + [n for n in saved_judges if isinstance(n, str)]
+        known = [judge.name for judge in self.judges] + header_judges(header)
         given = zip(self.panels, self.panel_where, strict=True)
         try:
             return resolve_panels(panels_in(header or {}), given, known)
