@@ -86,3 +86,11 @@ def figure_text(
     if text in (TOO_SMALL, missing) or not interval:
         return text
     return f"{text} {interval}"
+
+
+def p_text(value: Any) -> str:
+    """A p-value as every format writes it: "p = 0.008", "p < 0.001", or "" when there is none."""
+    number = _finite(value)
+    if number is None:
+        return ""
+    return "p < 0.001" if number < 0.001 else f"p = {number:.3f}"

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 from compare_helpers import write_run_session
+from conftest import run_cli
 from scipy.stats import binomtest, norm, wilcoxon
 from sftscope.scorers.stats.paired import (
     MCNEMAR,
@@ -266,3 +267,82 @@ def test_fmt_p() -> None:
     assert [fmt_p(p) for p in (0.0079, 0.0004, 1.0, None, float("nan"))] == [
         "p = 0.008", "p < 0.001", "p = 1.000", "", "",
     ]  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
+# The sign test of a comparison's verdicts, per source (you, each judge, each panel).
+
+
+def _voted_comparison(tmp_path: Path, human: list[str], judges: dict[str, list[str]]) -> Path:
+    """A comparison of two real run sessions on disk with your votes, each judge's verdicts
+    and a panel of all the judges (when there are three or more)."""
+    from sftscope.sessions.compare.comparison import CompareConfig, open_comparison
+    from sftscope.sessions.core.events import PairJudged
+
+    count = len(human)
+    a = write_run_session(tmp_path / "a", {str(i): f"answer a {i}" for i in range(count)})
+    b = write_run_session(tmp_path / "b", {str(i): f"answer b {i}" for i in range(count)}, model="other")
+    target = tmp_path / "cmp"
+    comparison = open_comparison(CompareConfig(sources=(str(a), str(b)), session=str(target), order="file"))
+    pairs = comparison.state.ordered()
+    for pair, choice in zip(pairs, human, strict=True):
+        comparison.session.prefer(pair.pair, choice)
+    for judge, verdicts in judges.items():
+        for pair, verdict in zip(pairs, verdicts, strict=True):
+            comparison.session.record(PairJudged(pair.item.id, pair.pair, judge, verdict, verdict, verdict))
+    if len(judges) >= 3:
+        comparison.store.update_header(panels=[{"name": "panel", "judges": list(judges)}])
+    comparison.close("complete")
+    return target
+
+
+def _tally(votes: list[str | None]) -> tuple[int, int, int]:
+    """B's wins, A's wins and ties (both bad counted a tie) among the votes given."""
+    wins_b = sum(1 for v in votes if v == "b")
+    wins_a = sum(1 for v in votes if v == "a")
+    return wins_b, wins_a, sum(1 for v in votes if v in ("tie", "both_bad"))
+
+
+def test_the_comparison_report_gives_each_sources_sign_test_as_scipy(tmp_path: Path) -> None:
+    from sftscope.scorers.stats.panels import majority
+    from sftscope.tui.render.report import render_html, render_markdown, render_text
+
+    human = ["b"] * 9 + ["a"] * 2 + ["tie", "both_bad"] + ["b"] * 3
+    x = ["b"] * 12 + ["a"] * 4
+    y = ["b", "a"] * 8
+    z = ["tie"] * 6 + ["b"] * 6 + ["a"] * 4
+    target = _voted_comparison(tmp_path, human, {"x": x, "y": y, "z": z})
+    doc = json.loads(json.dumps(build_report([target], resamples=50).to_dict()))
+    panel = [majority(list(votes), 3) for votes in zip(x, y, z, strict=True)]
+    expected = {"human": human, "x": x, "y": y, "z": z, "panel": panel}
+    signs = doc["comparison"]["sign_test"]
+    assert set(signs) == set(expected)
+    for source, votes in expected.items():
+        wins_b, wins_a, ties = _tally(votes)
+        entry = signs[source]
+        assert (entry["wins_b"], entry["wins_a"], entry["ties"]) == (wins_b, wins_a, ties), source
+        assert entry["n"] == wins_b + wins_a + ties
+        assert entry["p"] == pytest.approx(binomtest(wins_b, wins_b + wins_a, 0.5).pvalue, abs=1e-12)
+        assert entry["reason"] is None
+    assert signs["human"]["p"] < 0.05 and signs["y"]["p"] == pytest.approx(1.0)  # 8 against 8
+    assert doc["comparison"]["groups"][0]["sign_test"] == signs
+    text = " ".join(render_text(doc, width=80).split())  # the note wraps at 80 columns
+    head = "sign test of B's wins against A's, ties dropped:"
+    note = text[text.index(head) :]
+    assert note.startswith(f"{head} human {fmt_p(signs['human']['p'])} · x {fmt_p(signs['x']['p'])}")
+    assert f"panel (panel) {fmt_p(signs['panel']['p'])}" in note
+    assert "sign test of B" in render_markdown(doc) and "sign test of B" in render_html(doc)
+    replay = run_cli("replay", str(target), "--headless")
+    assert replay.returncode == 0, replay.stderr
+    assert f"human {fmt_p(signs['human']['p'])}" in replay.stdout and "x p = " in replay.stdout
+
+
+def test_only_ties_give_p_one_with_its_reason(tmp_path: Path) -> None:
+    from sftscope.tui.render.report import render_text
+
+    target = _voted_comparison(tmp_path, ["tie", "both_bad"] * 6, {"j": ["tie"] * 12})
+    doc = json.loads(json.dumps(build_report([target], resamples=50).to_dict()))
+    for source in ("human", "j"):
+        entry = doc["comparison"]["sign_test"][source]
+        assert entry == {"n": 12, "wins_b": 0, "wins_a": 0, "ties": 12, "p": 1.0, "reason": "only ties"}
+    assert "j p = 1.000 (only ties)" in " ".join(render_text(doc, width=80).split())

@@ -9,13 +9,15 @@ else of sessions.compare's internals.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sftscope.scorers.intervals import TOO_SMALL, figure_text
+from sftscope.scorers.intervals import TOO_SMALL, figure_text, p_text
 from sftscope.scorers.panel import panels_in
 from sftscope.scorers.stats.intervals import RESAMPLES, SEED
+from sftscope.scorers.stats.paired import sign_test
 from sftscope.scorers.stats.pairwise import (
     HUMAN,
     LC_SEPARATED,
@@ -62,6 +64,32 @@ def apply_pair_panels(state: ComparisonState, header: dict[str, Any]) -> Compari
                     "panel": list(panel.judges),
                 }
     return state
+
+
+def sign_tests(sources: dict[str, SourceSummary]) -> dict[str, dict[str, Any]]:
+    """Per source (you, each judge, each panel), the sign test of B's wins against A's on
+    its verdicts, ties (and both bad) dropped: {"n", "wins_b", "wins_a", "ties", "p",
+    "reason"}; p = 1.0 with a reason when only ties, None when there is no verdict."""
+    out = {}
+    for name, source in sources.items():
+        test = sign_test(source.wins_b, source.wins_a, source.ties)
+        out[name] = {
+            "n": test.n,
+            "wins_b": source.wins_b,
+            "wins_a": source.wins_a,
+            "ties": source.ties,
+            "p": test.p,
+            "reason": test.reason,
+        }
+    return out
+
+
+def sign_text(test: Mapping[str, Any]) -> str:
+    """A sign test as the summary writes it: "p = 0.021", "p = 1.000 (only ties)", "–"."""
+    shown = p_text(test.get("p"))
+    if not shown:
+        return "–"
+    return f"{shown} ({test['reason']})" if test.get("reason") else shown
 
 
 def excerpt(text: str, limit: int = EXCERPT) -> str:
@@ -268,6 +296,9 @@ def summary_lines(summary: ComparisonSummary) -> list[str]:
                 lines.append(f"    {shown}: {biases}")
             if source.lc_warning:
                 lines.append(f"    {shown}: {source.lc_warning}")
+        tested = [f"{inert_line(name)} {sign_text(test)}" for name, test in sign_tests(group.sources).items()]
+        if tested:
+            lines.append(f"  sign test of B's wins against A's, ties dropped: {' · '.join(tested)}")
         for judge, agreement in group.agreement.items():
             if not agreement.n:
                 lines.append(f"  you vs {inert_line(judge)}: no decisive pair in common yet")

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sftscope.scorers.panel import panels_in
 from sftscope.scorers.rubric import DEFAULT_RUBRIC, Rubric, RubricError
 from sftscope.scorers.stats.aggregates import PairedDifference, finite, level_means
 from sftscope.scorers.stats.agreement import percentile_interval
@@ -49,6 +50,7 @@ from sftscope.sessions.compare.summary import (
     compared_sides,
     pair_disagreements,
     pair_records,
+    sign_tests,
 )
 from sftscope.sessions.core.panels import fold_with_panels
 from sftscope.sessions.core.state import SessionState
@@ -172,12 +174,15 @@ def _comparison_dict(
     pair)."""
     data = summary.to_dict()
     groups = groups_with_ppi(data["groups"], ppi or {})
-    first = groups[0] if groups else {"sources": {}, "agreement": {}}
+    for group, of in zip(groups, summary.groups, strict=True):  # each source's sign test of B against A
+        group["sign_test"] = sign_tests(of.sources)
+    first = groups[0] if groups else {"sources": {}, "agreement": {}, "sign_test": {}}
     sample = {key: first[key] for key in ("n_random", "ppi", "ppi_note") if key in first}
     return {
         "sessions": data["sessions"],
         "sources": first["sources"],
         "agreement": first["agreement"],
+        "sign_test": first["sign_test"],
         **sample,
         "groups": groups,
         "ratings": data["ratings"],
@@ -333,6 +338,7 @@ def _compared(
         "sides": compared_sides(loaded.header, state),
         "by_category": [group.to_dict() for group in groups],
         "disagreements": pair_disagreements(state, DISAGREEMENTS),
+        "panels": [panel.to_dict() for panel in panels_in(loaded.header)],  # sources like judges
     }
 
 

@@ -28,9 +28,11 @@ from sftscope.scorers.intervals import (
     figure_text,
     interval_text,
     number_text,
+    p_text,
 )
 from sftscope.scorers.stats import intervals as rules  # MIN_N lives there alone
 from sftscope.scorers.stats.intervals import enough as is_enough
+from sftscope.sessions.compare.summary import sign_text
 from sftscope.sessions.core.inert import inert_line
 
 DASH = "–"
@@ -129,11 +131,8 @@ def fmt_ci(ci: Any, digits: int = 2, *, signed: bool = False) -> str:
 
 
 def fmt_p(value: Any) -> str:
-    """A p-value: "p = 0.008", "p < 0.001", or "" when there is none."""
-    number = _num(value)
-    if number is None:
-        return ""
-    return "p < 0.001" if number < 0.001 else f"p = {number:.3f}"
+    """A p-value: "p = 0.008", "p < 0.001", or "" when there is none (scorers.intervals)."""
+    return p_text(value)
 
 
 def fmt_count(value: Any) -> str:
@@ -1191,17 +1190,20 @@ def _comparison(doc: Mapping[str, Any]) -> Iterable[Section]:
         )
     groups = [g for g in comp.get("groups") or [] if isinstance(g, Mapping)]
     sources = _dicts(comp.get("sources"))
+    panels = {str(_dicts(panel).get("name")) for panel in comp.get("panels") or []}
     if sources and len(groups) <= 1:
         first = next((s for s in sources.values() if isinstance(s, Mapping)), {})
         a = str(first.get("a") or (names[0] if names else "A"))
         b = str(first.get("b") or (names[1] if len(names) > 1 else "B"))
-        section.blocks += _pair_blocks(a, b, sources, _dicts(comp.get("agreement")))
+        signs = _dicts(comp.get("sign_test"))
+        section.blocks += _pair_blocks(a, b, sources, _dicts(comp.get("agreement")), signs, panels)
         section.blocks += ppi_blocks(f"{b} over {a}", comp, "win_rate_b", "win_rate_b_ci")
     else:
         for group in groups:
             section.blocks += _pair_blocks(
                 str(group.get("a", "A")), str(group.get("b", "B")),
-                _dicts(group.get("sources")), _dicts(group.get("agreement")),
+                _dicts(group.get("sources")), _dicts(group.get("agreement")), _dicts(group.get("sign_test")),
+                panels,
             )  # fmt: skip
             pair = f"{group.get('b', 'B')} over {group.get('a', 'A')}"
             section.blocks += ppi_blocks(pair, group, "win_rate_b", "win_rate_b_ci")
@@ -1251,7 +1253,17 @@ def _bias_cells(entry: Mapping[str, Any], key: str) -> list[str]:
     return [fmt_count(n), *figure_cells(entry.get(key), entry.get(f"{key}_ci"), shown=shown)]
 
 
-def _pair_blocks(a: str, b: str, sources: Mapping[str, Any], agreement: Mapping[str, Any]) -> list[Block]:
+def _pair_blocks(
+    a: str,
+    b: str,
+    sources: Mapping[str, Any],
+    agreement: Mapping[str, Any],
+    signs: Mapping[str, Any],
+    panels: set[str],
+) -> list[Block]:
+    """The win-rate table (under it each source's sign test of B's wins against A's; a panel
+    named as one, without failures of its own), the biases, the chart and the agreement of
+    one pair of sessions."""
     blocks: list[Block] = []
     rows, bias_rows, notes = [], [], []
     labels, values, lows, highs, texts = [], [], [], [], []
@@ -1264,10 +1276,10 @@ def _pair_blocks(a: str, b: str, sources: Mapping[str, Any], agreement: Mapping[
         lc = estimate(s, "lc_win_rate_b", "lc_win_rate_b_ci", check_n=False) if shown else TOO_SMALL
         if shown and _num(s.get("lc_win_rate_b")) is None:
             lc = DASH
-        failed = DASH if name == "human" else fmt_count(s.get("errors") or 0)
+        failed = DASH if name == "human" or name in panels else fmt_count(s.get("errors") or 0)
         rows.append(
-            [name, fmt_count(s.get("n")), fmt_count(s.get("wins_a")), fmt_count(s.get("wins_b")),
-             fmt_count(s.get("ties")), failed, win, lc]
+            [_panel_label(name, panels), fmt_count(s.get("n")), fmt_count(s.get("wins_a")),
+             fmt_count(s.get("wins_b")), fmt_count(s.get("ties")), failed, win, lc]
         )  # fmt: skip
         for key, label in BIASES.items():
             if _num(s.get(key)) is not None:
@@ -1282,6 +1294,10 @@ def _pair_blocks(a: str, b: str, sources: Mapping[str, Any], agreement: Mapping[
             values.append(_num(s.get("win_rate_b")))
             lows.append(_num(ci[0]) if ok else None)
             highs.append(_num(ci[1]) if ok else None)
+    sign_texts = {name: sign_text(_dicts(signs.get(name))) for name in sources}
+    tested = [f"{_panel_label(name, panels)} {text}" for name, text in sign_texts.items() if text != DASH]
+    if tested:  # a note, not a column: the table stays within 80 characters
+        notes.insert(0, "sign test of B's wins against A's, ties dropped: " + " · ".join(tested))
     if rows:
         blocks.append(
             Table(
