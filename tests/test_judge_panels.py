@@ -123,6 +123,11 @@ def test_cli_refuses_a_bad_panel_in_one_line(tmp_path: Path) -> None:
     one_line_error(result, "--judge-panel a=a,b", "unknown judge 'b'")
 
 
+def files_of(directory: Path) -> dict[str, bytes]:
+    """Every file under `directory` with its bytes: what "nothing changed on disk" compares."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*") if p.is_file()}
+
+
 def test_resume_counts_the_saved_judges_for_a_panel(tmp_path: Path) -> None:
     """`run SESSION --judge-panel` on resume, without --judge: the judges saved in session.toml
     are known, so a panel of them is added (and kept on the next resume); a judge the session
@@ -146,10 +151,10 @@ def test_resume_counts_the_saved_judges_for_a_panel(tmp_path: Path) -> None:
         again = run_cli("run", "--headless", "--session", str(session), env=env)
         assert again.returncode == 0, again.stderr
         assert read_header(session)["panels"] == header["panels"]
-        before = {path.name: path.read_bytes() for path in session.iterdir()}
+        before = files_of(session)
         bad = run_cli("run", "--headless", "--session", str(session), "--judge-panel", "trio=a,zz", env=env)
     one_line_error(bad, "--judge-panel trio=a,zz", "unknown judge 'zz'", "judges: a, b")
-    assert {path.name: path.read_bytes() for path in session.iterdir()} == before
+    assert files_of(session) == before
 
 
 # ---------------------------------------------------------------------------------------

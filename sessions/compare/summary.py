@@ -9,7 +9,7 @@ else of sessions.compare's internals.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -270,10 +270,11 @@ def _bias_text(source: SourceSummary) -> str:
     return " · ".join(parts)
 
 
-def summary_lines(summary: ComparisonSummary) -> list[str]:
+def summary_lines(summary: ComparisonSummary, panels: Iterable[str] = ()) -> list[str]:
     """The headless print: per pair of sessions, a row per source (with a judge's failed
-    pairs), its bias rates, then agreement. Names are shown inert: a session or judge
-    name cannot move the cursor or break a row."""
+    pairs; a panel, one of `panels`, named as one), its bias rates, then agreement. Names
+    are shown inert: a session or judge name cannot move the cursor or break a row."""
+    panel_names = set(panels)
     lines: list[str] = []
     for group in summary.groups:
         a, b = inert_line(group.a), inert_line(group.b)
@@ -283,8 +284,8 @@ def summary_lines(summary: ComparisonSummary) -> list[str]:
             f"{'B win rate [95% CI]':<24}{'LC':>6}"
         )
         for name, source in group.sources.items():
-            shown = inert_line(name)
-            failed = str(source.errors) if name != HUMAN else "–"
+            shown = inert_line(f"{name} (panel)" if name in panel_names else name)
+            failed = str(source.errors) if name != HUMAN and name not in panel_names else "–"
             rate = figure_text(source.win_rate_b, source.win_rate_b_ci, source.n)
             lc = "–" if source.lc_win_rate_b is None else figure_text(source.lc_win_rate_b, None, source.n)
             lines.append(
