@@ -13,47 +13,26 @@ Run under the model lock (one browser at a time):
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser_helpers import chromium
 from tests.conftest import run_cli
 from tests.test_report_cli import judged_comparison
 
 pytestmark = pytest.mark.slow
 
-BROWSERS = ("/usr/bin/chromium-headless-shell", "/usr/lib/chromium/chromium-headless-shell")
-INSTALL = "apt-get install -y chromium-headless-shell (and pip install playwright, the dev extra)"
 HOSTILE = '</script><script>alert(1)</script> and <img src=x onerror="alert(2)"> and &amp;'
-
-
-def _browser() -> str | None:
-    """SFTSCOPE_CHROMIUM names another Chromium (a path that does not exist: none)."""
-    given = os.environ.get("SFTSCOPE_CHROMIUM")
-    if given is not None:
-        return given if Path(given).exists() else None
-    found = shutil.which("chromium-headless-shell")
-    return found or next((b for b in BROWSERS if Path(b).exists()), None)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    executable = _browser()
-    if executable is None:
-        pytest.skip(f"no headless Chromium to open the report in: {INSTALL}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip(f"Playwright's Python package is missing: {INSTALL}")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable)
+    with chromium("open the report in") as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
