@@ -392,12 +392,17 @@ def test_replay_headless_prints_transcripts_and_scores(tmp_path: Path, server_ur
     assert "=== 9 [done]" in text and "user: one" in text and "user: two" in text
     paced = run_cli("replay", str(session), "--headless", "--speed", "1")
     assert paced.returncode == 0 and paced.stdout == text  # same text, streamed at the recorded pace
+    # Replay labels as a rater (issue 18): never refused for the writer's lock, but a rater
+    # already labelling this session in another console is (tests/test_raters.py).
+    from sftscope.sessions.core.session import Session
+
     locked = SessionStore(session)
-    locked.open()
+    locked.open(follow=True)
+    alice = Session(locked, rater="alice")
     try:
-        one_line_error(run_cli("replay", str(session)), "in use by another sftscope")
+        one_line_error(run_cli("replay", str(session), "--rater", "alice"), "alice is already labelling")
     finally:
-        locked.close()
+        alice.close_rater()
     one_line_error(run_cli("replay", str(tmp_path / "nope"), "--headless"), "no such session")
 
 

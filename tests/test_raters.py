@@ -26,7 +26,7 @@ from sftscope.sessions.core.raters import (
 from sftscope.sessions.core.session import Session
 from sftscope.sessions.core.store import SessionError, SessionStore, SessionWriteError, load_session
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, one_line_error, run_cli
 
 HEADER = {"status": "running", "engine": {"spec": "x"}, "prompts": {"count": 2}}
 
@@ -332,3 +332,10 @@ def test_a_read_only_session_refuses_labels_but_reads(tmp_path: Path) -> None:
     assert len(raters.records) == 1
     with pytest.raises(SessionWriteError, match="read-only"):
         raters.append({"type": "flag", "item": "q1"})
+@pytest.mark.parametrize("command", ["run", "replay"])
+def test_a_bad_rater_name_is_one_line(tmp_path: Path, command: str) -> None:
+    directory = _session(tmp_path)
+    args = ("replay", str(directory)) if command == "replay" else ("run", "--session", str(directory))
+    one_line_error(run_cli(*args, "--rater", "../x", cwd=tmp_path), "--rater", "'../x'", "rater name")
+    env = {"SFTSCOPE_RATER": "a b"}
+    one_line_error(run_cli(*args, cwd=tmp_path, env=env), "$SFTSCOPE_RATER", "'a b'")

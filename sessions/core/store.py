@@ -574,6 +574,24 @@ def append_line(fd: int, size: int, event: dict[str, Any], *, fsync: bool) -> tu
     return event, len(data)
 
 
+def lock_holder(directory: Path) -> str | None:
+    """Who holds the session's writer lock ("pid N on HOST"), None when no process does:
+    a console that only labels asks, to follow a session another sftscope generates."""
+    try:
+        fd = os.open(Path(directory) / LOCK, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.read(fd, 200).decode("utf-8", "replace").strip() or "another sftscope"
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 class SessionStore:
     """The single writer of a session directory. Only the Session holds one.
 

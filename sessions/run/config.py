@@ -31,6 +31,7 @@ from sftscope.scorers.panel import (
     parse_panel_flag,
     resolve_panels,
 )
+from sftscope.sessions.core.events import RATER_NAME, RATER_RULE
 
 ORDERS = ("shuffled", "file")  # RunConfig.order
 
@@ -72,6 +73,10 @@ class RunConfig:
     # order whose labels form the random sample) or "file". Saved in session.toml; a
     # session without the key was made in file order.
     order: str = "shuffled"
+    # Who labels in this process (issue 18, sessions/core/raters.py): their labels go to
+    # ratings/NAME.jsonl. Per process, never saved: a session is resumed by any rater. None
+    # (tests, the API): labels go to events.jsonl as before raters.
+    rater: str | None = None
     # Resolved: the config's [[judges]] tables, then one judge per --judge.
     judges: tuple[JudgeSpec, ...] = ()
     panels: tuple[PanelSpec, ...] = ()  # the config's [[panels]], then one per --judge-panel
@@ -239,6 +244,10 @@ SETTING_RULES: dict[str, tuple[Any, str]] = {
     "judge_panel": (lambda v: _is_text(v) or _is_specs(v), "NAME=JUDGE,JUDGE or a list of them"),
     "probe_rate": (lambda v: _is_number(v) and 0 <= v <= 1, "a number from 0 to 1"),
     "order": (lambda v: v in ORDERS, "shuffled or file"),
+    "rater": (
+        lambda v: isinstance(v, str) and RATER_NAME.fullmatch(v) is not None,
+        f"a rater name ({RATER_RULE})",
+    ),
 }
 
 

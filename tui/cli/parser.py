@@ -120,6 +120,10 @@ JUDGE_CONCURRENCY = Option(
 )
 JUDGE_TIMEOUT = Option("--judge-timeout", "seconds per judge attempt", "S", float, judge_default("timeout"))
 API_KEY_ENV = Option("--api-key-env", "environment variable holding the API key", "NAME")
+RATER = Option(
+    "--rater", "who labels: each rater's labels go to ratings/NAME.jsonl in the session", "NAME",
+    default="$SFTSCOPE_RATER, else the login name",
+)  # fmt: skip
 PANEL_HELP = (
     "a panel of these judges as one more source: majority of the judges configured for yes/no, "
     "median for scales (repeatable; docs/judges.md)"
@@ -152,6 +156,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("--prompt-template", "raw template for models without a chat template, with {prompt}", "TEXT"),
     API_KEY_ENV,
     Option("--speed", "replay engine pace (0 = instant)", "X", float),
+    RATER,
     Option(
         "--read-timeout",
         "openai engine: seconds without data before a request is given up and retried",
@@ -240,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--speed", type=float, default=1.0, metavar="X", help="pace (1 = as recorded, 0 = instant)"
     )
     replay.add_argument("--headless", action="store_true", help="print transcripts and scores as text")
+    RATER.add_to(replay)
 
     judge = sub.add_parser(
         "judge", help="judge (or re-judge) a saved session headless", formatter_class=JudgeHelpFormatter
@@ -375,10 +381,24 @@ def check_bounds(args: argparse.Namespace) -> None:
 
 def resolve_run_options(args: argparse.Namespace) -> RunConfig:
     """The run's RunConfig: defaults, then the --config file, then the flags given."""
+    import dataclasses
+
     from sftscope.sessions.run.config import SETTINGS, ConfigError, RunConfig, load_config
 
     try:
         settings = load_config(args.config) if getattr(args, "config", None) else {}
-        return RunConfig.build(settings, {name: getattr(args, name, None) for name in SETTINGS})
+        config = RunConfig.build(settings, {name: getattr(args, name, None) for name in SETTINGS})
+        return config if config.rater else dataclasses.replace(config, rater=command_rater(None))
     except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def command_rater(flag: str | None) -> str:
+    """The rater of this command: --rater, else $SFTSCOPE_RATER, else the login name; a bad
+    name is a usage error naming the flag or the variable."""
+    from sftscope.sessions.core.raters import RaterError, resolve_rater
+
+    try:
+        return resolve_rater(flag)
+    except RaterError as exc:
         raise UsageError(str(exc)) from None

@@ -31,7 +31,9 @@ def replay_command(args: argparse.Namespace) -> int:
             for warning in warnings:
                 print(f"sftscope: warning: {inert_line(warning)}", file=sys.stderr)
             return asyncio.run(_print_replay(directory, header, events, args.speed if args.speed else 0.0))
-        return run_console(open_replay(directory, args.speed))
+        from sftscope.tui.cli.parser import command_rater
+
+        return run_console(open_replay(directory, args.speed, rater=command_rater(args.rater)))
     except run_errors() as exc:
         return fail(str(exc))
 

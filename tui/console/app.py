@@ -36,6 +36,7 @@ from sftscope.sessions.core.events import (
 )
 from sftscope.sessions.core.inert import inert, inert_line
 from sftscope.sessions.core.state import ItemState
+from sftscope.sessions.core.store import SessionError
 from sftscope.sessions.run import review
 from sftscope.sessions.run.probes import ProbeBook, ProbePlan, blind_view
 from sftscope.tui.base.app import TYPED_AHEAD, ConsoleApp, Recompute, first_line
@@ -273,7 +274,17 @@ class SftscopeApp(ConsoleApp):
         self.ready = True
         self.sync_probe_rows()  # a resume with probes due: their rows blind from the start
         self._runner_task = asyncio.create_task(self.source.run(until_idle=False))
+        if self.launch.store.following:  # a rater's console: what the writer appends, each second
+            self.set_interval(1.0, self.follow_writer)
         await self.show(first, walked=True)
+
+    def follow_writer(self) -> None:
+        """Fold in and show what another process (the writer) appended to the log; a log
+        that went bad meanwhile is said on the status line, never a traceback."""
+        try:
+            self.session.poll()
+        except SessionError as exc:
+            self.set_status(inert_line(str(exc)))
 
     # --- widgets -----------------------------------------------------------------
     @property
