@@ -332,6 +332,8 @@ def test_a_read_only_session_refuses_labels_but_reads(tmp_path: Path) -> None:
     assert len(raters.records) == 1
     with pytest.raises(SessionWriteError, match="read-only"):
         raters.append({"type": "flag", "item": "q1"})
+
+
 @pytest.mark.parametrize("command", ["run", "replay"])
 def test_a_bad_rater_name_is_one_line(tmp_path: Path, command: str) -> None:
     directory = _session(tmp_path)
@@ -339,3 +341,39 @@ def test_a_bad_rater_name_is_one_line(tmp_path: Path, command: str) -> None:
     one_line_error(run_cli(*args, "--rater", "../x", cwd=tmp_path), "--rater", "'../x'", "rater name")
     env = {"SFTSCOPE_RATER": "a b"}
     one_line_error(run_cli(*args, cwd=tmp_path, env=env), "$SFTSCOPE_RATER", "'a b'")
+
+
+async def test_two_rater_consoles_label_one_session_while_a_writer_appends(tmp_path: Path) -> None:
+    """The replay console as alice and as bob (each its own Session and lock) on a session a
+    writer still appends to: each label lands in its rater's file, and alice's console shows
+    the writer's new answer by following the log."""
+    from sftscope.sessions.run.launch import open_replay
+    from sftscope.tui.console.app import SftscopeApp
+
+    from tests.console_helpers import settle, wait_until
+
+    directory = _session(tmp_path)
+    writer = SessionStore(directory)
+    writer.open()  # a writer holds the session lock all along
+    bob = SftscopeApp(open_replay(directory, 0.0, rater="bob"))
+    alice = SftscopeApp(open_replay(directory, 0.0, rater="alice"))
+    async with bob.run_test(size=(80, 24)) as bob_pilot, alice.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: alice.ready)
+        await wait_until(bob_pilot, lambda: bob.ready)
+        await settle(pilot, alice)
+        first = alice.item_ids[alice.index]
+        await pilot.press("5")
+        await settle(bob_pilot, bob)
+        await bob_pilot.press("1")
+        Session(writer).record(Generated("q2", 0, "an answer the writer made again", "stop", gen="w2"))
+        q2 = alice.session.state.items["q2"]
+        await wait_until(pilot, lambda: q2.answers[-1] == "an answer the writer made again", timeout=10)
+        await pilot.press("q")
+        await bob_pilot.press("q")
+    writer.close()
+    a, b = _lines(directory / "ratings" / "alice.jsonl"), _lines(directory / "ratings" / "bob.jsonl")
+    assert [(r["item"], r["criterion"], r["value"], r["rater"]) for r in a] == [
+        (first, "helpfulness", 5, "alice")
+    ]
+    assert [(r["criterion"], r["value"], r["rater"]) for r in b] == [("helpfulness", 1, "bob")]
+    assert {e["type"] for e in load_session(directory)[1]} == {"item", "generation"}
