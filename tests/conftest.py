@@ -37,7 +37,8 @@ KINDS: dict[str, tuple[str, ...]] = {
     ),
     # The Textual console driven in-process by Pilot (keys, screens, snapshots).
     "console": (
-        "test_audit_order.py", "test_compare_console.py", "test_console.py", "test_console_base.py",
+        "test_audit_order.py", "test_audit_order_ab.py", "test_compare_console.py", "test_console.py",
+        "test_console_base.py",
         "test_console_report.py",
         "test_disagreement.py", "test_durability.py", "test_narrow.py", "test_perf_commands.py",
         "test_ppi_console.py", "test_probes.py", "test_scale.py", "test_snapshots.py",

@@ -312,13 +312,13 @@ def test_headless_compare_then_export(tmp_path: Path) -> None:
     exported = run_cli("export", str(target))
     rows = [json.loads(line) for line in exported.stdout.splitlines()]
     assert len(rows) == 12 and list(rows[0]) == [
-        "item", "pair", "a", "b", "human", "human_shown_first", "judges", "stale",
+        "item", "pair", "a", "b", "human", "human_shown_first", "sample", "judges", "stale",
         "prompt", "system_a", "system_b", "answer_a", "answer_b",
     ]  # fmt: skip
     assert (rows[0]["system_a"], rows[0]["system_b"]) == (None, "Be kind.")
     csv_out = run_cli("export", str(target), "--format", "csv")
     assert csv_out.stdout.splitlines()[0] == (
-        "item,pair,a,b,human,human_shown_first,judges,stale,prompt,system_a,system_b,answer_a,answer_b"
+        "item,pair,a,b,human,human_shown_first,sample,judges,stale,prompt,system_a,system_b,answer_a,answer_b"
     )
 
 

@@ -24,7 +24,9 @@ from tests.console_helpers import screen_lines, wait_until
 
 
 def make_comparison(tmp_path: Path, count: int = 4, **config: Any) -> Any:
-    """Two finished run sessions (runA, runB) over the same items, compared in tmp_path/cmp."""
+    """Two finished run sessions (runA, runB) over the same items, compared in tmp_path/cmp,
+    walked in the order the pairs were made (shuffled: test_audit_order_ab.py)."""
+    config.setdefault("order", "file")
     a = write_run_session(tmp_path / "runA", {f"q{i}": f"Answer from A to {i}." for i in range(count)})
     b = write_run_session(
         tmp_path / "runB",
@@ -293,7 +295,9 @@ async def test_a_long_answer_scrolls_in_its_own_pane(tmp_path: Path) -> None:
     long = "\n\n".join(f"Paragraph {n} of a long answer." for n in range(60))
     a = write_run_session(tmp_path / "runA", {"q0": long, "q1": "short"})
     b = write_run_session(tmp_path / "runB", {"q0": "short", "q1": "short too"})
-    comparison = open_comparison(CompareConfig(sources=(str(a), str(b)), session=str(tmp_path / "cmp")))
+    comparison = open_comparison(
+        CompareConfig(sources=(str(a), str(b)), session=str(tmp_path / "cmp"), order="file")
+    )
     pair = comparison.state.ordered()[0]
     long_pane = "#answer-1" if pair.first == "a" else "#answer-2"
     app = CompareApp(comparison)

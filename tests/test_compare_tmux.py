@@ -32,7 +32,8 @@ def two_runs(tmp_path: Path) -> tuple[Path, Path]:
 def compare_in_tmux(tmp_path: Path, size: tuple[int, int] = (80, 24)) -> tuple[Terminal, Path]:
     a, b = two_runs(tmp_path)
     target = tmp_path / "cmp"
-    command = [sys.executable, "-m", "sftscope.tui.cli", "compare", str(a), str(b), "--session", str(target)]
+    compare = ["compare", str(a), str(b), "--session", str(target), "--order", "file"]  # pairs as made
+    command = [sys.executable, "-m", "sftscope.tui.cli", *compare]
     return Terminal(command, size=size), target
 
 

@@ -73,7 +73,9 @@ def run_session(
 
 
 def compare(tmp_path: Path, a: Path, b: Path) -> Any:
-    return open_comparison(CompareConfig(sources=(str(a), str(b)), session=str(tmp_path / "cmp")))
+    """Walked in the order the pairs were made (shuffled: test_audit_order_ab.py)."""
+    config = CompareConfig(sources=(str(a), str(b)), session=str(tmp_path / "cmp"), order="file")
+    return open_comparison(config)
 
 
 def pane_of(pair: Any, side: str) -> str:
@@ -299,7 +301,8 @@ tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not inst
 
 
 def compare_command(a: Path, b: Path, target: Path) -> list[str]:
-    return [sys.executable, "-m", "sftscope.tui.cli", "compare", str(a), str(b), "--session", str(target)]
+    compare = ["compare", str(a), str(b), "--session", str(target), "--order", "file"]  # pairs as made
+    return [sys.executable, "-m", "sftscope.tui.cli", *compare]
 
 
 def pane_title(term: Terminal) -> str:
@@ -532,7 +535,8 @@ def test_the_dpo_step_names_a_system_message_when_the_sessions_differ(tmp_path: 
 def make_same(tmp_path: Path) -> Any:
     a = write_run_session(tmp_path / "sameA", {"q0": "x"}, system="S")
     b = write_run_session(tmp_path / "sameB", {"q0": "y"}, system="S")
-    return open_comparison(CompareConfig(sources=(str(a), str(b)), session=str(tmp_path / "cmp2")))
+    config = CompareConfig(sources=(str(a), str(b)), session=str(tmp_path / "cmp2"), order="file")
+    return open_comparison(config)
 
 
 @tmux

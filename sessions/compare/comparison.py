@@ -39,12 +39,15 @@ from sftscope.sessions.core.events import (
 )
 from sftscope.sessions.core.item import Item
 from sftscope.sessions.core.session import Session
-from sftscope.sessions.core.state import SessionState, fold
+from sftscope.sessions.core.state import SessionState, audit_order, fold
 from sftscope.sessions.core.store import SessionError, SessionStore, load_session, read_header
 from sftscope.sessions.core.version import VERSION
 
 CHOICES = ("a", "b", "tie", "both_bad")
 REFERENCE = "reference"
+# How the A/B console presents the pairs (the header's `order`): "shuffled", the seeded random
+# audit order whose votes form the random sample, or "file", the order the pairs were made in.
+ORDERS = ("shuffled", "file")
 
 
 class CompareError(Exception):
@@ -63,6 +66,8 @@ class CompareConfig:
     reference: bool = False
     headless: bool = False
     new: bool = False  # --new: never reopen a comparison of the same sessions
+    # --order: "shuffled" or "file"; None: shuffled for a new comparison, a saved one its own.
+    order: str | None = None
 
 
 @dataclass
@@ -465,9 +470,33 @@ class Comparison:
     def state(self) -> ComparisonState:
         return self.session.state
 
+    @property
+    def order(self) -> str:
+        """How the pairs are presented: "shuffled" or "file", as saved in the header; a
+        comparison written before issue 17 has no key and was walked in file order."""
+        return header_order(self.header)
+
+    def walk(self) -> list[PairState]:
+        """The pairs in force in the order the A/B console presents them: a shuffled
+        comparison's seeded random order (its --seed; a pair made later takes its place and
+        moves no other), else the order they were made in. Reports and exports keep that."""
+        pairs = self.state.ordered()
+        if self.order != "shuffled":
+            return list(pairs)
+        by_id = {pair.pair: pair for pair in pairs}
+        seed = self.header.get("seed", 0)
+        return [by_id[pair] for pair in audit_order(by_id, seed if isinstance(seed, int) else 0)]
+
     def close(self, status: str) -> list[str]:
         self.session.detach()
         return self.store.close(status=status)
+
+
+def header_order(header: dict[str, Any]) -> str:
+    """A comparison header's order; without the key (or with one this version does not
+    know) "file": such a comparison has no random sample."""
+    order = header.get("order", "file")
+    return order if order in ORDERS else "file"
 
 
 SESSIONS_DIR = Path("sftscope-sessions")  # where `compare` makes (and looks for) comparisons
@@ -500,10 +529,13 @@ def saved_paths(header: dict[str, Any]) -> list[str]:
     return [str(s.get("path")) for s in header.get("sources", []) if not s.get("reference")]
 
 
-def find_comparisons(paths: list[str], *, reference: bool, seed: int, baseline: str | None) -> list[Path]:
+def find_comparisons(
+    paths: list[str], *, reference: bool, seed: int, baseline: str | None, order: str | None = None
+) -> list[Path]:
     """The comparisons in the sessions folder of exactly these sessions (the same paths in
-    the same order, the same reference side, seed and baseline), most recently written
-    first: `compare A B` reopens one instead of judging every pair again."""
+    the same order, the same reference side, seed and baseline, and the same --order when
+    one is given), most recently written first: `compare A B` reopens one instead of
+    judging every pair again."""
     wanted = [str(Path(p).resolve()) for p in paths]
     found: list[tuple[float, Path]] = []
     for directory in SESSIONS_DIR.glob("compare-*") if SESSIONS_DIR.is_dir() else ():
@@ -518,7 +550,7 @@ def find_comparisons(paths: list[str], *, reference: bool, seed: int, baseline: 
             continue
         if any(s.get("reference") for s in sources) != reference or header.get("seed", 0) != seed:
             continue
-        if header.get("baseline") != baseline:
+        if header.get("baseline") != baseline or order not in (None, header_order(header)):
             continue
         log = directory / "events.jsonl"
         found.append((log.stat().st_mtime if log.exists() else 0.0, directory))
@@ -623,13 +655,23 @@ def open_comparison(config: CompareConfig, *, read_only: bool = False, revisit: 
     elif read_only:
         raise CompareError(f"{directory}: not a comparison (no session.toml)")
 
+    if config.order not in (None, *ORDERS):
+        raise CompareError(f"--order {config.order}: shuffled or file")
+    if saved is not None and config.order not in (None, header_order(saved)):
+        raise CompareError(
+            f"--order {config.order}: comparison {directory} was made with order {header_order(saved)}; "
+            "start another with --new"
+        )
+
     paths = list(config.sources)
     cache: dict[str, Source] = {}
     reopened = False
     if saved is None:
         paths, names, baseline = _new_settings(config)
         if directory is None and not config.new:
-            found = find_comparisons(paths, reference=config.reference, seed=config.seed, baseline=baseline)
+            found = find_comparisons(
+                paths, reference=config.reference, seed=config.seed, baseline=baseline, order=config.order
+            )
             if found:
                 directory = _choose(found, paths, names, cache)
                 saved, reopened = read_header(directory), True
@@ -704,8 +746,11 @@ def open_comparison(config: CompareConfig, *, read_only: bool = False, revisit: 
     )
     if read_only:
         return comparison
+    # A new comparison is walked in the seeded random order unless --order file; a saved one
+    # keeps its own, and one made before the order existed stays without the key (file order).
+    order = saved.get("order") if saved is not None else (config.order or "shuffled")
     try:
-        _bring_up_to_date(comparison, matching, seed, baseline, reference)
+        _bring_up_to_date(comparison, matching, seed, baseline, order)
     except BaseException:
         store.close()
         raise
@@ -713,9 +758,10 @@ def open_comparison(config: CompareConfig, *, read_only: bool = False, revisit: 
 
 
 def _bring_up_to_date(
-    comparison: Comparison, matching: Matching | None, seed: int, baseline: str | None, reference: bool
+    comparison: Comparison, matching: Matching | None, seed: int, baseline: str | None, order: str | None
 ) -> None:
-    """Write the header, the items and the pairs; mark pairs whose answers changed stale."""
+    """Write the header (with `order` unless None), the items and the pairs; mark pairs
+    whose answers changed stale."""
     session, store = comparison.session, comparison.store
     sources = {s.name: s for s in comparison.sources}
     item_ids = [i.id for i in matching.items] if matching else []
@@ -738,6 +784,8 @@ def _bring_up_to_date(
     }
     if baseline:
         header["baseline"] = baseline
+    if order is not None:
+        header["order"] = order
     store.update_header(**header)
     comparison.header = store.header
     if matching is None:

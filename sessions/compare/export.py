@@ -17,9 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sftscope.sessions.compare.comparison import ComparisonState, PairState, fold_comparison
+from sftscope.sessions.core.events import CHOSEN, RANDOM
 from sftscope.sessions.core.files import safe_names, to_csv, to_jsonl
 
 # Then `judge.NAME` (that judge's verdict, its name made safe by `safe_names`), one per judge.
+# A comparison made with an order (`order` in its header) has `sample` after
+# `human_shown_first`: how the pair's first vote in force was reached (PairState.sampled).
 COLUMNS = [
     "item",
     "pair",
@@ -44,9 +47,13 @@ def _state(events: list[dict[str, Any]] | ComparisonState) -> ComparisonState:
 def comparison_rows(
     header: dict[str, Any], events: list[dict[str, Any]] | ComparisonState
 ) -> list[dict[str, Any]]:
-    """Every pair ever made (stale ones too, marked), in the order they were made: COLUMNS,
-    then each judge's verdict flat (`judge.NAME`), the same keys in every row."""
+    """Every pair ever made (stale ones too, marked), in the order they were made: COLUMNS
+    (and `sample` in a comparison made with an order), then each judge's verdict flat
+    (`judge.NAME`), the same keys in every row."""
     state = _state(events)
+    # A comparison made before the audit order has no random sample: its export keeps the
+    # columns it always had.
+    sampled = "order" in header
     pairs = sorted(state.pairs.values(), key=lambda p: p.index)
     names = safe_names(name for pair in pairs for name in pair.judges)
     rows = []
@@ -74,6 +81,7 @@ def comparison_rows(
             "b": pair.b,
             "human": pair.human,
             "human_shown_first": pair.first,
+            **({"sample": SAMPLE_TEXT[pair.sampled]} if sampled else {}),
             "judges": judges,
             "stale": pair.stale is not None,
             "prompt": _content(sent_a, "user", last=True),
@@ -86,6 +94,9 @@ def comparison_rows(
             row[f"judge.{column}"] = judges[name]["verdict"] if name in judges else None
         rows.append(row)
     return rows
+
+
+SAMPLE_TEXT = {True: RANDOM, False: CHOSEN, None: None}  # PairState.sampled as the `sample` column
 
 
 def _content(messages: list[dict[str, str]], role: str, *, last: bool = False) -> str | None:

@@ -43,6 +43,7 @@ def compare_config(args: argparse.Namespace) -> CompareConfig:
         reference=args.reference,
         headless=args.headless,
         new=args.new,
+        order=args.order,
     )
 
 

@@ -302,7 +302,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--baseline", metavar="SESSION", help="with 3+ sessions: each against this one")
     compare.add_argument(
-        "--seed", type=int, default=0, metavar="N", help="which answer is shown first (default 0)"
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="which answer is shown first, and the shuffled order of the pairs (default 0)",
+    )
+    compare.add_argument(
+        "--order",
+        choices=("shuffled", "file"),
+        help="shuffled: pairs in a seeded random order, whose votes are a random sample (default "
+        "for a new comparison); file: the order they were made in (kept on resume)",
     )
     compare.add_argument(
         "--reference",

@@ -37,7 +37,7 @@ from rich.text import Text
 from sftscope.scorers.intervals import TOO_SMALL, figure_text
 from sftscope.scorers.stats.intervals import RESAMPLES, SEED
 from sftscope.sessions.compare.comparison import Comparison, PairState
-from sftscope.sessions.core.events import Event, PairJudged, Preferred, Skipped, Undone
+from sftscope.sessions.core.events import CHOSEN, RANDOM, Event, PairJudged, Preferred, Skipped, Undone
 from sftscope.sessions.core.inert import inert_line
 from sftscope.tui.base.app import SETTLE, TYPED_AHEAD, ConsoleApp, Recompute
 from sftscope.tui.base.help import KeysScreen
@@ -158,9 +158,15 @@ class CompareApp(ConsoleApp):
         self.session = comparison.session
         self.main = CompareScreen()  # queried by name: a help screen may be on top
         self.revisit = revisit  # a saved comparison opened again (`sftscope replay`): no judging
-        self.pairs: list[PairState] = list(comparison.state.ordered())
+        # In the order presented (Comparison.walk: a shuffled comparison's seeded random order).
+        self.pairs: list[PairState] = comparison.walk()
         self.positions = {pair.pair: n for n, pair in enumerate(self.pairs)}
         self.index = 0
+        self.shuffled = comparison.order == "shuffled"
+        # The pair on screen was reached by walking the order (the start, →, enter, the move
+        # after a vote or skip) rather than by a jump (←): its vote is in the random sample.
+        self.walked = False
+        self.walked_when_voted: dict[str, bool] = {}  # pair -> `walked` at its vote here (u)
         self.on_screen: str | None = None  # the pair whose answers are painted: votes apply to it
         self.painted_at = 0.0  # when `on_screen` was painted (monotonic, as Textual's event times)
         self.shown_at = 0.0  # when the pair on screen was asked for (show)
@@ -211,7 +217,7 @@ class CompareApp(ConsoleApp):
         # cover the answers).
         self.opening_note = " · ".join(opening_lines(self.comparison))
         first = next((n for n, pair in enumerate(self.pairs) if not pair.voted), 0)
-        self.show(first)
+        self.show(first, walked=True)
         self.main.query_one("#answer-1", AnswerPane).focus()
         self.warm(warm_statistics)  # seconds of imports, before the first vote needs them
         self.request_tally()
@@ -246,9 +252,11 @@ class CompareApp(ConsoleApp):
     def current(self) -> PairState | None:
         return self.pairs[self.index] if self.pairs else None
 
-    def show(self, index: int) -> None:
-        """Put a pair on screen. Votes wait until its answers are painted (`on_screen`)."""
+    def show(self, index: int, *, walked: bool = False) -> None:
+        """Put a pair on screen. Votes wait until its answers are painted (`on_screen`).
+        `walked`: reached by walking the order, not by a jump (`sample`)."""
         self.cancel_advance()
+        self.walked = walked
         if not self.pairs:
             self.refused_note = "no pairs to compare"
             self.refresh_note()
@@ -521,9 +529,10 @@ class CompareApp(ConsoleApp):
             return
         side = {"1": pair.side(1), "2": pair.side(2)}.get(choice, choice)
         visible = pair.pair in self.seen_judges
-        if not self.label(self.session.prefer, pair.pair, side, judges_visible=visible):
+        if not self.label(self.session.prefer, pair.pair, side, judges_visible=visible, sample=self.sample()):
             return
         self.note_history(pair.pair)
+        self.walked_when_voted[pair.pair] = self.walked
         self.reveal_note = (
             f"1 = {inert_line(pair.name(pair.side(1)))} · 2 = {inert_line(pair.name(pair.side(2)))}"
         )
@@ -543,7 +552,13 @@ class CompareApp(ConsoleApp):
             self.refused_note = "every pair is voted: q to finish"
             self.refresh_note()
             return
-        self.show(target)
+        self.show(target, walked=True)
+
+    def sample(self) -> str:
+        """How the pair on screen was reached, for its `preference` events: "random" while
+        walking a shuffled comparison's order, "chosen" after a jump (←) and always in a
+        comparison in file order. The first vote in force decides (PairState.sampled)."""
+        return RANDOM if self.shuffled and self.walked else CHOSEN
 
     def cancel_advance(self) -> None:
         if self._advance is not None:
@@ -573,14 +588,15 @@ class CompareApp(ConsoleApp):
         if target is None:
             self.refuse("every pair is voted: q to finish")
             return
-        self.show(target)
+        self.show(target, walked=True)
 
     def action_move(self, step: int) -> None:
+        """→ walks on along the order; ← goes back: a jump, its vote chosen, not random."""
         target = self.index + step
         if not self.pairs or not 0 <= target < len(self.pairs):
             self.bell()
             return
-        self.show(target)
+        self.show(target, walked=step > 0)
 
     def action_skip(self) -> None:
         pair = self.shown_pair()
@@ -591,7 +607,7 @@ class CompareApp(ConsoleApp):
         self.note_history(pair.pair)
         target = self.next_unvoted(self.index)
         if target is not None and target != self.index:
-            self.show(target)
+            self.show(target, walked=True)
         self.saved_note = "skipped ✓"
         self.refresh_note()
         self.set_status()
@@ -609,7 +625,10 @@ class CompareApp(ConsoleApp):
             if not self.history:
                 self.refuse("nothing to undo")
                 return
-            self.show(self.positions[self.history[-1]])
+            # Back to the slip to undo it: the pair is on screen as it was when voted, so a
+            # vote given again there keeps the membership the first one had.
+            last = self.history[-1]
+            self.show(self.positions[last], walked=self.walked_when_voted.get(last, False))
             pair = self.pairs[self.index]
         self.cancel_advance()
         undone = pair.actions[-1]["type"]
