@@ -187,6 +187,28 @@ def panel_session(directory: Path) -> Path:
     return directory
 
 
+def test_replay_headless_shows_the_panel_as_a_judge(tmp_path: Path) -> None:
+    """`replay --headless` prints each judge's verdict and the panel's, named as a panel and
+    derived on reading: nothing of it is written to the log."""
+    directory = panel_session(tmp_path / "run")
+    before = (directory / "events.jsonl").read_bytes()
+    result = run_cli("replay", str(directory), "--headless", "--speed", "0")
+    assert result.returncode == 0, result.stderr
+    items = {block.split("\n", 1)[0]: block for block in result.stdout.split("=== ")[1:]}
+    first, fourth = items["0 [done]"], items["3 [done]"]
+    assert "judge trio (panel of a, b, c): helpfulness=4, harmless=yes\n" in first
+    assert "judge c: harmless=no, helpfulness=1\n" in first
+    assert "judge a: failed (HTTP 500)\n" in fourth  # one member of three answered: no verdict
+    assert "judge trio (panel of a, b, c): no verdict\n" in fourth
+    assert (directory / "events.jsonl").read_bytes() == before
+    store = SessionStore(directory)
+    store.open()
+    store.update_header(panels=[])
+    store.close(status="complete")
+    result = run_cli("replay", str(directory), "--headless", "--speed", "0")
+    assert "judge a:" in result.stdout and "panel" not in result.stdout  # no panel: judges only
+
+
 def test_the_panel_is_a_source_in_report_and_export(tmp_path: Path) -> None:
     directory = panel_session(tmp_path / "run")
     doc = json.loads(json.dumps(build_report([directory], resamples=50).to_dict()))
@@ -246,6 +268,32 @@ def test_dpo_source_panel(tmp_path: Path) -> None:
     result = run_cli("export", str(target), "--format", "jsonl")
     columns = [json.loads(line).get("judge.xyz") for line in result.stdout.splitlines()]
     assert columns == ["b", "a", None]
+    replay = run_cli("replay", str(target), "--headless")
+    assert replay.returncode == 0, replay.stderr
+    row = next(line for line in replay.stdout.splitlines() if line.strip().startswith("xyz"))
+    assert row.split()[:7] == ["xyz", "(panel)", "2", "1", "0", "1", "–"]  # n A tie B, no failures
+
+
+def test_compare_refuses_a_bad_panel_before_making_anything(tmp_path: Path) -> None:
+    """A --judge-panel at fault is refused in one line before the comparison's directory is
+    made (given, or the default one in the sessions folder), and a saved comparison is left
+    byte for byte as it was."""
+    a = write_run_session(tmp_path / "a", {str(i): f"answer a {i}" for i in range(3)})
+    b = write_run_session(tmp_path / "b", {str(i): f"answer b {i}" for i in range(3)}, model="other")
+    target = tmp_path / "cmp"
+    result = run_cli(
+        "compare", str(a), str(b), "--headless", "--session", str(target), "--judge-panel", "duo=x,y"
+    )
+    one_line_error(result, "--judge-panel duo=x,y", "unknown judge 'x'")
+    assert not target.exists()
+    result = run_cli("compare", str(a), str(b), "--headless", "--judge-panel", "duo", cwd=tmp_path)
+    one_line_error(result, "--judge-panel 'duo'", "NAME=JUDGE,JUDGE")
+    assert not (tmp_path / "sftscope-sessions").exists()
+    open_comparison(CompareConfig(sources=(str(a), str(b)), session=str(target))).close("complete")
+    before = files_of(target)
+    result = run_cli("compare", "--session", str(target), "--headless", "--judge-panel", "duo=x,y")
+    one_line_error(result, "--judge-panel duo=x,y", "unknown judge 'x'")
+    assert files_of(target) == before
 
 
 # ---------------------------------------------------------------------------------------

@@ -68,6 +68,7 @@ class CompareConfig:
     new: bool = False  # --new: never reopen a comparison of the same sessions
     # --order: "shuffled" or "file"; None: shuffled for a new comparison, a saved one its own.
     order: str | None = None
+    judge_panels: tuple[str, ...] = ()  # --judge-panel NAME=JUDGE,...: checked before anything is made
 
 
 @dataclass
@@ -701,6 +702,7 @@ def open_comparison(config: CompareConfig, *, read_only: bool = False, revisit: 
         from sftscope.scorers.judge import JudgeSpec
 
         judges = [Judge(JudgeSpec.from_dict(s), rubric) for s in saved.get("judges", [])]
+    _check_panels(config, judges, saved)
     for judge in judges:
         try:
             judge.prepare()
@@ -755,6 +757,18 @@ def open_comparison(config: CompareConfig, *, read_only: bool = False, revisit: 
         store.close()
         raise
     return comparison
+
+
+def _check_panels(config: CompareConfig, judges: list[Any], saved: dict[str, Any] | None) -> None:
+    """The --judge-panel flags against this opening's judges and those the comparison was run
+    with, before its directory is made (the console's caller saves them once it is open)."""
+    from sftscope.scorers.panel import PanelError, header_judges, panels_in, session_panels
+
+    known = [judge.spec.name for judge in judges] + header_judges(saved)
+    try:
+        session_panels(panels_in(saved or {}), config.judge_panels, known)
+    except PanelError as exc:
+        raise CompareError(str(exc)) from None
 
 
 def _bring_up_to_date(

@@ -44,6 +44,7 @@ def compare_config(args: argparse.Namespace) -> CompareConfig:
         headless=args.headless,
         new=args.new,
         order=args.order,
+        judge_panels=tuple(args.judge_panel),  # checked before the comparison is made
     )
 
 
@@ -68,10 +69,9 @@ def save_panels(comparison: Comparison, flags: list[str]) -> None:
     judges, this opening's and those it was run with, and save them in its header: a panel's
     verdicts are derived from its judges' whenever the comparison is read. A panel at fault
     is one line and exit 2, the comparison closed untouched."""
-    from sftscope.scorers.panel import PanelError, panels_in, session_panels
+    from sftscope.scorers.panel import PanelError, header_judges, panels_in, session_panels
 
-    judges = [j.spec.name for j in comparison.judges]
-    judges += [str(s.get("name")) for s in comparison.header.get("judges") or [] if isinstance(s, dict)]
+    judges = [j.spec.name for j in comparison.judges] + header_judges(comparison.header)
     try:
         panels = session_panels(panels_in(comparison.header), flags, judges)
     except PanelError as exc:

@@ -48,11 +48,12 @@ async def _print_replay(
     piece of it inert, so an answer cannot drive the terminal. A reader that stops early
     (`| head`) ends the transcript quietly."""
     from sftscope.engines.base import GenerationRequest
+    from sftscope.sessions.core.panels import apply_panels
     from sftscope.sessions.core.state import fold
     from sftscope.sessions.run.replay import ReplaySource
     from sftscope.tui.render.answer_text import finish_note
 
-    state = fold(events)
+    state = apply_panels(fold(events), header)  # a panel's verdicts are derived, as a judge's
     engine = ReplaySource(str(directory), speed=speed, state=state, header=header)  # one fold
     out = sys.stdout
     system = header.get("system")
@@ -86,6 +87,8 @@ async def _print_replay(
             if human:
                 shown = ", ".join(f"{inert_line(k)}={inert_line(_show(v))}" for k, v in human.items())
                 out.write(f"scores: {shown}\n")
+            for line in _judge_lines(item_state.judges):
+                out.write(f"{line}\n")
             if item_state.flagged:
                 out.write("flagged\n")
             if item_state.comment:
@@ -95,6 +98,22 @@ async def _print_replay(
     except BrokenPipeError:
         quiet_stdout()  # `replay --headless | head`: the reader has what it wanted
     return 0
+
+
+def _judge_lines(judges: dict[str, Any]) -> list[str]:
+    """Each judge's verdict on the item, a panel named as one (its verdict derived from its
+    members', never recorded); a failed judgment says so. Every piece inert."""
+    lines = []
+    for name, event in judges.items():
+        members = event.get("panel")
+        label = f"{name} (panel of {', '.join(map(str, members))})" if isinstance(members, list) else name
+        scores = event.get("scores") if isinstance(event.get("scores"), dict) else {}
+        if event.get("error"):
+            shown = f"failed ({event['error']})"
+        else:
+            shown = ", ".join(f"{k}={_show(v)}" for k, v in scores.items()) or "no verdict"
+        lines.append(f"judge {inert_line(label)}: {inert_line(shown)}")
+    return lines
 
 
 def _show(value: Any) -> str:
@@ -111,18 +130,20 @@ def replay_comparison(directory: Path, *, headless: bool) -> int:
     from sftscope.sessions.compare.comparison import CompareConfig, open_comparison
 
     if headless:
+        from sftscope.scorers.panel import panels_in
         from sftscope.sessions.compare.comparison import check_sources, fold_comparison
-        from sftscope.sessions.compare.summary import summary_lines, summary_of
+        from sftscope.sessions.compare.summary import apply_pair_panels, summary_lines, summary_of
         from sftscope.sessions.core.store import load_session
 
         header, events, warnings = load_session(directory)
         for warning in warnings:
             print(f"sftscope: warning: {inert_line(warning)}", file=sys.stderr)
-        state = fold_comparison(events)
+        state = apply_pair_panels(fold_comparison(events), header)  # panels: derived, as judges
         for note in check_sources(state, header, directory):
             print(f"sftscope: note: {inert_line(note)}", file=sys.stderr)
+        panels = [panel.name for panel in panels_in(header)]
         try:
-            for line in summary_lines(summary_of(state)):  # the report's resamples and seed
+            for line in summary_lines(summary_of(state), panels):  # the report's resamples and seed
                 print(inert(line))
             sys.stdout.flush()
         except BrokenPipeError:
