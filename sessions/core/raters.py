@@ -170,8 +170,8 @@ class RaterStore:
             raise SessionError(f"{self.path}: cannot write ({describe_os_error(exc)})") from None
         try:
             self.records, self.warnings = _read_rater(self.path, self.name, header, items, repair=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            self._size = os.fstat(self._fd).st_size
+            if self.path.exists():  # else made by the first label: a console left unused leaves none
+                self._open_file()
         except OSError as exc:
             self._lock.release()
             raise SessionError(f"{self.path}: cannot write ({describe_os_error(exc)})") from None
@@ -184,18 +184,28 @@ class RaterStore:
         if self.read_only:
             raise SessionWriteError(f"{self.directory}: not saved (the session is open read-only)")
         if self._fd is None:
-            raise SessionError(f"{self.path}: not open for writing")
+            if not self._lock.held:
+                raise SessionError(f"{self.path}: not open for writing")
+            try:
+                self._open_file()
+            except OSError as exc:
+                raise SessionWriteError(f"not saved: {describe_os_error(exc)}", exc.errno) from None
+        assert self._fd is not None
         record, size = append_line(self._fd, self._size, {**event, "rater": self.name}, fsync=True)
         self._size += size
         self.records.append(record)
         return record
+
+    def _open_file(self) -> None:
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._size = os.fstat(self._fd).st_size
 
     def close(self) -> None:
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
-            self._lock.release()
+        self._lock.release()
         self.read_only = False
 
 

@@ -536,6 +536,10 @@ class SessionLock:
         os.fsync(fd)
         self._fd = fd
 
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
     def release(self) -> None:
         if self._fd is None:
             return

@@ -253,7 +253,7 @@ def open_run(config: RunConfig, *, engine: Engine | None = None) -> Launch:
             directory = default_session_dir(spec.target.partition("#")[2] or spec.target)
         if directory.exists() and (
             not directory.is_dir()
-            or any(p.name not in ("session.lock", "events.jsonl") for p in directory.iterdir())
+            or any(p.name not in ("session.lock", "events.jsonl", "ratings") for p in directory.iterdir())
         ):
             raise LaunchError(f"--session {directory}: exists and is not a session directory")
         log = directory / "events.jsonl"
