@@ -158,3 +158,27 @@ def test_comparison_win_rate(tmp_path: Path) -> None:
     # A comparison whose votes record no sample (written before): none, and it says why.
     old = build(judged_comparison(tmp_path / "old"))
     assert old["comparison"]["ppi"] == {} and old["comparison"]["ppi_note"] == NO_SAMPLE_OLD
+
+
+def test_without_a_judge_the_report_still_says_how_many_labels_are_random(tmp_path: Path) -> None:
+    """Issue 17 §1: the report states each criterion's random-sample count even when no
+    judge scored it (nothing to combine); a criterion with only chosen labels says so."""
+    from sftscope.sessions.core.session import Session
+    from sftscope.sessions.core.store import SessionStore
+    from sftscope.sessions.report.document import build_report
+    from sftscope.tui.render.report import render_text
+
+    directory = write_run_session(tmp_path / "run", {str(i): f"answer {i}" for i in range(12)})
+    store = SessionStore(directory)
+    store.open()
+    session = Session(store)
+    for i in range(12):
+        session.score(str(i), "harmless", i % 3 > 0, sample="random" if i < 7 else "chosen")
+        session.score(str(i), "format", True, sample="chosen")
+    store.close(status="complete")
+    doc = json.loads(json.dumps(build_report([directory], resamples=200, seed=0).to_dict()))
+    assert doc["criteria"]["harmless"]["n_random"] == 7
+    text = render_text(doc, width=100)
+    assert "harmless: 7 of your labels are in the random sample" in text
+    assert "format: no random sample: every label was chosen" in text
+    assert "format: 0 of your labels" not in text

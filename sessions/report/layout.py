@@ -677,8 +677,8 @@ def ppi_blocks(name: str, sample: Mapping[str, Any], stat: str, ci_key: str = "c
         ])  # fmt: skip
         if entry.get("reason"):
             notes.append(f"{judge}: {entry['reason']}.")
-    if not rows:
-        return []
+    if not rows:  # no judge scored this criterion: the sample's size is still worth saying
+        return [Note(f"{name}: {random} of your labels are in the random sample (no judge to combine with).")]
     notes.append(
         "PPI++: the judge's mean on every judged item, corrected by its error on your random "
         "sample; λ is the judge's weight (0: your labels alone); worth: the random labels a "
