@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sftscope.scorers.rubric import Criterion, Rubric
+from sftscope.scorers.stats.panels import majority, median_verdict
 from sftscope.sessions.core import events as ev
 from sftscope.sessions.core.events import Record
 from sftscope.sessions.core.raters import fold_for, fold_into
@@ -64,20 +65,12 @@ def decide(
     if len(values) == 1:
         return Consensus(values[0], SINGLE, labels)
     if criterion is not None and criterion.kind == "likert":
-        ordered = sorted(values)
-        if ordered[-1] - ordered[0] >= SPREAD:
+        if max(values) - min(values) >= SPREAD:
             return Consensus(None, DISPUTED, labels)
-        return Consensus(ordered[(len(ordered) - 1) // 2], AGREED, labels)
-    counts: dict[Any, int] = {}
-    first: dict[Any, Any] = {}
-    for value in values:
-        key = _key(value)
-        counts[key] = counts.get(key, 0) + 1
-        first.setdefault(key, value)
-    key, count = max(counts.items(), key=lambda kv: kv[1])
-    if 2 * count > len(values):
-        return Consensus(first[key], AGREED, labels)
-    return Consensus(None, DISPUTED, labels)
+        return Consensus(median_verdict(values, len(values)), AGREED, labels)
+    first = {_key(value): value for value in reversed(values)}  # a tag list as the first rater gave it
+    vote = majority([_key(value) for value in values], len(values))
+    return Consensus(None, DISPUTED, labels) if vote is None else Consensus(first[vote], AGREED, labels)
 
 
 def _key(value: Any) -> Any:
@@ -194,6 +187,18 @@ def synthetic(panel: Panel, key: str, item: ItemState) -> list[Record]:
     if comments:
         out.append({"type": ev.Commented.TYPE, "item": key, "text": "\n".join(comments)})
     return out
+
+
+def reading_state(events: list[Record], ratings: dict[str, list[Record]], rubric: Rubric) -> SessionState:
+    """The session as every reader of its labels (report, export) takes it: the plain fold
+    when nobody labelled, the one rater's fold (their file, or the labels of a session
+    written before raters) when one did, and `consensus_state` with two or more."""
+    names = Panel.read(events, ratings, rubric).names if len(ratings) > 1 else list(ratings)
+    if len(names) > 1:
+        return consensus_state(events, ratings, rubric)
+    state = SessionState()
+    fold_into(state, events, ratings.get(names[0], ()) if names else ())
+    return state
 
 
 def disputed_items(
