@@ -60,6 +60,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "e2e": (
         "test_compare_real.py", "test_compare_tmux.py", "test_hf_engine.py", "test_llama_engine.py",
         "test_llama_server.py", "test_report_viewer.py", "test_tmux.py", "test_wheel.py",
+        "test_serve.py",
     ),
 }  # fmt: skip
 KIND_OF = {name: kind for kind, names in KINDS.items() for name in names}

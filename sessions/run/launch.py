@@ -368,15 +368,16 @@ def _judges(config: RunConfig, header: dict[str, Any] | None, rubric: Rubric) ->
     return [Judge(spec, rubric) for spec in specs]
 
 
-def open_replay(directory: Path, speed: float, *, rater: str | None = None) -> Launch:
+def open_replay(directory: Path, speed: float, *, rater: str | None = None, follow: bool = False) -> Launch:
     """Open a saved session to watch it again and go on labelling; nothing is generated.
     With a `rater`, events.jsonl is followed read-only (no writer lock: another process may
-    generate or judge it meanwhile, Session.poll) and the labels go to the rater's file."""
+    generate or judge it meanwhile, Session.poll) and the labels go to the rater's file.
+    `follow` follows it before a rater is named (serve's tabs ask, then Session.attach_rater)."""
     from sftscope.sessions.run.replay import Playback, ReplaySource
 
     # A session on a read-only disk (or someone else's) still replays; labels are refused.
     writable = _writable(Path(directory))
-    header, rubric, session = _open_saved(Path(directory), read_only=not writable, rater=rater)
+    header, rubric, session = _open_saved(Path(directory), read_only=not writable, rater=rater, follow=follow)
     # The Session has read and folded the log: the source plays its answers from that fold.
     engine = ReplaySource(str(directory), speed=speed, state=session.state, header=header)
     params = SamplingParams(**header.get("params", {}))
@@ -386,14 +387,15 @@ def open_replay(directory: Path, speed: float, *, rater: str | None = None) -> L
 
 
 def _open_saved(
-    directory: Path, *, read_only: bool, rater: str | None = None
+    directory: Path, *, read_only: bool, rater: str | None = None, follow: bool = False
 ) -> tuple[dict[str, Any], Rubric, Session]:
     """A saved session's header, rubric and Session on its open store (replay and judging);
     a rater's console follows the log read-only."""
     header = read_header(directory)
     rubric = Rubric.from_dict(header["rubric"]) if header.get("rubric") else load_rubric(None)
     store = SessionStore(directory)
-    store.open(read_only=read_only and rater is None, follow=rater is not None)
+    follow = follow or rater is not None
+    store.open(read_only=read_only and not follow, follow=follow)
     # The fold builds an object or more per event, none in a cycle: a third faster without
     # the cyclic collector walking them as they pile up (0.1 s of a 16,000-item replay).
     with paused_gc():

@@ -33,6 +33,13 @@ def run_console(launch: Launch, *, ahead: int = 3) -> int:
     return run_console_app(app, f"session saved in {launch.directory}")
 
 
+def rater_console(launch: Launch, rater: str | None) -> int:
+    """One browser tab of `sftscope serve`: the replay console as one rater (None: it asks)."""
+    from sftscope.tui.console.rater import RaterConsole
+
+    return run_console_app(RaterConsole(launch, rater), f"labels saved in {launch.directory}")
+
+
 def compare_console(comparison: Comparison, *, revisit: bool = False) -> int:
     """The A/B console; the comparison is closed (status, unlock) before the process ends."""
     from sftscope.tui.compare.app import CompareApp

@@ -41,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
             from sftscope.tui.cli.report import report_command
 
             return report_command(args)
+        if args.command == "serve":
+            from sftscope.tui.cli.serve import serve_command
+
+            return serve_command(args)
         if args.command == "judge":
             from sftscope.tui.cli.judge import judge_command
 

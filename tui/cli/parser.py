@@ -19,7 +19,7 @@ from sftscope.tui.cli.errors import UsageError
 if TYPE_CHECKING:
     from sftscope.sessions.run.config import RunConfig
 
-COMMANDS = ("run", "export", "replay", "judge", "compare", "report")
+COMMANDS = ("run", "export", "replay", "judge", "compare", "report", "serve")
 # The most bootstrap resamples a report draws: 100,000 already gives an interval's ends to
 # the third decimal; a billion only ate memory until the process died.
 MAX_RESAMPLES = 100_000
@@ -376,6 +376,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--seed", type=int, default=SEED, metavar="N", help=f"bootstrap seed (default {SEED})"
     )
+    serve = sub.add_parser("serve", help="the labelling console in a browser, one console per tab")
+    serve.add_argument("session", metavar="SESSION", help="the run session to label")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, metavar="N", help="default 8000")
+    serve.add_argument("--public-url", metavar="URL", help="the address browsers use, behind a proxy")
+    serve.add_argument("--rater", metavar="NAME", help="every tab labels as NAME (default: each tab asks)")
+    serve.add_argument("--tab", action="store_true", help="one tab's console (serve starts one per tab)")
     return parser
 
 
