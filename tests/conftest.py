@@ -34,6 +34,7 @@ KINDS: dict[str, tuple[str, ...]] = {
         "test_ppi.py", "test_ppi_report.py", "test_report_data.py", "test_report_context.py",
         "test_report_render.py", "test_store.py", "test_trust_core.py", "test_trust_judges.py",
         "test_trust_stats.py", "test_typed_events.py",
+        "test_assignment.py",
     ),
     # The Textual console driven in-process by Pilot (keys, screens, snapshots).
     "console": (

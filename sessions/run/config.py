@@ -31,6 +31,7 @@ from sftscope.scorers.panel import (
     parse_panel_flag,
     resolve_panels,
 )
+from sftscope.sessions.core.assignment import Assignment, AssignmentError
 from sftscope.sessions.core.events import RATER_NAME, RATER_RULE
 
 ORDERS = ("shuffled", "file")  # RunConfig.order
@@ -77,6 +78,10 @@ class RunConfig:
     # ratings/NAME.jsonl. Per process, never saved: a session is resumed by any rater. None
     # (tests, the API): labels go to events.jsonl as before raters.
     rater: str | None = None
+    # Who labels what (sessions/core/assignment.py): --raters a,b,c with --overlap K, each
+    # item dealt to K of them, seeded by `seed`. Saved in session.toml; kept on resume.
+    raters: tuple[str, ...] | None = None
+    overlap: int | None = None
     # Resolved: the config's [[judges]] tables, then one judge per --judge.
     judges: tuple[JudgeSpec, ...] = ()
     panels: tuple[PanelSpec, ...] = ()  # the config's [[panels]], then one per --judge-panel
@@ -112,6 +117,10 @@ class RunConfig:
         )
         config = cls(**values, given=frozenset(given))
         try:
+            assignment = Assignment.build(config.raters, config.overlap, config.seed)
+        except AssignmentError as exc:
+            raise ConfigError(str(exc)) from None
+        try:
             flagged = tuple(
                 parse_judge_flag(
                     spec,
@@ -137,8 +146,14 @@ class RunConfig:
             judges=judges,
             panels=tuple(spec for spec, _ in given_panels),
             panel_where=tuple(where for _, where in given_panels),
+            raters=assignment.raters if assignment else None,
             given=frozenset(given),
         )
+
+    @property
+    def assignment(self) -> Assignment | None:
+        """Who labels what, as given (--raters, --overlap), seeded by --seed."""
+        return Assignment.build(self.raters, self.overlap, self.seed)
 
     @property
     def params(self) -> SamplingParams:
@@ -192,6 +207,23 @@ class RunConfig:
         if "order" in self.given and self.order != recorded_order:
             raise ConfigError(
                 f"--order {self.order}: session {directory} was made with order {recorded_order}; "
+                "start a new --session to change it"
+            )
+        try:
+            recorded_assignment = Assignment.from_header(header)
+        except AssignmentError as exc:
+            raise ConfigError(f"{directory}/{exc}") from None
+        given_assignment = self.assignment  # its seed is the session's (checked above)
+        if given_assignment is not None and (
+            recorded_assignment is None
+            or (given_assignment.raters, given_assignment.overlap)
+            != (recorded_assignment.raters, recorded_assignment.overlap)
+        ):
+            made = (
+                f"[assignment] {recorded_assignment.describe()}" if recorded_assignment else "no assignment"
+            )
+            raise ConfigError(
+                f"{given_assignment.describe()}: session {directory} was made with {made}; "
                 "start a new --session to change it"
             )
 
@@ -248,6 +280,8 @@ SETTING_RULES: dict[str, tuple[Any, str]] = {
         lambda v: isinstance(v, str) and RATER_NAME.fullmatch(v) is not None,
         f"a rater name ({RATER_RULE})",
     ),
+    "raters": (lambda v: _is_text(v) or _is_specs(v), "rater names, A,B,C or a list of them"),
+    "overlap": (lambda v: _is_int(v) and v >= 1, "a positive integer (raters per item)"),
 }
 
 

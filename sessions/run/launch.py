@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sftscope.engines.base import Engine, EngineError, SamplingParams
 from sftscope.engines.registry import EngineSpec, load_engine, parse_spec
 from sftscope.scorers.rubric import Rubric, load_rubric
+from sftscope.sessions.core.assignment import Assignment, AssignmentError, assigned_queue
 from sftscope.sessions.core.inert import inert_line
 from sftscope.sessions.core.item import Item
 from sftscope.sessions.core.session import Session
@@ -90,10 +91,21 @@ class Launch:
         the seeded random order of a shuffled session (its --seed), else prompt-set order.
         Exports and reports keep prompt-set order."""
         ids = [s.item.id for s in self.session.state.ordered()]
-        if self.order != "shuffled":
-            return ids
-        seed = (self.saved.get("params") or {}).get("seed", 0)
-        return audit_order(ids, seed if isinstance(seed, int) else 0)
+        if self.order == "shuffled":
+            seed = (self.saved.get("params") or {}).get("seed", 0)
+            ids = audit_order(ids, seed if isinstance(seed, int) else 0)
+        return assigned_queue(ids, self.assigned_items())  # an assigned rater's items first
+
+    def assigned_items(self) -> frozenset[str]:
+        """The items the session's [assignment] gives this console's rater (none without
+        one, or for a rater it does not name)."""
+        try:
+            assignment = Assignment.from_header(self.saved)
+        except AssignmentError:
+            return frozenset()  # refused when the session is opened (check_resume)
+        if assignment is None or self.session.rater is None:
+            return frozenset()
+        return assignment.items_of(self.session.rater, self.session.state.items)
 
     @property
     def regenerates(self) -> bool:
@@ -244,6 +256,12 @@ def open_run(config: RunConfig, *, engine: Engine | None = None) -> Launch:
             raise LaunchError(str(exc)) from None
         prompt_set = load_prompt_set(config.prompts)
         items = prompt_set.items
+        assignment = config.assignment
+        if assignment is not None:
+            try:
+                assignment.check_items(len(items))
+            except AssignmentError as exc:
+                raise LaunchError(str(exc)) from None
         rubric = load_rubric(config.rubric)
         spec_text = config.engine
         spec = parse_source(spec_text)
@@ -275,6 +293,7 @@ def open_run(config: RunConfig, *, engine: Engine | None = None) -> Launch:
             "prompts": {"path": prompt_set.path, "sha256": prompt_set.sha256, "count": len(items)},
             "rubric": rubric.to_dict(),
             "order": config.order,
+            "assignment": assignment.to_header() if assignment is not None else None,
             "panels": [panel.to_dict() for panel in panels] or None,  # derived when read
         }
         header = {k: v for k, v in header.items() if v is not None}

@@ -157,6 +157,8 @@ RUN_OPTIONS: tuple[Option, ...] = (
     API_KEY_ENV,
     Option("--speed", "replay engine pace (0 = instant)", "X", float),
     RATER,
+    Option("--raters", "who shares the items, with --overlap (kept on resume)", "A,B,C"),
+    Option("--overlap", "raters per item, seeded by --seed; every pair of --raters shares items", "K", int),
     Option(
         "--read-timeout",
         "openai engine: seconds without data before a request is given up and retried",

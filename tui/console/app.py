@@ -195,6 +195,7 @@ class SftscopeApp(ConsoleApp):
         # Kept item by item, so a key press costs the same on 20,000 items as on 30.
         self.finished: set[str] = set()  # nothing left to do: fully scored, or skipped
         self.scored: set[str] = set()  # answered and fully scored (a skip is not a score)
+        self.assigned: frozenset[str] = frozenset()  # this rater's items ([assignment], --overlap)
         self.judge_failures: dict[str, set[str]] = {}  # judge -> items its latest verdict failed on
         self.judged: set[str] = set()
         self.positions: dict[str, int] = {}
@@ -266,6 +267,7 @@ class SftscopeApp(ConsoleApp):
         self.positions = {item_id: n for n, item_id in enumerate(self.item_ids)}
         self.finished = {s.item.id for s in states if self.is_finished(s)}
         self.scored = {s.item.id for s in states if self.is_scored(s)}
+        self.assigned = self.launch.assigned_items()
         self.judged = {s.item.id for s in states if s.judges}
         for state in states:
             self.note_failures(state)
@@ -358,6 +360,8 @@ class SftscopeApp(ConsoleApp):
             text.append(f"· {message}", style="yellow")
         elif self.item_ids:
             text.append(f"· {len(self.scored)}/{len(self.item_ids)} scored ")
+            if self.assigned:  # this rater's share of the assignment
+                text.append(f"· yours {len(self.scored & self.assigned)}/{len(self.assigned)} ", style="cyan")
             for name, failed in self.judge_failures.items():
                 if failed:  # loud: a judge that fails is seen as it happens, not at the end
                     text.append(f"· judge {inert_line(name)[:16]}: {len(failed)} failed ", style="bold red")
