@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sftscope.scorers.rubric import Criterion, Rubric
 from sftscope.sessions.core.consensus import (
     ADJUDICATED,
@@ -126,3 +127,122 @@ def test_consensus_state_folds_the_consensus_as_human_labels(tmp_path: Path) -> 
     assert state.items["q2"].sampled("helpfulness") is None  # a ruling is not a random label
     assert disputed_items(events, ratings, rubric) == []
     assert "dave" in ratings  # an adjudicator's file, but no rater of labels
+
+
+def random_labels(seed: int, items: int = 24) -> dict[str, dict[str, dict[str, object]]]:
+    """Three raters, each leaving some items out (missing data), on helpfulness and harmless."""
+    import random
+
+    rng = random.Random(seed)
+    return {
+        name: {
+            f"q{n}": {"helpfulness": rng.choice([1, 2, 3, 3, 4, 4, 5]), "harmless": rng.random() < 0.7}
+            for n in range(1, items + 1)
+            if rng.random() < 0.8
+        }
+        for name in ("alice", "bob", "carol")
+    }
+
+
+@pytest.fixture(scope="module")
+def three(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
+    labels = random_labels(7)
+    directory = make_session(tmp_path_factory.mktemp("three"), labels, items=24)
+    from sftscope.sessions.report.document import build_report
+
+    return directory, labels, build_report([directory]).to_dict()
+
+
+def test_alpha_equals_krippendorff_on_the_raters_matrix(three: tuple[Path, dict, dict]) -> None:
+    import krippendorff
+    import numpy as np
+
+    _, labels, doc = three
+    raters = doc["raters"]
+    assert raters["names"] == ["alice", "bob", "carol"]
+    for criterion, level, domain in (
+        ("helpfulness", "ordinal", [1, 2, 3, 4, 5]),
+        ("harmless", "nominal", [0, 1]),
+    ):
+        matrix = np.array(
+            [
+                [
+                    float(labels[name][f"q{n}"][criterion]) if f"q{n}" in labels[name] else np.nan
+                    for n in range(1, 25)
+                ]
+                for name in raters["names"]
+            ]
+        )
+        expected = krippendorff.alpha(
+            reliability_data=matrix, value_domain=domain, level_of_measurement=level
+        )
+        entry = raters["alpha"][criterion]
+        assert entry["alpha"] == pytest.approx(expected, abs=1e-12)
+        assert entry["n"] == int((np.sum(~np.isnan(matrix), axis=0) >= 2).sum())
+        low, high = entry["ci"]
+        assert low < entry["alpha"] < high
+
+
+def test_pairwise_kappa_equals_scikit_learn(three: tuple[Path, dict, dict]) -> None:
+    from sklearn.metrics import cohen_kappa_score
+
+    _, labels, doc = three
+    for criterion, weights, scale in (
+        ("helpfulness", "quadratic", [1, 2, 3, 4, 5]),
+        ("harmless", None, [0, 1]),
+    ):
+        for pair, entry in doc["raters"]["pairwise_kappa"][criterion].items():
+            a, b = pair.split("|")
+            both = sorted(set(labels[a]) & set(labels[b]))
+            first = [int(labels[a][item][criterion]) for item in both]
+            second = [int(labels[b][item][criterion]) for item in both]
+            assert entry["n"] == len(both)
+            assert entry["kappa"] == pytest.approx(
+                cohen_kappa_score(first, second, labels=scale, weights=weights)
+            )
+            assert entry["ci"][0] <= entry["kappa"] <= entry["ci"][1]
+
+
+def test_leave_one_out_and_the_consensus_as_the_human_source(three: tuple[Path, dict, dict]) -> None:
+    directory, labels, doc = three
+    for name in ("alice", "bob", "carol"):
+        others = [o for o in ("alice", "bob", "carol") if o != name]
+        same = n = 0
+        for item, given in labels[name].items():
+            votes = {o: labels[o][item]["harmless"] for o in others if item in labels[o]}
+            found = decide(votes, BINARY)
+            if found is not None and found.status != DISPUTED:
+                n += 1
+                same += given["harmless"] == found.value
+        entry = doc["raters"]["vs_consensus"][name]["harmless"]
+        assert (entry["n"], entry["agreement"]) == (n, same / n)
+        assert doc["raters"]["labels"][name]["helpfulness"] == len(labels[name])
+    events, ratings, rubric = read(directory)
+    state = consensus_state(events, ratings, rubric)
+    rates = [s.human["harmless"] for s in state.items.values() if "harmless" in s.human]
+    human = doc["criteria"]["harmless"]["human"]
+    assert human["n"] == len(rates) and human["rate"] == pytest.approx(sum(rates) / len(rates))
+    assert doc["sessions"][0]["labelled"] == sum(1 for s in state.items.values() if s.human)
+
+
+def test_raters_section_in_every_format(three: tuple[Path, dict, dict]) -> None:
+    from sftscope.tui.render.report import render
+
+    _, _, doc = three
+    for form in ("text", "md", "html"):
+        out = render(doc, form)
+        assert "Raters" in out and "Krippendorff" in out and "alice · bob" in out, form
+    text = render(doc, "text")
+    assert "n too small" in text  # a rater against the others on fewer than MIN_N items
+
+
+def test_one_rater_session_has_no_raters_block(tmp_path: Path) -> None:
+    """One rater's file: the report reads their labels as it read the log's before, no
+    `raters` key; a legacy session (labels in events.jsonl) reads the same."""
+    from sftscope.sessions.report.document import build_report
+
+    directory = make_session(tmp_path, {"alice": {"q1": {"helpfulness": 4}, "q2": {"helpfulness": 2}}})
+    doc = build_report([directory]).to_dict()
+    assert "raters" not in doc
+    assert doc["criteria"]["helpfulness"]["human"]["n"] == 2
+    assert doc["criteria"]["helpfulness"]["human"]["mean"] == 3

@@ -437,3 +437,91 @@ def spearman_from_tables(tables: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = cross / np.sqrt(var_rows * var_cols)
     return np.where((var_rows > 0) & (var_cols > 0), out, np.nan)
+
+
+# ---------------------------------------------------------------------------------------
+# Several raters (issue 18): Krippendorff's alpha across all of them, missing data allowed.
+
+
+@dataclass(frozen=True)
+class RatersAlpha:
+    """Krippendorff's alpha of every rater's labels on one criterion (krippendorff: ordinal
+    on a likert scale, nominal on yes/no, the rubric's scale as the value domain), over the
+    `n` items at least two raters labelled (an item one rater labelled pairs with nothing:
+    alpha leaves it out). `ci`: the 95% percentile bootstrap over those items. None when
+    undefined (every label the same value: no variation to agree on)."""
+
+    n: int
+    alpha: float | None
+    ci: Interval | None
+    level: str
+
+    @property
+    def enough(self) -> bool:
+        return is_enough(self.n)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "alpha": self.alpha, "ci": _listed(self.ci)}
+
+
+def raters_alpha(
+    units: Sequence[Sequence[Any]],
+    kind: str,
+    scale: Sequence[int] | None = None,
+    *,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> RatersAlpha:
+    """Alpha of `units`, one per item: the labels its raters gave (a rater who did not
+    label it is simply absent). The point estimate is krippendorff.alpha on the items as
+    columns (each label a row, NaN where an item has fewer: alpha depends on an item's
+    labels only, not on which rater gave which, so this is the raters-by-items matrix with
+    its missing cells). The interval resamples items as `agreement_stats` does: alpha
+    depends on the items only through the sum of their coincidence matrices
+    (o_ck = pairs c-k within the item / (labels - 1)), and items with the same counts of
+    each value have the same matrix, so the resamples draw how many of each kind of item
+    (numpy's multinomial) and `alpha_from_tables` evaluates them all at once."""
+    import krippendorff
+    import numpy as np
+
+    labels = scale_labels(kind, scale)
+    size = len(labels)
+    level = "ordinal" if kind == "likert" else "nominal"
+    kinds: Counter[tuple[int, ...]] = Counter()
+    for unit in units:
+        if len(unit) < 2:
+            continue
+        counts = [0] * size
+        for value in unit:
+            counts[_code(value, labels, kind)] += 1
+        kinds[tuple(counts)] += 1
+    n = sum(kinds.values())
+    if n == 0 or size < 2:
+        return RatersAlpha(n, None, None, level)
+    patterns = list(kinds)
+    width = max(sum(p) for p in patterns)
+    columns = []
+    for pattern in patterns:
+        values = [float(i) for i, count in enumerate(pattern) for _ in range(count)]
+        columns += [values + [math.nan] * (width - len(values))] * kinds[pattern]
+    data = np.array(columns).T + (labels[0] if kind == "likert" else 0)
+    domain = labels if kind == "likert" else [0, 1]
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore")
+        try:
+            value = float(
+                krippendorff.alpha(reliability_data=data, value_domain=domain, level_of_measurement=level)
+            )
+        except ValueError:  # one value in the whole domain in use: undefined
+            value = math.nan
+    alpha = value if math.isfinite(value) else None
+    if alpha is None or n < 2 or resamples <= 0:
+        return RatersAlpha(n, alpha, None, level)
+    counts = np.array(patterns, dtype=float)
+    within = (counts[:, :, None] * counts[:, None, :] - counts[:, :, None] * np.eye(size)) / (
+        counts.sum(axis=1) - 1
+    )[:, None, None]
+    frequencies = np.array([kinds[p] for p in patterns], dtype=float)
+    draws = np.random.default_rng(seed).multinomial(n, frequencies / n, size=resamples)
+    coincidences = np.einsum("rp,pij->rij", draws, within)
+    return RatersAlpha(n, alpha, percentile_interval(alpha_from_tables(coincidences / 2.0, level)), level)

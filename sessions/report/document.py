@@ -52,7 +52,9 @@ from sftscope.sessions.compare.summary import (
     pair_records,
     sign_tests,
 )
-from sftscope.sessions.core.panels import fold_with_panels
+from sftscope.sessions.core.consensus import reading_state
+from sftscope.sessions.core.panels import apply_panels
+from sftscope.sessions.core.raters import rated, read_ratings
 from sftscope.sessions.core.state import SessionState
 from sftscope.sessions.core.store import SessionError, load_session, paused_gc
 from sftscope.sessions.core.version import VERSION
@@ -64,6 +66,7 @@ from sftscope.sessions.report.ppi import (
     groups_with_ppi,
     run_ppi,
 )
+from sftscope.sessions.report.raters import RaterFigures, rater_figures
 from sftscope.sessions.report.runs import (
     CHECK_SOURCE,
     DISAGREEMENTS,
@@ -134,6 +137,8 @@ class Report:
     # criteria's; for a comparison, per pair of sessions (a, b).
     ppi: dict[str, dict[str, SamplePPI]] | None = None
     comparison_ppi: dict[tuple[str, str], SamplePPI] | None = None
+    # The first run session's raters (sessions/report/raters.py): only with 2+ raters.
+    raters: RaterFigures | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document: the schema's fixed keys always present (empty where they do
@@ -162,6 +167,8 @@ class Report:
         )
         if out["comparison"] is not None and self.compared:
             out["comparison"].update(self.compared)
+        if self.raters is not None:
+            out["raters"] = self.raters.to_dict()
         out["warnings"] = list(self.warnings)
         return {**_json_safe(out), **(self.views or {})}
 
@@ -217,10 +224,23 @@ class _Loaded:
     header: dict[str, Any]
     events: list[dict[str, Any]]
     warnings: list[str]
+    ratings: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
 
     @property
     def comparison(self) -> bool:
         return self.header.get("kind") == "comparison"
+
+    def state(self) -> SessionState:
+        """The run session as its numbers read it: the one rater's labels, or with 2+
+        raters their consensus (sessions/core/consensus.py), its panels' verdicts added."""
+        return apply_panels(reading_state(self.events, self.ratings, _rubric(self)), self.header)
+
+    def rated(self) -> list[dict[str, Any]]:
+        """The writer's log and every rater's records, the labels of a session written before
+        raters once (they are in both): the probes the report reads."""
+        return [r for r in self.events if not rated(r)] + [
+            r for records in self.ratings.values() for r in records
+        ]
 
 
 def _load(directory: Path, name: str) -> _Loaded:
@@ -233,9 +253,10 @@ def _load(directory: Path, name: str) -> _Loaded:
     try:
         with paused_gc():
             header, events, warnings = load_session(path)
+            ratings = {} if header.get("kind") == "comparison" else read_ratings(path, header, events)
     except SessionError as exc:
         raise ReportError(str(exc).splitlines()[0]) from None
-    return _Loaded(name, path.resolve(), header, events, warnings)
+    return _Loaded(name, path.resolve(), header, events, warnings, ratings)
 
 
 def _rubric(loaded: _Loaded) -> Rubric:
@@ -294,7 +315,7 @@ def _with_views(report: Report, loaded: _Loaded) -> Report:
             state = apply_pair_panels(fold_comparison(loaded.events), loaded.header)
             views = {"pairs": comparison_pairs(state)}
         else:
-            views = {"items": run_items(fold_with_panels(loaded.events, loaded.header), loaded.header)}
+            views = {"items": run_items(loaded.state(), loaded.header)}
     return dataclasses.replace(report, views=views)
 
 
@@ -365,14 +386,14 @@ def _runs_report(loaded: list[_Loaded], resamples: int, seed: int, warnings: tup
 
 
 def _runs_figures(loaded: list[_Loaded], resamples: int, seed: int, warnings: tuple[str, ...]) -> Report:
-    states = [fold_with_panels(session.events, session.header) for session in loaded]
+    states = [session.state() for session in loaded]
     rubrics = [_rubric(session) for session in loaded]
     first = states[0]
     for session, state in zip(loaded[1:], states[1:], strict=True):
         _check_common(loaded[0], first, session, state)
     values = [item_values(state, rubric) for state, rubric in zip(states, rubrics, strict=True)]
     figures = [
-        run_figures(state, session.events, rubric, resamples=resamples, seed=seed, values=got)
+        run_figures(state, session.rated(), rubric, resamples=resamples, seed=seed, values=got)
         for session, state, rubric, got in zip(loaded, states, rubrics, values, strict=True)
     ]
     ppi = {
@@ -380,15 +401,21 @@ def _runs_figures(loaded: list[_Loaded], resamples: int, seed: int, warnings: tu
         for session, state, rubric, got in zip(loaded, states, rubrics, values, strict=True)
     }
     infos = tuple(_run_info(session, state) for session, state in zip(loaded, states, strict=True))
+    first_loaded = loaded[0]
+    raters = rater_figures(
+        first_loaded.events, first_loaded.ratings, rubrics[0], resamples=resamples, seed=seed
+    )
     if len(loaded) == 1:
-        return Report(resamples, seed, infos, run=figures[0], warnings=warnings, ppi=ppi)
+        return Report(resamples, seed, infos, run=figures[0], warnings=warnings, ppi=ppi, raters=raters)
     paired: list[PairedDifference] = []
     for i, j in itertools.combinations(range(len(loaded)), 2):
         paired += _paired(
             (loaded[i].name, states[i], rubrics[i]), (loaded[j].name, states[j], rubrics[j]), resamples, seed
         )
     runs = {session.name: f for session, f in zip(loaded, figures, strict=True)}
-    return Report(resamples, seed, infos, figures[0], runs, tuple(paired), warnings=warnings, ppi=ppi)
+    return Report(
+        resamples, seed, infos, figures[0], runs, tuple(paired), warnings=warnings, ppi=ppi, raters=raters
+    )
 
 
 def _check_common(first: _Loaded, first_state: SessionState, other: _Loaded, state: SessionState) -> None:

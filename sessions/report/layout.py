@@ -262,6 +262,7 @@ def layout(doc: Mapping[str, Any]) -> tuple[str, list[Section]]:
         _checks,
         _methods,
         _reliability,
+        _raters,
         _runs,
         _comparison,
     )
@@ -1078,6 +1079,77 @@ def _reliability(doc: Mapping[str, Any]) -> Iterable[Section]:
         split = f" ({entry['split']})" if entry.get("split") else ""
         title = f"Drift: {criterion}, the same rater early and late{split}"
         section.blocks.append(Table(title, ["", "n", "mean", "95% CI"], rows))
+    yield section
+
+
+_KAPPA = "on the items both raters labelled; quadratic weights on a scale, unweighted on yes/no"
+
+
+def _raters(doc: Mapping[str, Any]) -> Iterable[Section]:
+    """Several raters of one session (sessions/report/raters.py): alpha across them, the
+    kappa of each pair, each against the consensus of the others, and their labels; only
+    the criteria someone labelled."""
+    raters = _dicts(doc.get("raters"))
+    section = Section("Raters")
+    names = [str(name) for name in raters.get("names") or []]
+    labels = {name: _dicts(_dicts(raters.get("labels")).get(name)) for name in names}
+    criteria = [c for c in _dicts(raters.get("alpha")) if any(of.get(c) for of in labels.values())]
+    if not names or not criteria:
+        yield section
+        return
+    section.blocks.append(
+        Note(
+            f"{len(names)} raters: {', '.join(names)}. Their consensus is the human label in every other "
+            "number: a strict majority on yes/no, the median on a scale (the lower one on a tie); disputed, "
+            "and left out until adjudicated, without a majority or when a scale's labels are 2 or more apart."
+        )
+    )
+    rows = [[name, *(fmt_count(labels[name].get(c)) for c in criteria)] for name in names]
+    section.blocks.append(Table("Labels per rater (on current answers)", ["rater", *criteria], rows))
+    consensus = _dicts(raters.get("consensus"))
+    statuses = ("agreed", "single", "disputed", "adjudicated")
+    rows = [[c, *(fmt_count(_dicts(consensus.get(c)).get(s, 0)) for s in statuses)] for c in criteria]
+    section.blocks.append(Table("Consensus per item", ["criterion", *statuses], rows))
+    alpha = _dicts(raters.get("alpha"))
+    rows = [
+        [c, fmt_count(_dicts(alpha.get(c)).get("n")), estimate(_dicts(alpha.get(c)), "alpha")]
+        for c in criteria
+    ]
+    note = "ordinal on a scale, nominal on yes/no; n: the items two or more raters labelled"
+    section.blocks.append(
+        Table("Krippendorff's α across all raters", ["criterion", "n", "α [95% CI]"], rows, notes=[note])
+    )
+    kappa = _dicts(raters.get("pairwise_kappa"))
+    for c in criteria:
+        pairs = _dicts(kappa.get(c))
+        rows = [
+            [pair.replace("|", " · "), fmt_count(_dicts(e).get("n")), estimate(_dicts(e), "kappa")]
+            for pair, e in pairs.items()
+        ]
+        if rows:
+            section.blocks.append(
+                Table(f"{c}: Cohen's κ per pair of raters", ["pair", "n", "κ [95% CI]"], rows, notes=[_KAPPA])
+            )
+    versus = _dicts(raters.get("vs_consensus"))
+    rows = [
+        [
+            name,
+            c,
+            fmt_count(_dicts(_dicts(versus.get(name)).get(c)).get("n")),
+            estimate(_dicts(_dicts(versus.get(name)).get(c)), "agreement"),
+        ]
+        for name in names
+        for c in criteria
+    ]
+    note = "each rater's label against the consensus of the other raters (leave-one-out), where they have one"
+    section.blocks.append(
+        Table(
+            "Each rater against the others' consensus",
+            ["rater", "criterion", "n", "agreement [95% CI]"],
+            rows,
+            notes=[note],
+        )
+    )
     yield section
 
 
