@@ -41,6 +41,10 @@ def comparing_columns() -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(re.findall(r"`([a-z_]+)`", listing))), patterns
 
 
+# The columns only a session with two or more raters has (tests/test_raters_report.py uses them).
+RATERS_ONLY = ("rater.NAME.CRITERION", "consensus.CRITERION")
+
+
 def pattern_regex(pattern: str) -> re.Pattern[str]:
     """`judge.NAME.CRITERION` as a regex: each upper-case part one safe name (word characters)."""
     parts = pattern.split(".")
@@ -52,6 +56,8 @@ def test_the_docs_patterns_are_read_and_refuse_what_they_should() -> None:
     assert patterns == [
         "human.CRITERION",
         "sample.CRITERION",
+        "rater.NAME.CRITERION",
+        "consensus.CRITERION",
         "judge.NAME.CRITERION",
         "check.NAME",
         "metric.NAME",
@@ -102,7 +108,8 @@ def test_csv_and_jsonl_have_every_readme_column(tmp_path: Path, server_url: str)
     for column in flat:  # every other column is one the table describes
         assert sum(bool(regex.fullmatch(column)) for regex in regexes) == 1, column
     for pattern, regex in zip(patterns, regexes, strict=True):  # and each pattern is in use here
-        assert any(regex.fullmatch(column) for column in flat), pattern
+        used = any(regex.fullmatch(column) for column in flat)  # but the raters' (2+ raters only)
+        assert used is (pattern not in RATERS_ONLY), pattern
     assert {"judge.gpt_4_1.helpfulness", "check.contains_def_return", "metric.rougeL"} <= set(flat)
     # Every rubric criterion has its column, labelled or not.
     assert {"human.helpfulness", "human.instruction_following", "human.harmless", "human.format"} <= set(flat)

@@ -246,3 +246,53 @@ def test_one_rater_session_has_no_raters_block(tmp_path: Path) -> None:
     assert "raters" not in doc
     assert doc["criteria"]["helpfulness"]["human"]["n"] == 2
     assert doc["criteria"]["helpfulness"]["human"]["mean"] == 3
+
+
+def test_export_has_the_consensus_and_each_raters_columns(
+    three: tuple[Path, dict, dict], tmp_path: Path
+) -> None:
+    import json
+
+    from tests.conftest import run_cli
+    from tests.test_export import RATERS_ONLY, pattern_regex, readme_columns
+
+    directory, labels, _ = three
+    done = run_cli("export", str(directory), "--format", "jsonl")
+    assert done.returncode == 0, done.stderr
+    rows = {row["item"]: row for row in map(json.loads, done.stdout.splitlines())}
+    _, patterns = readme_columns()
+    assert set(RATERS_ONLY) <= set(patterns)  # docs/sessions.md names them
+    for pattern in RATERS_ONLY:
+        regex = pattern_regex(pattern)
+        assert any(regex.fullmatch(column) for column in rows["q1"]), pattern
+    events, ratings, rubric = read(directory)
+    state = consensus_state(events, ratings, rubric)
+    for item, row in rows.items():
+        assert row["human"] == state.items[item].human
+        for name in ("alice", "bob", "carol"):
+            assert row[f"rater.{name}.helpfulness"] == labels[name].get(item, {}).get("helpfulness")
+        votes = {n: labels[n][item]["harmless"] for n in labels if item in labels[n]}
+        found = decide(votes, BINARY)
+        assert row["consensus.harmless"] == (found.status if found else None)
+        assert row["human.harmless"] == (found.value if found else None)
+    # one rater: the export keeps its shape, no rater's or consensus column
+    one = make_session(tmp_path, {"alice": {"q1": {"helpfulness": 4}}})
+    done = run_cli("export", str(one), "--format", "jsonl")
+    row = json.loads(done.stdout.splitlines()[0])
+    assert row["human.helpfulness"] == 4
+    assert not [column for column in row if column.startswith(("rater.", "consensus."))]
+
+
+def test_a_bad_raters_file_is_one_line(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    directory = make_session(
+        tmp_path, {"alice": {"q1": {"helpfulness": 4}}, "bob": {"q1": {"helpfulness": 2}}}
+    )
+    with (directory / "ratings" / "bob.jsonl").open("a") as file:
+        file.write(
+            '{"v": 2, "type": "score", "ts": 1, "item": "q1", "criterion": "helpfulness", "value": 99}\n'
+        )
+    for command in (("export", str(directory)), ("report", str(directory))):
+        done = run_cli(*command)
+        assert done.returncode == 2 and "bob.jsonl" in done.stderr and "Traceback" not in done.stderr, command

@@ -19,8 +19,10 @@ from __future__ import annotations
 from itertools import chain
 from typing import Any
 
+from sftscope.scorers.rubric import Rubric, load_rubric
+from sftscope.sessions.core.consensus import Panel, reading_state
 from sftscope.sessions.core.files import safe_names, to_csv, to_jsonl
-from sftscope.sessions.core.panels import fold_with_panels
+from sftscope.sessions.core.panels import apply_panels
 from sftscope.sessions.core.store import paused_gc
 
 # The one list of export columns, in order: JSONL keys and the CSV header both come from it.
@@ -54,13 +56,22 @@ COLUMNS = [
 # `sample.CRITERION`: how the item's label for the criterion entered the log, "random" (walking
 # the session's shuffled order: the random sample estimates need) or "chosen" (ItemState.sampled).
 HUMAN, SAMPLE, JUDGE, CHECK, METRIC = "human.", "sample.", "judge.", "check.", "metric."
+# With two or more raters (issue 18): `human.` holds their consensus, `rater.NAME.CRITERION`
+# each rater's label and `consensus.CRITERION` how it was reached (sessions/core/consensus.py).
+RATER, CONSENSUS = "rater.", "consensus."
 SAMPLED = {True: "random", False: "chosen", None: None}
 
 
-def export_rows(header: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per item: COLUMNS, then the flat columns, the same keys in every row."""
+def export_rows(
+    header: dict[str, Any],
+    events: list[dict[str, Any]],
+    ratings: dict[str, list[dict[str, Any]]] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per item: COLUMNS, then the flat columns, the same keys in every row.
+    `ratings`: the raters' records (sessions.core.raters.read_ratings); the labels of the
+    one rater, or with two or more their consensus, with the raters' columns beside it."""
     with paused_gc():
-        return _rows(header, events)
+        return _rows(header, events, ratings or {})
 
 
 def export_text(rows: list[dict[str, Any]], form: str, *, raw: bool = False) -> str:
@@ -144,8 +155,12 @@ def _flatten(
     return rows
 
 
-def _rows(header: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    state = fold_with_panels(events, header)  # panels: one more judge, derived
+def _rows(
+    header: dict[str, Any], events: list[dict[str, Any]], ratings: dict[str, Any]
+) -> list[dict[str, Any]]:
+    raw = header.get("rubric")
+    rubric = Rubric.from_dict(raw) if isinstance(raw, dict) and raw else load_rubric(None)
+    state = apply_panels(reading_state(events, ratings, rubric), header)  # panels: one more judge
     engine = str((header.get("engine") or {}).get("spec", ""))
     system = header.get("system")
     rows = []
@@ -190,4 +205,41 @@ def _rows(header: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str
         samples.append({name: SAMPLED[item_state.sampled(name)] for name in item_state.human})
     # A session made before the audit order (no `order` in its header) has no random sample:
     # its export keeps the columns it always had.
-    return _flatten(rows, _criteria(header), samples if "order" in header else None)
+    rows = _flatten(rows, _criteria(header), samples if "order" in header else None)
+    panel = Panel.read(events, ratings, rubric) if len(ratings) > 1 else None
+    return (
+        _with_raters(rows, _criteria(header), panel) if panel is not None and len(panel.names) > 1 else rows
+    )
+
+
+def _with_raters(rows: list[dict[str, Any]], criteria: list[str], panel: Panel) -> list[dict[str, Any]]:
+    """Each row with `rater.NAME.CRITERION` for every rater and `consensus.CRITERION` (the
+    consensus status, empty without a label) placed after the `human.`/`sample.` columns,
+    for the criteria those name (the same safe names)."""
+    labelled: dict[str, Any] = dict.fromkeys(criteria)
+    for row in rows:
+        labelled.update(row["human"])
+    for row in rows:
+        for name in panel.names:
+            labelled.update(panel.views[name].items[row["item"]].human)
+    safe = safe_names(labelled)
+    rater = safe_names(panel.names)
+    out = []
+    for row in rows:
+        extra: dict[str, Any] = {}
+        item = panel.views[panel.names[0]].items[row["item"]]
+        statuses = {}
+        for criterion in labelled:
+            found = panel.consensus(row["item"], criterion, item)
+            statuses[CONSENSUS + safe[criterion]] = None if found is None else found.status
+            for name in panel.names:
+                extra[f"{RATER}{rater[name]}.{safe[criterion]}"] = (found.labels if found else {}).get(name)
+        extra.update(statuses)
+        keys = list(row)
+        cut = (
+            max(n for n, key in enumerate(keys) if key.startswith((HUMAN, SAMPLE))) + 1
+            if labelled
+            else len(keys)
+        )
+        out.append({**{k: row[k] for k in keys[:cut]}, **extra, **{k: row[k] for k in keys[cut:]}})
+    return out

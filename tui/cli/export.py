@@ -14,11 +14,13 @@ from sftscope.tui.cli.output import emit
 
 
 def export_command(args: argparse.Namespace) -> int:
+    from sftscope.sessions.core.raters import read_ratings
     from sftscope.sessions.core.store import load_session
     from sftscope.sessions.run.export import export_rows, export_text
 
     try:
         header, events, warnings = load_session(Path(args.session))
+        ratings = read_ratings(Path(args.session), header, events)  # every rater's file, checked
     except run_errors() as exc:
         return fail(str(exc))
     for warning in warnings:
@@ -34,7 +36,7 @@ def export_command(args: argparse.Namespace) -> int:
             "(sftscope compare A B, then export the comparison)"
         )
     else:
-        rows = export_rows(header, events)
+        rows = export_rows(header, events, ratings)
         text = export_text(rows, args.format, raw=args.csv_raw)
 
     return emit(text, Path(args.output) if args.output else None, flag=args.output, data=True)
