@@ -55,6 +55,7 @@ KINDS: dict[str, tuple[str, ...]] = {
         "test_raters_report.py",
         "test_judges.py", "test_raters.py", "test_report_cli.py", "test_rubric.py", "test_trust_cli.py",
         "test_v1_session.py",
+        "test_merge.py",
     ),
     # The product as shipped: the bundled model through llama.cpp, transformers or
     # llama_cpp.server, a real terminal (tmux), the built wheel.

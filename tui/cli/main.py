@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
             from sftscope.tui.cli.serve import serve_command
 
             return serve_command(args)
+        if args.command == "merge":
+            from sftscope.tui.cli.merge import merge_command
+
+            return merge_command(args)
         if args.command == "judge":
             from sftscope.tui.cli.judge import judge_command
 
