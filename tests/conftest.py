@@ -45,6 +45,7 @@ KINDS: dict[str, tuple[str, ...]] = {
         "test_ppi_console.py", "test_probes.py", "test_scale.py", "test_snapshots.py",
         "test_trust_compare_console.py",
         "test_trust_console.py",
+        "test_raters_compare.py",
     ),
     # The real `sftscope` command in a subprocess (run_cli, run_headless): exit codes, the
     # one-line errors, what it writes.

@@ -324,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--headless", action="store_true", help="run the pairwise judges only, then print the summary"
     )
+    RATER.add_to(compare)
 
     export = sub.add_parser("export", help="write a session's items (or a comparison's pairs)")
     export.add_argument(
