@@ -38,6 +38,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     ),
     # The Textual console driven in-process by Pilot (keys, screens, snapshots).
     "console": (
+        "test_adjudicate.py",
         "test_audit_order.py", "test_audit_order_ab.py", "test_compare_console.py", "test_console.py",
         "test_console_base.py",
         "test_console_report.py",

@@ -634,7 +634,8 @@ def test_every_argument_of_every_command_has_a_help() -> None:
 
     parsers = walk(build_parser(), "sftscope")
     assert {name for name, _ in parsers} == {
-        f"sftscope {c}" for c in ("run", "replay", "judge", "compare", "export", "report", "serve")
+        f"sftscope {c}"
+        for c in ("run", "replay", "judge", "compare", "export", "report", "serve", "merge", "adjudicate")
     } | {"sftscope"}
     bare = [
         f"{name} {'/'.join(action.option_strings) or action.metavar or action.dest}"

@@ -17,6 +17,7 @@ from sftscope.tui.cli.errors import fail
 
 if TYPE_CHECKING:
     from sftscope.sessions.compare.comparison import Comparison
+    from sftscope.sessions.run.adjudication import Adjudication
     from sftscope.sessions.run.launch import Launch
 
 
@@ -46,6 +47,13 @@ def compare_console(comparison: Comparison, *, revisit: bool = False) -> int:
 
     app = CompareApp(comparison, revisit=revisit)
     return run_console_app(app, f"comparison saved in {comparison.directory}")
+
+
+def adjudicate_console(adjudication: Adjudication) -> int:
+    """The adjudicate console; the adjudicator's file is released before the process ends."""
+    from sftscope.tui.adjudicate.app import AdjudicateApp
+
+    return run_console_app(AdjudicateApp(adjudication), f"decisions saved in {adjudication.file}")
 
 
 def run_console_app(app: Any, saved: str) -> int:

@@ -10,7 +10,7 @@ import math
 import sys
 
 from sftscope.tui.cli.errors import UsageError, fail
-from sftscope.tui.cli.parser import COMMANDS, build_parser, check_bounds, resolve_run_options
+from sftscope.tui.cli.parser import COMMANDS, build_parser, check_bounds, command_rater, resolve_run_options
 
 
 def normalise_argv(argv: list[str]) -> list[str]:
@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
             from sftscope.tui.cli.serve import serve_command
 
             return serve_command(args)
+        if args.command == "adjudicate":
+            from sftscope.tui.cli.adjudicate import adjudicate_command
+
+            return adjudicate_command(args, command_rater(args.rater))
         if args.command == "merge":
             from sftscope.tui.cli.merge import merge_command
 

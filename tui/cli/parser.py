@@ -19,7 +19,7 @@ from sftscope.tui.cli.errors import UsageError
 if TYPE_CHECKING:
     from sftscope.sessions.run.config import RunConfig
 
-COMMANDS = ("run", "export", "replay", "judge", "compare", "report", "serve", "merge")
+COMMANDS = ("run", "export", "replay", "judge", "compare", "report", "serve", "adjudicate", "merge")
 # The most bootstrap resamples a report draws: 100,000 already gives an interval's ends to
 # the third decimal; a billion only ate memory until the process died.
 MAX_RESAMPLES = 100_000
@@ -386,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--public-url", metavar="URL", help="the address browsers use, behind a proxy")
     serve.add_argument("--rater", metavar="NAME", help="every tab labels as NAME (default: each tab asks)")
     serve.add_argument("--tab", action="store_true", help="one tab's console (serve starts one per tab)")
+    adjudicate = sub.add_parser("adjudicate", help="settle the labels several raters disagree on")
+    adjudicate.add_argument("session", metavar="SESSION", help="a run session labelled by 2 raters or more")
+    RATER.add_to(adjudicate)
     merge = sub.add_parser("merge", help="unite copies of one session labelled on different machines")
     merge.add_argument("sessions", nargs="+", metavar="DIR", help="the copies (the first keeps its header)")
     merge.add_argument("-o", "--output", required=True, metavar="DIR", help="the new session directory")
