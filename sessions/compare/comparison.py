@@ -38,9 +38,10 @@ from sftscope.sessions.core.events import (
     Undone,
 )
 from sftscope.sessions.core.item import Item
+from sftscope.sessions.core.raters import fold_into
 from sftscope.sessions.core.session import Session
 from sftscope.sessions.core.state import SessionState, audit_order, fold
-from sftscope.sessions.core.store import SessionError, SessionStore, load_session, read_header
+from sftscope.sessions.core.store import SessionError, SessionStore, load_session, lock_holder, read_header
 from sftscope.sessions.core.version import VERSION
 
 CHOICES = ("a", "b", "tie", "both_bad")
@@ -69,6 +70,9 @@ class CompareConfig:
     # --order: "shuffled" or "file"; None: shuffled for a new comparison, a saved one its own.
     order: str | None = None
     judge_panels: tuple[str, ...] = ()  # --judge-panel NAME=JUDGE,...: checked before anything is made
+    # --rater NAME (issue 18): whose votes these are (ratings/NAME.jsonl), per process, never
+    # saved; None: votes go to events.jsonl as before raters (headless votes none).
+    rater: str | None = None
 
 
 @dataclass
@@ -373,6 +377,33 @@ def fold_comparison(events: list[Record]) -> ComparisonState:
     return state
 
 
+# --- several raters (issue 18) ----------------------------------------------------------
+
+
+def fold_comparison_for(
+    events: list[Record], ratings: dict[str, list[Record]], rater: str
+) -> ComparisonState:
+    """One rater's view of a comparison: its pairs and the judges' verdicts, then this
+    rater's votes only (what that rater's A/B console shows). `ratings`: the run side's
+    `sessions.core.raters.read_ratings(directory)`, which reads a comparison the same way
+    (each ratings/NAME.jsonl; the votes events.jsonl holds from before raters as one rater,
+    the header's `rater`, else "operator")."""
+    state = ComparisonState()
+    fold_into(state, events, ratings.get(rater, ()))
+    return state
+
+
+def votes_by_rater(events: list[Record], ratings: dict[str, list[Record]]) -> dict[str, dict[str, str]]:
+    """pair id -> {rater: the vote in force (a, b, tie, both_bad)} over the pairs in force (a
+    skip or an undone vote is no vote): what a consensus of votes is decided on."""
+    out: dict[str, dict[str, str]] = {}
+    for name in ratings:
+        for pair in fold_comparison_for(events, ratings, name).ordered():
+            if pair.human is not None:
+                out.setdefault(pair.pair, {})[name] = pair.human
+    return out
+
+
 def check_sources(state: ComparisonState, header: dict[str, Any], directory: Path | str) -> list[str]:
     """Leave out the pairs whose answers a source session no longer has, and say so.
 
@@ -414,12 +445,14 @@ def check_sources(state: ComparisonState, header: dict[str, Any], directory: Pat
 
 
 class ComparisonSession(Session):
-    """The Session of a comparison: the same writer, with the A/B label API."""
+    """The Session of a comparison: the same writer, with the A/B label API. With a `rater`
+    the votes, skips and undos go to ratings/NAME.jsonl and the fold is that rater's alone
+    (Session says how); the pairs and the judges' verdicts stay in events.jsonl."""
 
     state: ComparisonState
 
-    def __init__(self, store: SessionStore) -> None:
-        super().__init__(store, ComparisonState())
+    def __init__(self, store: SessionStore, *, rater: str | None = None) -> None:
+        super().__init__(store, ComparisonState(), rater=rater)
 
     def prefer(
         self, pair: str, choice: str, *, judges_visible: bool = False, sample: str | None = None
@@ -466,6 +499,9 @@ class Comparison:
     reopened: bool = False
     # Saved sources that could not be read again (moved, deleted): one line each.
     notes: list[str] = field(default_factory=list)
+    # Another sftscope holds the comparison ("pid N on HOST"): this one only votes, as a rater,
+    # following the pairs and verdicts it writes (store.open(follow=True), Session.poll).
+    writer: str | None = None
 
     @property
     def state(self) -> ComparisonState:
@@ -488,8 +524,13 @@ class Comparison:
         seed = self.header.get("seed", 0)
         return [by_id[pair] for pair in audit_order(by_id, seed if isinstance(seed, int) else 0)]
 
+    @property
+    def rater(self) -> str | None:
+        return self.session.rater
+
     def close(self, status: str) -> list[str]:
         self.session.detach()
+        self.session.close_rater()
         return self.store.close(status=status)
 
 
@@ -692,13 +733,25 @@ def open_comparison(config: CompareConfig, *, read_only: bool = False, revisit: 
         reference = config.reference
         seed = config.seed
 
+    # A rater's console on a comparison another sftscope holds (an A/B console, or one judging
+    # it): this one only votes, following the pairs and verdicts that writer appends.
+    writer = None
+    if saved is not None and config.rater and not (config.headless or read_only):
+        writer = lock_holder(directory)
+    if writer is not None and (config.judges or config.judge_panels):
+        flag = "--judge" if config.judges else "--judge-panel"
+        raise CompareError(
+            f"{flag}: {directory} is open in another sftscope ({writer}), which judges it; "
+            "vote without judges, or judge once it has ended"
+        )
+
     sources, notes = _read_sources(paths, names, tolerant=saved is not None, cache=cache)
     if reference and sources:
         sources.insert(0, reference_source(sources[0]))  # a = the reference, b = the model
 
     rubric = load_rubric(None)
     judges = [Judge(spec, rubric) for spec in config.judges]
-    if not judges and saved is not None and not (read_only or revisit):
+    if not judges and saved is not None and not (read_only or revisit or writer):
         from sftscope.scorers.judge import JudgeSpec
 
         judges = [Judge(JudgeSpec.from_dict(s), rubric) for s in saved.get("judges", [])]
@@ -729,10 +782,17 @@ def open_comparison(config: CompareConfig, *, read_only: bool = False, revisit: 
     store = SessionStore(directory)
     created = not directory.exists()
     try:
-        store.open(create=True, read_only=read_only)
+        if writer is not None:
+            store.open(follow=True)
+        else:
+            store.open(create=True, read_only=read_only)
     except SessionError as exc:
         raise CompareError(str(exc)) from None
-    session = ComparisonSession(store)
+    try:  # a rater's file locked: the same rater's second console is refused here
+        session = ComparisonSession(store, rater=config.rater)
+    except SessionError as exc:
+        store.close()
+        raise CompareError(str(exc)) from None
     comparison = Comparison(
         store=store,
         session=session,
@@ -745,8 +805,9 @@ def open_comparison(config: CompareConfig, *, read_only: bool = False, revisit: 
         left_out_reasons=dict(matching.reasons) if matching else {},
         reopened=reopened,
         notes=notes,
+        writer=writer,
     )
-    if read_only:
+    if read_only or writer is not None:
         return comparison
     # A new comparison is walked in the seeded random order unless --order file; a saved one
     # keeps its own, and one made before the order existed stays without the key (file order).

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 def compare_config(args: argparse.Namespace) -> CompareConfig:
     from sftscope.scorers.judge import parse_judge_flag, unique_judge_names
     from sftscope.sessions.compare.comparison import CompareConfig
+    from sftscope.tui.cli.parser import command_rater
 
     specs = unique_judge_names(  # two URLs of one model: two judges, never one merged name
         [
@@ -45,6 +46,8 @@ def compare_config(args: argparse.Namespace) -> CompareConfig:
         new=args.new,
         order=args.order,
         judge_panels=tuple(args.judge_panel),  # checked before the comparison is made
+        # Whose votes (ratings/NAME.jsonl); headless votes none, so it labels as no one.
+        rater=None if args.headless else command_rater(args.rater),
     )
 
 
@@ -59,6 +62,7 @@ def compare_command(args: argparse.Namespace) -> int:
         comparison = open_comparison(config)
         save_panels(comparison, args.judge_panel)
         say_reopened(comparison)
+        say_following(comparison)
         return compare_console(comparison)
     except compare_errors() as exc:
         return fail(str(exc))
@@ -157,6 +161,19 @@ def say_reopened(comparison: Comparison) -> None:
             inert_line(
                 f"sftscope: reopened {comparison.directory}, the comparison of these sessions "
                 f"({len(pairs)} pairs, {voted} voted); --new starts another"
+            ),
+            file=sys.stderr,
+        )
+
+
+def say_following(comparison: Comparison) -> None:
+    """One line on stderr when another sftscope holds the comparison: this console only
+    votes, as its rater (the console's header says so too)."""
+    if comparison.writer is not None:
+        print(
+            inert_line(
+                f"sftscope: {comparison.directory} is open in another sftscope ({comparison.writer}): "
+                f"voting only, as rater {comparison.rater}"
             ),
             file=sys.stderr,
         )

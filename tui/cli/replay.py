@@ -25,7 +25,7 @@ def replay_command(args: argparse.Namespace) -> int:
         from sftscope.sessions.compare.comparison import is_comparison
 
         if is_comparison(directory):
-            return replay_comparison(directory, headless=args.headless)
+            return replay_comparison(directory, headless=args.headless, rater=args.rater)
         if args.headless:
             header, events, warnings = load_session(directory)
             for warning in warnings:
@@ -124,9 +124,9 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def replay_comparison(directory: Path, *, headless: bool) -> int:
-    """`sftscope replay COMPARISON`: the A/B console on the saved pairs (no judging), or, headless,
-    the summary of what is recorded."""
+def replay_comparison(directory: Path, *, headless: bool, rater: str | None = None) -> int:
+    """`sftscope replay COMPARISON`: the A/B console on the saved pairs (no judging), voting as
+    `--rater` (else the default rater), or, headless, the summary of what is recorded."""
     from sftscope.sessions.compare.comparison import CompareConfig, open_comparison
 
     if headless:
@@ -150,9 +150,11 @@ def replay_comparison(directory: Path, *, headless: bool) -> int:
             quiet_stdout()
         return 0
     from sftscope.tui.cli.consoles import compare_console
+    from sftscope.tui.cli.parser import command_rater
 
     writable = os.access(directory, os.W_OK)
-    comparison = open_comparison(CompareConfig(session=str(directory)), read_only=not writable, revisit=True)
+    config = CompareConfig(session=str(directory), rater=command_rater(rater))
+    comparison = open_comparison(config, read_only=not writable, revisit=True)
     if not writable:  # nothing can be written: the changed pairs are left out in memory
         from sftscope.sessions.compare.comparison import check_sources
 

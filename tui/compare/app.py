@@ -205,6 +205,9 @@ class CompareApp(ConsoleApp):
             self, "tally", self.tally_work, self.tally_ready, rate=TALLY_RATE, burst=1
         )
         self._advance: Timer | None = None
+        # Another sftscope holds the comparison ("pid N on HOST"): this console only votes.
+        self.writer = comparison.writer
+        self.follow_problem = ""  # the writer's log gone bad while followed: said in the header
 
     # --- start-up ----------------------------------------------------------------
     async def on_mount(self) -> None:
@@ -223,6 +226,22 @@ class CompareApp(ConsoleApp):
         self.request_tally()
         if self.comparison.judges and not self.revisit:
             self.run_worker(self.start_judges(), group="judges", exit_on_error=False)
+        if self.comparison.store.following:  # a rater's console: what the writer appends, each second
+            self.set_interval(1.0, self.follow_writer)
+
+    def follow_writer(self) -> None:
+        """Fold in what the writer (another sftscope) appended: its verdicts count, and the
+        header says while it still holds the comparison. A log gone bad is one header line."""
+        from sftscope.sessions.core.store import SessionError, lock_holder
+
+        try:
+            self.session.poll()
+        except SessionError as exc:
+            self.follow_problem = str(exc)
+        writer = lock_holder(self.comparison.directory)
+        if writer != self.writer or self.follow_problem:
+            self.writer = writer
+            self.set_status()
 
     async def start_judges(self) -> None:
         """Start every judge, then judge the pairs none has judged in the background. A judge
@@ -391,6 +410,13 @@ class CompareApp(ConsoleApp):
         total = len(self.pairs)
         text.append(f" pair {self.index + 1 if total else 0}/{total} ", style="bold")
         text.append(f"· voted {len(self.voted)} ")
+        if self.comparison.rater is not None:
+            text.append(f"· rater {inert_line(self.comparison.rater)} ", style="bold cyan")
+        if self.writer is not None:
+            writer = inert_line(self.writer)
+            text.append(f"· voting only: pairs and verdicts come from {writer} ", style="yellow")
+        if self.follow_problem:
+            text.append(f"· {inert_line(self.follow_problem)} ", style="bold red")
         if self.comparison.left_out:
             text.append(f"· {self.comparison.left_out} left out ", style="dim")
         if self.revisit:

@@ -36,7 +36,7 @@ from sftscope.sessions.core.events import (
 )
 from sftscope.sessions.core.inert import inert, inert_line
 from sftscope.sessions.core.state import ItemState
-from sftscope.sessions.core.store import SessionError
+from sftscope.sessions.core.store import SessionError, lock_holder
 from sftscope.sessions.run import review
 from sftscope.sessions.run.probes import ProbeBook, ProbePlan, blind_view
 from sftscope.tui.base.app import TYPED_AHEAD, ConsoleApp, Recompute, first_line
@@ -198,6 +198,7 @@ class SftscopeApp(ConsoleApp):
         self.assigned: frozenset[str] = frozenset()  # this rater's items ([assignment], --overlap)
         self.judge_failures: dict[str, set[str]] = {}  # judge -> items its latest verdict failed on
         self.judged: set[str] = set()
+        self.writer: str | None = None  # another sftscope generating this session ("pid N on HOST")
         self.positions: dict[str, int] = {}
         self.status_note = ""  # what a palette action did (status line, until the next item)
         self.scoring: ScoringScreen | None = None
@@ -277,6 +278,7 @@ class SftscopeApp(ConsoleApp):
         self.sync_probe_rows()  # a resume with probes due: their rows blind from the start
         self._runner_task = asyncio.create_task(self.source.run(until_idle=False))
         if self.launch.store.following:  # a rater's console: what the writer appends, each second
+            self.writer = lock_holder(self.launch.directory)
             self.set_interval(1.0, self.follow_writer)
         await self.show(first, walked=True)
 
@@ -287,6 +289,11 @@ class SftscopeApp(ConsoleApp):
             self.session.poll()
         except SessionError as exc:
             self.set_status(inert_line(str(exc)))
+            return
+        writer = lock_holder(self.launch.directory)
+        if writer != self.writer:  # the header says while another sftscope still generates
+            self.writer = writer
+            self.set_status()
 
     # --- widgets -----------------------------------------------------------------
     @property
@@ -369,6 +376,10 @@ class SftscopeApp(ConsoleApp):
                 text.append(f"· generating {len(self.source.live)} ", style="yellow")
             if self.launch.badge:
                 text.append(f"· {self.launch.badge} ", style="magenta")
+            if self.session.rater is not None:  # who is labelling (team labelling, docs/console.md)
+                text.append(f"· rater {inert_line(self.session.rater)} ", style="bold cyan")
+            if self.writer is not None:
+                text.append(f"· labelling only: answers come from {inert_line(self.writer)} ", style="yellow")
             if self.pool.judges:
                 text.append(f"· judged {len(self.judged)} ", style="dim")
                 if self.pool.judging:
