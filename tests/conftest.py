@@ -65,6 +65,7 @@ KINDS: dict[str, tuple[str, ...]] = {
         "test_compare_real.py", "test_compare_tmux.py", "test_hf_engine.py", "test_llama_engine.py",
         "test_llama_server.py", "test_report_viewer.py", "test_tmux.py", "test_wheel.py",
         "test_serve.py",
+        "test_raters_tmux.py",
     ),
 }  # fmt: skip
 KIND_OF = {name: kind for kind, names in KINDS.items() for name in names}
