@@ -245,3 +245,27 @@ def test_nothing_disputed_is_one_line_and_exit_0(tmp_path: Path) -> None:
         f"sftscope: {directory}: nothing to adjudicate: no disputed labels among alice, bob"
     ]
     assert not (directory / "ratings" / "dana.jsonl").exists()
+
+
+def test_an_adjudicator_never_claims_the_labels_of_a_session_from_before_raters(tmp_path: Path) -> None:
+    """Labels in events.jsonl that no rater has claimed (a session written before raters)
+    stay the legacy rater's when an adjudicator opens the queue: the adjudicator is not
+    warned about them and session.toml gains no `rater`."""
+    directory = make_session(tmp_path, {"bob": {"q1": {"helpfulness": 5}}})
+    store = SessionStore(directory)
+    store.open()
+    writer = Session(store)  # no rater: labels go to events.jsonl, as before raters
+    writer.score("q1", "helpfulness", 1)
+    store.close(status="complete")
+    header_before = (directory / "session.toml").read_text()
+    assert "rater" not in load_session(directory)[0]
+    adjudication = open_adjudication(directory, "dana")
+    assert isinstance(adjudication, Adjudication)
+    try:
+        assert adjudication.session.legacy is None
+        case = adjudication.cases[0]
+        assert case.id == "q1" and set(case.disputes[0].labels) == {"operator", "bob"}
+        assert case.own_labels() == {}  # not dana's: no warning
+    finally:
+        adjudication.close()
+    assert (directory / "session.toml").read_text() == header_before

@@ -81,7 +81,9 @@ class Session:
     raters, when this rater is their rater: `legacy_rater`, claimed by the first). Without
     one, every event goes to events.jsonl as it always did (tests, `sftscope judge`)."""
 
-    def __init__(self, store: SessionStore, state: Any = None, *, rater: str | None = None) -> None:
+    def __init__(
+        self, store: SessionStore, state: Any = None, *, rater: str | None = None, claim: bool = True
+    ) -> None:
         self.store = store
         # A run's fold, or another with the same `apply` (a comparison's, sessions/comparison.py).
         self.state = SessionState() if state is None else state
@@ -92,7 +94,7 @@ class Session:
             for event in store.events:
                 self.state.apply(event)
         else:
-            self._fold_rater(rater)
+            self._fold_rater(rater, claim=claim)
         self._subscribers: list[Subscriber] = []
         self._listeners: list[Subscriber] = []  # the core's own (JudgePool): errors surface
         self._progress: list[ProgressSubscriber] = []
@@ -131,14 +133,16 @@ class Session:
         vars(previous).update(vars(fresh))
         self.state = previous
 
-    def _fold_rater(self, name: str) -> None:
-        """Open `name`'s file and fold this rater's view into `self.state` (empty)."""
+    def _fold_rater(self, name: str, *, claim: bool = True) -> None:
+        """Open `name`'s file and fold this rater's view into `self.state` (empty). With
+        `claim` False (an adjudicator: they judge the raters' labels, never take them over),
+        unclaimed labels of a session written before raters stay the legacy rater's."""
         store = self.store
         items = [str(event["item"]) for event in store.events if event.get("type") == ItemAdded.TYPE]
         raters = RaterStore(store.directory, name)
         raters.open(store.header, items)
         legacy = legacy_rater(store.header)
-        if legacy is None and any(rated(event) for event in store.events):
+        if legacy is None and claim and any(rated(event) for event in store.events):
             if not store.read_only:  # the writer: its header is the one written
                 with contextlib.suppress(SessionWriteError):
                     store.update_header(rater=name)

@@ -120,7 +120,9 @@ class Adjudication:
         store = SessionStore(queue.directory)
         store.open(follow=True)
         try:
-            self.session = Session(store, rater=rater)  # refused when this rater is busy elsewhere
+            # Refused when this rater is busy elsewhere; an adjudicator never claims the labels
+            # of a session written before raters (they stay the legacy rater's).
+            self.session = Session(store, rater=rater, claim=False)
         except BaseException:
             store.close()
             raise
