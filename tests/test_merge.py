@@ -156,3 +156,21 @@ def test_labels_from_before_raters_count_as_their_legacy_raters(tmp_path: Path) 
         assert "not empty" in str(exc)
     else:
         raise AssertionError("an existing output was overwritten")
+
+
+def test_an_undo_replayed_in_time_order_is_reported_with_what_it_leaves(tmp_path: Path) -> None:
+    a, b = copies(tmp_path, shared=[("q1", "helpfulness", 3)])
+    label(b, "alice", [("q2", "helpfulness", 2)])
+    store = SessionStore(a)  # on A, later: alice takes back the label both copies had
+    store.open(follow=True)
+    session = Session(store, rater="alice")
+    session.undo("q1")
+    session.raters.close()
+    store.close()
+    out = tmp_path / "out"
+    result = run_cli("merge", str(a), str(b), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    conflicts = [line for line in result.stdout.splitlines() if line.startswith("conflict:")]
+    assert len(conflicts) == 1 and "item q1, helpfulness: 3 in " in conflicts[0], result.stdout
+    assert "kept null (in force after the rater's undos, in time order)" in conflicts[0]
+    assert humans(out, "alice") == {"q2": {"helpfulness": 2}}  # A's later undo holds

@@ -59,7 +59,7 @@ class Conflict:
     item: str
     criterion: str
     labels: tuple[tuple[str, Any, float], ...]  # (copy, value, ts) of each copy's label
-    kept: Any  # the value in force after the merge (the later label)
+    kept: Any  # the value in force after the merge: the later label, unless an undo took it back
 
 
 @dataclass
@@ -207,11 +207,19 @@ def conflicts(copies: Sequence[Copy], merged: dict[str, list[Record]]) -> list[C
                 state = view.items.get(item.item.id)
                 for criterion, (value, ts) in (in_force(state) if state else {}).items():
                     labels.setdefault(criterion, []).append((str(copy.directory), value, ts))
-            for criterion, given in labels.items():
-                if len({json.dumps(value, sort_keys=True) for _, value, _ in given}) > 1:
-                    kept = item.human.get(criterion)
+            for criterion in sorted(set(labels) | set(item.human)):
+                given = labels.get(criterion, [])
+                kept = item.human.get(criterion)
+                later = max(given, key=lambda label: label[2])[1] if given else None
+                # Two values, or an undo replayed in time order took back another label
+                # than in its own copy: either way the rater is told what is in force.
+                if len({_key(value) for _, value, _ in given}) > 1 or _key(kept) != _key(later):
                     out.append(Conflict(name, item.item.id, criterion, tuple(given), kept))
     return out
+
+
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def write_merged(first: Copy, merged: dict[str, list[Record]], output: Path) -> None:

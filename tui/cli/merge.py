@@ -8,9 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sftscope.tui.cli.errors import fail
+
+if TYPE_CHECKING:
+    from sftscope.sessions.core.merge import Conflict
 
 
 def merge_command(args: argparse.Namespace) -> int:
@@ -29,7 +32,7 @@ def merge_command(args: argparse.Namespace) -> int:
         print(
             inert_line(
                 f"conflict: rater {conflict.rater}, item {conflict.item}, {conflict.criterion}: "
-                f"{labels}; kept {_value(conflict.kept)} (the later)"
+                f"{labels}; kept {_value(conflict.kept)} ({_why(conflict)})"
             )
         )
     raters = ", ".join(f"{name} ({count} lines)" for name, count in result.labels.items()) or "none"
@@ -41,6 +44,13 @@ def merge_command(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _why(conflict: Conflict) -> str:
+    """The later label is in force, unless the rater's undos, replayed in time order, took
+    it back (the merged file is their actions as if made on one machine)."""
+    later = max(conflict.labels, key=lambda label: label[2])[1] if conflict.labels else None
+    return "the later" if later == conflict.kept else "in force after the rater's undos, in time order"
 
 
 def _value(value: Any) -> str:
