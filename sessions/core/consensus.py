@@ -193,10 +193,14 @@ def reading_state(events: list[Record], ratings: dict[str, list[Record]], rubric
     """The session as every reader of its labels (report, export) takes it: the plain fold
     when nobody labelled, the one rater's fold (their file, or the labels of a session
     written before raters) when one did, and `consensus_state` with two or more."""
+    state = SessionState()
+    if not ratings:  # not read (read_ratings puts a log's own labels under its legacy rater)
+        for record in events:
+            state.apply(record)
+        return state
     names = Panel.read(events, ratings, rubric).names if len(ratings) > 1 else list(ratings)
     if len(names) > 1:
         return consensus_state(events, ratings, rubric)
-    state = SessionState()
     fold_into(state, events, ratings.get(names[0], ()) if names else ())
     return state
 
