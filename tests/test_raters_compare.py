@@ -166,3 +166,34 @@ async def test_the_run_console_names_its_rater_and_the_writer(tmp_path: Path) ->
         await wait_until(pilot, lambda: "answers come from" not in screen_text(app), timeout=10)
         assert "rater bob" in screen_text(app)
         await pilot.press("q")
+
+
+def test_reports_and_exports_read_the_raters_votes(tmp_path: Path) -> None:
+    """One rater: their votes; two or more: a strict majority per pair, none without one
+    (read_comparison, what report, export and replay --headless read)."""
+    from sftscope.sessions.compare.comparison import read_comparison
+
+    alice = make_comparison(tmp_path, rater="alice")
+    one, two = (pair.pair for pair in alice.walk()[:2])
+    alice.session.prefer(one, "a")
+    alice.session.prefer(two, "b")
+    alice.close("stopped")
+    directory = tmp_path / "cmp"
+    header, events, _ = load_session(directory)
+    assert {p.pair: p.human for p in read_comparison(directory, header, events).ordered()}[one] == "a"
+    rows = {
+        r["pair"]: r["human"] for r in map(json.loads, run_cli("export", str(directory)).stdout.splitlines())
+    }
+    assert (rows[one], rows[two]) == ("a", "b")  # one rater: exported as before raters
+    for name, votes in (("bob", ("a", "a")), ("carol", ("a", "tie"))):
+        rater = open_comparison(CompareConfig(session=str(directory), rater=name))
+        for pair, choice in zip((one, two), votes, strict=True):
+            rater.session.prefer(pair, choice)
+        rater.close("stopped")
+    state = read_comparison(directory, header, events)
+    assert state.pairs[one].human == "a"  # three of three
+    assert state.pairs[two].human is None  # b, a, tie: no strict majority
+    rows = {
+        r["pair"]: r["human"] for r in map(json.loads, run_cli("export", str(directory)).stdout.splitlines())
+    }
+    assert (rows[one], rows[two]) == ("a", None)

@@ -38,7 +38,7 @@ from sftscope.sessions.core.events import (
     Undone,
 )
 from sftscope.sessions.core.item import Item
-from sftscope.sessions.core.raters import fold_into
+from sftscope.sessions.core.raters import fold_into, read_ratings
 from sftscope.sessions.core.session import Session
 from sftscope.sessions.core.state import SessionState, audit_order, fold
 from sftscope.sessions.core.store import SessionError, SessionStore, load_session, lock_holder, read_header
@@ -390,6 +390,29 @@ def fold_comparison_for(
     the header's `rater`, else "operator")."""
     state = ComparisonState()
     fold_into(state, events, ratings.get(rater, ()))
+    return state
+
+
+def read_comparison(directory: Path | str, header: dict[str, Any], events: list[Record]) -> ComparisonState:
+    """A comparison as every reader of its votes takes it (report, export, replay --headless):
+    the pairs and verdicts of events.jsonl with the human votes of its raters (`read_ratings`:
+    each ratings/NAME.jsonl, the votes from before raters as one rater). No rater: no votes;
+    one: theirs; two or more: the consensus, a strict majority of the votes in force on each
+    pair (sessions.core.consensus.decide), a pair without one left unvoted."""
+    from sftscope.sessions.core.consensus import decide
+
+    ratings = read_ratings(Path(directory), header, events)
+    if len(ratings) <= 1:
+        return fold_comparison_for(events, ratings, next(iter(ratings), ""))
+    state = fold_comparison_for(events, {}, "")
+    for pair_id, votes in votes_by_rater(events, ratings).items():
+        decided = decide(votes, None)
+        pair = state.pairs[pair_id]
+        if decided is not None and decided.value is not None:
+            pair.actions.append(
+                {"type": Preferred.TYPE, "item": pair.item.id, "pair": pair_id, "choice": decided.value,
+                 "first": pair.first, "judges_visible": False}
+            )  # fmt: skip
     return state
 
 

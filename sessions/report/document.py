@@ -40,7 +40,7 @@ from sftscope.scorers.stats.pairwise import ComparisonSummary, PairRecord, summa
 from sftscope.sessions.compare.comparison import (
     ComparisonState,
     check_sources,
-    fold_comparison,
+    read_comparison,
     same_prompt,
     source_names,
 )
@@ -312,7 +312,8 @@ def _with_views(report: Report, loaded: _Loaded) -> Report:
     """The report with its items or pairs (the fold again: it is quick beside the figures)."""
     with paused_gc():
         if loaded.comparison:
-            state = apply_pair_panels(fold_comparison(loaded.events), loaded.header)
+            voted = read_comparison(loaded.path, loaded.header, loaded.events)
+            state = apply_pair_panels(voted, loaded.header)
             views = {"pairs": comparison_pairs(state)}
         else:
             views = {"items": run_items(loaded.state(), loaded.header)}
@@ -321,7 +322,7 @@ def _with_views(report: Report, loaded: _Loaded) -> Report:
 
 def _comparison_report(loaded: _Loaded, resamples: int, seed: int, warnings: tuple[str, ...]) -> Report:
     with paused_gc():
-        state = apply_pair_panels(fold_comparison(loaded.events), loaded.header)
+        state = apply_pair_panels(read_comparison(loaded.path, loaded.header, loaded.events), loaded.header)
     # Pairs whose source answer changed since are left out, and the report says so.
     warnings = (*warnings, *check_sources(state, loaded.header, loaded.path))
     records = pair_records(state)

@@ -43,7 +43,7 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def comparison_export(header: dict[str, Any], events: list[dict[str, Any]], args: argparse.Namespace) -> str:
-    from sftscope.sessions.compare.comparison import check_sources, fold_comparison
+    from sftscope.sessions.compare.comparison import check_sources, read_comparison
     from sftscope.sessions.compare.export import (
         DpoError,
         DpoOptions,
@@ -54,7 +54,7 @@ def comparison_export(header: dict[str, Any], events: list[dict[str, Any]], args
     from sftscope.sessions.compare.summary import apply_pair_panels
     from sftscope.sessions.core.files import to_jsonl
 
-    state = apply_pair_panels(fold_comparison(events), header)  # panels: one more judge
+    state = apply_pair_panels(read_comparison(args.session, header, events), header)  # panels: one more judge
     for note in check_sources(state, header, args.session):
         print(f"sftscope: note: {inert_line(note)}", file=sys.stderr)
     if args.format == "dpo":

@@ -131,14 +131,14 @@ def replay_comparison(directory: Path, *, headless: bool, rater: str | None = No
 
     if headless:
         from sftscope.scorers.panel import panels_in
-        from sftscope.sessions.compare.comparison import check_sources, fold_comparison
+        from sftscope.sessions.compare.comparison import check_sources, read_comparison
         from sftscope.sessions.compare.summary import apply_pair_panels, summary_lines, summary_of
         from sftscope.sessions.core.store import load_session
 
         header, events, warnings = load_session(directory)
         for warning in warnings:
             print(f"sftscope: warning: {inert_line(warning)}", file=sys.stderr)
-        state = apply_pair_panels(fold_comparison(events), header)  # panels: derived, as judges
+        state = apply_pair_panels(read_comparison(directory, header, events), header)  # panels: derived
         for note in check_sources(state, header, directory):
             print(f"sftscope: note: {inert_line(note)}", file=sys.stderr)
         panels = [panel.name for panel in panels_in(header)]
