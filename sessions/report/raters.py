@@ -80,7 +80,10 @@ def rater_figures(
     resamples: int = RESAMPLES,
     seed: int = SEED,
 ) -> RaterFigures | None:
-    """Every raters' figure of one run session; None with fewer than two raters."""
+    """Every raters' figure of one run session; None with fewer than two raters (checked
+    before any fold: one rater's session, the usual one, costs nothing here)."""
+    if len(ratings) < 2:
+        return None
     panel = Panel.read(events, ratings, rubric)
     names = tuple(panel.names)
     if len(names) < 2:
