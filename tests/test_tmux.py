@@ -272,7 +272,7 @@ def evil_session(tmp_path: Path) -> Path:
         [{"id": "evil\nid", "prompt": "Say \x1b]0;prompt-title\x07hi"}, {"id": "q2", "prompt": "Fine?"}],
     )
     directory = tmp_path / "evil"
-    flags = {"session": str(directory), "prompts": str(prompts)}
+    flags = {"session": str(directory), "prompts": str(prompts), "order": "file"}  # hostile item first
 
     async def record() -> None:
         launch = open_run(RunConfig.build(flags=flags), engine=Scripted({"evil\nid": (EVIL, "stop", 9)}))
