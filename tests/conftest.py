@@ -55,6 +55,7 @@ KINDS: dict[str, tuple[str, ...]] = {
         "test_export_pandas.py", "test_hardening.py",
         "test_judge_panels.py",
         "test_raters_report.py",
+        "test_raters_compare_report.py",
         "test_judges.py", "test_raters.py", "test_report_cli.py", "test_rubric.py", "test_trust_cli.py",
         "test_v1_session.py",
         "test_merge.py",

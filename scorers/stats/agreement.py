@@ -112,10 +112,15 @@ def _listed(ci: Interval | None) -> list[float] | None:
     return None if ci is None else [ci[0], ci[1]]
 
 
-def scale_labels(kind: str, scale: Sequence[int] | None = None) -> list[Any]:
-    """The rubric's whole scale, in order: min..max on a likert scale, [False, True] on yes/no."""
+def scale_labels(kind: str, scale: Sequence[Any] | None = None) -> list[Any]:
+    """The rubric's whole scale, in order: min..max on a likert scale, [False, True] on yes/no;
+    kind "nominal" (a comparison's votes): `scale` is the categories themselves, unordered."""
     if kind == "binary":
         return [False, True]
+    if kind == "nominal":
+        if not scale:
+            raise ValueError("nominal categories are given as the scale")
+        return list(scale)
     if kind == "likert":
         if scale is None or len(scale) != 2:
             raise ValueError("a likert scale is given as (min, max)")
@@ -131,6 +136,10 @@ def _code(value: Any, labels: list[Any], kind: str) -> int:
         if type(value) is not bool:
             raise ValueError(f"{value!r} is not yes or no")
         return int(value)
+    if kind == "nominal":
+        if value not in labels:
+            raise ValueError(f"{value!r} is not one of {labels}")
+        return labels.index(value)
     if type(value) is not int or not labels[0] <= value <= labels[-1]:
         raise ValueError(f"{value!r} is not on the scale {labels[0]}-{labels[-1]}")
     return value - labels[0]
@@ -140,7 +149,7 @@ def agreement_stats(
     human: Sequence[Any],
     judge: Sequence[Any],
     kind: str,
-    scale: Sequence[int] | None = None,
+    scale: Sequence[Any] | None = None,
     *,
     resamples: int = RESAMPLES,
     seed: int = SEED,
@@ -148,7 +157,8 @@ def agreement_stats(
 ) -> AgreementStats:
     """Agreement of two aligned label lists (item i: human[i] against judge[i]).
 
-    `kind` is "likert" (scale = (min, max)) or "binary" (labels False/True, scale unused).
+    `kind` is "likert" (scale = (min, max)), "binary" (labels False/True, scale unused) or
+    "nominal" (scale = the categories: unweighted kappa, nominal alpha, no Spearman).
     Point estimates are scikit-learn's cohen_kappa_score over the full scale, krippendorff
     .alpha with the scale as value_domain, and scipy.stats.spearmanr; intervals come from
     `resamples` multinomial draws of the contingency table (see the module docstring),
@@ -162,13 +172,13 @@ def agreement_stats(
     # session has at most K x K of them.
     wanted = bool if kind == "binary" else int
     for values in (human, judge):
-        if set(map(type, values)) - {wanted}:
+        if kind != "nominal" and set(map(type, values)) - {wanted}:
             _code(next(v for v in values if type(v) is not wanted), labels, kind)  # raises
     cells = [0] * (size * size)
     for (a, b), count in Counter(zip(human, judge, strict=True)).items():
         cells[_code(a, labels, kind) * size + _code(b, labels, kind)] += count
     low = labels[0] if kind == "likert" else 0
-    return _table_stats(kind, low, size, cells, resamples, seed, names)
+    return _table_stats(kind, low, size, cells, resamples, seed, names, labels)
 
 
 def kappa_interval(
@@ -207,7 +217,14 @@ def kappa_interval(
 
 
 def _table_stats(
-    kind: str, low: int, size: int, cells: list[int], resamples: int, seed: int, names: tuple[str, str]
+    kind: str,
+    low: int,
+    size: int,
+    cells: list[int],
+    resamples: int,
+    seed: int,
+    names: tuple[str, str],
+    labels: Sequence[Any] = (),
 ) -> AgreementStats:
     """Every figure from the contingency table alone (the items matter only through it)."""
     import numpy as np
@@ -244,7 +261,7 @@ def _table_stats(
             rho_ci = percentile_interval(spearman_from_tables(tables))
     if resamples > 0:  # every item agreeing (or none): so does every resample; Wilson's interval
         exact_ci = proportion_interval(exact, n, exact_ci)
-    undefined = _undefined_reason(table, low, kind, kappa, alpha, rho, names)
+    undefined = _undefined_reason(table, low, kind, kappa, alpha, rho, names, labels)
     return AgreementStats(
         kind, n, exact, exact_ci, kappa, kappa_ci, weights, alpha, alpha_ci, level, rho, rho_ci, undefined
     )
@@ -258,6 +275,7 @@ def _undefined_reason(
     alpha: float | None,
     rho: float | None,
     names: tuple[str, str],
+    labels: Sequence[Any] = (),
 ) -> str | None:
     """Which figures are undefined and why, in words; None when all are defined."""
     missing = [name for name, value in (("kappa", kappa), ("alpha", alpha)) if value is None]
@@ -267,6 +285,8 @@ def _undefined_reason(
         return None
 
     def word(index: int) -> str:
+        if kind == "nominal":
+            return str(labels[index])
         return str(index + low) if kind == "likert" else ("yes" if index else "no")
 
     rows, cols = table.sum(axis=1), table.sum(axis=0)
@@ -446,7 +466,8 @@ def spearman_from_tables(tables: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class RatersAlpha:
     """Krippendorff's alpha of every rater's labels on one criterion (krippendorff: ordinal
-    on a likert scale, nominal on yes/no, the rubric's scale as the value domain), over the
+    on a likert scale, nominal on yes/no and on a "nominal" kind's categories, the rubric's
+    scale as the value domain), over the
     `n` items at least two raters labelled (an item one rater labelled pairs with nothing:
     alpha leaves it out). `ci`: the 95% percentile bootstrap over those items. None when
     undefined (every label the same value: no variation to agree on)."""
@@ -467,7 +488,7 @@ class RatersAlpha:
 def raters_alpha(
     units: Sequence[Sequence[Any]],
     kind: str,
-    scale: Sequence[int] | None = None,
+    scale: Sequence[Any] | None = None,
     *,
     resamples: int = RESAMPLES,
     seed: int = SEED,
@@ -505,7 +526,7 @@ def raters_alpha(
         values = [float(i) for i, count in enumerate(pattern) for _ in range(count)]
         columns += [values + [math.nan] * (width - len(values))] * kinds[pattern]
     data = np.array(columns).T + (labels[0] if kind == "likert" else 0)
-    domain = labels if kind == "likert" else [0, 1]
+    domain = labels if kind == "likert" else list(range(size))
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore")
         try:

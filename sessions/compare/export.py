@@ -9,14 +9,24 @@ A row's prompt must not give the winner away: when the compared sessions were ru
 with different system messages, the chosen side's system message would predict the
 chosen answer, so the export is refused unless `system` says which one every row
 gets ("none", "a", "b", or a text of its own).
+
+Whose votes (`--source`, `dpo_source`): "human" is the raters' votes as every reader takes
+them (one rater's, or with two or more their strict majority per pair: a disputed pair
+gives no row, `disputed_pairs` counts them); a rater's name (or `rater:NAME`) that rater's
+votes alone; a judge's or panel's name (or `judge:NAME`) its verdicts; "agree" the human
+vote where every judge gives the same. A name that is both a rater and a judge is refused
+in one line that says how to name either; "human" and "agree" are never a rater's name
+(`rater:human` is).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sftscope.sessions.compare.comparison import ComparisonState, PairState, fold_comparison
+from sftscope.sessions.core.consensus import DISPUTED, decide
 from sftscope.sessions.core.events import CHOSEN, RANDOM
 from sftscope.sessions.core.files import safe_names, to_csv, to_jsonl
 
@@ -118,6 +128,67 @@ class DpoOptions:
     # Every row's system message when the sessions' differ: "none", "a" or "b" (that
     # side's), or a text; None (not given) refuses such a comparison.
     system: str | None = None
+    label: str | None = None  # each row's `source` when not `source` (one rater's: rater:NAME)
+
+
+RATER, JUDGE = "rater:", "judge:"  # --source rater:NAME, judge:NAME: say which, when a name is both
+
+
+@dataclass(frozen=True)
+class DpoSource:
+    """What `--source` names in one comparison: `decision` is what each pair's side is read
+    from ("human", "agree" or a judge's name), `rater` the one rater whose votes are the
+    human ones (None: the votes as every reader takes them, the consensus with 2+ raters)."""
+
+    decision: str
+    rater: str | None = None
+
+    @property
+    def label(self) -> str:
+        """Each row's `source`: the decision, or `rater:NAME` for one rater's votes."""
+        return self.decision if self.rater is None else f"{RATER}{self.rater}"
+
+
+def dpo_source(source: str, judges: Iterable[str], raters: Iterable[str]) -> DpoSource:
+    """`--source` read against the comparison's judges (panels included) and the raters
+    who voted; DpoError (one line naming the flag and what there is) when it names none,
+    or names both a rater and a judge without saying which."""
+    judges, raters = sorted(set(judges)), sorted(set(raters))
+    known = f"raters with votes: {', '.join(raters) or 'none'}; judges: {', '.join(judges) or 'none'}"
+    if source in ("human", "agree"):
+        return DpoSource(source)
+    if source.startswith(RATER):
+        name = source[len(RATER) :]
+        if name not in raters:
+            raise DpoError(f"--source {source}: rater {name} has no votes in this comparison ({known})")
+        return DpoSource("human", name)
+    if source.startswith(JUDGE):
+        name = source[len(JUDGE) :]
+        if name not in judges:
+            raise DpoError(f"--source {source}: {name} is not a judge of this comparison ({known})")
+        return DpoSource(name)
+    if source in judges and source in raters:
+        raise DpoError(
+            f"--source {source}: names both a rater and a judge of this comparison; say "
+            f"--source {RATER}{source} or --source {JUDGE}{source}"
+        )
+    if source in judges:
+        return DpoSource(source)
+    if source in raters:
+        return DpoSource("human", source)
+    raise DpoError(
+        f"--source {source}: not human, agree, a rater with votes or a judge of this comparison ({known})"
+    )
+
+
+def disputed_pairs(state: ComparisonState, votes: Mapping[str, Mapping[str, str]]) -> int:
+    """The pairs in force in `state` whose raters' votes (`votes_by_rater`) have no strict
+    majority: with 2+ raters they give no human vote, so no DPO row from "human"."""
+    return sum(
+        1
+        for pair in state.ordered()
+        if (found := decide(votes.get(pair.pair, {}), None)) is not None and found.status == DISPUTED
+    )
 
 
 class DpoError(Exception):
@@ -209,7 +280,7 @@ def dpo_rows(
             item=pair.item.id,
             chosen_session=pair.name(side),
             rejected_session=pair.name(other),
-            source=options.source,
+            source=options.label or options.source,
         )
         rows.append(row)
     return rows

@@ -52,6 +52,7 @@ from sftscope.sessions.compare.summary import (
     pair_records,
     sign_tests,
 )
+from sftscope.sessions.core.assignment import AssignmentError
 from sftscope.sessions.core.consensus import reading_state
 from sftscope.sessions.core.panels import apply_panels
 from sftscope.sessions.core.raters import rated, read_ratings
@@ -66,7 +67,7 @@ from sftscope.sessions.report.ppi import (
     groups_with_ppi,
     run_ppi,
 )
-from sftscope.sessions.report.raters import RaterFigures, rater_figures
+from sftscope.sessions.report.raters import RaterFigures, comparison_rater_figures, rater_figures
 from sftscope.sessions.report.runs import (
     CHECK_SOURCE,
     DISAGREEMENTS,
@@ -137,7 +138,8 @@ class Report:
     # criteria's; for a comparison, per pair of sessions (a, b).
     ppi: dict[str, dict[str, SamplePPI]] | None = None
     comparison_ppi: dict[tuple[str, str], SamplePPI] | None = None
-    # The first run session's raters (sessions/report/raters.py): only with 2+ raters.
+    # The first run session's or the comparison's raters (sessions/report/raters.py): with 2+
+    # raters, or a run session's [assignment] (its progress per rater).
     raters: RaterFigures | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -253,7 +255,7 @@ def _load(directory: Path, name: str) -> _Loaded:
     try:
         with paused_gc():
             header, events, warnings = load_session(path)
-            ratings = {} if header.get("kind") == "comparison" else read_ratings(path, header, events)
+            ratings = read_ratings(path, header, events)  # a comparison's votes too
     except SessionError as exc:
         raise ReportError(str(exc).splitlines()[0]) from None
     return _Loaded(name, path.resolve(), header, events, warnings, ratings)
@@ -339,6 +341,10 @@ def _comparison_report(loaded: _Loaded, resamples: int, seed: int, warnings: tup
         status=loaded.header.get("status"),
     )
     compared = _compared(loaded, state, records, resamples, seed)
+    with paused_gc():
+        raters = comparison_rater_figures(
+            loaded.events, loaded.ratings, [p.pair for p in pairs], resamples=resamples, seed=seed
+        )
     return Report(
         resamples,
         seed,
@@ -347,6 +353,7 @@ def _comparison_report(loaded: _Loaded, resamples: int, seed: int, warnings: tup
         warnings=warnings,
         compared=compared,
         comparison_ppi=comparison_ppi(state),
+        raters=raters,
     )
 
 
@@ -402,10 +409,13 @@ def _runs_figures(loaded: list[_Loaded], resamples: int, seed: int, warnings: tu
         for session, state, rubric, got in zip(loaded, states, rubrics, values, strict=True)
     }
     infos = tuple(_run_info(session, state) for session, state in zip(loaded, states, strict=True))
-    first_loaded = loaded[0]
-    raters = rater_figures(
-        first_loaded.events, first_loaded.ratings, rubrics[0], resamples=resamples, seed=seed
-    )
+    head = loaded[0]
+    try:
+        raters = rater_figures(
+            head.events, head.ratings, rubrics[0], header=head.header, resamples=resamples, seed=seed
+        )
+    except AssignmentError as exc:
+        raise ReportError(f"{head.path}: {exc}") from None
     if len(loaded) == 1:
         return Report(resamples, seed, infos, run=figures[0], warnings=warnings, ppi=ppi, raters=raters)
     paired: list[PairedDifference] = []

@@ -1082,40 +1082,72 @@ def _reliability(doc: Mapping[str, Any]) -> Iterable[Section]:
     yield section
 
 
-_KAPPA = "on the items both raters labelled; quadratic weights on a scale, unweighted on yes/no"
+_KAPPA = {
+    "run": "on the items both raters labelled; quadratic weights on a scale, unweighted on yes/no",
+    "comparison": "on the pairs both raters voted on; unweighted",
+}
+
+
+_RULE = {
+    "run": "a strict majority on yes/no, the median on a scale (the lower one on a tie); disputed, and left "
+    "out until adjudicated, without a majority or when a scale's labels are 2 or more apart",
+    "comparison": "a strict majority of the votes on a pair (a, b, tie or both_bad); disputed, and left out, "
+    "without one",
+}
+_ALPHA = {
+    "run": "ordinal on a scale, nominal on yes/no; n: the items two or more raters labelled",
+    "comparison": "nominal over a, b, tie and both_bad; n: the pairs two or more raters voted on",
+}
 
 
 def _raters(doc: Mapping[str, Any]) -> Iterable[Section]:
-    """Several raters of one session (sessions/report/raters.py): alpha across them, the
-    kappa of each pair, each against the consensus of the others, and their labels; only
-    the criteria someone labelled."""
+    """Several raters of one session or comparison (sessions/report/raters.py): an
+    assignment's progress per rater, alpha across them, the kappa of each pair, each
+    against the consensus of the others, and their labels; only the criteria someone
+    labelled (a comparison's one criterion is its vote)."""
     raters = _dicts(doc.get("raters"))
     section = Section("Raters")
+    progress = _dicts(raters.get("progress"))
+    if progress:
+        rows = [
+            [str(name), fmt_count(_dicts(p).get("assigned")), fmt_count(_dicts(p).get("labelled"))]
+            for name, p in progress.items()
+        ]
+        note = "labelled: assigned items with every required criterion labelled on the current answer"
+        section.blocks.append(
+            Table("Progress per rater (assignment)", ["rater", "assigned", "labelled"], rows, notes=[note])
+        )
     names = [str(name) for name in raters.get("names") or []]
     labels = {name: _dicts(_dicts(raters.get("labels")).get(name)) for name in names}
     criteria = [c for c in _dicts(raters.get("alpha")) if any(of.get(c) for of in labels.values())]
-    if not names or not criteria:
+    if len(names) < 2 or not criteria:
         yield section
         return
+    of = "comparison" if doc.get("comparison") is not None else "run"
     section.blocks.append(
         Note(
-            f"{len(names)} raters: {', '.join(names)}. Their consensus is the human label in every other "
-            "number: a strict majority on yes/no, the median on a scale (the lower one on a tie); disputed, "
-            "and left out until adjudicated, without a majority or when a scale's labels are 2 or more apart."
+            f"{len(names)} raters: {', '.join(names)}. Their consensus is the human "
+            f"{'vote' if of == 'comparison' else 'label'} in every other number: {_RULE[of]}."
         )
     )
     rows = [[name, *(fmt_count(labels[name].get(c)) for c in criteria)] for name in names]
-    section.blocks.append(Table("Labels per rater (on current answers)", ["rater", *criteria], rows))
+    title = (
+        "Votes per rater (on pairs in force)"
+        if of == "comparison"
+        else "Labels per rater (on current answers)"
+    )
+    section.blocks.append(Table(title, ["rater", *criteria], rows))
     consensus = _dicts(raters.get("consensus"))
     statuses = ("agreed", "single", "disputed", "adjudicated")
     rows = [[c, *(fmt_count(_dicts(consensus.get(c)).get(s, 0)) for s in statuses)] for c in criteria]
-    section.blocks.append(Table("Consensus per item", ["criterion", *statuses], rows))
+    title = "Consensus per pair" if of == "comparison" else "Consensus per item"
+    section.blocks.append(Table(title, ["criterion", *statuses], rows))
     alpha = _dicts(raters.get("alpha"))
     rows = [
         [c, fmt_count(_dicts(alpha.get(c)).get("n")), estimate(_dicts(alpha.get(c)), "alpha")]
         for c in criteria
     ]
-    note = "ordinal on a scale, nominal on yes/no; n: the items two or more raters labelled"
+    note = _ALPHA[of]
     section.blocks.append(
         Table("Krippendorff's α across all raters", ["criterion", "n", "α [95% CI]"], rows, notes=[note])
     )
@@ -1128,7 +1160,12 @@ def _raters(doc: Mapping[str, Any]) -> Iterable[Section]:
         ]
         if rows:
             section.blocks.append(
-                Table(f"{c}: Cohen's κ per pair of raters", ["pair", "n", "κ [95% CI]"], rows, notes=[_KAPPA])
+                Table(
+                    f"{c}: Cohen's κ per pair of raters",
+                    ["pair", "n", "κ [95% CI]"],
+                    rows,
+                    notes=[_KAPPA[of]],
+                )
             )
     versus = _dicts(raters.get("vs_consensus"))
     rows = [

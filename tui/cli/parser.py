@@ -340,7 +340,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="TRL's preference formats: messages (default) or plain strings",
     )
     export.add_argument(
-        "--source", default="human", metavar="human|JUDGE|agree", help="whose votes (dpo; default human)"
+        "--source",
+        default="human",
+        metavar="human|RATER|JUDGE|agree",
+        help="whose votes (dpo; default human: the raters' consensus; rater:NAME or judge:NAME "
+        "when a name is both)",
     )
     export.add_argument(
         "--dpo-system",
