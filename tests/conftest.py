@@ -151,6 +151,27 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
     return path
 
 
+def answered_session(
+    directory: Path, ids: list[str], header: dict[str, Any] | None = None, *, question: str = "Q{n}?"
+) -> Path:
+    """A finished session on disk written by the real writer: items `ids` (question
+    "Q1?".. by position from 1) with one answer each ("answer 1".., gen "g1"..), no labels:
+    what raters, adjudicators and reports start from."""
+    from sftscope.sessions.core.events import Generated, ItemAdded
+    from sftscope.sessions.core.session import Session
+    from sftscope.sessions.core.store import SessionStore
+
+    store = SessionStore(directory)
+    base = {"status": "running", "engine": {"spec": "x"}, "prompts": {"count": len(ids)}}
+    store.open({**base, **(header or {})})
+    writer = Session(store)
+    for n, item in enumerate(ids, 1):
+        writer.record(ItemAdded(item, {"id": item, "turns": [question.format(n=n)]}, n - 1))
+        writer.record(Generated(item, 0, f"answer {n}", "stop", gen=f"g{n}"))
+    store.close(status="complete")
+    return directory
+
+
 def prompts_file(tmp_path: Path, count: int = 5, name: str = "p.jsonl", **extra: Any) -> Path:
     """A prompt set q1..q<count>, "Question number <n>?" each, plus `extra` fields on every row
     (the number lets a fake judge or a test tell the items apart)."""

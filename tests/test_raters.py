@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from sftscope.sessions.core.events import Generated, ItemAdded
+from sftscope.sessions.core.events import Generated
 from sftscope.sessions.core.raters import (
     LEGACY,
     RaterError,
@@ -26,22 +26,14 @@ from sftscope.sessions.core.raters import (
 from sftscope.sessions.core.session import Session
 from sftscope.sessions.core.store import SessionError, SessionStore, SessionWriteError, load_session
 
-from tests.conftest import ROOT, one_line_error, run_cli
+from tests.conftest import ROOT, answered_session, one_line_error, run_cli
 
 HEADER = {"status": "running", "engine": {"spec": "x"}, "prompts": {"count": 2}}
 
 
 def _session(tmp_path: Path, items: int = 2) -> Path:
     """A real session directory: items q1.. with one answer each, written by a writer."""
-    directory = tmp_path / "s"
-    store = SessionStore(directory)
-    store.open({**HEADER, "prompts": {"count": items}})
-    writer = Session(store)
-    for n in range(1, items + 1):
-        writer.record(ItemAdded(f"q{n}", {"id": f"q{n}", "turns": [f"Q{n}?"]}, n - 1))
-        writer.record(Generated(f"q{n}", 0, f"answer {n}", "stop", gen=f"g{n}"))
-    store.close(status="complete")
-    return directory
+    return answered_session(tmp_path / "s", [f"q{n}" for n in range(1, items + 1)], HEADER)
 
 
 def _rater(directory: Path, name: str, *, follow: bool = True) -> Session:

@@ -17,10 +17,11 @@ from sftscope.sessions.core.consensus import (
     decide,
     disputed_items,
 )
-from sftscope.sessions.core.events import Generated, ItemAdded
 from sftscope.sessions.core.raters import read_ratings
 from sftscope.sessions.core.session import Session
 from sftscope.sessions.core.store import SessionStore, read_events
+
+from tests.conftest import answered_session
 
 LIKERT = Criterion("helpfulness", "likert", min=1, max=5)
 BINARY = Criterion("correct", "binary")
@@ -33,14 +34,7 @@ def make_session(tmp_path: Path, labels: dict[str, dict[str, dict[str, object]]]
     1-5, harmless and format yes/no): items q1.. answered by a writer, then each rater's
     labels {rater: {item: {criterion: value}}} through their own console's Session (their
     ratings/NAME.jsonl), walked in order so each first label is sample=random."""
-    directory = tmp_path / "s"
-    store = SessionStore(directory)
-    store.open({**HEADER, "prompts": {"count": items}})
-    writer = Session(store)
-    for n in range(1, items + 1):
-        writer.record(ItemAdded(f"q{n}", {"id": f"q{n}", "turns": [f"Q{n}?"]}, n - 1))
-        writer.record(Generated(f"q{n}", 0, f"answer {n}", "stop", gen=f"g{n}"))
-    store.close(status="complete")
+    directory = answered_session(tmp_path / "s", [f"q{n}" for n in range(1, items + 1)], HEADER)
     for name, given in labels.items():
         console = rater(directory, name)
         for item, scores in given.items():
