@@ -55,7 +55,7 @@ from sftscope.sessions.compare.summary import (
 from sftscope.sessions.core.assignment import AssignmentError
 from sftscope.sessions.core.consensus import reading_state
 from sftscope.sessions.core.panels import apply_panels
-from sftscope.sessions.core.raters import rated, read_ratings
+from sftscope.sessions.core.raters import read_ratings, writer_lines
 from sftscope.sessions.core.state import SessionState
 from sftscope.sessions.core.store import SessionError, load_session, paused_gc
 from sftscope.sessions.core.version import VERSION
@@ -240,9 +240,7 @@ class _Loaded:
     def rated(self) -> list[dict[str, Any]]:
         """The writer's log and every rater's records, the labels of a session written before
         raters once (they are in both): the probes the report reads."""
-        return [r for r in self.events if not rated(r)] + [
-            r for records in self.ratings.values() for r in records
-        ]
+        return writer_lines(self.events) + [r for records in self.ratings.values() for r in records]
 
 
 def _load(directory: Path, name: str) -> _Loaded:
