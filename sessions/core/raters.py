@@ -261,9 +261,10 @@ def read_ratings(
     out: dict[str, list[Record]] = {}
     if legacy:
         out[legacy_rater(header) or LEGACY] = legacy
-    items = [str(record["item"]) for record in events if record.get("type") == ItemAdded.TYPE]
     folder = directory / RATINGS
     files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+    added = ItemAdded.TYPE  # the item ids, only when there is a rater's file to check
+    items = [str(record["item"]) for record in events if record.get("type") == added] if files else []
     for path in files:
         name = path.stem
         if RATER_NAME.fullmatch(name) is None:

@@ -165,6 +165,7 @@ def _rows(
     system = header.get("system")
     rows = []
     samples = []
+    ordered = "order" in header
     for item_state in state.ordered():
         item = item_state.item
         last = item_state.turns[-1] if item_state.turns else {}
@@ -202,10 +203,11 @@ def _rows(
                 "system": _system(transcript),
             }
         )
-        samples.append({name: SAMPLED[item_state.sampled(name)] for name in item_state.human})
+        if ordered:  # only a session made with an order has sample columns
+            samples.append({name: SAMPLED[item_state.sampled(name)] for name in item_state.human})
     # A session made before the audit order (no `order` in its header) has no random sample:
     # its export keeps the columns it always had.
-    rows = _flatten(rows, _criteria(header), samples if "order" in header else None)
+    rows = _flatten(rows, _criteria(header), samples if ordered else None)
     panel = Panel.read(events, ratings, rubric) if len(ratings) > 1 else None
     return (
         _with_raters(rows, _criteria(header), panel) if panel is not None and len(panel.names) > 1 else rows
