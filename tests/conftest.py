@@ -47,6 +47,7 @@ KINDS: dict[str, tuple[str, ...]] = {
         "test_trust_compare_console.py",
         "test_trust_console.py",
         "test_raters_compare.py",
+        "test_panel_console.py",
     ),
     # The real `sftscope` command in a subprocess (run_cli, run_headless): exit codes, the
     # one-line errors, what it writes.

@@ -17,6 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
+from sftscope.scorers.panel import PanelSpec, panels_in
 from sftscope.scorers.rubric import Rubric
 from sftscope.scorers.stats.intervals import RESAMPLES, SEED
 from sftscope.sessions.core import progress
@@ -35,6 +36,7 @@ from sftscope.sessions.core.events import (
     Verdict,
 )
 from sftscope.sessions.core.inert import inert, inert_line
+from sftscope.sessions.core.panels import panel_record
 from sftscope.sessions.core.state import ItemState
 from sftscope.sessions.core.store import SessionError, lock_holder
 from sftscope.sessions.run import review
@@ -204,6 +206,8 @@ class SftscopeApp(ConsoleApp):
         self.scoring: ScoringScreen | None = None
         # Judges whose scores the panel shows: the run's, then any others found in the log.
         self.judge_names: list[str] = []
+        # The session's judge panels (session.toml): a column each, derived, never logged.
+        self.panels: tuple[PanelSpec, ...] = ()
         # You against the first judge, computed off the UI thread (request_agreement).
         self.agreement: dict[str, review.RunningAgreement] = {}
         self.agreement_job: Recompute[dict[str, review.RunningAgreement]] = Recompute(
@@ -262,6 +266,7 @@ class SftscopeApp(ConsoleApp):
         states = self.walk_states = [items[item_id] for item_id in self.launch.walk()]
         self.shuffled = self.launch.order == "shuffled"
         self.note_judges([judge.spec.name for judge in self.pool.judges])
+        self.panels = tuple(panels_in(self.launch.store.header))
         for state in states:
             self.note_judges(state.judges)
         self.item_ids = [s.item.id for s in states]
@@ -577,17 +582,28 @@ class SftscopeApp(ConsoleApp):
         visible = state is not None and self.probe is None and self.judge_visible(state)
         if not self.main_screen.query("#scores"):  # closing: the widgets are gone
             return
+        shown = self.display_state(state) if state is not None else None
         self.main_screen.query_one("#scores", ScorePanel).show_scores(
             self.rubric,
-            self.display_state(state) if state is not None else None,
+            shown,
             self.criterion,
             self.saved_note,
             judges=self.judge_names,
             visible=visible,
             agreement=self.agreement,
+            panels=self.panel_verdicts(shown) if visible else (),
         )
         if visible and state is not None and state.complete and self.judge_names:
             self.request_agreement()
+
+    def panel_verdicts(self, state: ItemState | None) -> list[tuple[PanelSpec, dict[str, Any] | None]]:
+        """Each panel with its verdict on `state` from its members' current verdicts, by the
+        report's rule (sessions.core.panels.panel_record): recomputed at every refresh, so a
+        member's verdict arriving changes it at once. Never logged: derived, as everywhere."""
+        if state is None or not self.panels:
+            return []
+        criteria = [c for c in self.rubric.criteria if c.kind in ("binary", "likert")]
+        return [(panel, panel_record(state, panel, criteria)) for panel in self.panels]
 
     # --- the running agreement, off the UI thread -------------------------------------
     def request_agreement(self) -> None:

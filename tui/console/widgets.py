@@ -6,11 +6,12 @@ that is not in the event log, except what is on screen right now.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, NamedTuple
 
 from rich.text import Text
 from sftscope.scorers.intervals import figure_text
+from sftscope.scorers.panel import PanelSpec
 from sftscope.scorers.rubric import Criterion, Rubric
 from sftscope.sessions.core.inert import inert_line
 from sftscope.sessions.core.state import ItemState
@@ -245,6 +246,7 @@ JUDGED_KINDS = ("likert", "binary")  # the kinds with an agreement (and a kappa)
 JUDGE_CELL = (7, 4)  # a judge's column, wide or narrow: "   4✗", the name cut to width - 1 above
 KAPPA_CELL = 6  # " +0.62"
 SEPARATOR = " │"  # between your options and the judges' columns
+PANEL_MARK = "*"  # after a panel's name in its column's header (the legend line says so)
 
 
 def option_width(criterion: Criterion, mode: int) -> int:
@@ -335,6 +337,7 @@ class ScorePanel(Widget):
         self.focus_index = 0
         self.saved = ""
         self.judges: tuple[str, ...] = ()
+        self.panels: tuple[tuple[PanelSpec, dict[str, Any] | None], ...] = ()
         self.revealed = False
         self.agreement: dict[str, RunningAgreement] = {}
 
@@ -348,12 +351,15 @@ class ScorePanel(Widget):
         judges: Iterable[str] = (),
         visible: bool = False,
         agreement: dict[str, RunningAgreement] | None = None,
+        panels: Sequence[tuple[PanelSpec, dict[str, Any] | None]] = (),
     ) -> None:
         """Show `state` scored against `rubric`; `judges` are the configured judges' names,
         `visible` whether their scores are revealed on this item, `agreement` you against
-        the first judge so far (computed off the UI thread; shown only once revealed)."""
+        the first judge so far (computed off the UI thread; shown only once revealed),
+        `panels` each judge panel with its derived verdict (a column after its members)."""
         self.rubric, self.state, self.focus_index, self.saved = rubric, state, focus, saved
         self.judges = tuple(judges)
+        self.panels = tuple(panels) if self.judges else ()
         self.revealed = visible
         show = self.judges and visible and state is not None and state.complete
         self.agreement = dict(agreement or {}) if show else {}
@@ -373,13 +379,10 @@ class ScorePanel(Widget):
         scaled = [c for c in criteria if c.kind in JUDGED_KINDS]
         # (options mode, judge cell, the name width this needs), widest first.
         narrow = JUDGE_CELL[1]
-        wide = min(JUDGE_CELL[0], max([narrow, *(len(name) + 1 for name in self.judges)]))
+        heads = [*(len(name) + 1 for name in self.judges), *(len(p.name) + 2 for p, _ in self.panels)]
+        wide = min(JUDGE_CELL[0], max([narrow, *heads]))
         for mode, cell, needs in ((3, wide, 16), (3, narrow, 16), (2, narrow, 10), (1, narrow, 0)):
-            right = (
-                (len(SEPARATOR) + cell * len(self.judges) + (KAPPA_CELL if kappa else 0))
-                if self.judges
-                else 0
-            )
+            right = (len(SEPARATOR) + cell * len(heads) + (KAPPA_CELL if kappa else 0)) if self.judges else 0
             options = max((option_width(c, mode) for c in scaled), default=0)
             name = width - 3 - options - right
             if name >= min(longest, needs):
@@ -398,13 +401,17 @@ class ScorePanel(Widget):
         cols = self.columns(width)
         judged = bool(self.judges) and self.revealed and state.complete
         events = {name: state.judges.get(name) for name in self.judges}
+        sources = self.sources(events)
         lines: list[Text] = []
         if judged:
             header = Text(" " * (3 + cols.name + cols.options + len(SEPARATOR)))
-            for name in self.judges:
-                header.append(
-                    inert_line(name)[: cols.cell - 1].rjust(cols.cell - 1) + " ", style="bold magenta"
+            for name, _, panel in sources:
+                shown = (
+                    inert_line(name)[: cols.cell - 2] + PANEL_MARK
+                    if panel
+                    else inert_line(name)[: cols.cell - 1]
                 )
+                header.append(shown.rjust(cols.cell - 1) + " ", style="bold magenta")
             if cols.kappa:
                 header.append("κ".rjust(KAPPA_CELL), style="bold cyan")
             lines.append(header)
@@ -428,8 +435,8 @@ class ScorePanel(Widget):
                 continue
             line.append(" " * (cols.options - options.cell_len))
             line.append(SEPARATOR, style="dim")
-            for name in self.judges:
-                line.append_text(self.judge_cell(criterion, mine, events[name], cols.cell))
+            for _, event, _ in sources:
+                line.append_text(self.judge_cell(criterion, mine, event, cols.cell))
             if cols.kappa:
                 found = self.agreement.get(criterion.name)
                 enough = found is not None and found.enough
@@ -456,6 +463,12 @@ class ScorePanel(Widget):
         lines += check_lines(state)
         if self.judges and state.complete:
             lines += self.judge_lines(width, events, judged)
+        if judged and self.panels:  # the legend of the marked columns
+            legend = "  ".join(
+                f"{inert_line(p.name)}{PANEL_MARK} = {'+'.join(map(inert_line, p.judges))}"
+                for p, _ in self.panels
+            )
+            lines.append(Text(f"{legend} (panel: majority, median)", style="dim magenta"))
         for line in lines:
             line.no_wrap = True
             line.truncate(width, overflow="ellipsis")
@@ -535,6 +548,22 @@ class ScorePanel(Widget):
         ]
         text = next((shape for shape in shapes if len(shape) <= width), shapes[-1])
         return Text(text, style="cyan")
+
+    def sources(
+        self, events: dict[str, dict[str, Any] | None]
+    ) -> list[tuple[str, dict[str, Any] | None, bool]]:
+        """The judges' columns in order, (name, verdict, is a panel): each panel right after
+        the last of its members shown (at the end if one of them has no column)."""
+        columns: list[tuple[str, dict[str, Any] | None, bool]] = [(n, e, False) for n, e in events.items()]
+        for panel, record in self.panels:
+            names = [column[0] for column in columns]
+            at = len(columns)
+            if all(member in events for member in panel.judges):
+                at = max(names.index(member) for member in panel.judges) + 1
+                while at < len(columns) and columns[at][2]:  # after the panels already placed there
+                    at += 1
+            columns.insert(at, (panel.name, record, True))
+        return columns
 
     @staticmethod
     def judge_cell(criterion: Criterion, mine: Any, event: dict[str, Any] | None, width: int) -> Text:
