@@ -25,9 +25,9 @@ chosen for disagreements would move it. Pure numbers: nothing of sftscope is imp
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 CONFIDENCE = 0.95
 # The width the console's "about N more labels" aims at: a half-width of 0.05 (a rate of
@@ -35,6 +35,7 @@ CONFIDENCE = 0.95
 TARGET_HALF_WIDTH = 0.05
 
 NoPPIReason = Literal["too_few_labels", "no_variance"]
+K = TypeVar("K", bound=Hashable)  # what a label is keyed by: an item position or id, a pair id
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,19 @@ def ppi_mean(
         var_judge_all=var_all,
         cov=cov,
     )
+
+
+def sample_ppi(
+    labels: Mapping[K, float], random: Sequence[K], judge: Mapping[K, float], confidence: float = CONFIDENCE
+) -> tuple[int, PPIEstimate | NoPPI]:
+    """The split every caller makes, once: `labels` your values by key (an item, a pair),
+    `random` the keys of the random sample in order, `judge` the judge's values by key. The
+    labelled pairs are the random keys the judge scored; every other key it scored is
+    unlabelled. Returns (the labelled pairs' count, `ppi_mean` of them)."""
+    pairs = [key for key in random if key in judge]
+    in_sample = set(random)
+    rest = [value for key, value in judge.items() if key not in in_sample]
+    return len(pairs), ppi_mean([labels[k] for k in pairs], [judge[k] for k in pairs], rest, confidence)
 
 
 def labels_needed(

@@ -287,10 +287,7 @@ def fold_for(events: list[Record], ratings: dict[str, list[Record]], rater: str)
 def fold_into(state: Any, events: Iterable[Record], mine: Iterable[Record]) -> None:
     """Fold the writer's lines of `events` (no rater's labels), then `mine` into `state`."""
     apply = state.apply
-    skip = Skipped.TYPE
-    for record in events:  # `rated`, inlined: it runs on every line of a log
-        kind = record.get("type")
-        if kind not in RATED or (kind == skip and record.get("by") != "human"):
-            apply(record)
+    for record in writer_lines(events):
+        apply(record)
     for record in mine:
         apply(record)

@@ -23,7 +23,7 @@ from typing import Any
 
 from sftscope.scorers.rubric import Rubric
 from sftscope.scorers.stats.intervals import enough
-from sftscope.scorers.stats.ppi import NoPPI, PPIEstimate, ppi_mean
+from sftscope.scorers.stats.ppi import NoPPI, PPIEstimate, sample_ppi
 from sftscope.sessions.compare.comparison import ComparisonState, PairState
 from sftscope.sessions.core.state import SessionState
 
@@ -102,15 +102,12 @@ def _sample_ppi(
         else:
             note = NO_SAMPLE_CHOSEN
         return SamplePPI(0, note, {})
-    in_sample = set(random)
     out: dict[str, SourcePPI] = {}
     for judge, scored in judges.items():
         if not scored:
             continue
-        pairs = [key for key in random if key in scored]
-        rest = [value for key, value in scored.items() if key not in in_sample]
-        result = ppi_mean([labels[k] for k in pairs], [scored[k] for k in pairs], rest)
-        out[judge] = SourcePPI(len(pairs), len(scored), result)
+        n_random, result = sample_ppi(labels, random, scored)
+        out[judge] = SourcePPI(n_random, len(scored), result)
     return SamplePPI(len(random), None, out)
 
 

@@ -16,7 +16,7 @@ from sftscope.scorers.rubric import Criterion, Rubric
 from sftscope.scorers.stats.agreement import kappa_interval
 from sftscope.scorers.stats.intervals import RESAMPLES, SEED
 from sftscope.scorers.stats.intervals import enough as is_enough
-from sftscope.scorers.stats.ppi import NoPPI, PPIEstimate, labels_needed, ppi_mean
+from sftscope.scorers.stats.ppi import NoPPI, PPIEstimate, labels_needed, sample_ppi
 from sftscope.sessions.core.state import ItemState
 
 # A session's status, one meaning everywhere (session.toml, headless, the console):
@@ -263,26 +263,20 @@ def running_ppi(
     unlabelled part. No estimate below MIN_N random labels: the console says nothing it
     would have to take back."""
     name = criterion.name
-    labelled: list[tuple[float, float]] = []
-    rest: list[float] = []
-    n_random = 0
+    labels: dict[str, float] = {}
+    judged: dict[str, float] = {}
     for state in states:
-        theirs = (state.judges.get(judge) or {}).get("scores") or {}
-        value = theirs.get(name)
-        judged = value is not None and criterion.accepts(value)
+        key = state.item.id
+        value = ((state.judges.get(judge) or {}).get("scores") or {}).get(name)
+        if value is not None and criterion.accepts(value):
+            judged[key] = float(value)
         mine = state.human.get(name)
-        random = mine is not None and criterion.accepts(mine) and state.sampled(name) is True
-        n_random += random
-        if judged and random:
-            labelled.append((float(mine), float(value)))
-        elif judged:
-            rest.append(float(value))
-    if not is_enough(len(labelled)):
-        return n_random, None, None
-    found = ppi_mean([a for a, _ in labelled], [b for _, b in labelled], rest)
-    if isinstance(found, NoPPI):
-        return n_random, None, None
-    return n_random, found, labels_needed(found)
+        if mine is not None and criterion.accepts(mine) and state.sampled(name) is True:
+            labels[key] = float(mine)
+    n_labelled, found = sample_ppi(labels, list(labels), judged)
+    if not is_enough(n_labelled) or isinstance(found, NoPPI):
+        return len(labels), None, None
+    return len(labels), found, labels_needed(found)
 
 
 def final_status(states: Iterable[ItemState], rubric: Rubric, *, interrupted: bool = False) -> str:
